@@ -1,0 +1,610 @@
+#include "collector/store/sqlite/sqlite_store.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <mutex>
+#include <unordered_map>
+
+namespace custos::collector::store {
+namespace {
+
+// Versioned migrations: entry i moves the schema from version i to i+1. Never edit a shipped
+// entry; append a new one.
+constexpr const char* kMigrations[] = {
+    // 1: agents, enrollment tokens, users, stream cursors, events.
+    R"sql(
+CREATE TABLE agents(
+  id INTEGER PRIMARY KEY,
+  agent_id TEXT NOT NULL UNIQUE,
+  hostname TEXT NOT NULL,
+  os TEXT NOT NULL DEFAULT '',
+  machine_id TEXT NOT NULL DEFAULT '',
+  agent_version TEXT NOT NULL DEFAULT '',
+  enrolled_at_ns INTEGER NOT NULL,
+  cert_serial TEXT NOT NULL DEFAULT '',
+  cert_not_after_ns INTEGER NOT NULL DEFAULT 0,
+  revoked_at_ns INTEGER,
+  revoke_reason TEXT NOT NULL DEFAULT '',
+  last_seen_ns INTEGER NOT NULL DEFAULT 0,
+  enrollment_token_id TEXT NOT NULL DEFAULT '');
+CREATE TABLE enrollment_tokens(
+  id TEXT PRIMARY KEY,
+  token_sha256 BLOB NOT NULL UNIQUE,
+  created_at_ns INTEGER NOT NULL,
+  expires_at_ns INTEGER NOT NULL,
+  max_uses INTEGER NOT NULL,
+  uses INTEGER NOT NULL DEFAULT 0,
+  revoked_at_ns INTEGER,
+  note TEXT NOT NULL DEFAULT '');
+CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE streams(
+  agent INTEGER NOT NULL,
+  epoch INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  PRIMARY KEY(agent, epoch)) WITHOUT ROWID;
+CREATE TABLE events(
+  id INTEGER PRIMARY KEY,
+  agent INTEGER NOT NULL,
+  epoch INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  time_ns INTEGER NOT NULL,
+  type INTEGER NOT NULL,
+  user_id INTEGER,
+  payload BLOB NOT NULL);
+CREATE UNIQUE INDEX events_by_key ON events(agent, epoch, seq);
+CREATE INDEX events_by_time ON events(time_ns);
+CREATE INDEX events_by_user_time ON events(user_id, time_ns) WHERE user_id IS NOT NULL;
+)sql",
+};
+
+struct DbCloser {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+struct StmtFinalizer {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using Db = std::unique_ptr<sqlite3, DbCloser>;
+using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(std::string path) : path_(std::move(path)) {}
+
+  Status Open(const SqliteOptions& options) {
+    if (!options.read_only) {
+      CUSTOS_ASSIGN_OR_RETURN(write_db_, OpenConnection(false));
+      CUSTOS_RETURN_IF_ERROR(ExecW("PRAGMA journal_mode=WAL"));
+      CUSTOS_RETURN_IF_ERROR(ExecW("PRAGMA synchronous=FULL"));
+      CUSTOS_RETURN_IF_ERROR(ExecW("PRAGMA foreign_keys=ON"));
+      CUSTOS_RETURN_IF_ERROR(
+          ExecW("PRAGMA cache_size=-" + std::to_string(options.cache_bytes / 1024)));
+      // Checkpoint in larger steps: fewer, bigger checkpoints cost less per event.
+      CUSTOS_RETURN_IF_ERROR(ExecW("PRAGMA wal_autocheckpoint=10000"));
+      CUSTOS_RETURN_IF_ERROR(Migrate());
+      CUSTOS_RETURN_IF_ERROR(PrepareWriteStatements());
+      CUSTOS_ASSIGN_OR_RETURN(read_db_, OpenConnection(true));
+    } else {
+      CUSTOS_ASSIGN_OR_RETURN(read_db_, OpenConnection(true));
+      CUSTOS_ASSIGN_OR_RETURN(int v, UserVersion(read_db_.get()));
+      if (v > SqliteSchemaVersion()) {
+        return FailedPreconditionError("store: " + path_ + ": schema version " +
+                                       std::to_string(v) + " is newer than this build (" +
+                                       std::to_string(SqliteSchemaVersion()) + ")");
+      }
+      if (v == 0) return FailedPreconditionError("store: " + path_ + ": not initialised");
+    }
+    return OkStatus();
+  }
+
+  Status CommitBatches(std::span<BatchWrite* const> batches) override {
+    std::lock_guard<std::mutex> l(write_mu_);
+    CUSTOS_RETURN_IF_ERROR(ExecW("BEGIN IMMEDIATE"));
+    Status s = WriteBatches(batches);
+    if (s.ok()) s = ExecW("COMMIT");
+    if (!s.ok()) {
+      (void)ExecW("ROLLBACK");
+      // Cached user ids may refer to rolled-back rows.
+      user_ids_.clear();
+      return s;
+    }
+    return OkStatus();
+  }
+
+  Result<uint64_t> LastCommittedSeq(int64_t agent_key, uint64_t epoch) override {
+    std::lock_guard<std::mutex> l(read_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(Stmt s, Prepare(read_db_.get(),
+                                            "SELECT last_seq FROM streams WHERE agent=? AND epoch=?"));
+    sqlite3_bind_int64(s.get(), 1, agent_key);
+    sqlite3_bind_int64(s.get(), 2, static_cast<int64_t>(epoch));
+    int rc = sqlite3_step(s.get());
+    if (rc == SQLITE_ROW) return static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0));
+    if (rc == SQLITE_DONE) return uint64_t{0};
+    return Error(read_db_.get(), "read stream cursor");
+  }
+
+  Result<std::vector<StoredEvent>> QueryEvents(const EventQuery& q) override {
+    std::string sql =
+        "SELECT a.agent_id, a.hostname, e.epoch, e.seq, e.time_ns, e.type, u.name, e.payload "
+        "FROM events e JOIN agents a ON a.id = e.agent LEFT JOIN users u ON u.id = e.user_id "
+        "WHERE 1=1";
+    if (q.since_ns) sql += " AND e.time_ns >= :since";
+    if (q.until_ns) sql += " AND e.time_ns < :until";
+    if (q.agent_id) sql += " AND e.agent = (SELECT id FROM agents WHERE agent_id = :agent)";
+    if (q.user) sql += " AND e.user_id = (SELECT id FROM users WHERE name = :user)";
+    if (q.type) sql += " AND e.type = :type";
+    sql += q.newest_first ? " ORDER BY e.time_ns DESC, e.id DESC" : " ORDER BY e.time_ns, e.id";
+    sql += " LIMIT :limit";
+    std::lock_guard<std::mutex> l(read_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(Stmt s, Prepare(read_db_.get(), sql));
+    auto bind = [&](const char* name) { return sqlite3_bind_parameter_index(s.get(), name); };
+    if (q.since_ns) sqlite3_bind_int64(s.get(), bind(":since"), *q.since_ns);
+    if (q.until_ns) sqlite3_bind_int64(s.get(), bind(":until"), *q.until_ns);
+    if (q.agent_id) BindText(s.get(), bind(":agent"), *q.agent_id);
+    if (q.user) BindText(s.get(), bind(":user"), *q.user);
+    if (q.type) sqlite3_bind_int(s.get(), bind(":type"), static_cast<int>(*q.type));
+    sqlite3_bind_int64(s.get(), bind(":limit"), q.limit);
+    std::vector<StoredEvent> out;
+    while (true) {
+      int rc = sqlite3_step(s.get());
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) return Error(read_db_.get(), "query events");
+      StoredEvent e;
+      e.agent_id = ColumnText(s.get(), 0);
+      e.hostname = ColumnText(s.get(), 1);
+      e.epoch = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 2));
+      e.seq = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 3));
+      e.time_ns = sqlite3_column_int64(s.get(), 4);
+      e.type = static_cast<EventType>(sqlite3_column_int(s.get(), 5));
+      e.user = ColumnText(s.get(), 6);
+      const void* blob = sqlite3_column_blob(s.get(), 7);
+      e.payload.assign(static_cast<const char*>(blob),
+                       static_cast<size_t>(sqlite3_column_bytes(s.get(), 7)));
+      out.push_back(std::move(e));
+    }
+    return out;
+  }
+
+  Result<uint64_t> CountEvents(std::optional<std::string> agent_id) override {
+    std::lock_guard<std::mutex> l(read_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(
+        Stmt s, Prepare(read_db_.get(),
+                        agent_id ? "SELECT count(*) FROM events WHERE agent = "
+                                   "(SELECT id FROM agents WHERE agent_id = ?)"
+                                 : "SELECT count(*) FROM events"));
+    if (agent_id) BindText(s.get(), 1, *agent_id);
+    if (sqlite3_step(s.get()) != SQLITE_ROW) return Error(read_db_.get(), "count events");
+    return static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0));
+  }
+
+  Status CreateEnrollmentToken(const EnrollmentTokenRecord& r,
+                               std::string_view token_sha256) override {
+    std::lock_guard<std::mutex> l(write_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(
+        Stmt s, Prepare(write_db_.get(),
+                        "INSERT INTO enrollment_tokens(id, token_sha256, created_at_ns, "
+                        "expires_at_ns, max_uses, uses, note) VALUES(?,?,?,?,?,0,?)"));
+    BindText(s.get(), 1, r.id);
+    sqlite3_bind_blob(s.get(), 2, token_sha256.data(), static_cast<int>(token_sha256.size()),
+                      SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s.get(), 3, r.created_at_ns);
+    sqlite3_bind_int64(s.get(), 4, r.expires_at_ns);
+    sqlite3_bind_int64(s.get(), 5, r.max_uses);
+    BindText(s.get(), 6, r.note);
+    if (sqlite3_step(s.get()) != SQLITE_DONE) return Error(write_db_.get(), "create token " + r.id);
+    return OkStatus();
+  }
+
+  Result<EnrollmentTokenRecord> ConsumeEnrollmentToken(std::string_view token_sha256,
+                                                       int64_t now_ns) override {
+    std::lock_guard<std::mutex> l(write_mu_);
+    CUSTOS_RETURN_IF_ERROR(ExecW("BEGIN IMMEDIATE"));
+    auto result = [&]() -> Result<EnrollmentTokenRecord> {
+      CUSTOS_ASSIGN_OR_RETURN(
+          Stmt s, Prepare(write_db_.get(), std::string(kTokenColumns) +
+                                               " FROM enrollment_tokens WHERE token_sha256 = ?"));
+      sqlite3_bind_blob(s.get(), 1, token_sha256.data(), static_cast<int>(token_sha256.size()),
+                        SQLITE_TRANSIENT);
+      int rc = sqlite3_step(s.get());
+      if (rc == SQLITE_DONE) return PermissionDeniedError("enrollment token: unknown");
+      if (rc != SQLITE_ROW) return Error(write_db_.get(), "read enrollment token");
+      EnrollmentTokenRecord t = ReadToken(s.get());
+      if (t.revoked_at_ns) return PermissionDeniedError("enrollment token " + t.id + ": revoked");
+      if (now_ns >= t.expires_at_ns) {
+        return PermissionDeniedError("enrollment token " + t.id + ": expired");
+      }
+      if (t.uses >= t.max_uses) return PermissionDeniedError("enrollment token " + t.id + ": used up");
+      CUSTOS_ASSIGN_OR_RETURN(
+          Stmt u, Prepare(write_db_.get(), "UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = ?"));
+      BindText(u.get(), 1, t.id);
+      if (sqlite3_step(u.get()) != SQLITE_DONE) return Error(write_db_.get(), "use token");
+      ++t.uses;
+      return t;
+    }();
+    Status end = ExecW(result.ok() ? "COMMIT" : "ROLLBACK");
+    if (!end.ok()) return end;
+    return result;
+  }
+
+  Status RevokeEnrollmentToken(std::string_view id, int64_t now_ns) override {
+    std::lock_guard<std::mutex> l(write_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(
+        Stmt s, Prepare(write_db_.get(),
+                        "UPDATE enrollment_tokens SET revoked_at_ns = coalesce(revoked_at_ns, ?) "
+                        "WHERE id = ?"));
+    sqlite3_bind_int64(s.get(), 1, now_ns);
+    BindText(s.get(), 2, id);
+    if (sqlite3_step(s.get()) != SQLITE_DONE) return Error(write_db_.get(), "revoke token");
+    if (sqlite3_changes(write_db_.get()) == 0) {
+      return NotFoundError("enrollment token " + std::string(id) + ": no such token");
+    }
+    return OkStatus();
+  }
+
+  Result<std::vector<EnrollmentTokenRecord>> ListEnrollmentTokens() override {
+    std::lock_guard<std::mutex> l(read_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(
+        Stmt s, Prepare(read_db_.get(), std::string(kTokenColumns) +
+                                            " FROM enrollment_tokens ORDER BY created_at_ns"));
+    std::vector<EnrollmentTokenRecord> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) out.push_back(ReadToken(s.get()));
+    if (rc != SQLITE_DONE) return Error(read_db_.get(), "list tokens");
+    return out;
+  }
+
+  Result<AgentRecord> RegisterAgent(const AgentRecord& r) override {
+    {
+      std::lock_guard<std::mutex> l(write_mu_);
+      CUSTOS_ASSIGN_OR_RETURN(
+          Stmt s, Prepare(write_db_.get(),
+                          "INSERT INTO agents(agent_id, hostname, os, machine_id, agent_version, "
+                          "enrolled_at_ns, cert_serial, cert_not_after_ns, enrollment_token_id) "
+                          "VALUES(?,?,?,?,?,?,?,?,?)"));
+      BindText(s.get(), 1, r.agent_id);
+      BindText(s.get(), 2, r.hostname);
+      BindText(s.get(), 3, r.os);
+      BindText(s.get(), 4, r.machine_id);
+      BindText(s.get(), 5, r.agent_version);
+      sqlite3_bind_int64(s.get(), 6, r.enrolled_at_ns);
+      BindText(s.get(), 7, r.cert_serial);
+      sqlite3_bind_int64(s.get(), 8, r.cert_not_after_ns);
+      BindText(s.get(), 9, r.enrollment_token_id);
+      if (sqlite3_step(s.get()) != SQLITE_DONE) {
+        return Error(write_db_.get(), "register agent " + r.agent_id);
+      }
+    }
+    return FindAgent(r.agent_id);
+  }
+
+  Result<AgentRecord> FindAgent(std::string_view agent_id) override {
+    std::lock_guard<std::mutex> l(read_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(
+        Stmt s, Prepare(read_db_.get(), std::string(kAgentColumns) + " FROM agents WHERE agent_id = ?"));
+    BindText(s.get(), 1, agent_id);
+    int rc = sqlite3_step(s.get());
+    if (rc == SQLITE_DONE) return NotFoundError("agent " + std::string(agent_id) + ": not enrolled");
+    if (rc != SQLITE_ROW) return Error(read_db_.get(), "find agent");
+    return ReadAgent(s.get());
+  }
+
+  Status UpdateAgentCertificate(std::string_view agent_id, std::string_view serial,
+                                int64_t not_after_ns) override {
+    std::lock_guard<std::mutex> l(write_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(
+        Stmt s, Prepare(write_db_.get(),
+                        "UPDATE agents SET cert_serial = ?, cert_not_after_ns = ? WHERE agent_id = ?"));
+    BindText(s.get(), 1, serial);
+    sqlite3_bind_int64(s.get(), 2, not_after_ns);
+    BindText(s.get(), 3, agent_id);
+    if (sqlite3_step(s.get()) != SQLITE_DONE) return Error(write_db_.get(), "update certificate");
+    if (sqlite3_changes(write_db_.get()) == 0) {
+      return NotFoundError("agent " + std::string(agent_id) + ": not enrolled");
+    }
+    return OkStatus();
+  }
+
+  Status RevokeAgent(std::string_view agent_id, std::string_view reason, int64_t now_ns) override {
+    std::lock_guard<std::mutex> l(write_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(
+        Stmt s, Prepare(write_db_.get(),
+                        "UPDATE agents SET revoked_at_ns = coalesce(revoked_at_ns, ?), "
+                        "revoke_reason = ? WHERE agent_id = ?"));
+    sqlite3_bind_int64(s.get(), 1, now_ns);
+    BindText(s.get(), 2, reason);
+    BindText(s.get(), 3, agent_id);
+    if (sqlite3_step(s.get()) != SQLITE_DONE) return Error(write_db_.get(), "revoke agent");
+    if (sqlite3_changes(write_db_.get()) == 0) {
+      return NotFoundError("agent " + std::string(agent_id) + ": not enrolled");
+    }
+    return OkStatus();
+  }
+
+  Status TouchAgent(int64_t agent_key, int64_t now_ns) override {
+    std::lock_guard<std::mutex> l(write_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(Stmt s,
+                            Prepare(write_db_.get(), "UPDATE agents SET last_seen_ns = ? WHERE id = ?"));
+    sqlite3_bind_int64(s.get(), 1, now_ns);
+    sqlite3_bind_int64(s.get(), 2, agent_key);
+    if (sqlite3_step(s.get()) != SQLITE_DONE) return Error(write_db_.get(), "touch agent");
+    return OkStatus();
+  }
+
+  Result<std::vector<AgentRecord>> ListAgents() override {
+    std::lock_guard<std::mutex> l(read_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(
+        Stmt s, Prepare(read_db_.get(), std::string(kAgentColumns) + " FROM agents ORDER BY id"));
+    std::vector<AgentRecord> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) out.push_back(ReadAgent(s.get()));
+    if (rc != SQLITE_DONE) return Error(read_db_.get(), "list agents");
+    return out;
+  }
+
+  Result<StoreStats> Stats() override {
+    StoreStats st;
+    {
+      std::lock_guard<std::mutex> l(read_mu_);
+      CUSTOS_ASSIGN_OR_RETURN(
+          Stmt s, Prepare(read_db_.get(),
+                          "SELECT (SELECT coalesce(max(id), 0) FROM events), (SELECT count(*) FROM agents)"));
+      if (sqlite3_step(s.get()) != SQLITE_ROW) return Error(read_db_.get(), "stats");
+      // max(id) is O(1) and equals the row count because events are never deleted yet.
+      st.events = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0));
+      st.agents = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 1));
+    }
+    for (const char* suffix : {"", "-wal"}) {
+      struct stat sb {};
+      if (::stat((path_ + suffix).c_str(), &sb) == 0) st.bytes_on_disk += static_cast<uint64_t>(sb.st_size);
+    }
+    return st;
+  }
+
+  Status CheckIntegrity() override {
+    std::lock_guard<std::mutex> l(read_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(Stmt s, Prepare(read_db_.get(), "PRAGMA integrity_check"));
+    std::string problems;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      std::string line = ColumnText(s.get(), 0);
+      if (line != "ok") problems += line + "; ";
+    }
+    if (rc != SQLITE_DONE) return Error(read_db_.get(), "integrity check");
+    if (!problems.empty()) return DataLossError("store: " + path_ + ": integrity check: " + problems);
+    return OkStatus();
+  }
+
+ private:
+  static constexpr const char* kTokenColumns =
+      "SELECT id, created_at_ns, expires_at_ns, max_uses, uses, revoked_at_ns, note";
+  static constexpr const char* kAgentColumns =
+      "SELECT id, agent_id, hostname, os, machine_id, agent_version, enrolled_at_ns, cert_serial, "
+      "cert_not_after_ns, revoked_at_ns, revoke_reason, last_seen_ns, enrollment_token_id";
+
+  static std::string ColumnText(sqlite3_stmt* s, int i) {
+    const unsigned char* t = sqlite3_column_text(s, i);
+    return t ? std::string(reinterpret_cast<const char*>(t),
+                           static_cast<size_t>(sqlite3_column_bytes(s, i)))
+             : std::string();
+  }
+  static void BindText(sqlite3_stmt* s, int i, std::string_view v) {
+    sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  static EnrollmentTokenRecord ReadToken(sqlite3_stmt* s) {
+    EnrollmentTokenRecord t;
+    t.id = ColumnText(s, 0);
+    t.created_at_ns = sqlite3_column_int64(s, 1);
+    t.expires_at_ns = sqlite3_column_int64(s, 2);
+    t.max_uses = static_cast<uint32_t>(sqlite3_column_int64(s, 3));
+    t.uses = static_cast<uint32_t>(sqlite3_column_int64(s, 4));
+    if (sqlite3_column_type(s, 5) != SQLITE_NULL) t.revoked_at_ns = sqlite3_column_int64(s, 5);
+    t.note = ColumnText(s, 6);
+    return t;
+  }
+  static AgentRecord ReadAgent(sqlite3_stmt* s) {
+    AgentRecord a;
+    a.key = sqlite3_column_int64(s, 0);
+    a.agent_id = ColumnText(s, 1);
+    a.hostname = ColumnText(s, 2);
+    a.os = ColumnText(s, 3);
+    a.machine_id = ColumnText(s, 4);
+    a.agent_version = ColumnText(s, 5);
+    a.enrolled_at_ns = sqlite3_column_int64(s, 6);
+    a.cert_serial = ColumnText(s, 7);
+    a.cert_not_after_ns = sqlite3_column_int64(s, 8);
+    if (sqlite3_column_type(s, 9) != SQLITE_NULL) a.revoked_at_ns = sqlite3_column_int64(s, 9);
+    a.revoke_reason = ColumnText(s, 10);
+    a.last_seen_ns = sqlite3_column_int64(s, 11);
+    a.enrollment_token_id = ColumnText(s, 12);
+    return a;
+  }
+
+  Status Error(sqlite3* db, std::string_view what) const {
+    int code = sqlite3_extended_errcode(db);
+    std::string m = "store: " + path_ + ": " + std::string(what) + ": " + sqlite3_errmsg(db);
+    switch (code & 0xff) {
+      case SQLITE_BUSY:
+      case SQLITE_LOCKED: return UnavailableError(m);
+      case SQLITE_FULL: return ResourceExhaustedError(m);
+      case SQLITE_CORRUPT:
+      case SQLITE_NOTADB: return DataLossError(m);
+      case SQLITE_CONSTRAINT: return AlreadyExistsError(m);
+      case SQLITE_CANTOPEN:
+      case SQLITE_PERM:
+      case SQLITE_READONLY: return PermissionDeniedError(m);
+      default: return InternalError(m);
+    }
+  }
+
+  Result<Db> OpenConnection(bool read_only) {
+    sqlite3* raw = nullptr;
+    int flags = SQLITE_OPEN_NOMUTEX |
+                (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    int rc = sqlite3_open_v2(path_.c_str(), &raw, flags, nullptr);
+    Db db(raw);
+    if (rc != SQLITE_OK) {
+      if (!db) return ResourceExhaustedError("store: " + path_ + ": out of memory");
+      return Error(db.get(), "open");
+    }
+    sqlite3_busy_timeout(db.get(), 10000);
+    sqlite3_extended_result_codes(db.get(), 1);
+    return db;
+  }
+
+  Result<Stmt> Prepare(sqlite3* db, const std::string& sql) const {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v3(db, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                           &raw, nullptr) != SQLITE_OK) {
+      return Error(db, "prepare");
+    }
+    return Stmt(raw);
+  }
+
+  Status ExecW(const std::string& sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(write_db_.get(), sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string m = err ? err : "unknown error";
+      sqlite3_free(err);
+      Status s = Error(write_db_.get(), sql.substr(0, 40));
+      return Status(s.code(), "store: " + path_ + ": " + sql.substr(0, 40) + ": " + m);
+    }
+    return OkStatus();
+  }
+
+  static Result<int> UserVersion(sqlite3* db) {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &raw, nullptr) != SQLITE_OK) {
+      return DataLossError(std::string("store: read schema version: ") + sqlite3_errmsg(db));
+    }
+    Stmt s(raw);
+    if (sqlite3_step(s.get()) != SQLITE_ROW) {
+      return DataLossError(std::string("store: read schema version: ") + sqlite3_errmsg(db));
+    }
+    return sqlite3_column_int(s.get(), 0);
+  }
+
+  Status Migrate() {
+    CUSTOS_ASSIGN_OR_RETURN(int version, UserVersion(write_db_.get()));
+    if (version > SqliteSchemaVersion()) {
+      return FailedPreconditionError("store: " + path_ + ": schema version " +
+                                     std::to_string(version) + " is newer than this build (" +
+                                     std::to_string(SqliteSchemaVersion()) +
+                                     "); upgrade custos-collector");
+    }
+    for (int v = version; v < SqliteSchemaVersion(); ++v) {
+      CUSTOS_RETURN_IF_ERROR(ExecW("BEGIN IMMEDIATE"));
+      Status s = ExecW(kMigrations[v]);
+      if (s.ok()) s = ExecW("PRAGMA user_version=" + std::to_string(v + 1));
+      if (s.ok()) s = ExecW("COMMIT");
+      if (!s.ok()) {
+        (void)ExecW("ROLLBACK");
+        return s.WithContext("migrate to schema " + std::to_string(v + 1));
+      }
+    }
+    return OkStatus();
+  }
+
+  Status PrepareWriteStatements() {
+    CUSTOS_ASSIGN_OR_RETURN(insert_event_,
+                            Prepare(write_db_.get(),
+                                    "INSERT OR IGNORE INTO events(agent, epoch, seq, time_ns, type, "
+                                    "user_id, payload) VALUES(?,?,?,?,?,?,?)"));
+    CUSTOS_ASSIGN_OR_RETURN(
+        upsert_stream_,
+        Prepare(write_db_.get(),
+                "INSERT INTO streams(agent, epoch, last_seq) VALUES(?,?,?) "
+                "ON CONFLICT(agent, epoch) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)"));
+    CUSTOS_ASSIGN_OR_RETURN(find_user_, Prepare(write_db_.get(), "SELECT id FROM users WHERE name = ?"));
+    CUSTOS_ASSIGN_OR_RETURN(insert_user_, Prepare(write_db_.get(), "INSERT INTO users(name) VALUES(?)"));
+    return OkStatus();
+  }
+
+  Result<int64_t> UserId(const std::string& name) {
+    auto it = user_ids_.find(name);
+    if (it != user_ids_.end()) return it->second;
+    sqlite3_stmt* f = find_user_.get();
+    sqlite3_reset(f);
+    BindText(f, 1, name);
+    int rc = sqlite3_step(f);
+    int64_t id;
+    if (rc == SQLITE_ROW) {
+      id = sqlite3_column_int64(f, 0);
+    } else if (rc == SQLITE_DONE) {
+      sqlite3_stmt* ins = insert_user_.get();
+      sqlite3_reset(ins);
+      BindText(ins, 1, name);
+      if (sqlite3_step(ins) != SQLITE_DONE) return Error(write_db_.get(), "insert user");
+      id = sqlite3_last_insert_rowid(write_db_.get());
+    } else {
+      return Error(write_db_.get(), "find user");
+    }
+    sqlite3_reset(f);
+    if (user_ids_.size() > 100000) user_ids_.clear();
+    user_ids_.emplace(name, id);
+    return id;
+  }
+
+  Status WriteBatches(std::span<BatchWrite* const> batches) {
+    sqlite3_stmt* ins = insert_event_.get();
+    std::vector<int64_t> user_ids;
+    for (BatchWrite* b : batches) {
+      if (b->rows.empty()) continue;
+      user_ids.clear();
+      for (const auto& u : b->users) {
+        CUSTOS_ASSIGN_OR_RETURN(int64_t id, UserId(u));
+        user_ids.push_back(id);
+      }
+      uint64_t seq = b->first_seq;
+      for (const EventRow& r : b->rows) {
+        sqlite3_reset(ins);
+        sqlite3_bind_int64(ins, 1, b->agent_key);
+        sqlite3_bind_int64(ins, 2, static_cast<int64_t>(b->epoch));
+        sqlite3_bind_int64(ins, 3, static_cast<int64_t>(seq++));
+        sqlite3_bind_int64(ins, 4, r.time_ns);
+        sqlite3_bind_int(ins, 5, static_cast<int>(r.type));
+        if (r.user_index >= 0 && static_cast<size_t>(r.user_index) < user_ids.size()) {
+          sqlite3_bind_int64(ins, 6, user_ids[static_cast<size_t>(r.user_index)]);
+        } else {
+          sqlite3_bind_null(ins, 6);
+        }
+        sqlite3_bind_blob(ins, 7, r.payload.data(), static_cast<int>(r.payload.size()),
+                          SQLITE_STATIC);
+        if (sqlite3_step(ins) != SQLITE_DONE) return Error(write_db_.get(), "insert event");
+      }
+      sqlite3_stmt* up = upsert_stream_.get();
+      sqlite3_reset(up);
+      sqlite3_bind_int64(up, 1, b->agent_key);
+      sqlite3_bind_int64(up, 2, static_cast<int64_t>(b->epoch));
+      sqlite3_bind_int64(up, 3, static_cast<int64_t>(b->last_seq()));
+      if (sqlite3_step(up) != SQLITE_DONE) return Error(write_db_.get(), "update stream cursor");
+    }
+    sqlite3_reset(ins);
+    return OkStatus();
+  }
+
+  std::string path_;
+  std::mutex write_mu_;
+  Db write_db_;
+  Stmt insert_event_, upsert_stream_, find_user_, insert_user_;
+  std::unordered_map<std::string, int64_t> user_ids_;  // guarded by write_mu_
+  std::mutex read_mu_;
+  Db read_db_;
+};
+
+}  // namespace
+
+int SqliteSchemaVersion() { return static_cast<int>(std::size(kMigrations)); }
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options) {
+  auto store = std::make_unique<SqliteStore>(options.path);
+  if (options.read_only && ::access(options.path.c_str(), R_OK) != 0) {
+    return ErrnoError("store: " + options.path, errno);
+  }
+  CUSTOS_RETURN_IF_ERROR(store->Open(options));
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace custos::collector::store

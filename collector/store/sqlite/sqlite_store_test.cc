@@ -1,0 +1,221 @@
+#include "collector/store/sqlite/sqlite_store.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "common/testing/testing.h"
+
+namespace custos::collector::store {
+namespace {
+
+constexpr int64_t kNow = 1'700'000'000'000'000'000;
+
+std::unique_ptr<Store> OpenOrDie(const std::string& path) {
+  auto s = OpenSqliteStore({.path = path});
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return std::move(s).value();
+}
+
+AgentRecord Agent(const std::string& id) {
+  AgentRecord a;
+  a.agent_id = id;
+  a.hostname = "host-" + id;
+  a.enrolled_at_ns = kNow;
+  return a;
+}
+
+BatchWrite MakeBatch(int64_t agent_key, uint64_t epoch, uint64_t first_seq, int n,
+                     const std::string& user = "alice") {
+  BatchWrite b;
+  b.agent_key = agent_key;
+  b.epoch = epoch;
+  b.first_seq = first_seq;
+  b.users = {user};
+  for (int i = 0; i < n; ++i) b.buffer += "payload-" + std::to_string(first_seq + i) + ";";
+  size_t off = 0;
+  for (int i = 0; i < n; ++i) {
+    size_t end = b.buffer.find(';', off);
+    EventRow r;
+    r.time_ns = kNow + static_cast<int64_t>(first_seq + i) * 1000;
+    r.type = i % 2 ? EventType::kUsb : EventType::kFile;
+    r.user_index = 0;
+    r.payload = std::string_view(b.buffer).substr(off, end - off);
+    b.rows.push_back(r);
+    off = end + 1;
+  }
+  return b;
+}
+
+TEST(SqliteStoreTest, CommitsBatchesAndMovesStreamCursor) {
+  testing::TempDir dir;
+  auto store = OpenOrDie(dir.Sub("c.db"));
+  auto a = store->RegisterAgent(Agent("a1"));
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(*store->LastCommittedSeq(a->key, 7), 0u);
+  BatchWrite b1 = MakeBatch(a->key, 7, 1, 10);
+  BatchWrite b2 = MakeBatch(a->key, 7, 11, 5, "bob");
+  BatchWrite* both[] = {&b1, &b2};
+  ASSERT_TRUE(store->CommitBatches(both).ok());
+  EXPECT_EQ(*store->LastCommittedSeq(a->key, 7), 15u);
+  EXPECT_EQ(*store->LastCommittedSeq(a->key, 8), 0u);
+  EXPECT_EQ(*store->CountEvents(std::nullopt), 15u);
+}
+
+TEST(SqliteStoreTest, RetriedBatchesNeverDuplicate) {
+  testing::TempDir dir;
+  auto store = OpenOrDie(dir.Sub("c.db"));
+  auto a = store->RegisterAgent(Agent("a1"));
+  BatchWrite b = MakeBatch(a->key, 1, 1, 100);
+  BatchWrite* one[] = {&b};
+  ASSERT_TRUE(store->CommitBatches(one).ok());
+  ASSERT_TRUE(store->CommitBatches(one).ok());
+  BatchWrite overlap = MakeBatch(a->key, 1, 50, 100);
+  BatchWrite* two[] = {&overlap};
+  ASSERT_TRUE(store->CommitBatches(two).ok());
+  EXPECT_EQ(*store->CountEvents("a1"), 149u);
+  EXPECT_EQ(*store->LastCommittedSeq(a->key, 1), 149u);
+}
+
+TEST(SqliteStoreTest, SurvivesReopenAndPassesIntegrityCheck) {
+  testing::TempDir dir;
+  int64_t key;
+  {
+    auto store = OpenOrDie(dir.Sub("c.db"));
+    key = store->RegisterAgent(Agent("a1"))->key;
+    BatchWrite b = MakeBatch(key, 1, 1, 1000);
+    BatchWrite* one[] = {&b};
+    ASSERT_TRUE(store->CommitBatches(one).ok());
+  }
+  auto store = OpenOrDie(dir.Sub("c.db"));
+  EXPECT_EQ(*store->LastCommittedSeq(key, 1), 1000u);
+  EXPECT_TRUE(store->CheckIntegrity().ok());
+  auto st = store->Stats();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->events, 1000u);
+  EXPECT_EQ(st->agents, 1u);
+  EXPECT_GT(st->bytes_on_disk, 0u);
+}
+
+TEST(SqliteStoreTest, QueriesByTimeAgentUserAndType) {
+  testing::TempDir dir;
+  auto store = OpenOrDie(dir.Sub("c.db"));
+  auto a1 = store->RegisterAgent(Agent("a1"));
+  auto a2 = store->RegisterAgent(Agent("a2"));
+  BatchWrite b1 = MakeBatch(a1->key, 1, 1, 20, "alice");
+  BatchWrite b2 = MakeBatch(a2->key, 1, 1, 20, "bob");
+  BatchWrite* both[] = {&b1, &b2};
+  ASSERT_TRUE(store->CommitBatches(both).ok());
+
+  EventQuery q;
+  q.user = "alice";
+  auto r = store->QueryEvents(q);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 20u);
+  EXPECT_EQ((*r)[0].agent_id, "a1");
+  EXPECT_EQ((*r)[0].hostname, "host-a1");
+  EXPECT_EQ((*r)[0].seq, 20u);  // newest first
+  EXPECT_EQ((*r)[0].payload, "payload-20");
+
+  q = {};
+  q.agent_id = "a2";
+  q.type = EventType::kUsb;
+  q.newest_first = false;
+  r = store->QueryEvents(q);
+  ASSERT_EQ(r->size(), 10u);
+  EXPECT_EQ((*r)[0].seq, 2u);
+  EXPECT_EQ((*r)[0].user, "bob");
+
+  q = {};
+  q.since_ns = kNow + 5 * 1000;
+  q.until_ns = kNow + 8 * 1000;
+  r = store->QueryEvents(q);
+  EXPECT_EQ(r->size(), 6u);  // seqs 5,6,7 of both agents
+
+  q = {};
+  q.limit = 3;
+  EXPECT_EQ(store->QueryEvents(q)->size(), 3u);
+  q = {};
+  q.user = "nobody";
+  EXPECT_TRUE(store->QueryEvents(q)->empty());
+}
+
+TEST(SqliteStoreTest, EnrollmentTokensExpireGetUsedUpAndRevoke) {
+  testing::TempDir dir;
+  auto store = OpenOrDie(dir.Sub("c.db"));
+  EnrollmentTokenRecord t;
+  t.id = "tok_1";
+  t.created_at_ns = kNow;
+  t.expires_at_ns = kNow + 1000;
+  t.max_uses = 2;
+  ASSERT_TRUE(store->CreateEnrollmentToken(t, "hash1").ok());
+  EXPECT_TRUE(store->ConsumeEnrollmentToken("hash1", kNow).ok());
+  EXPECT_TRUE(store->ConsumeEnrollmentToken("hash1", kNow).ok());
+  auto used_up = store->ConsumeEnrollmentToken("hash1", kNow);
+  EXPECT_EQ(used_up.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(used_up.status().message().find("used up"), std::string::npos);
+
+  t.id = "tok_2";
+  ASSERT_TRUE(store->CreateEnrollmentToken(t, "hash2").ok());
+  auto expired = store->ConsumeEnrollmentToken("hash2", kNow + 1000);
+  EXPECT_NE(expired.status().message().find("expired"), std::string::npos);
+  ASSERT_TRUE(store->RevokeEnrollmentToken("tok_2", kNow).ok());
+  auto revoked = store->ConsumeEnrollmentToken("hash2", kNow);
+  EXPECT_NE(revoked.status().message().find("revoked"), std::string::npos);
+  EXPECT_EQ(store->ConsumeEnrollmentToken("nope", kNow).status().code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(store->RevokeEnrollmentToken("tok_9", kNow).code(), StatusCode::kNotFound);
+  auto list = store->ListEnrollmentTokens();
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].uses, 2u);
+  EXPECT_TRUE((*list)[1].revoked_at_ns.has_value());
+}
+
+TEST(SqliteStoreTest, AgentsRegisterRenewAndRevoke) {
+  testing::TempDir dir;
+  auto store = OpenOrDie(dir.Sub("c.db"));
+  ASSERT_TRUE(store->RegisterAgent(Agent("a1")).ok());
+  EXPECT_EQ(store->RegisterAgent(Agent("a1")).status().code(), StatusCode::kAlreadyExists);
+  ASSERT_TRUE(store->UpdateAgentCertificate("a1", "abcd", kNow + 5).ok());
+  ASSERT_TRUE(store->RevokeAgent("a1", "laptop stolen", kNow).ok());
+  auto a = store->FindAgent("a1");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->cert_serial, "abcd");
+  EXPECT_EQ(a->revoke_reason, "laptop stolen");
+  EXPECT_EQ(a->revoked_at_ns, kNow);
+  EXPECT_EQ(store->FindAgent("zz").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store->RevokeAgent("zz", "x", kNow).code(), StatusCode::kNotFound);
+}
+
+TEST(SqliteStoreTest, ReadOnlyOpenRefusesMissingOrUninitialisedFiles) {
+  testing::TempDir dir;
+  auto missing = OpenSqliteStore({.path = dir.Sub("none.db"), .read_only = true});
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(testing::WriteFile(dir.Sub("junk.db"), std::string(4096, 'x')).ok());
+  auto junk = OpenSqliteStore({.path = dir.Sub("junk.db")});
+  EXPECT_FALSE(junk.ok());
+  EXPECT_NE(junk.status().message().find("junk.db"), std::string::npos);
+}
+
+TEST(SqliteStoreTest, ConcurrentCommitsAndQueriesAreSafe) {
+  testing::TempDir dir;
+  auto store = OpenOrDie(dir.Sub("c.db"));
+  auto a = store->RegisterAgent(Agent("a1"));
+  std::thread writer([&] {
+    for (int i = 0; i < 50; ++i) {
+      BatchWrite b = MakeBatch(a->key, 1, static_cast<uint64_t>(i) * 100 + 1, 100);
+      BatchWrite* one[] = {&b};
+      ASSERT_TRUE(store->CommitBatches(one).ok());
+    }
+  });
+  for (int i = 0; i < 50; ++i) {
+    EventQuery q;
+    q.limit = 10;
+    ASSERT_TRUE(store->QueryEvents(q).ok());
+  }
+  writer.join();
+  EXPECT_EQ(*store->CountEvents(std::nullopt), 5000u);
+}
+
+}  // namespace
+}  // namespace custos::collector::store

@@ -1,0 +1,89 @@
+#include "common/fs/file_system.h"
+
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include "common/testing/testing.h"
+
+namespace custos::fs {
+namespace {
+
+TEST(PosixFileSystemTest, AppendsReadsAndReplacesAtomically) {
+  testing::TempDir dir;
+  FileSystem* fs = Posix();
+  ASSERT_TRUE(fs->CreateDirs(dir.Sub("a/b"), 0700).ok());
+  auto f = fs->OpenAppend(dir.Sub("a/b/log"), 0600);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->Append("hello ").ok());
+  ASSERT_TRUE((*f)->Append("world").ok());
+  ASSERT_TRUE((*f)->Sync().ok());
+  EXPECT_EQ((*f)->size(), 11u);
+  EXPECT_EQ(*fs->ReadFile(dir.Sub("a/b/log")), "hello world");
+  ASSERT_TRUE(WriteFileAtomic(fs, dir.Sub("a/state"), "v1", 0600).ok());
+  ASSERT_TRUE(WriteFileAtomic(fs, dir.Sub("a/state"), "v2", 0600).ok());
+  EXPECT_EQ(*fs->ReadFile(dir.Sub("a/state")), "v2");
+  EXPECT_FALSE(fs->Exists(dir.Sub("a/state.tmp")));
+  struct stat st {};
+  ASSERT_EQ(stat(dir.Sub("a/state").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto names = fs->ListDir(dir.Sub("a"));
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(*names, (std::vector<std::string>{"b", "state"}));
+}
+
+TEST(PosixFileSystemTest, ErrorsNameTheFile) {
+  auto r = Posix()->ReadFile("/nonexistent/custos/file");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(r.status().message().find("/nonexistent/custos/file"), std::string::npos);
+}
+
+TEST(FaultInjectionFileSystemTest, PowerLossDropsUnsyncedDataAndNames) {
+  FaultInjectionFileSystem fs;
+  ASSERT_TRUE(fs.CreateDirs("/spool", 0700).ok());
+  auto f = fs.OpenAppend("/spool/seg1", 0600);
+  ASSERT_TRUE((*f)->Append("durable").ok());
+  ASSERT_TRUE((*f)->Sync().ok());
+  ASSERT_TRUE(fs.SyncDir("/spool").ok());
+  ASSERT_TRUE((*f)->Append("-lost").ok());
+  auto g = fs.OpenAppend("/spool/seg2", 0600);
+  ASSERT_TRUE((*g)->Append("never synced dir").ok());
+  ASSERT_TRUE((*g)->Sync().ok());  // data synced, but the name was never made durable
+  fs.DropUnsyncedData();
+  EXPECT_EQ(*fs.ReadFile("/spool/seg1"), "durable");
+  EXPECT_FALSE(fs.Exists("/spool/seg2"));
+}
+
+TEST(FaultInjectionFileSystemTest, AtomicReplaceSurvivesPowerLossAsOldOrNew) {
+  FaultInjectionFileSystem fs;
+  ASSERT_TRUE(fs.CreateDirs("/state", 0700).ok());
+  ASSERT_TRUE(WriteFileAtomic(&fs, "/state/cursor", "1", 0600).ok());
+  // Crash after the temp file was written but before the directory sync.
+  fs.FailNext(FaultInjectionFileSystem::Op::kSyncDir, InternalError("injected"));
+  EXPECT_FALSE(WriteFileAtomic(&fs, "/state/cursor", "2", 0600).ok());
+  fs.DropUnsyncedData();
+  EXPECT_EQ(*fs.ReadFile("/state/cursor"), "1");
+  ASSERT_TRUE(WriteFileAtomic(&fs, "/state/cursor", "3", 0600).ok());
+  fs.DropUnsyncedData();
+  EXPECT_EQ(*fs.ReadFile("/state/cursor"), "3");
+}
+
+TEST(FaultInjectionFileSystemTest, InjectedErrorsAreReturnedOnceAndCorruptionIsVisible) {
+  FaultInjectionFileSystem fs;
+  ASSERT_TRUE(fs.CreateDirs("/d", 0700).ok());
+  auto f = fs.OpenAppend("/d/x", 0600);
+  fs.FailNext(FaultInjectionFileSystem::Op::kAppend, ResourceExhaustedError("disk full"));
+  Status s = (*f)->Append("a");
+  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(s.message().find("/d/x"), std::string::npos);
+  ASSERT_TRUE((*f)->Append("abc").ok());
+  ASSERT_TRUE((*f)->Sync().ok());
+  ASSERT_TRUE(fs.CorruptByte("/d/x", 1).ok());
+  EXPECT_NE(*fs.ReadFile("/d/x"), "abc");
+  ASSERT_TRUE(fs.Truncate("/d/x", 1).ok());
+  EXPECT_EQ(fs.ReadFile("/d/x")->size(), 1u);
+}
+
+}  // namespace
+}  // namespace custos::fs

@@ -1,0 +1,80 @@
+// Test helpers shared by unit and integration tests: temp directories, files, child processes.
+// Only tests link this library.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status/status.h"
+
+namespace custos::testing {
+
+// A fresh directory under $TMPDIR (or /tmp), removed recursively on destruction unless
+// CUSTOS_KEEP_TEST_DIRS is set.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+Result<std::string> ReadFile(const std::string& path);
+Status WriteFile(const std::string& path, const std::string& content);
+
+// Path of a built program: $CUSTOS_BIN_DIR/name (set by ctest), else next to the test binary.
+std::string BinaryPath(const std::string& name);
+std::string SourcePath(const std::string& relative);
+
+// A child process with stdout and stderr sent to files. The destructor kills (SIGKILL) and
+// reaps a child that is still running.
+class Subprocess {
+ public:
+  Subprocess() = default;
+  ~Subprocess();
+  Subprocess(const Subprocess&) = delete;
+  Subprocess& operator=(const Subprocess&) = delete;
+
+  // argv[0] is the program path. stdout/stderr go to log_prefix + ".out" / ".err".
+  Status Start(const std::vector<std::string>& argv, const std::string& log_prefix,
+               const std::map<std::string, std::string>& extra_env = {});
+  pid_t pid() const { return pid_; }
+  bool running();
+  void Signal(int sig);
+  // Waits for exit; returns the exit code, 128+signal when killed, or -1 on timeout.
+  int Wait(std::chrono::milliseconds timeout);
+  void Kill();  // SIGKILL and reap
+  std::string Stdout() const;
+  std::string Stderr() const;
+
+ private:
+  pid_t pid_ = -1;  // < -1: exited, status in exit_status_store_
+  int exit_status_store_ = 0;
+  std::string log_prefix_;
+};
+
+// Runs a program to completion; returns exit code and captured output.
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+RunResult Run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+              const std::map<std::string, std::string>& extra_env = {});
+
+// Polls `pred` every 10 ms until it is true or `timeout` passes. Used to wait for a child
+// process's observable state (a file appearing, a count reached), never as synchronisation
+// inside one process.
+bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+
+}  // namespace custos::testing
