@@ -1,0 +1,75 @@
+#include "collector/app/collector_config.h"
+
+#include <unistd.h>
+
+#include "common/config/config.h"
+#include "common/flags/flags.h"
+
+namespace custos::collector {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::milliseconds;
+
+Result<CollectorConfig> FromReader(config::ConfigReader& r, const std::string& path) {
+  CollectorConfig c;
+  c.config_path = path;
+  c.data_dir = r.String("data_dir", kDefaultCollectorDataDir);
+  if (c.data_dir.empty() || c.data_dir[0] != '/') r.AddProblem("data_dir", "must be an absolute path");
+
+  std::string listen = r.String("ingest.listen", "0.0.0.0:7443");
+  if (!flags::ParseHostPort(listen, &c.ingest.listen_host, &c.ingest.port).ok()) {
+    r.AddProblem("ingest.listen", "expected HOST:PORT, got '" + listen + "'");
+  }
+  c.ingest.io_threads = static_cast<int>(r.Int("ingest.io_threads", 0, 0, 256));
+  c.ingest.max_frame_bytes =
+      static_cast<uint32_t>(r.Bytes("ingest.max_frame_bytes", 4u << 20, 64u << 10, 64u << 20));
+  c.ingest.max_batch_uncompressed_bytes =
+      r.Bytes("ingest.max_batch_bytes", 32u << 20, 64u << 10, 256u << 20);
+  c.ingest.max_batch_events =
+      static_cast<uint32_t>(r.Int("ingest.max_batch_events", 20000, 1, 1'000'000));
+  c.ingest.window_batches = static_cast<uint32_t>(r.Int("ingest.window_batches", 16, 1, 1024));
+  c.ingest.max_sessions = static_cast<uint32_t>(r.Int("ingest.max_connections", 20000, 1, 1'000'000));
+  c.ingest.handshake_timeout = r.Duration("ingest.handshake_timeout", milliseconds(10'000),
+                                          milliseconds(100), milliseconds(600'000));
+  c.ingest.idle_timeout = r.Duration("ingest.idle_timeout", milliseconds(120'000),
+                                     milliseconds(1'000), milliseconds(86'400'000));
+  c.ingest.max_events_per_commit =
+      static_cast<uint32_t>(r.Int("ingest.max_events_per_commit", 200'000, 1'000, 10'000'000));
+  auto validity = r.Duration("enrollment.agent_certificate_validity", hours(24 * 30), hours(1),
+                             hours(24 * 825));
+  c.ingest.agent_certificate_validity = std::chrono::duration_cast<hours>(validity);
+  c.server_names = r.StringList("enrollment.server_names", {});
+
+  std::string metrics = r.String("metrics.listen", "127.0.0.1:9464");
+  if (metrics == "off") {
+    c.metrics_enabled = false;
+  } else if (!flags::ParseHostPort(metrics, &c.metrics_host, &c.metrics_port).ok()) {
+    r.AddProblem("metrics.listen", "expected HOST:PORT or 'off', got '" + metrics + "'");
+  }
+  std::string fmt = r.Enum("log.format", "human", {"human", "json"});
+  c.log_format = fmt == "json" ? logging::Format::kJson : logging::Format::kHuman;
+  std::string level = r.Enum("log.level", "info", {"debug", "info", "warn", "error"});
+  c.log_level = logging::ParseLevel(level).value_or(logging::Level::kInfo);
+  r.Enum("store.engine", "sqlite", {"sqlite"});
+  CUSTOS_RETURN_IF_ERROR(r.Finish());
+  return c;
+}
+
+}  // namespace
+
+Result<CollectorConfig> LoadCollectorConfig(const std::string& path) {
+  if (path.empty()) {
+    auto r = config::ConfigReader::Empty("(defaults)");
+    return FromReader(r, "");
+  }
+  CUSTOS_ASSIGN_OR_RETURN(config::ConfigReader r, config::ConfigReader::LoadFile(path));
+  return FromReader(r, path);
+}
+
+Result<CollectorConfig> ParseCollectorConfig(std::string_view yaml, const std::string& source) {
+  CUSTOS_ASSIGN_OR_RETURN(config::ConfigReader r, config::ConfigReader::FromString(yaml, source));
+  return FromReader(r, source);
+}
+
+}  // namespace custos::collector

@@ -1,0 +1,69 @@
+#include "collector/app/collector_config.h"
+
+#include <gtest/gtest.h>
+
+namespace custos::collector {
+namespace {
+
+TEST(CollectorConfigTest, DefaultsAreSafe) {
+  auto c = LoadCollectorConfig("");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->data_dir, "/var/lib/custos/collector");
+  EXPECT_EQ(c->ingest.port, 7443);
+  EXPECT_EQ(c->metrics_host, "127.0.0.1");
+  EXPECT_EQ(c->metrics_port, 9464);
+  EXPECT_EQ(c->ingest.max_frame_bytes, 4u << 20);
+}
+
+TEST(CollectorConfigTest, ReadsEveryDocumentedKey) {
+  auto c = ParseCollectorConfig(R"(
+data_dir: /srv/custos
+ingest:
+  listen: 127.0.0.1:17443
+  io_threads: 2
+  max_frame_bytes: 1MiB
+  max_batch_bytes: 8MiB
+  max_batch_events: 5000
+  window_batches: 4
+  max_connections: 100
+  handshake_timeout: 5s
+  idle_timeout: 1m
+  max_events_per_commit: 50000
+enrollment:
+  agent_certificate_validity: 7d
+  server_names: [collector.example.com, 10.0.0.5]
+metrics:
+  listen: "off"
+log:
+  format: json
+  level: debug
+store:
+  engine: sqlite
+)",
+                                "test.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->data_dir, "/srv/custos");
+  EXPECT_EQ(c->ingest.listen_host, "127.0.0.1");
+  EXPECT_EQ(c->ingest.port, 17443);
+  EXPECT_EQ(c->ingest.max_frame_bytes, 1u << 20);
+  EXPECT_EQ(c->ingest.window_batches, 4u);
+  EXPECT_EQ(c->ingest.idle_timeout, std::chrono::minutes(1));
+  EXPECT_EQ(c->ingest.agent_certificate_validity, std::chrono::hours(24 * 7));
+  EXPECT_EQ(c->server_names.size(), 2u);
+  EXPECT_FALSE(c->metrics_enabled);
+  EXPECT_EQ(c->log_format, logging::Format::kJson);
+}
+
+TEST(CollectorConfigTest, ErrorsNameFileKeyAndProblem) {
+  auto c = ParseCollectorConfig("ingest:\n  listen: nowhere\n  window_batches: 0\nlog:\n  levle: x\n",
+                                "/etc/custos/collector.yaml");
+  ASSERT_FALSE(c.ok());
+  const std::string& m = c.status().message();
+  EXPECT_NE(m.find("/etc/custos/collector.yaml"), std::string::npos) << m;
+  EXPECT_NE(m.find("ingest.listen"), std::string::npos) << m;
+  EXPECT_NE(m.find("ingest.window_batches"), std::string::npos) << m;
+  EXPECT_NE(m.find("log.levle"), std::string::npos) << m;
+}
+
+}  // namespace
+}  // namespace custos::collector

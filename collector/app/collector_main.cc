@@ -1,0 +1,358 @@
+// custos-collector: the Custos server. See `custos-collector --help` and docs/operations.md.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "collector/app/collector_config.h"
+#include "collector/ingest/enrollment.h"
+#include "collector/ingest/ingest.h"
+#include "collector/store/sqlite/sqlite_store.h"
+#include "common/config/config.h"
+#include "common/crypto/crypto.h"
+#include "common/flags/flags.h"
+#include "common/fs/file_system.h"
+#include "common/log/log.h"
+#include "common/metrics/metrics.h"
+#include "common/time/clock.h"
+
+namespace custos::collector {
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+constexpr const char* kUsage = R"(custos-collector — the Custos server: enrolls agents and stores their events.
+
+Usage:
+  custos-collector [run]            Serve agents (mTLS on 7443) until SIGTERM/SIGINT.
+  custos-collector init             Create the data directory, the collector CA, the server
+                                    certificate and an admin credential. Safe to re-run: existing
+                                    material is kept and reported.
+  custos-collector token create [--uses N] [--ttl DURATION] [--note TEXT]
+                                    Mint an enrollment token (printed once; store it safely).
+                                    Defaults: 1 use, valid 24h.
+  custos-collector token list       Tokens with expiry and uses (never the secrets).
+  custos-collector token revoke ID
+  custos-collector agent list       Enrolled agents.
+  custos-collector agent revoke AGENT_ID --reason TEXT
+                                    Refuse this agent from now on (its open session is closed
+                                    at its next reconnect; re-enroll to readmit the host).
+
+Options (all commands):
+  --config FILE        YAML configuration (default /etc/custos/collector.yaml if it exists;
+                       every key: docs/configuration.md)
+  --data-dir DIR       State directory (default /var/lib/custos/collector)
+  --log-format F       human (default) or json
+  --log-level L        debug, info (default), warn, error
+Options (run):
+  --listen HOST:PORT   Agent listener (default 0.0.0.0:7443; port 0 picks a free port)
+  --metrics HOST:PORT  Prometheus metrics at /metrics (default 127.0.0.1:9464; 'off' disables)
+  --ready-file FILE    Once listening, write {"ingest_port":N,"metrics_port":M} to FILE
+Options (init):
+  --server-name NAME   A DNS name or IP agents use to reach this collector (repeatable;
+                       default: localhost, this host's name, 127.0.0.1, ::1)
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
+Files: DATA_DIR/pki/{ca,server}.{crt,key}, DATA_DIR/custos.db, DATA_DIR/admin.token.
+)";
+
+int UsageError(const std::string& msg) {
+  std::fprintf(stderr, "custos-collector: %s\nRun 'custos-collector --help' for usage.\n", msg.c_str());
+  return 2;
+}
+
+int Failure(const Status& s) {
+  std::fprintf(stderr, "custos-collector: %s\n", s.message().c_str());
+  return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+std::string Hostname() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+bool IsIp(const std::string& s) {
+  return s.find_first_not_of("0123456789.") == std::string::npos || s.find(':') != std::string::npos;
+}
+
+Result<ingest::Pki> LoadPki(const CollectorConfig& c) {
+  fs::FileSystem* f = fs::Posix();
+  ingest::Pki pki;
+  std::string d = c.pki_dir();
+  auto read = [&](const char* name, std::string* out) -> Status {
+    auto r = f->ReadFile(d + "/" + name);
+    if (!r.ok()) {
+      return Status(r.status().code(), r.status().message() +
+                                           " (run 'custos-collector init' to create the collector's "
+                                           "certificates)");
+    }
+    *out = std::move(*r);
+    return OkStatus();
+  };
+  CUSTOS_RETURN_IF_ERROR(read("ca.crt", &pki.ca_cert_pem));
+  CUSTOS_RETURN_IF_ERROR(read("ca.key", &pki.ca_key_pem));
+  CUSTOS_RETURN_IF_ERROR(read("server.crt", &pki.server_cert_pem));
+  CUSTOS_RETURN_IF_ERROR(read("server.key", &pki.server_key_pem));
+  return pki;
+}
+
+Result<std::unique_ptr<store::Store>> OpenStore(const CollectorConfig& c) {
+  if (!fs::Posix()->Exists(c.db_path())) {
+    return NotFoundError("store: " + c.db_path() +
+                         ": not found (run 'custos-collector init' first)");
+  }
+  return store::OpenSqliteStore({.path = c.db_path()});
+}
+
+int Init(const CollectorConfig& c, const flags::Args& args) {
+  fs::FileSystem* f = fs::Posix();
+  ::umask(077);
+  if (Status s = f->CreateDirs(c.pki_dir(), 0700); !s.ok()) return Failure(s);
+  std::printf("data directory: %s\n", c.data_dir.c_str());
+  std::string ca_crt = c.pki_dir() + "/ca.crt", ca_key = c.pki_dir() + "/ca.key";
+  crypto::CaMaterial ca;
+  if (f->Exists(ca_crt) && f->Exists(ca_key)) {
+    ca.cert_pem = f->ReadFile(ca_crt).value_or("");
+    ca.key_pem = f->ReadFile(ca_key).value_or("");
+    auto info = crypto::ParseCertificate(ca.cert_pem);
+    if (!info.ok()) return Failure(info.status().WithContext(ca_crt));
+    std::printf("collector CA: kept existing %s (serial %s)\n", ca_crt.c_str(), info->serial_hex.c_str());
+  } else {
+    auto created = crypto::CreateCa("Custos collector CA " + Hostname(), std::chrono::hours(24 * 3650));
+    if (!created.ok()) return Failure(created.status());
+    ca = std::move(*created);
+    if (Status s = fs::WriteFileAtomic(f, ca_key, ca.key_pem, 0600); !s.ok()) return Failure(s);
+    if (Status s = fs::WriteFileAtomic(f, ca_crt, ca.cert_pem, 0644); !s.ok()) return Failure(s);
+    std::printf("collector CA: created %s (valid 10 years; key %s, mode 0600)\n", ca_crt.c_str(),
+                ca_key.c_str());
+  }
+  std::string srv_crt = c.pki_dir() + "/server.crt", srv_key = c.pki_dir() + "/server.key";
+  if (f->Exists(srv_crt) && f->Exists(srv_key)) {
+    std::printf("server certificate: kept existing %s\n", srv_crt.c_str());
+  } else {
+    std::vector<std::string> names = args.GetAll("server-name");
+    if (names.empty()) names = c.server_names;
+    if (names.empty()) names = {"localhost", Hostname(), "127.0.0.1", "::1"};
+    std::vector<std::string> dns, ips;
+    for (const auto& n : names) (IsIp(n) ? ips : dns).push_back(n);
+    auto issued = crypto::IssueServerCertificate(ca, dns.empty() ? ips[0] : dns[0], dns, ips,
+                                                 std::chrono::hours(24 * 825));
+    if (!issued.ok()) return Failure(issued.status());
+    if (Status s = fs::WriteFileAtomic(f, srv_key, issued->key_pem, 0600); !s.ok()) return Failure(s);
+    if (Status s = fs::WriteFileAtomic(f, srv_crt, issued->cert_pem, 0644); !s.ok()) return Failure(s);
+    std::string joined;
+    for (const auto& n : names) joined += (joined.empty() ? "" : ", ") + n;
+    std::printf("server certificate: created %s for %s\n", srv_crt.c_str(), joined.c_str());
+  }
+  auto st = store::OpenSqliteStore({.path = c.db_path()});
+  if (!st.ok()) return Failure(st.status());
+  std::printf("store: %s (SQLite, schema version %d)\n", c.db_path().c_str(),
+              store::SqliteSchemaVersion());
+  if (f->Exists(c.admin_token_path())) {
+    std::printf("admin credential: kept existing %s\n", c.admin_token_path().c_str());
+  } else {
+    auto tok = crypto::RandomToken(32);
+    if (!tok.ok()) return Failure(tok.status());
+    if (Status s = fs::WriteFileAtomic(f, c.admin_token_path(), "cat_" + *tok + "\n", 0600); !s.ok()) {
+      return Failure(s);
+    }
+    std::printf("admin credential: created %s (mode 0600; the bearer token for the HTTPS API)\n",
+                c.admin_token_path().c_str());
+  }
+  std::printf("next: custos-collector token create   # then enroll agents with that token\n");
+  return 0;
+}
+
+int Token(const CollectorConfig& c, const flags::Args& args) {
+  const auto& pos = args.positional();
+  std::string verb = pos.size() > 1 ? pos[1] : "";
+  auto st = OpenStore(c);
+  if (!st.ok()) return Failure(st.status());
+  store::Store* s = st->get();
+  if (verb == "create") {
+    auto uses = args.GetInt("uses", 1, 1, 1'000'000);
+    if (!uses.ok()) return UsageError(uses.status().message());
+    auto ttl = config::ParseDuration(args.GetOr("ttl", "24h"));
+    if (!ttl.ok()) return UsageError("--ttl: " + ttl.status().message());
+    auto minted = ingest::MintEnrollmentToken(
+        s, RealClock(), std::chrono::duration_cast<std::chrono::seconds>(*ttl),
+        static_cast<uint32_t>(*uses), args.GetOr("note", ""));
+    if (!minted.ok()) return Failure(minted.status());
+    std::fprintf(stderr, "token %s: %u use(s), expires %s. The secret below is shown only once.\n",
+                 minted->record.id.c_str(), minted->record.max_uses,
+                 FormatUnixNs(minted->record.expires_at_ns).c_str());
+    std::printf("%s\n", minted->token.c_str());
+    return 0;
+  }
+  if (verb == "list") {
+    auto list = s->ListEnrollmentTokens();
+    if (!list.ok()) return Failure(list.status());
+    std::printf("%-18s %-25s %-25s %-9s %s\n", "ID", "CREATED", "EXPIRES", "USES", "STATE");
+    int64_t now = RealClock()->NowUnixNs();
+    for (const auto& t : *list) {
+      std::string state = t.revoked_at_ns ? "revoked" : now >= t.expires_at_ns ? "expired"
+                                                    : t.uses >= t.max_uses   ? "used up"
+                                                                             : "valid";
+      std::printf("%-18s %-25s %-25s %4u/%-4u %s%s%s\n", t.id.c_str(),
+                  FormatUnixNs(t.created_at_ns).c_str(), FormatUnixNs(t.expires_at_ns).c_str(),
+                  t.uses, t.max_uses, state.c_str(), t.note.empty() ? "" : "  ", t.note.c_str());
+    }
+    return 0;
+  }
+  if (verb == "revoke") {
+    if (pos.size() != 3) return UsageError("token revoke takes one token ID");
+    if (Status r = s->RevokeEnrollmentToken(pos[2], RealClock()->NowUnixNs()); !r.ok()) return Failure(r);
+    std::printf("token %s revoked\n", pos[2].c_str());
+    return 0;
+  }
+  return UsageError("token: expected create, list or revoke");
+}
+
+int Agent(const CollectorConfig& c, const flags::Args& args) {
+  const auto& pos = args.positional();
+  std::string verb = pos.size() > 1 ? pos[1] : "";
+  auto st = OpenStore(c);
+  if (!st.ok()) return Failure(st.status());
+  if (verb == "list") {
+    auto list = (*st)->ListAgents();
+    if (!list.ok()) return Failure(list.status());
+    std::printf("%-32s %-24s %-25s %-25s %s\n", "AGENT", "HOSTNAME", "ENROLLED", "LAST SEEN", "STATE");
+    for (const auto& a : *list) {
+      std::printf("%-32s %-24s %-25s %-25s %s\n", a.agent_id.c_str(), a.hostname.c_str(),
+                  FormatUnixNs(a.enrolled_at_ns).c_str(),
+                  a.last_seen_ns ? FormatUnixNs(a.last_seen_ns).c_str() : "never",
+                  a.revoked_at_ns ? ("revoked: " + a.revoke_reason).c_str() : "active");
+    }
+    return 0;
+  }
+  if (verb == "revoke") {
+    if (pos.size() != 3) return UsageError("agent revoke takes one AGENT_ID");
+    auto reason = args.Get("reason");
+    if (!reason || reason->empty()) return UsageError("agent revoke needs --reason TEXT");
+    if (Status r = (*st)->RevokeAgent(pos[2], *reason, RealClock()->NowUnixNs()); !r.ok()) {
+      return Failure(r);
+    }
+    std::printf("agent %s revoked\n", pos[2].c_str());
+    return 0;
+  }
+  return UsageError("agent: expected list or revoke");
+}
+
+sigset_t BlockStopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+int Run(CollectorConfig c, const flags::Args& args, sigset_t stop_signals) {
+  if (auto l = args.Get("listen")) {
+    if (Status s = flags::ParseHostPort(*l, &c.ingest.listen_host, &c.ingest.port); !s.ok()) {
+      return UsageError("--listen: " + s.message());
+    }
+  }
+  if (auto m = args.Get("metrics")) {
+    if (*m == "off") {
+      c.metrics_enabled = false;
+    } else if (Status s = flags::ParseHostPort(*m, &c.metrics_host, &c.metrics_port); !s.ok()) {
+      return UsageError("--metrics: " + s.message());
+    }
+  }
+  auto pki = LoadPki(c);
+  if (!pki.ok()) return Failure(pki.status());
+  auto st = OpenStore(c);
+  if (!st.ok()) return Failure(st.status());
+  metrics::Registry registry;
+  store::Store* store = st->get();
+  registry.AddCallbackGauge("custos_store_bytes", "Size of the store on disk (database + WAL)", [store] {
+    auto stats = store->Stats();
+    return stats.ok() ? static_cast<double>(stats->bytes_on_disk) : 0.0;
+  });
+  registry.AddCallbackGauge("custos_store_events", "Events in the store", [store] {
+    auto stats = store->Stats();
+    return stats.ok() ? static_cast<double>(stats->events) : 0.0;
+  });
+  std::unique_ptr<metrics::MetricsHttpServer> metrics_server;
+  if (c.metrics_enabled) {
+    auto m = metrics::MetricsHttpServer::Start(&registry, c.metrics_host, c.metrics_port);
+    if (!m.ok()) return Failure(m.status().WithContext("metrics"));
+    metrics_server = std::move(*m);
+  }
+  auto server = ingest::IngestServer::Start(c.ingest, *pki, store, &registry, RealClock());
+  if (!server.ok()) return Failure(server.status());
+  logging::Info("custos-collector serving",
+                {{"version", kVersion},
+                 {"ingest", c.ingest.listen_host + ":" + std::to_string((*server)->port())},
+                 {"metrics", metrics_server ? c.metrics_host + ":" + std::to_string(metrics_server->port())
+                                            : std::string("off")},
+                 {"store", c.db_path()}});
+  if (auto ready = args.Get("ready-file")) {
+    std::string json = "{\"ingest_port\":" + std::to_string((*server)->port()) +
+                       ",\"metrics_port\":" + std::to_string(metrics_server ? metrics_server->port() : 0) + "}\n";
+    if (Status s = fs::WriteFileAtomic(fs::Posix(), *ready, json, 0644); !s.ok()) return Failure(s);
+  }
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  logging::Info("custos-collector stopping", {{"signal", sig}});
+  (*server)->Stop();
+  if (metrics_server) metrics_server->Stop();
+  logging::Info("custos-collector stopped");
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  sigset_t stop_signals = BlockStopSignals();
+  ::signal(SIGPIPE, SIG_IGN);
+  auto args = flags::Args::Parse(argc, argv,
+                                 {{"config"}, {"data-dir"}, {"log-format"}, {"log-level"},
+                                  {"listen"}, {"metrics"}, {"ready-file"},
+                                  {"server-name", true, true}, {"uses"}, {"ttl"}, {"note"},
+                                  {"reason"}, {"help", false}, {"version", false}});
+  if (!args.ok()) return UsageError(args.status().message());
+  if (args->Has("help")) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (args->Has("version")) {
+    std::printf("custos-collector %s\n", kVersion);
+    return 0;
+  }
+  std::string config_path = args->GetOr("config", "");
+  if (config_path.empty() && ::access(kDefaultCollectorConfigPath, F_OK) == 0) {
+    config_path = kDefaultCollectorConfigPath;
+  }
+  auto cfg = LoadCollectorConfig(config_path);
+  if (!cfg.ok()) {
+    std::fprintf(stderr, "custos-collector: %s\n", cfg.status().message().c_str());
+    return 2;
+  }
+  if (auto d = args->Get("data-dir")) cfg->data_dir = *d;
+  if (auto f = args->Get("log-format")) {
+    auto p = logging::ParseFormat(*f);
+    if (!p.ok()) return UsageError("--log-format: " + p.status().message());
+    cfg->log_format = *p;
+  }
+  if (auto l = args->Get("log-level")) {
+    auto p = logging::ParseLevel(*l);
+    if (!p.ok()) return UsageError("--log-level: " + p.status().message());
+    cfg->log_level = *p;
+  }
+  logging::Configure(cfg->log_format, cfg->log_level, "custos-collector");
+  const auto& pos = args->positional();
+  std::string cmd = pos.empty() ? "run" : pos[0];
+  if (cmd == "run") return Run(std::move(*cfg), *args, stop_signals);
+  if (cmd == "init") return Init(*cfg, *args);
+  if (cmd == "token") return Token(*cfg, *args);
+  if (cmd == "agent") return Agent(*cfg, *args);
+  return UsageError("unknown command '" + cmd + "'");
+}
+
+}  // namespace
+}  // namespace custos::collector
+
+int main(int argc, char** argv) { return custos::collector::Main(argc, argv); }

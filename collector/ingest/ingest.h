@@ -1,0 +1,68 @@
+// collector/ingest: the agents' door. Accepts TLS 1.3 connections (ALPN custos/1), enrolls new
+// agents, runs custos/1 sessions (docs/wire-protocol.md) and acks batches only after the store
+// has committed them.
+//
+// Threads: `io_threads` threads run one io_context; each session is serialised on its strand.
+// Frames are decoded and validated on the I/O threads (decompression and protobuf parsing run in
+// parallel across sessions). One committer thread takes every batch that is waiting, from all
+// agents, and commits them in one store transaction (group commit), then posts each session's
+// ACK back to its strand.
+//
+// Identity: an agent is who its verified client certificate says (URI SAN
+// urn:custos:agent:<id>); nothing the agent sends can change that. A session without a client
+// certificate may only ENROLL, then it is closed.
+//
+// Isolation: anything malformed (frame, protobuf, zstd, order, window) closes only that session
+// with an ERROR frame and a logged reason, and is counted in custos_ingest_rejected_total{reason}.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "collector/store/store.h"
+#include "common/metrics/metrics.h"
+#include "common/status/status.h"
+#include "common/time/clock.h"
+
+namespace custos::collector::ingest {
+
+// The collector's CA and server identity, loaded from the data directory.
+struct Pki {
+  std::string ca_cert_pem;
+  std::string ca_key_pem;
+  std::string server_cert_pem;
+  std::string server_key_pem;
+};
+
+struct IngestOptions {
+  std::string listen_host = "0.0.0.0";
+  uint16_t port = 7443;  // 0 picks a free port (see IngestServer::port)
+  int io_threads = 0;    // 0 = one per core
+  uint32_t max_frame_bytes = 4u << 20;
+  uint64_t max_batch_uncompressed_bytes = 32u << 20;
+  uint32_t max_batch_events = 20000;
+  uint32_t window_batches = 16;
+  uint32_t max_sessions = 20000;
+  std::chrono::milliseconds handshake_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{120'000};
+  std::chrono::hours agent_certificate_validity{24 * 30};
+  // Largest number of events one group commit takes (bounds commit latency).
+  uint32_t max_events_per_commit = 200'000;
+};
+
+class IngestServer {
+ public:
+  // Binds and starts serving. `store`, `registry` and `clock` must outlive the server.
+  static Result<std::unique_ptr<IngestServer>> Start(const IngestOptions& options, const Pki& pki,
+                                                     store::Store* store,
+                                                     metrics::Registry* registry, Clock* clock);
+  virtual ~IngestServer() = default;
+  virtual uint16_t port() const = 0;
+  // Stops accepting, closes sessions, drains the committer (batches already committed are
+  // acked if their session is still open). Idempotent.
+  virtual void Stop() = 0;
+};
+
+}  // namespace custos::collector::ingest
