@@ -50,7 +50,8 @@ class Histogram {
   void Observe(double v);
   uint64_t count() const;
   double sum() const;
-  // Estimated quantile (0..1) by linear interpolation inside the bucket.
+  // Estimated quantile (0..1) by linear interpolation inside the bucket (the first bucket starts
+  // at 0); NaN without observations; the highest finite bound if it falls in +Inf.
   double Quantile(double q) const;
   const std::vector<double>& bounds() const { return bounds_; }
   std::vector<uint64_t> bucket_counts() const;  // non-cumulative, size bounds()+1
@@ -67,6 +68,10 @@ std::vector<double> LatencyBounds();
 
 class Registry {
  public:
+  // Out of line because Family is defined in metrics.cc.
+  Registry();
+  ~Registry();
+
   Counter* GetCounter(std::string_view name, std::string_view help, const Labels& labels = {});
   Gauge* GetGauge(std::string_view name, std::string_view help, const Labels& labels = {});
   Histogram* GetHistogram(std::string_view name, std::string_view help,
@@ -86,7 +91,8 @@ class Registry {
 // Serves registry->RenderPrometheus() at GET /metrics (anything else: 404) on its own thread.
 class MetricsHttpServer {
  public:
-  // host is usually "127.0.0.1"; port 0 picks a free port (see port()).
+  // host is usually "127.0.0.1"; port 0 picks a free port (see port()). `registry` must outlive
+  // the server. Requests: head capped at 8 KiB and 5 s per connection; GET only (else 405).
   static Result<std::unique_ptr<MetricsHttpServer>> Start(const Registry* registry,
                                                           const std::string& host, uint16_t port);
   virtual ~MetricsHttpServer() = default;
