@@ -50,6 +50,8 @@ Options:
   --events N              events per agent (default 10000; 0 = connect and stay idle)
   --batch N               events per batch (default 1000)
   --threads N             network threads (default 1)
+  --rate N                cap on events/s offered by all agents together (default 0 = as fast
+                          as the collector acknowledges)
   --hold DURATION         with --events 0: how long to stay connected (default 10s)
   --timeout DURATION      give up after this long (default 10m)
   --verify-db FILE        after the run, check the collector's SQLite store (read-only)
@@ -122,8 +124,11 @@ class BatchPool {
 
 class SimulatedAgent final : public uplink::StreamSource {
  public:
-  SimulatedAgent(BatchPool* pool, uint64_t epoch, uint64_t total, size_t index)
-      : pool_(pool), epoch_(epoch), total_(total), index_(index) {}
+  // rate_per_second 0 = unlimited; otherwise the agent never offers more than it has
+  // "generated" since `start` at that rate.
+  SimulatedAgent(BatchPool* pool, uint64_t epoch, uint64_t total, size_t index,
+                 double rate_per_second, std::chrono::steady_clock::time_point start)
+      : pool_(pool), epoch_(epoch), total_(total), index_(index), rate_(rate_per_second), start_(start) {}
   uint64_t Epoch() override { return epoch_; }
   uint64_t OldestUnackedSeq() override {
     uint64_t a = acked_.load();
@@ -131,7 +136,13 @@ class SimulatedAgent final : public uplink::StreamSource {
   }
   std::optional<OutgoingBatch> NextBatch(uint64_t from_seq, uint32_t max_events, uint64_t) override {
     if (from_seq > total_) return std::nullopt;
-    uint32_t n = static_cast<uint32_t>(std::min<uint64_t>({total_ - from_seq + 1, pool_->batch_events(), max_events}));
+    uint64_t available = total_;
+    if (rate_ > 0) {
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      available = std::min<uint64_t>(total_, static_cast<uint64_t>(secs * rate_));
+      if (available < from_seq) return std::nullopt;
+    }
+    uint32_t n = static_cast<uint32_t>(std::min<uint64_t>({available - from_seq + 1, pool_->batch_events(), max_events}));
     OutgoingBatch b;
     b.first_seq = from_seq;
     b.count = n;
@@ -151,6 +162,8 @@ class SimulatedAgent final : public uplink::StreamSource {
   uint64_t epoch_;
   uint64_t total_;
   size_t index_;
+  double rate_;
+  std::chrono::steady_clock::time_point start_;
   std::atomic<uint64_t> acked_{0};
 };
 
@@ -281,7 +294,7 @@ int Main(int argc, char** argv) {
   auto args = flags::Args::Parse(
       argc, argv,
       {{"collector"}, {"server-name"}, {"ca"}, {"token"}, {"state-dir"}, {"agents"}, {"events"},
-       {"batch"}, {"threads"}, {"hold"}, {"timeout"}, {"verify-db"}, {"report"},
+       {"batch"}, {"threads"}, {"rate"}, {"hold"}, {"timeout"}, {"verify-db"}, {"report"},
        {"quiet", false}, {"help", false}});
   auto usage = [](const std::string& m) {
     std::fprintf(stderr, "custos-loadgen: %s\nRun 'custos-loadgen --help' for usage.\n", m.c_str());
@@ -305,6 +318,8 @@ int Main(int argc, char** argv) {
   auto events_n = args->GetInt("events", 10000, 0, 1'000'000'000);
   auto batch_n = args->GetInt("batch", 1000, 1, 100000);
   auto threads_n = args->GetInt("threads", 1, 1, 64);
+  auto rate_n = args->GetInt("rate", 0, 0, 100'000'000);
+  if (!rate_n.ok()) return usage(rate_n.status().message());
   if (!agents_n.ok()) return usage(agents_n.status().message());
   if (!events_n.ok()) return usage(events_n.status().message());
   if (!batch_n.ok()) return usage(batch_n.status().message());
@@ -329,8 +344,11 @@ int Main(int argc, char** argv) {
   auto runtime = uplink::UplinkRuntime::Create(static_cast<int>(*threads_n));
   std::vector<std::unique_ptr<SimulatedAgent>> agents;
   std::vector<std::unique_ptr<uplink::UplinkClient>> clients;
+  auto stream_start = std::chrono::steady_clock::now();
+  double rate_per_agent = static_cast<double>(*rate_n) / static_cast<double>(*agents_n);
   for (size_t i = 0; i < creds->size(); ++i) {
-    agents.push_back(std::make_unique<SimulatedAgent>(&pool, epoch, static_cast<uint64_t>(*events_n), i));
+    agents.push_back(std::make_unique<SimulatedAgent>(&pool, epoch, static_cast<uint64_t>(*events_n), i,
+                                                      rate_per_agent, stream_start));
     uplink::UplinkOptions o;
     o.endpoint = ep;
     o.credentials = (*creds)[i].creds;
