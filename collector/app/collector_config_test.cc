@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 namespace custos::collector {
 namespace {
 
@@ -63,6 +65,23 @@ TEST(CollectorConfigTest, ErrorsNameFileKeyAndProblem) {
   EXPECT_NE(m.find("ingest.listen"), std::string::npos) << m;
   EXPECT_NE(m.find("ingest.window_batches"), std::string::npos) << m;
   EXPECT_NE(m.find("log.levle"), std::string::npos) << m;
+}
+
+}  // namespace
+}  // namespace custos::collector
+
+namespace custos::collector {
+namespace {
+
+TEST(CollectorConfigTest, ShippedExampleConfigLoadsWithDefaults) {
+  std::string path = std::string(std::getenv("CUSTOS_SOURCE_DIR") ? std::getenv("CUSTOS_SOURCE_DIR") : ".") +
+                     "/installers/config/collector.yaml";
+  auto c = LoadCollectorConfig(path);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto d = LoadCollectorConfig("");
+  EXPECT_EQ(c->ingest.port, d->ingest.port);
+  EXPECT_EQ(c->ingest.window_batches, d->ingest.window_batches);
+  EXPECT_EQ(c->data_dir, d->data_dir);
 }
 
 }  // namespace

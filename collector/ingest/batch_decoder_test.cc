@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+
 #include "custos/v1/event.pb.h"
 #include "custos/v1/session.pb.h"
 
@@ -118,6 +122,31 @@ TEST_F(BatchDecoderTest, RefusesInvalidProtobufAndForeignFields) {
   // Unknown codec.
   b.set_codec(static_cast<v1::Codec>(9));
   EXPECT_FALSE(Decode(b.SerializeAsString()).ok());
+}
+
+}  // namespace
+}  // namespace custos::collector::ingest
+
+namespace custos::collector::ingest {
+namespace {
+
+std::string Seed(const std::string& name) {
+  const char* src = std::getenv("CUSTOS_SOURCE_DIR");
+  std::ifstream in(std::string(src ? src : ".") + "/tests/fuzz/corpus/batch_decoder/" + name,
+                   std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+TEST_F(BatchDecoderTest, SeedCorpusHoldsValidAndInvalidBatches) {
+  std::string zstd_seed = Seed("batch_zstd.bin");
+  ASSERT_FALSE(zstd_seed.empty()) << "seed corpus missing: run tests/fuzz/make_seeds.sh";
+  ASSERT_TRUE(Decode(zstd_seed).ok());
+  EXPECT_EQ(out_.rows.size(), 4u);
+  EXPECT_EQ(out_.users, (std::vector<std::string>{"alice"}));
+  EXPECT_EQ(out_.rows[3].type, store::EventType::kGap);
+  ASSERT_TRUE(Decode(Seed("batch_none.bin")).ok());
+  EXPECT_EQ(out_.first_seq, 7u);
+  EXPECT_FALSE(Decode(Seed("batch_lie.bin")).ok());
 }
 
 }  // namespace
