@@ -1,5 +1,6 @@
 // custos-collector: the Custos server. See `custos-collector --help` and docs/operations.md.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -250,7 +251,21 @@ sigset_t BlockStopSignals() {
   return set;
 }
 
+// Every agent holds a connection: lift the soft descriptor limit to the hard one.
+void RaiseFileLimit() {
+  struct rlimit rl {};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
+    logging::Warn("few file descriptors: each agent needs one; raise LimitNOFILE",
+                  {{"limit", static_cast<uint64_t>(rl.rlim_cur)}});
+  }
+}
+
 int Run(CollectorConfig c, const flags::Args& args, sigset_t stop_signals) {
+  RaiseFileLimit();
   if (auto l = args.Get("listen")) {
     if (Status s = flags::ParseHostPort(*l, &c.ingest.listen_host, &c.ingest.port); !s.ok()) {
       return UsageError("--listen: " + s.message());

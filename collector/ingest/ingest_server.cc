@@ -61,6 +61,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // Sends ERROR (when code != UNSPECIFIED), then closes once it is written.
   void Fail(CloseReason reason);
   void CloseNow();
+  void Linger();
+  void Drain();
   void ArmTimer(std::chrono::milliseconds d);
 
   Server* server_;
@@ -288,6 +290,11 @@ void Session::ArmTimer(std::chrono::milliseconds d) {
   timer_.expires_after(d);
   timer_.async_wait([self = shared_from_this()](const error_code& ec) {
     if (ec || self->state_ == State::kClosed) return;
+    if (self->close_after_write_) {
+      // Already refused and counted; the peer just never read the ERROR frame.
+      self->CloseNow();
+      return;
+    }
     bool handshake = self->state_ == State::kHandshake;
     self->server_->CountRejected(handshake ? "handshake_timeout" : "idle_timeout");
     logging::Info("ingest: session timed out",
@@ -315,25 +322,24 @@ void Session::OnHandshake(const error_code& ec) {
   if (!peer->has_certificate) {
     state_ = State::kEnrollOnly;
   } else {
+    // The TLS handshake is complete: a refusal below reaches the agent as an ERROR frame.
+    state_ = State::kAwaitHello;
     const std::string& agent_id = peer->certificate.agent_id;
     auto agent = agent_id.empty() ? Result<store::AgentRecord>(NotFoundError("certificate names no agent"))
                                   : server_->store()->FindAgent(agent_id);
     if (!agent.ok()) {
-      server_->CountRejected("unknown_agent");
       logging::Warn("ingest: certificate of an unknown agent refused",
                     {{"peer", peer_}, {"agent", agent_id}, {"error", agent.status().ToString()}});
       Fail({v1::ERROR_CODE_UNAUTHENTICATED, "unknown_agent", "agent not enrolled here", false});
       return;
     }
     if (agent->revoked_at_ns) {
-      server_->CountRejected("revoked");
       logging::Warn("ingest: revoked agent refused",
                     {{"peer", peer_}, {"agent", agent_id}, {"reason", agent->revoke_reason}});
       Fail({v1::ERROR_CODE_REVOKED, "revoked", "agent revoked: " + agent->revoke_reason, false});
       return;
     }
     agent_ = std::move(*agent);
-    state_ = State::kAwaitHello;
   }
   ArmTimer(server_->options().idle_timeout);
   ReadHeader();
@@ -452,7 +458,7 @@ void Session::HandleEnroll() {
                                            {"hostname", req.host().hostname()}});
   Send(v1::FRAME_TYPE_ENROLL_ACK, *ack);
   close_after_write_ = true;
-  if (!writing_) CloseNow();
+  ArmTimer(std::chrono::milliseconds(2000));
 }
 
 void Session::HandleHello() {
@@ -583,7 +589,7 @@ void Session::Send(v1::FrameType type, const google::protobuf::Message& msg) {
 void Session::DoWrite() {
   if (write_queue_.empty()) {
     writing_ = false;
-    if (close_after_write_) CloseNow();
+    if (close_after_write_) Linger();
     return;
   }
   writing_ = true;
@@ -621,10 +627,34 @@ void Session::Fail(CloseReason reason) {
     close_after_write_ = true;
     // Do not wait forever for a peer that does not read.
     ArmTimer(std::chrono::milliseconds(2000));
-    if (!writing_) CloseNow();
     return;
   }
   CloseNow();
+}
+
+void Session::Linger() {
+  // Closing a socket with unread input makes the kernel send a reset, which can destroy the
+  // last frame before the peer reads it. Stop sending, drain what the peer still sends until it
+  // closes (or the 2 s timer armed by Fail fires), then close.
+  error_code ec;
+  stream_.lowest_layer().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) {
+    CloseNow();
+    return;
+  }
+  Drain();
+}
+
+void Session::Drain() {
+  stream_.next_layer().async_read_some(
+      asio::buffer(header_, sizeof header_), [self = shared_from_this()](const error_code& e, size_t) {
+        if (self->state_ == State::kClosed) return;
+        if (e) {
+          self->CloseNow();
+          return;
+        }
+        self->Drain();
+      });
 }
 
 void Session::CloseFromOutside(CloseReason reason) {

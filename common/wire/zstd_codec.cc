@@ -90,10 +90,8 @@ Status ZstdDecompressor::Decompress(std::string_view input, uint64_t expected_si
   if (declared == ZSTD_CONTENTSIZE_UNKNOWN) {
     return InvalidArgumentError("zstd: frame does not declare its content size");
   }
-  if (declared > max_size) {
-    return ResourceExhaustedError("zstd: frame declares " + std::to_string(declared) +
-                                  " bytes, more than the maximum of " + std::to_string(max_size));
-  }
+  // A frame that contradicts the size the sender announced is malformed (a lie, not a request
+  // to split), whatever its size; expected_size itself is already within the cap.
   if (declared != expected_size) {
     return InvalidArgumentError("zstd: frame declares " + std::to_string(declared) +
                                 " bytes but the batch says " + std::to_string(expected_size));

@@ -306,6 +306,11 @@ int Main(int argc, char** argv) {
     return 0;
   }
   logging::Configure(logging::Format::kHuman, logging::Level::kWarn, "custos-loadgen");
+  struct rlimit nofile {};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   uplink::Endpoint ep;
   if (!args->Has("collector") || !args->Has("ca")) return usage("--collector and --ca are required");
   if (Status s = flags::ParseHostPort(*args->Get("collector"), &ep.host, &ep.port); !s.ok()) {

@@ -1,0 +1,1079 @@
+// Integration tests of the ingest server: a real IngestServer on 127.0.0.1 (port 0) over a real
+// SqliteStore in a temp dir, driven by the agent's uplink library and by a small raw TLS client
+// that can misbehave at byte level. Every refusal is checked three ways: what the peer sees,
+// custos_ingest_rejected_total{reason}, and that the store holds nothing of it; and a
+// well-behaved agent with a session open the whole time must still get its batches acked.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <csignal>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "agent/uplink/uplink.h"
+#include "collector/ingest/enrollment.h"
+#include "collector/ingest/ingest.h"
+#include "collector/store/sqlite/sqlite_store.h"
+#include "common/crypto/crypto.h"
+#include "common/metrics/metrics.h"
+#include "common/testing/testing.h"
+#include "common/time/clock.h"
+#include "common/wire/wire.h"
+#include "custos/v1/event.pb.h"
+#include "custos/v1/session.pb.h"
+
+namespace custos::collector::ingest {
+namespace {
+
+namespace v1 = custos::v1;
+namespace uplink = custos::agent::uplink;
+using std::chrono::hours;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using SystemClock = std::chrono::system_clock;
+
+#define INGEST_TEST_CONCAT_INNER(a, b) a##b
+#define INGEST_TEST_CONCAT(a, b) INGEST_TEST_CONCAT_INNER(a, b)
+#define ASSERT_OK(expr)                                                    \
+  do {                                                                     \
+    const ::custos::Status& ingest_test_status = (expr);                   \
+    ASSERT_TRUE(ingest_test_status.ok()) << ingest_test_status.ToString(); \
+  } while (0)
+#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
+  ASSERT_OK_AND_ASSIGN_IMPL(INGEST_TEST_CONCAT(ingest_test_result_, __LINE__), lhs, expr)
+#define ASSERT_OK_AND_ASSIGN_IMPL(tmp, lhs, expr)   \
+  auto tmp = (expr);                                \
+  ASSERT_TRUE(tmp.ok()) << tmp.status().ToString(); \
+  lhs = std::move(tmp).value()
+
+constexpr uint32_t kWindow = 4;
+constexpr uint32_t kMaxFrameBytes = 1u << 20;
+constexpr milliseconds kWait{5000};
+constexpr char kServerName[] = "localhost";
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(SystemClock::now().time_since_epoch())
+      .count();
+}
+
+// ---- Test data ------------------------------------------------------------------------------
+
+std::string EventPath(uint64_t seq) { return "/home/alice/doc-" + std::to_string(seq) + ".txt"; }
+
+// A serialized EventBatch of `count` file events; event i stands for seq first_seq + i.
+std::string EventBatchBytes(uint64_t first_seq, uint32_t count) {
+  v1::EventBatch batch;
+  for (uint32_t i = 0; i < count; ++i) {
+    v1::Event* e = batch.add_events();
+    e->set_time_ns(1'700'000'000'000'000'000 + static_cast<int64_t>(first_seq + i));
+    e->set_host("laptop");
+    e->mutable_actor()->set_login_user("alice");
+    e->mutable_actor()->set_pid(4242);
+    e->mutable_file()->set_op(v1::FILE_OP_CREATE);
+    e->mutable_file()->set_path(EventPath(first_seq + i));
+  }
+  return batch.SerializeAsString();
+}
+
+// A serialized custos.v1.Batch body (zstd) of `count` events starting at first_seq.
+std::string BatchBody(uint64_t first_seq, uint32_t count) {
+  std::string raw = EventBatchBytes(first_seq, count);
+  auto zc = wire::ZstdCompressor::Create(3);
+  CUSTOS_CHECK(zc.ok()) << zc.status().ToString();
+  v1::Batch b;
+  b.set_first_seq(first_seq);
+  b.set_count(count);
+  b.set_codec(v1::CODEC_ZSTD);
+  b.set_uncompressed_size(raw.size());
+  Status s = zc->Compress(raw, b.mutable_records());
+  CUSTOS_CHECK(s.ok()) << s.ToString();
+  return b.SerializeAsString();
+}
+
+// One zstd frame that declares and holds 64 MiB of zeros: a few KiB on the wire.
+const std::string& ZstdBombOf64MiB() {
+  static const std::string* bomb = [] {
+    auto zc = wire::ZstdCompressor::Create(1);
+    CUSTOS_CHECK(zc.ok());
+    auto* out = new std::string();
+    Status s = zc->Compress(std::string(64u << 20, '\0'), out);
+    CUSTOS_CHECK(s.ok()) << s.ToString();
+    return out;
+  }();
+  return *bomb;
+}
+
+// A protobuf whose field 1 announces 5 bytes and carries 2: no parser accepts it.
+const std::string kInvalidProtobuf(
+    "\x0a\x05"
+    "ab",
+    4);
+
+v1::Enroll EnrollMessage(const std::string& token, const std::string& hostname) {
+  auto key = crypto::GenerateEcKey();
+  CUSTOS_CHECK(key.ok());
+  auto csr = crypto::CreateCsr(key->private_key_pem, hostname);
+  CUSTOS_CHECK(csr.ok());
+  v1::Enroll e;
+  e.set_token(token);
+  e.set_csr_pem(*csr);
+  e.mutable_host()->set_hostname(hostname);
+  e.mutable_host()->set_os("linux");
+  return e;
+}
+
+// ---- A store whose commits can be held --------------------------------------------------------
+
+// Delegates to a real store; while the gate is closed, CommitBatches waits (so the group
+// committer is stuck inside a commit, exactly like a slow fsync).
+class GatedStore final : public store::Store {
+ public:
+  explicit GatedStore(std::unique_ptr<store::Store> inner) : inner_(std::move(inner)) {}
+
+  void CloseGate() {
+    std::lock_guard<std::mutex> l(mu_);
+    open_ = false;
+  }
+  void OpenGate() {
+    std::lock_guard<std::mutex> l(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  int commits_waiting() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return waiting_;
+  }
+
+  Status CommitBatches(std::span<store::BatchWrite* const> batches) override {
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      ++waiting_;
+      cv_.wait(l, [&] { return open_; });
+      --waiting_;
+    }
+    return inner_->CommitBatches(batches);
+  }
+  Result<uint64_t> LastCommittedSeq(int64_t agent_key, uint64_t epoch) override {
+    return inner_->LastCommittedSeq(agent_key, epoch);
+  }
+  Result<std::vector<store::StoredEvent>> QueryEvents(const store::EventQuery& query) override {
+    return inner_->QueryEvents(query);
+  }
+  Result<uint64_t> CountEvents(std::optional<std::string> agent_id) override {
+    return inner_->CountEvents(std::move(agent_id));
+  }
+  Status CreateEnrollmentToken(const store::EnrollmentTokenRecord& record,
+                               std::string_view token_sha256) override {
+    return inner_->CreateEnrollmentToken(record, token_sha256);
+  }
+  Result<store::EnrollmentTokenRecord> ConsumeEnrollmentToken(std::string_view token_sha256,
+                                                              int64_t now_ns) override {
+    return inner_->ConsumeEnrollmentToken(token_sha256, now_ns);
+  }
+  Status RevokeEnrollmentToken(std::string_view id, int64_t now_ns) override {
+    return inner_->RevokeEnrollmentToken(id, now_ns);
+  }
+  Result<std::vector<store::EnrollmentTokenRecord>> ListEnrollmentTokens() override {
+    return inner_->ListEnrollmentTokens();
+  }
+  Result<store::AgentRecord> RegisterAgent(const store::AgentRecord& record) override {
+    return inner_->RegisterAgent(record);
+  }
+  Result<store::AgentRecord> FindAgent(std::string_view agent_id) override {
+    return inner_->FindAgent(agent_id);
+  }
+  Status UpdateAgentCertificate(std::string_view agent_id, std::string_view serial,
+                                int64_t not_after_ns) override {
+    return inner_->UpdateAgentCertificate(agent_id, serial, not_after_ns);
+  }
+  Status RevokeAgent(std::string_view agent_id, std::string_view reason, int64_t now_ns) override {
+    return inner_->RevokeAgent(agent_id, reason, now_ns);
+  }
+  Status TouchAgent(int64_t agent_key, int64_t now_ns) override {
+    return inner_->TouchAgent(agent_key, now_ns);
+  }
+  Result<std::vector<store::AgentRecord>> ListAgents() override { return inner_->ListAgents(); }
+  Result<store::StoreStats> Stats() override { return inner_->Stats(); }
+  Status CheckIntegrity() override { return inner_->CheckIntegrity(); }
+
+ private:
+  std::unique_ptr<store::Store> inner_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = true;
+  int waiting_ = 0;
+};
+
+// ---- A raw TLS client -----------------------------------------------------------------------
+
+// Synchronous OpenSSL over a blocking socket: sends any bytes, reads frames with a deadline.
+class RawClient {
+ public:
+  static std::unique_ptr<RawClient> Connect(uint16_t port, const crypto::TlsClientOptions& opts) {
+    std::unique_ptr<RawClient> c(new RawClient());
+    c->handshake_ = c->Open(port, opts);
+    return c;
+  }
+  ~RawClient() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  // Ok when the client side of the TLS handshake completed. With TLS 1.3 that happens before
+  // the server has judged the client's certificate, so a refusal may only show on first read.
+  const Status& handshake() const { return handshake_; }
+
+  bool SendBytes(std::string_view bytes) {
+    if (ssl_ == nullptr || !handshake_.ok()) return false;
+    while (!bytes.empty()) {
+      int n =
+          SSL_write(ssl_, bytes.data(), static_cast<int>(std::min<size_t>(bytes.size(), 1 << 20)));
+      if (n <= 0) return false;
+      bytes.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+  bool SendFrame(v1::FrameType type, std::string_view body) {
+    std::string frame;
+    wire::AppendFrame(static_cast<uint8_t>(type), body, &frame);
+    return SendBytes(frame);
+  }
+  bool SendMessage(v1::FrameType type, const google::protobuf::Message& m) {
+    return SendFrame(type, m.SerializeAsString());
+  }
+
+  // The next frame; DeadlineExceeded when none came in time, Unavailable when the session ended.
+  Result<wire::Frame> ReadFrame(milliseconds timeout = kWait) {
+    if (ssl_ == nullptr || !handshake_.ok()) return UnavailableError("no TLS session");
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+      auto next = decoder_.Next();
+      if (!next.ok()) return next.status();
+      if (next->has_value()) return std::move(**next);
+      if (SSL_has_pending(ssl_) == 0) {
+        auto left =
+            std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return DeadlineExceededError("no frame within the timeout");
+        pollfd p{fd_, POLLIN, 0};
+        int r = ::poll(&p, 1, static_cast<int>(left.count()));
+        if (r < 0 && errno == EINTR) continue;
+        if (r == 0) return DeadlineExceededError("no frame within the timeout");
+      }
+      char buf[16384];
+      int n = SSL_read(ssl_, buf, sizeof buf);
+      if (n > 0) {
+        decoder_.Feed(std::string_view(buf, static_cast<size_t>(n)));
+        continue;
+      }
+      int err = SSL_get_error(ssl_, n);
+      if (err == SSL_ERROR_WANT_READ) continue;  // a post-handshake message, no data yet
+      return UnavailableError(err == SSL_ERROR_ZERO_RETURN
+                                  ? std::string("closed with close_notify")
+                                  : "session ended: " + crypto::DrainOpenSslErrors());
+    }
+  }
+
+  // Sends close_notify and closes the socket.
+  void Close() {
+    if (ssl_ != nullptr && handshake_.ok()) (void)SSL_shutdown(ssl_);
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  RawClient() = default;
+
+  Status Open(uint16_t port, const crypto::TlsClientOptions& opts) {
+    auto ctx = crypto::TlsContext::ForClient(opts);
+    if (!ctx.ok()) return ctx.status();
+    ctx_ = std::make_unique<crypto::TlsContext>(std::move(*ctx));
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return ErrnoError("socket", errno);
+    // A backstop only: reads use poll() with their own deadline.
+    timeval tv{10, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      return ErrnoError("connect", errno);
+    }
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ssl_ = SSL_new(ctx_->native());
+    if (ssl_ == nullptr) return InternalError("SSL_new: " + crypto::DrainOpenSslErrors());
+    Status s = crypto::ConfigureClientSsl(ssl_, opts.server_name);
+    if (!s.ok()) return s;
+    // Without auto-retry, SSL_read returns WANT_READ after a non-data record instead of
+    // blocking, so every wait goes through poll() and its deadline.
+    SSL_clear_mode(ssl_, SSL_MODE_AUTO_RETRY);
+    SSL_set_fd(ssl_, fd_);
+    if (SSL_connect(ssl_) != 1) {
+      return UnavailableError("TLS handshake: " + crypto::DrainOpenSslErrors());
+    }
+    return OkStatus();
+  }
+
+  Status handshake_ = UnavailableError("not connected");
+  std::unique_ptr<crypto::TlsContext> ctx_;
+  int fd_ = -1;
+  SSL* ssl_ = nullptr;
+  wire::FrameDecoder decoder_{16u << 20};
+};
+
+// Reads frames until an ERROR arrives (skipping ACKs); an error status when the session ends
+// (or goes silent) first.
+Result<v1::Error> ReadError(RawClient& c) {
+  while (true) {
+    auto f = c.ReadFrame();
+    if (!f.ok()) return f.status();
+    if (f->type == v1::FRAME_TYPE_ACK || f->type == v1::FRAME_TYPE_PONG) continue;
+    if (f->type != v1::FRAME_TYPE_ERROR) {
+      return FailedPreconditionError("expected ERROR, got frame type " + std::to_string(f->type));
+    }
+    v1::Error err;
+    if (!err.ParseFromString(f->body)) return InvalidArgumentError("ERROR: invalid protobuf");
+    return err;
+  }
+}
+
+// True when the server ended the session (as opposed to going silent), with no frame before.
+::testing::AssertionResult EndedByServer(RawClient& c) {
+  auto f = c.ReadFrame();
+  if (f.ok()) {
+    return ::testing::AssertionFailure()
+           << "got a frame of type " << static_cast<int>(f->type) << " instead of the end";
+  }
+  if (f.status().code() == StatusCode::kDeadlineExceeded) {
+    return ::testing::AssertionFailure() << "the session stayed open: " << f.status().ToString();
+  }
+  return ::testing::AssertionSuccess() << f.status().ToString();
+}
+
+Result<v1::HelloAck> SendHello(RawClient& c, uint64_t epoch, uint64_t oldest_unacked = 0) {
+  v1::Hello h;
+  h.set_agent_version("0.1.0-test");
+  h.set_stream_epoch(epoch);
+  h.set_oldest_unacked_seq(oldest_unacked);
+  h.set_hostname("laptop");
+  if (!c.SendMessage(v1::FRAME_TYPE_HELLO, h)) return UnavailableError("send HELLO failed");
+  auto f = c.ReadFrame();
+  if (!f.ok()) return f.status();
+  if (f->type == v1::FRAME_TYPE_ERROR) {
+    v1::Error err;
+    (void)err.ParseFromString(f->body);
+    return PermissionDeniedError("HELLO answered with ERROR " + v1::ErrorCode_Name(err.code()) +
+                                 ": " + err.message());
+  }
+  v1::HelloAck ack;
+  if (f->type != v1::FRAME_TYPE_HELLO_ACK || !ack.ParseFromString(f->body)) {
+    return FailedPreconditionError("expected HELLO_ACK, got type " + std::to_string(f->type));
+  }
+  return ack;
+}
+
+Result<v1::Ack> ReadAck(RawClient& c) {
+  auto f = c.ReadFrame();
+  if (!f.ok()) return f.status();
+  v1::Ack ack;
+  if (f->type != v1::FRAME_TYPE_ACK || !ack.ParseFromString(f->body)) {
+    std::string detail;
+    if (f->type == v1::FRAME_TYPE_ERROR) {
+      v1::Error err;
+      (void)err.ParseFromString(f->body);
+      detail = ": " + err.message();
+    }
+    return FailedPreconditionError("expected ACK, got type " + std::to_string(f->type) + detail);
+  }
+  return ack;
+}
+
+// ---- The agent side of the uplink library ---------------------------------------------------
+
+// Serves `total` events from seq 1 of one epoch, in batches of at most max_events.
+class FakeSource final : public uplink::StreamSource {
+ public:
+  FakeSource(uint64_t epoch, uint64_t total) : epoch_(epoch), total_(total) {}
+  uint64_t Epoch() override { return epoch_; }
+  uint64_t OldestUnackedSeq() override {
+    uint64_t a = acked_.load();
+    return a >= total_ ? 0 : a + 1;
+  }
+  std::optional<uplink::OutgoingBatch> NextBatch(uint64_t from_seq, uint32_t max_events,
+                                                 uint64_t) override {
+    if (from_seq > total_) return std::nullopt;
+    uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(max_events, total_ - from_seq + 1));
+    n = std::min<uint32_t>(n, 7);  // several batches, so the window matters
+    return uplink::OutgoingBatch{from_seq, n, BatchBody(from_seq, n)};
+  }
+  void OnAcked(uint64_t committed_seq) override {
+    uint64_t cur = acked_.load();
+    while (committed_seq > cur && !acked_.compare_exchange_weak(cur, committed_seq)) {
+    }
+  }
+  uint64_t acked() const { return acked_.load(); }
+
+ private:
+  uint64_t epoch_;
+  uint64_t total_;
+  std::atomic<uint64_t> acked_{0};
+};
+
+// ---- Fixture --------------------------------------------------------------------------------
+
+class IngestServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    // A refused session may be closed under a write; that must fail the write, not the test.
+    std::signal(SIGPIPE, SIG_IGN);
+  }
+
+  void SetUp() override {
+    auto ca = crypto::CreateCa("Custos Test CA", hours(24 * 365));
+    ASSERT_TRUE(ca.ok()) << ca.status().ToString();
+    ca_ = *ca;
+    auto server_cert =
+        crypto::IssueServerCertificate(ca_, "collector", {"localhost"}, {"127.0.0.1"}, hours(24));
+    ASSERT_TRUE(server_cert.ok()) << server_cert.status().ToString();
+    pki_ = {ca_.cert_pem, ca_.key_pem, server_cert->cert_pem, server_cert->key_pem};
+
+    auto inner = store::OpenSqliteStore({.path = dir_.Sub("collector.db")});
+    ASSERT_TRUE(inner.ok()) << inner.status().ToString();
+    store_ = std::make_unique<GatedStore>(std::move(*inner));
+
+    IngestOptions options;
+    options.listen_host = "127.0.0.1";
+    options.port = 0;
+    options.io_threads = 2;
+    options.max_frame_bytes = kMaxFrameBytes;
+    options.window_batches = kWindow;
+    options.handshake_timeout = milliseconds(3000);
+    options.idle_timeout = milliseconds(20000);
+    auto server = IngestServer::Start(options, pki_, store_.get(), &registry_, RealClock());
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(*server);
+    ASSERT_NE(server_->port(), 0);
+
+    // A well-behaved agent whose session stays open through each test's misbehaviour.
+    auto creds = Enroll("bystander");
+    ASSERT_TRUE(creds.ok()) << creds.status().ToString();
+    bystander_ = *creds;
+    bystander_session_ = Connect(bystander_);
+    ASSERT_OK(bystander_session_->handshake());
+    auto hello = SendHello(*bystander_session_, /*epoch=*/1);
+    ASSERT_TRUE(hello.ok()) << hello.status().ToString();
+  }
+
+  void TearDown() override {
+    if (store_) store_->OpenGate();
+    bystander_session_.reset();
+    if (server_) server_->Stop();
+  }
+
+  uplink::Endpoint endpoint() const { return {"127.0.0.1", server_->port(), kServerName}; }
+
+  Result<MintedToken> Mint(uint32_t max_uses = 1, Clock* clock = RealClock(),
+                           seconds ttl = seconds(600)) {
+    return MintEnrollmentToken(store_.get(), clock, ttl, max_uses, "test");
+  }
+
+  Result<uplink::Credentials> EnrollWithToken(const std::string& token,
+                                              const std::string& hostname) {
+    uplink::EnrollRequest req;
+    req.endpoint = endpoint();
+    req.ca_pem = pki_.ca_cert_pem;
+    req.token = token;
+    req.host.set_hostname(hostname);
+    req.host.set_os("linux");
+    req.timeout = kWait;
+    return uplink::EnrollAgent(req);
+  }
+
+  Result<uplink::Credentials> Enroll(const std::string& hostname) {
+    auto token = Mint();
+    if (!token.ok()) return token.status();
+    return EnrollWithToken(token->token, hostname);
+  }
+
+  crypto::TlsClientOptions ClientOptions(const std::string& cert_pem = "",
+                                         const std::string& key_pem = "") const {
+    crypto::TlsClientOptions o;
+    o.ca_pem = pki_.ca_cert_pem;
+    o.cert_pem = cert_pem;
+    o.key_pem = key_pem;
+    o.server_name = kServerName;
+    return o;
+  }
+  std::unique_ptr<RawClient> Connect(const uplink::Credentials& creds) {
+    return RawClient::Connect(server_->port(), ClientOptions(creds.cert_pem, creds.key_pem));
+  }
+  std::unique_ptr<RawClient> ConnectWithoutCertificate() {
+    return RawClient::Connect(server_->port(), ClientOptions());
+  }
+
+  uint64_t StoredEvents(const std::string& agent_id) {
+    auto n = store_->CountEvents(agent_id);
+    EXPECT_TRUE(n.ok()) << n.status().ToString();
+    return n.ok() ? *n : 0;
+  }
+
+  // The value of one series in the Prometheus exposition, 0 when absent.
+  int64_t Metric(const std::string& series) const {
+    std::string text = "\n" + registry_.RenderPrometheus();
+    std::string needle = "\n" + series + " ";
+    size_t pos = text.find(needle);
+    if (pos == std::string::npos) return 0;
+    return std::stoll(text.substr(pos + needle.size()));
+  }
+  int64_t Rejected(const std::string& reason) const {
+    return Metric("custos_ingest_rejected_total{reason=\"" + reason + "\"}");
+  }
+  int64_t TotalRejected() const {
+    std::istringstream in(registry_.RenderPrometheus());
+    int64_t total = 0;
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("custos_ingest_rejected_total{", 0) == 0) {
+        total += std::stoll(line.substr(line.rfind(' ') + 1));
+      }
+    }
+    return total;
+  }
+  // custos_ingest_rejected_total{reason} reaches `n` and nothing else was counted.
+  void ExpectRejected(const std::string& reason, int64_t n = 1) {
+    EXPECT_TRUE(testing::WaitFor([&] { return Rejected(reason) >= n; }, kWait))
+        << registry_.RenderPrometheus();
+    EXPECT_EQ(Rejected(reason), n) << registry_.RenderPrometheus();
+    EXPECT_EQ(TotalRejected(), n) << registry_.RenderPrometheus();
+  }
+
+  // The bystander's session, open since SetUp, still gets a new batch acked and stored.
+  void ExpectBystanderStillServed() {
+    SCOPED_TRACE("bystander");
+    uint64_t first = bystander_next_seq_;
+    ASSERT_TRUE(bystander_session_->SendFrame(v1::FRAME_TYPE_BATCH, BatchBody(first, 3)));
+    auto ack = ReadAck(*bystander_session_);
+    ASSERT_TRUE(ack.ok()) << ack.status().ToString();
+    EXPECT_EQ(ack->committed_seq(), first + 2);
+    bystander_next_seq_ = first + 3;
+    EXPECT_EQ(StoredEvents(bystander_.agent_id), bystander_next_seq_ - 1);
+  }
+
+  testing::TempDir dir_;
+  metrics::Registry registry_;
+  crypto::CaMaterial ca_;
+  Pki pki_;
+  std::unique_ptr<GatedStore> store_;
+  std::unique_ptr<IngestServer> server_;
+  uplink::Credentials bystander_;
+  std::unique_ptr<RawClient> bystander_session_;
+  uint64_t bystander_next_seq_ = 1;
+};
+
+// ---- 1. The happy path ------------------------------------------------------------------------
+
+TEST_F(IngestServerTest, AcksBatchOnlyAfterItsEventsAreCommittedToTheStore) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  auto c = Connect(creds);
+  ASSERT_OK(c->handshake());
+  ASSERT_OK_AND_ASSIGN(v1::HelloAck hello, SendHello(*c, /*epoch=*/7));
+  EXPECT_EQ(hello.last_committed_seq(), 0u);
+  EXPECT_EQ(hello.window_batches(), kWindow);
+  EXPECT_EQ(hello.max_frame_bytes(), kMaxFrameBytes);
+  EXPECT_EQ(hello.agent_id(), creds.agent_id);
+
+  // Hold the commit: the batch is decoded and queued, but no ACK may leave.
+  store_->CloseGate();
+  ASSERT_TRUE(c->SendFrame(v1::FRAME_TYPE_BATCH, BatchBody(1, 5)));
+  ASSERT_TRUE(testing::WaitFor([&] { return store_->commits_waiting() == 1; }, kWait));
+  auto early = c->ReadFrame(milliseconds(200));
+  EXPECT_EQ(early.status().code(), StatusCode::kDeadlineExceeded)
+      << "a frame arrived while the commit was held";
+  EXPECT_EQ(StoredEvents(creds.agent_id), 0u);
+
+  store_->OpenGate();
+  ASSERT_OK_AND_ASSIGN(v1::Ack ack, ReadAck(*c));
+  EXPECT_EQ(ack.committed_seq(), 5u);
+  // Queried right after the ACK: every event is there, with the session's identity.
+  store::EventQuery q;
+  q.agent_id = creds.agent_id;
+  q.newest_first = false;
+  ASSERT_OK_AND_ASSIGN(std::vector<store::StoredEvent> events, store_->QueryEvents(q));
+  ASSERT_EQ(events.size(), 5u);
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].agent_id, creds.agent_id);
+    EXPECT_EQ(events[i].hostname, "laptop-1");
+    EXPECT_EQ(events[i].epoch, 7u);
+    EXPECT_EQ(events[i].seq, i + 1);
+    EXPECT_EQ(events[i].user, "alice");
+    EXPECT_EQ(events[i].type, store::EventType::kFile);
+    v1::Event e;
+    ASSERT_TRUE(e.ParseFromString(events[i].payload));
+    EXPECT_EQ(e.file().path(), EventPath(i + 1));
+  }
+  EXPECT_EQ(Metric("custos_ingest_events_total"), 5);
+  EXPECT_EQ(TotalRejected(), 0);
+}
+
+TEST_F(IngestServerTest, HelloAckAfterReconnectReportsLastCommittedSeqOfThatEpoch) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  {
+    auto c = Connect(creds);
+    ASSERT_OK_AND_ASSIGN(v1::HelloAck hello, SendHello(*c, /*epoch=*/3));
+    EXPECT_EQ(hello.last_committed_seq(), 0u);
+    ASSERT_TRUE(c->SendFrame(v1::FRAME_TYPE_BATCH, BatchBody(1, 10)));
+    ASSERT_TRUE(c->SendFrame(v1::FRAME_TYPE_BATCH, BatchBody(11, 2)));
+    ASSERT_OK_AND_ASSIGN(v1::Ack a1, ReadAck(*c));
+    EXPECT_EQ(a1.committed_seq(), 10u);
+    ASSERT_OK_AND_ASSIGN(v1::Ack a2, ReadAck(*c));
+    EXPECT_EQ(a2.committed_seq(), 12u);
+    c->Close();
+  }
+  {
+    auto c = Connect(creds);
+    ASSERT_OK_AND_ASSIGN(v1::HelloAck hello, SendHello(*c, /*epoch=*/3, /*oldest_unacked=*/13));
+    EXPECT_EQ(hello.last_committed_seq(), 12u);
+    // Resuming right after the cursor works.
+    ASSERT_TRUE(c->SendFrame(v1::FRAME_TYPE_BATCH, BatchBody(13, 3)));
+    ASSERT_OK_AND_ASSIGN(v1::Ack ack, ReadAck(*c));
+    EXPECT_EQ(ack.committed_seq(), 15u);
+    c->Close();
+  }
+  {
+    // Another epoch (the agent's spool started over) has its own cursor.
+    auto c = Connect(creds);
+    ASSERT_OK_AND_ASSIGN(v1::HelloAck hello, SendHello(*c, /*epoch=*/4));
+    EXPECT_EQ(hello.last_committed_seq(), 0u);
+  }
+  EXPECT_EQ(StoredEvents(creds.agent_id), 15u);
+  EXPECT_EQ(TotalRejected(), 0);
+}
+
+// ---- 2. TLS and identity ----------------------------------------------------------------------
+
+TEST_F(IngestServerTest, RefusesHelloFromClientWithoutCertificate) {
+  auto c = ConnectWithoutCertificate();
+  ASSERT_OK(c->handshake());  // allowed: such a session may ENROLL
+  v1::Hello h;
+  h.set_stream_epoch(1);
+  ASSERT_TRUE(c->SendMessage(v1::FRAME_TYPE_HELLO, h));
+  ASSERT_OK_AND_ASSIGN(v1::Error err, ReadError(*c));
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_UNAUTHENTICATED);
+  EXPECT_FALSE(err.retryable());
+  EXPECT_TRUE(EndedByServer(*c));
+  ExpectRejected("no_certificate");
+  ExpectBystanderStillServed();
+}
+
+TEST_F(IngestServerTest, RefusesClientCertificateFromAnotherCaAtHandshake) {
+  ASSERT_OK_AND_ASSIGN(crypto::CaMaterial other_ca, crypto::CreateCa("Other CA", hours(24)));
+  ASSERT_OK_AND_ASSIGN(crypto::KeyPair key, crypto::GenerateEcKey());
+  ASSERT_OK_AND_ASSIGN(std::string csr, crypto::CreateCsr(key.private_key_pem, "intruder"));
+  // Names an enrolled agent: only the issuer is wrong.
+  ASSERT_OK_AND_ASSIGN(crypto::IssuedCertificate cert,
+                       crypto::SignAgentCsr(other_ca, csr, bystander_.agent_id, hours(24)));
+  auto c = RawClient::Connect(server_->port(), ClientOptions(cert.cert_pem, key.private_key_pem));
+  if (c->handshake().ok()) {  // TLS 1.3: the client finishes before the server verifies it
+    (void)c->SendFrame(v1::FRAME_TYPE_HELLO, v1::Hello().SerializeAsString());
+    EXPECT_TRUE(EndedByServer(*c));
+  }
+  ExpectRejected("tls_handshake");
+  ExpectBystanderStillServed();
+}
+
+TEST_F(IngestServerTest, RefusesExpiredClientCertificateAtHandshake) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  ASSERT_OK_AND_ASSIGN(std::string csr, crypto::CreateCsr(creds.key_pem, creds.agent_id));
+  ASSERT_OK_AND_ASSIGN(crypto::IssuedCertificate expired,
+                       crypto::SignAgentCsr(ca_, csr, creds.agent_id, hours(24), std::nullopt,
+                                            SystemClock::now() - hours(1)));
+  auto c = RawClient::Connect(server_->port(), ClientOptions(expired.cert_pem, creds.key_pem));
+  if (c->handshake().ok()) {
+    (void)c->SendFrame(v1::FRAME_TYPE_HELLO, v1::Hello().SerializeAsString());
+    EXPECT_TRUE(EndedByServer(*c));
+  }
+  ExpectRejected("tls_handshake");
+  ExpectBystanderStillServed();
+}
+
+TEST_F(IngestServerTest, RefusesRevokedAgentWithRevokedError) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  ASSERT_OK(store_->RevokeAgent(creds.agent_id, "device reported stolen", NowNs()));
+  auto c = Connect(creds);
+  ASSERT_OK(c->handshake());  // its certificate is still valid: the refusal is the collector's
+  ASSERT_OK_AND_ASSIGN(v1::Error err, ReadError(*c));
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_REVOKED);
+  EXPECT_FALSE(err.retryable());
+  EXPECT_TRUE(err.reenroll());
+  EXPECT_TRUE(EndedByServer(*c));
+  ExpectRejected("revoked");
+  EXPECT_EQ(StoredEvents(creds.agent_id), 0u);
+  ExpectBystanderStillServed();
+}
+
+TEST_F(IngestServerTest, RefusesCertificateOfAgentNotEnrolledHere) {
+  // Issued by the right CA (e.g. restored from a backup) for an agent this store never saw.
+  ASSERT_OK_AND_ASSIGN(crypto::KeyPair key, crypto::GenerateEcKey());
+  ASSERT_OK_AND_ASSIGN(std::string csr, crypto::CreateCsr(key.private_key_pem, "ghost"));
+  ASSERT_OK_AND_ASSIGN(crypto::IssuedCertificate cert,
+                       crypto::SignAgentCsr(ca_, csr, "ghost-agent", hours(24)));
+  auto c = RawClient::Connect(server_->port(), ClientOptions(cert.cert_pem, key.private_key_pem));
+  ASSERT_OK(c->handshake());
+  ASSERT_OK_AND_ASSIGN(v1::Error err, ReadError(*c));
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_UNAUTHENTICATED);
+  EXPECT_TRUE(err.reenroll());
+  EXPECT_TRUE(EndedByServer(*c));
+  ExpectRejected("unknown_agent");
+  ExpectBystanderStillServed();
+}
+
+TEST_F(IngestServerTest, UplinkOfRevokedAgentStopsRetrying) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  ASSERT_OK(store_->RevokeAgent(creds.agent_id, "offboarded", NowNs()));
+  FakeSource source(/*epoch=*/1, /*total=*/5);
+  auto runtime = uplink::UplinkRuntime::Create(1);
+  uplink::UplinkOptions o;
+  o.endpoint = endpoint();
+  o.credentials = creds;
+  o.hostname = "laptop-1";
+  o.backoff_initial = milliseconds(20);
+  o.backoff_max = milliseconds(100);
+  auto client = uplink::UplinkClient::Start(runtime.get(), o, &source);
+  EXPECT_TRUE(testing::WaitFor([&] { return client->Stats().fatal; }, kWait))
+      << client->Stats().last_error;
+  client->Stop();
+  runtime->Shutdown();
+  EXPECT_EQ(Rejected("revoked"), 1);
+  EXPECT_EQ(StoredEvents(creds.agent_id), 0u);
+  ExpectBystanderStillServed();
+}
+
+TEST_F(IngestServerTest, RefusesTls12Client) {
+  crypto::TlsClientOptions o = ClientOptions(bystander_.cert_pem, bystander_.key_pem);
+  o.allow_tls12 = true;
+  o.max_version_override = TLS1_2_VERSION;
+  auto c = RawClient::Connect(server_->port(), o);
+  EXPECT_FALSE(c->handshake().ok());
+  ExpectRejected("tls_handshake");
+  ExpectBystanderStillServed();
+}
+
+// ---- 3. Bad input -----------------------------------------------------------------------------
+
+TEST_F(IngestServerTest, ClosesSessionWhoseFrameIsTruncatedByDisconnect) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  auto c = Connect(creds);
+  ASSERT_OK_AND_ASSIGN(v1::HelloAck hello, SendHello(*c, 1));
+  uint8_t header[wire::kFrameHeaderBytes];
+  wire::EncodeFrameHeader(v1::FRAME_TYPE_BATCH, 100, header);
+  std::string bytes(reinterpret_cast<const char*>(header), sizeof header);
+  bytes += BatchBody(1, 1).substr(0, 10);
+  ASSERT_TRUE(c->SendBytes(bytes));
+  c->Close();
+  ExpectRejected("truncated_frame");
+  EXPECT_EQ(StoredEvents(creds.agent_id), 0u);
+  // Only the bystander's connection is left open.
+  EXPECT_TRUE(testing::WaitFor([&] { return Metric("custos_ingest_connections") == 1; }, kWait));
+  ExpectBystanderStillServed();
+}
+
+TEST_F(IngestServerTest, RefusesFrameLargerThanMaxFrameBytesBeforeReadingIt) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  auto c = Connect(creds);
+  ASSERT_OK_AND_ASSIGN(v1::HelloAck hello, SendHello(*c, 1));
+  uint8_t header[wire::kFrameHeaderBytes];
+  wire::EncodeFrameHeader(v1::FRAME_TYPE_BATCH, kMaxFrameBytes + 1, header);
+  ASSERT_TRUE(c->SendBytes(std::string_view(reinterpret_cast<const char*>(header), sizeof header)));
+  ASSERT_OK_AND_ASSIGN(v1::Error err, ReadError(*c));
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_FRAME_TOO_LARGE);
+  EXPECT_TRUE(EndedByServer(*c));
+  ExpectRejected("frame_too_large");
+  EXPECT_EQ(StoredEvents(creds.agent_id), 0u);
+  ExpectBystanderStillServed();
+}
+
+// A BATCH carrying a 64 MiB zstd bomb, its uncompressed_size set to `declared`.
+void SendZstdBomb(RawClient& c, uint64_t declared) {
+  v1::Batch b;
+  b.set_first_seq(1);
+  b.set_count(1);
+  b.set_codec(v1::CODEC_ZSTD);
+  b.set_uncompressed_size(declared);
+  b.set_records(ZstdBombOf64MiB());
+  ASSERT_LT(b.ByteSizeLong(), kMaxFrameBytes);
+  ASSERT_TRUE(c.SendMessage(v1::FRAME_TYPE_BATCH, b));
+}
+
+TEST_F(IngestServerTest, RefusesZstdBombThatDeclaresItsTrueSize) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  auto c = Connect(creds);
+  ASSERT_OK_AND_ASSIGN(v1::HelloAck hello, SendHello(*c, 1));
+  SendZstdBomb(*c, 64u << 20);
+  ASSERT_OK_AND_ASSIGN(v1::Error err, ReadError(*c));
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_BATCH_TOO_LARGE);
+  EXPECT_TRUE(EndedByServer(*c));
+  ExpectRejected("batch_too_large");
+  EXPECT_EQ(StoredEvents(creds.agent_id), 0u);
+  ExpectBystanderStillServed();
+}
+
+TEST_F(IngestServerTest, RefusesZstdBombThatClaimsToBeSmall) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  auto c = Connect(creds);
+  ASSERT_OK_AND_ASSIGN(v1::HelloAck hello, SendHello(*c, 1));
+  SendZstdBomb(*c, 100);
+  ASSERT_OK_AND_ASSIGN(v1::Error err, ReadError(*c));
+  // The frame's own header contradicts the batch: malformed, refused before inflating, and
+  // not retryable (splitting would not help a liar).
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_PROTOCOL);
+  EXPECT_FALSE(err.retryable());
+  EXPECT_TRUE(EndedByServer(*c));
+  ExpectRejected("bad_batch");
+  EXPECT_EQ(StoredEvents(creds.agent_id), 0u);
+  ExpectBystanderStillServed();
+}
+
+TEST_F(IngestServerTest, RefusesInvalidProtobufInHello) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  auto c = Connect(creds);
+  ASSERT_OK(c->handshake());
+  ASSERT_TRUE(c->SendFrame(v1::FRAME_TYPE_HELLO, kInvalidProtobuf));
+  ASSERT_OK_AND_ASSIGN(v1::Error err, ReadError(*c));
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_PROTOCOL);
+  EXPECT_TRUE(EndedByServer(*c));
+  ExpectRejected("bad_protobuf");
+  EXPECT_EQ(Metric("custos_ingest_connected_agents"), 1);  // only the bystander streams
+  ExpectBystanderStillServed();
+}
+
+TEST_F(IngestServerTest, RefusesInvalidProtobufInBatch) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  auto c = Connect(creds);
+  ASSERT_OK_AND_ASSIGN(v1::HelloAck hello, SendHello(*c, 1));
+  ASSERT_TRUE(c->SendFrame(v1::FRAME_TYPE_BATCH, kInvalidProtobuf));
+  ASSERT_OK_AND_ASSIGN(v1::Error err, ReadError(*c));
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_PROTOCOL);
+  EXPECT_TRUE(EndedByServer(*c));
+  ExpectRejected("bad_batch");
+  EXPECT_EQ(StoredEvents(creds.agent_id), 0u);
+  ExpectBystanderStillServed();
+}
+
+TEST_F(IngestServerTest, RefusesBatchBeforeHello) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  auto c = Connect(creds);
+  ASSERT_OK(c->handshake());
+  ASSERT_TRUE(c->SendFrame(v1::FRAME_TYPE_BATCH, BatchBody(1, 3)));
+  ASSERT_OK_AND_ASSIGN(v1::Error err, ReadError(*c));
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_PROTOCOL);
+  EXPECT_TRUE(EndedByServer(*c));
+  ExpectRejected("before_hello");
+  EXPECT_EQ(StoredEvents(creds.agent_id), 0u);
+  ExpectBystanderStillServed();
+}
+
+TEST_F(IngestServerTest, RefusesBatchReplayedOnNewSessionAndStoresNoDuplicate) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  {
+    auto c = Connect(creds);
+    ASSERT_OK_AND_ASSIGN(v1::HelloAck hello, SendHello(*c, 1));
+    ASSERT_TRUE(c->SendFrame(v1::FRAME_TYPE_BATCH, BatchBody(1, 10)));
+    ASSERT_OK_AND_ASSIGN(v1::Ack ack, ReadAck(*c));
+    EXPECT_EQ(ack.committed_seq(), 10u);
+    c->Close();
+  }
+  auto c = Connect(creds);
+  ASSERT_OK_AND_ASSIGN(v1::HelloAck hello, SendHello(*c, 1));
+  EXPECT_EQ(hello.last_committed_seq(), 10u);
+  ASSERT_TRUE(c->SendFrame(v1::FRAME_TYPE_BATCH, BatchBody(1, 10)));
+  ASSERT_OK_AND_ASSIGN(v1::Error err, ReadError(*c));
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_PROTOCOL);
+  EXPECT_TRUE(EndedByServer(*c));
+  ExpectRejected("out_of_order");
+  EXPECT_EQ(StoredEvents(creds.agent_id), 10u);
+  ExpectBystanderStillServed();
+}
+
+TEST_F(IngestServerTest, RefusesMoreUnackedBatchesThanTheWindow) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  auto c = Connect(creds);
+  ASSERT_OK_AND_ASSIGN(v1::HelloAck hello, SendHello(*c, 1));
+  ASSERT_EQ(hello.window_batches(), kWindow);
+  // With commits held no ACK can free the window, so batch kWindow + 1 is over it.
+  store_->CloseGate();
+  std::string bytes;
+  for (uint32_t i = 0; i <= kWindow; ++i) {
+    wire::AppendFrame(v1::FRAME_TYPE_BATCH, BatchBody(1 + 2 * i, 2), &bytes);
+  }
+  ASSERT_TRUE(c->SendBytes(bytes));
+  ASSERT_OK_AND_ASSIGN(v1::Error err, ReadError(*c));
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_PROTOCOL);
+  EXPECT_TRUE(EndedByServer(*c));
+  ExpectRejected("window_exceeded");
+  store_->OpenGate();
+  // The batches inside the window were valid and are stored; the one beyond it never is.
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return Metric("custos_ingest_batches_total") == static_cast<int64_t>(kWindow); },
+      kWait));
+  EXPECT_EQ(StoredEvents(creds.agent_id), 2u * kWindow);
+  ExpectBystanderStillServed();
+}
+
+TEST_F(IngestServerTest, RefusesReusedEnrollmentToken) {
+  ASSERT_OK_AND_ASSIGN(MintedToken token, Mint(/*max_uses=*/1));
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials first, EnrollWithToken(token.token, "laptop-1"));
+  EXPECT_FALSE(first.agent_id.empty());
+
+  auto c = ConnectWithoutCertificate();
+  ASSERT_OK(c->handshake());
+  ASSERT_TRUE(c->SendMessage(v1::FRAME_TYPE_ENROLL, EnrollMessage(token.token, "laptop-2")));
+  ASSERT_OK_AND_ASSIGN(v1::Error err, ReadError(*c));
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_ENROLLMENT_REFUSED);
+  EXPECT_NE(err.message().find("used up"), std::string::npos) << err.message();
+  EXPECT_EQ(err.message().find(token.token), std::string::npos);
+  EXPECT_TRUE(EndedByServer(*c));
+  ExpectRejected("enroll_refused");
+  EXPECT_EQ(Metric("custos_ingest_enrollments_total{result=\"refused\"}"), 1);
+
+  // Through the agent library, the refusal is PermissionDenied.
+  auto again = EnrollWithToken(token.token, "laptop-3");
+  EXPECT_EQ(again.status().code(), StatusCode::kPermissionDenied) << again.status().ToString();
+  EXPECT_TRUE(testing::WaitFor([&] { return Rejected("enroll_refused") == 2; }, kWait));
+
+  ASSERT_OK_AND_ASSIGN(std::vector<store::AgentRecord> agents, store_->ListAgents());
+  EXPECT_EQ(agents.size(), 2u);  // the bystander and laptop-1
+  for (const auto& a : agents) EXPECT_NE(a.hostname, "laptop-2");
+  ExpectBystanderStillServed();
+}
+
+TEST_F(IngestServerTest, RefusesExpiredEnrollmentToken) {
+  FakeClock past(NowNs() - std::chrono::duration_cast<std::chrono::nanoseconds>(hours(2)).count());
+  ASSERT_OK_AND_ASSIGN(MintedToken token, Mint(/*max_uses=*/5, &past, seconds(3600)));
+  auto c = ConnectWithoutCertificate();
+  ASSERT_OK(c->handshake());
+  ASSERT_TRUE(c->SendMessage(v1::FRAME_TYPE_ENROLL, EnrollMessage(token.token, "laptop-2")));
+  ASSERT_OK_AND_ASSIGN(v1::Error err, ReadError(*c));
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_ENROLLMENT_REFUSED);
+  EXPECT_NE(err.message().find("expired"), std::string::npos) << err.message();
+  EXPECT_TRUE(EndedByServer(*c));
+  ExpectRejected("enroll_refused");
+
+  ASSERT_OK_AND_ASSIGN(std::vector<store::AgentRecord> agents, store_->ListAgents());
+  EXPECT_EQ(agents.size(), 1u);  // the bystander only
+  ASSERT_OK_AND_ASSIGN(std::vector<store::EnrollmentTokenRecord> tokens,
+                       store_->ListEnrollmentTokens());
+  auto it = std::find_if(tokens.begin(), tokens.end(),
+                         [&](const auto& t) { return t.id == token.record.id; });
+  ASSERT_NE(it, tokens.end());
+  EXPECT_EQ(it->uses, 0u);
+  ExpectBystanderStillServed();
+}
+
+// ---- 4. Renewal -------------------------------------------------------------------------------
+
+TEST_F(IngestServerTest, UplinkRenewsMostlyUsedCertificateInBand) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  // 24 h of validity with 4 h left: under the 1/3 threshold, yet still valid.
+  ASSERT_OK_AND_ASSIGN(std::string csr, crypto::CreateCsr(creds.key_pem, creds.agent_id));
+  auto now = SystemClock::now();
+  ASSERT_OK_AND_ASSIGN(
+      crypto::IssuedCertificate worn,
+      crypto::SignAgentCsr(ca_, csr, creds.agent_id, hours(24), now - hours(20), now + hours(4)));
+  creds.cert_pem = worn.cert_pem;
+
+  std::mutex mu;
+  std::optional<uplink::Credentials> renewed;
+  FakeSource source(/*epoch=*/1, /*total=*/20);
+  auto runtime = uplink::UplinkRuntime::Create(1);
+  uplink::UplinkOptions o;
+  o.endpoint = endpoint();
+  o.credentials = creds;
+  o.hostname = "laptop-1";
+  o.backoff_initial = milliseconds(20);
+  o.poll_interval = milliseconds(20);
+  o.on_renewed = [&](const uplink::Credentials& c) {
+    std::lock_guard<std::mutex> l(mu);
+    renewed = c;
+  };
+  auto client = uplink::UplinkClient::Start(runtime.get(), o, &source);
+  bool done = testing::WaitFor(
+      [&] {
+        std::lock_guard<std::mutex> l(mu);
+        return renewed.has_value() && source.acked() == 20;
+      },
+      kWait);
+  uplink::UplinkStats stats = client->Stats();
+  client->Stop();
+  runtime->Shutdown();
+  ASSERT_TRUE(done) << "acked " << source.acked() << ", last error: " << stats.last_error;
+
+  std::lock_guard<std::mutex> l(mu);
+  ASSERT_OK_AND_ASSIGN(crypto::CertificateInfo info, crypto::ParseCertificate(renewed->cert_pem));
+  EXPECT_NE(info.serial_hex, worn.info.serial_hex);
+  EXPECT_EQ(info.agent_id, creds.agent_id);
+  EXPECT_GT(info.not_after, now + hours(24 * 7));
+  ASSERT_OK(crypto::VerifyCertificate(renewed->cert_pem, pki_.ca_cert_pem, SystemClock::now()));
+  EXPECT_NE(renewed->key_pem, creds.key_pem);  // a new key, generated on the agent
+  ASSERT_OK_AND_ASSIGN(store::AgentRecord record, store_->FindAgent(creds.agent_id));
+  EXPECT_EQ(record.cert_serial, info.serial_hex);
+  EXPECT_EQ(StoredEvents(creds.agent_id), 20u);
+
+  // The renewed identity opens sessions.
+  auto c = Connect(*renewed);
+  ASSERT_OK_AND_ASSIGN(v1::HelloAck hello, SendHello(*c, 1));
+  EXPECT_EQ(hello.last_committed_seq(), 20u);
+  EXPECT_EQ(TotalRejected(), 0);
+}
+
+// ---- 5. Supersede -----------------------------------------------------------------------------
+
+TEST_F(IngestServerTest, NewSessionOfSameAgentSupersedesTheOldOne) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  auto first = Connect(creds);
+  ASSERT_OK_AND_ASSIGN(v1::HelloAck h1, SendHello(*first, 1));
+  auto second = Connect(creds);
+  ASSERT_OK_AND_ASSIGN(v1::HelloAck h2, SendHello(*second, 1));
+
+  auto f = first->ReadFrame();
+  if (f.ok()) {
+    ASSERT_EQ(f->type, v1::FRAME_TYPE_ERROR);
+    v1::Error err;
+    ASSERT_TRUE(err.ParseFromString(f->body));
+    EXPECT_EQ(err.code(), v1::ERROR_CODE_SUPERSEDED);
+    EXPECT_TRUE(err.retryable());
+    EXPECT_TRUE(EndedByServer(*first));
+  } else {
+    EXPECT_NE(f.status().code(), StatusCode::kDeadlineExceeded) << "the first session stayed open";
+  }
+
+  ASSERT_TRUE(second->SendFrame(v1::FRAME_TYPE_BATCH, BatchBody(1, 3)));
+  ASSERT_OK_AND_ASSIGN(v1::Ack ack, ReadAck(*second));
+  EXPECT_EQ(ack.committed_seq(), 3u);
+  EXPECT_EQ(StoredEvents(creds.agent_id), 3u);
+  EXPECT_TRUE(testing::WaitFor([&] { return Metric("custos_ingest_connected_agents") == 2; },
+                               kWait))  // bystander + second
+      << registry_.RenderPrometheus();
+  EXPECT_EQ(TotalRejected(), 0);  // superseding is not a refusal
+  ExpectBystanderStillServed();
+}
+
+}  // namespace
+}  // namespace custos::collector::ingest
