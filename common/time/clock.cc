@@ -73,6 +73,8 @@ bool ParseTimeSpec(std::string_view s, int64_t now_ns, int64_t* out) {
       n = n * 10 + (s[i] - '0');
       if (n > 100'000'000) return false;
     }
+    // Stay inside int64 nanoseconds (about ±292 years around 1970).
+    if (n * mult > 100LL * 365 * 86400) return false;
     *out = now_ns - n * mult * 1'000'000'000;
     return true;
   }
@@ -124,6 +126,8 @@ bool ParseTimeSpec(std::string_view s, int64_t now_ns, int64_t* out) {
   }
   if (pos != s.size()) return false;
   if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60) return false;
+  // int64 nanoseconds cover 1677-09-21 .. 2262-04-11; refuse what would overflow.
+  if (year < 1678 || year > 2261) return false;
   struct tm tm {};
   tm.tm_year = year - 1900;
   tm.tm_mon = mon - 1;

@@ -15,6 +15,9 @@ struct SqliteOptions {
   std::string path;            // database file; created if missing
   bool read_only = false;      // for the CLI: never migrates or writes
   int64_t cache_bytes = 64 << 20;
+  // Copy WAL pages into the database on a separate thread and connection instead of inside
+  // commits (the collector's default; tests may turn it off).
+  bool background_checkpoint = true;
 };
 
 // Opens (creating and migrating as needed). Errors name the file.

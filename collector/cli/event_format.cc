@@ -1,0 +1,659 @@
+#include "collector/cli/event_format.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <vector>
+
+#include "common/time/clock.h"
+
+namespace custos::collector::cli {
+namespace {
+
+using store::StoredEvent;
+
+constexpr char32_t kInvalid = 0xFFFFFFFF;
+constexpr std::string_view kEllipsis = "\xE2\x80\xA6";  // U+2026
+
+// Column caps: a hostile or merely long host or user name must not push SUMMARY off screen.
+constexpr size_t kMaxHostWidth = 24;
+constexpr size_t kMaxUserWidth = 16;
+constexpr std::string_view kColumnGap = "  ";
+
+// Decodes one UTF-8 sequence at text[i], advancing i. Returns kInvalid (consuming one byte) for
+// malformed, overlong, surrogate or truncated sequences.
+char32_t NextCodePoint(std::string_view text, size_t& i) {
+  const auto b0 = static_cast<unsigned char>(text[i]);
+  if (b0 < 0x80) {
+    ++i;
+    return b0;
+  }
+  size_t len = 0;
+  char32_t cp = 0;
+  char32_t min = 0;
+  if ((b0 & 0xE0) == 0xC0) {
+    len = 2, cp = b0 & 0x1F, min = 0x80;
+  } else if ((b0 & 0xF0) == 0xE0) {
+    len = 3, cp = b0 & 0x0F, min = 0x800;
+  } else if ((b0 & 0xF8) == 0xF0) {
+    len = 4, cp = b0 & 0x07, min = 0x10000;
+  } else {
+    ++i;
+    return kInvalid;
+  }
+  if (i + len > text.size()) {
+    ++i;
+    return kInvalid;
+  }
+  for (size_t k = 1; k < len; ++k) {
+    const auto b = static_cast<unsigned char>(text[i + k]);
+    if ((b & 0xC0) != 0x80) {
+      ++i;
+      return kInvalid;
+    }
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+    ++i;
+    return kInvalid;
+  }
+  i += len;
+  return cp;
+}
+
+bool IsCombining(char32_t cp) {
+  return (cp >= 0x0300 && cp <= 0x036F) || (cp >= 0x1AB0 && cp <= 0x1AFF) ||
+         (cp >= 0x1DC0 && cp <= 0x1DFF) || (cp >= 0x20D0 && cp <= 0x20FF) ||
+         (cp >= 0xFE20 && cp <= 0xFE2F);
+}
+
+bool IsWide(char32_t cp) {
+  return (cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0x303E) ||
+         (cp >= 0x3041 && cp <= 0x33FF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
+         (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xA000 && cp <= 0xA4CF) ||
+         (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) ||
+         (cp >= 0xFE30 && cp <= 0xFE4F) || (cp >= 0xFF00 && cp <= 0xFF60) ||
+         (cp >= 0xFFE0 && cp <= 0xFFE6) || (cp >= 0x1F300 && cp <= 0x1F64F) ||
+         (cp >= 0x1F900 && cp <= 0x1F9FF) || (cp >= 0x20000 && cp <= 0x3FFFD);
+}
+
+// Characters a terminal acts on or hides instead of showing: C1 controls (U+009B is CSI),
+// bidi embeddings/overrides/isolates (they reorder what follows, "Trojan Source"), zero-width
+// characters, line and paragraph separators, the BOM and Unicode tag characters.
+bool IsInvisibleOrControl(char32_t cp) {
+  return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || cp == 0x061C ||
+         (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x2028 && cp <= 0x202E) ||
+         (cp >= 0x2060 && cp <= 0x2069) || cp == 0xFEFF || (cp >= 0xE0000 && cp <= 0xE007F);
+}
+
+// Combining marks stacked deeper than this are escaped: "Zalgo" text would otherwise paint over
+// the lines above and below.
+constexpr int kMaxCombiningRun = 2;
+
+void AppendHex(std::string& out, std::string_view prefix, uint32_t value, int digits) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += prefix;
+  for (int shift = (digits - 1) * 4; shift >= 0; shift -= 4) out += kHex[(value >> shift) & 0xF];
+}
+
+size_t CodePointWidth(char32_t cp) {
+  if (IsCombining(cp)) return 0;
+  return IsWide(cp) ? 2 : 1;
+}
+
+// Replaces invalid UTF-8 with U+FFFD so the text can go into JSON.
+std::string ValidUtf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  while (i < text.size()) {
+    const size_t start = i;
+    if (NextCodePoint(text, i) == kInvalid) {
+      out += "\xEF\xBF\xBD";
+    } else {
+      out.append(text.substr(start, i - start));
+    }
+  }
+  return out;
+}
+
+std::string Base64(std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    uint32_t v = static_cast<uint8_t>(bytes[i]) << 16 | static_cast<uint8_t>(bytes[i + 1]) << 8 |
+                 static_cast<uint8_t>(bytes[i + 2]);
+    out += kAlphabet[v >> 18];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  if (i + 1 == bytes.size()) {
+    uint32_t v = static_cast<uint8_t>(bytes[i]) << 16;
+    out += kAlphabet[v >> 18];
+    out += kAlphabet[(v >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == bytes.size()) {
+    uint32_t v = static_cast<uint8_t>(bytes[i]) << 16 | static_cast<uint8_t>(bytes[i + 1]) << 8;
+    out += kAlphabet[v >> 18];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+std::string Hex(std::string_view bytes) {
+  std::string out;
+  for (char c : bytes) AppendHex(out, "", static_cast<uint8_t>(c), 2);
+  return out;
+}
+
+std::string UndecodableSummary(const StoredEvent& stored) {
+  return "(undecodable payload, " + std::to_string(stored.payload.size()) + " bytes)";
+}
+
+// " by /usr/bin/cp [pid 4242]", plus " as root" when the process ran as someone other than the
+// login user (sudo); empty when the agent named no process.
+std::string ActorSuffix(const v1::Event& e) {
+  if (!e.has_actor()) return "";
+  const v1::Actor& a = e.actor();
+  std::string out;
+  if (!a.executable().empty()) {
+    out = " by " + a.executable();
+    if (a.pid() != 0) out += " [pid " + std::to_string(a.pid()) + "]";
+  } else if (a.pid() != 0) {
+    out = " by pid " + std::to_string(a.pid());
+  }
+  if (!out.empty() && !a.user_name().empty() && !a.login_user().empty() &&
+      a.user_name() != a.login_user()) {
+    out += " as " + a.user_name();
+  }
+  return out;
+}
+
+std::string FileSummary(const v1::Event& e) {
+  const v1::FileEvent& f = e.file();
+  std::string out;
+  switch (f.op()) {
+    case v1::FILE_OP_CREATE:
+      out = "create " + f.path();
+      break;
+    case v1::FILE_OP_MODIFY:
+      out = "modify " + f.path();
+      break;
+    case v1::FILE_OP_DELETE:
+      out = "delete " + f.path();
+      break;
+    case v1::FILE_OP_RENAME:
+      out = "rename " + f.old_path() + " -> " + f.path();
+      break;
+    case v1::FILE_OP_ATTRIB:
+      out = "attrib " + f.path();
+      break;
+    case v1::FILE_OP_READ:
+      out = "read " + f.path();
+      break;
+    case v1::FILE_OP_COPY_TO_REMOVABLE:
+      out = "copy to removable " +
+            (f.source_path().empty() ? f.path() : f.source_path() + " -> " + f.path());
+      break;
+    default:
+      out = "file op " + std::to_string(f.op()) + " " + f.path();
+      break;
+  }
+  if (f.is_dir()) {
+    out += " (dir)";
+  } else if (f.size() > 0 && f.op() != v1::FILE_OP_DELETE) {
+    out += " (" + HumanBytes(f.size()) + ")";
+  }
+  if (!f.classifications().empty()) {
+    out += " [";
+    for (int i = 0; i < f.classifications_size(); ++i) {
+      out += (i ? ", " : "") + f.classifications(i);
+    }
+    out += "]";
+  }
+  return out + ActorSuffix(e);
+}
+
+std::string_view UsbClassName(uint32_t cls) {
+  switch (cls) {
+    case 0x01:
+      return "audio";
+    case 0x02:
+      return "communications";
+    case 0x03:
+      return "HID";
+    case 0x05:
+      return "physical";
+    case 0x06:
+      return "imaging";
+    case 0x07:
+      return "printer";
+    case 0x08:
+      return "mass storage";
+    case 0x09:
+      return "hub";
+    case 0x0A:
+      return "CDC data";
+    case 0x0B:
+      return "smart card";
+    case 0x0D:
+      return "content security";
+    case 0x0E:
+      return "video";
+    case 0x0F:
+      return "personal healthcare";
+    case 0x10:
+      return "audio/video";
+    case 0xDC:
+      return "diagnostic";
+    case 0xE0:
+      return "wireless";
+    case 0xEF:
+      return "miscellaneous";
+    case 0xFE:
+      return "application-specific";
+    case 0xFF:
+      return "vendor-specific";
+    default:
+      return "";
+  }
+}
+
+std::string UsbSummary(const v1::Event& e) {
+  const v1::UsbEvent& u = e.usb();
+  std::string out;
+  switch (u.action()) {
+    case v1::USB_ACTION_ADDED:
+      out = "added";
+      break;
+    case v1::USB_ACTION_REMOVED:
+      out = "removed";
+      break;
+    case v1::USB_ACTION_MOUNTED:
+      out = "mounted";
+      break;
+    case v1::USB_ACTION_UNMOUNTED:
+      out = "unmounted";
+      break;
+    case v1::USB_ACTION_BLOCKED:
+      out = "blocked";
+      break;
+    default:
+      out = "usb action " + std::to_string(u.action());
+      break;
+  }
+  if (!u.manufacturer().empty()) out += " " + u.manufacturer();
+  if (!u.product().empty()) out += " " + u.product();
+  char ids[32];
+  std::snprintf(ids, sizeof ids, " %04x:%04x", u.vendor_id(), u.product_id());
+  out += ids;
+  if (!u.serial().empty()) out += " serial " + u.serial();
+  std::vector<uint32_t> classes(u.interface_classes().begin(), u.interface_classes().end());
+  std::sort(classes.begin(), classes.end());
+  classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
+  if (!classes.empty()) {
+    out += " (";
+    for (size_t i = 0; i < classes.size(); ++i) {
+      if (i) out += ", ";
+      std::string_view name = UsbClassName(classes[i]);
+      if (name.empty()) {
+        AppendHex(out, "class 0x", classes[i] & 0xFF, 2);
+      } else {
+        out += name;
+      }
+    }
+    out += ")";
+  }
+  if (!u.mount_point().empty()) {
+    out += " at " + u.mount_point();
+    if (!u.fs_type().empty()) out += " (" + u.fs_type() + ")";
+  }
+  if (!u.label().empty()) out += " label " + u.label();
+  return out;
+}
+
+// Content hashes are long and tell a reader little; the full value is in JSON.
+std::string ShortValue(const std::string& v) {
+  if (v.empty()) return "(none)";
+  bool hex = v.size() >= 32 && std::all_of(v.begin(), v.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+             });
+  return hex ? v.substr(0, 12) + std::string(kEllipsis) : v;
+}
+
+std::string SettingSummary(const v1::Event& e) {
+  const v1::SettingChange& s = e.setting();
+  std::string out = s.area().empty() ? std::string("setting") : s.area();
+  if (!s.key().empty()) out += " " + s.key();
+  out += ": " + ShortValue(s.old_value()) + " -> " + ShortValue(s.new_value());
+  if (!s.summary().empty()) out += "; " + s.summary();
+  switch (s.observed_by()) {
+    case v1::OBSERVED_BY_WATCH:
+      out += " (watch)";
+      break;
+    case v1::OBSERVED_BY_PROBE:
+      out += " (probe)";
+      break;
+    default:
+      break;
+  }
+  return out + ActorSuffix(e);
+}
+
+std::string EvidenceSummary(const v1::Event& e) {
+  const v1::EvidenceRef& r = e.evidence();
+  std::string out = r.evidence_id().empty() ? std::string("evidence") : r.evidence_id();
+  if (!r.media_type().empty()) out += " " + r.media_type();
+  if (r.size() > 0) out += " (" + HumanBytes(r.size()) + ")";
+  if (!r.trigger().empty()) out += ", trigger " + r.trigger();
+  if (!r.sha256().empty())
+    out += ", sha256 " + Hex(r.sha256()).substr(0, 12) + std::string(kEllipsis);
+  return out;
+}
+
+std::string HealthSummary(const v1::Event& e) {
+  const v1::AgentHealth& h = e.health();
+  std::string out = h.component().empty() ? std::string("agent") : h.component();
+  switch (h.level()) {
+    case v1::HEALTH_LEVEL_OK:
+      out += " ok";
+      break;
+    case v1::HEALTH_LEVEL_DEGRADED:
+      out += " degraded";
+      break;
+    case v1::HEALTH_LEVEL_FAILED:
+      out += " failed";
+      break;
+    default:
+      out += " level " + std::to_string(h.level());
+      break;
+  }
+  if (!h.message().empty()) out += ": " + h.message();
+  if (!h.facts().empty()) {
+    // Proto maps iterate in no fixed order; sort so the same event always reads the same.
+    std::map<std::string, std::string> facts(h.facts().begin(), h.facts().end());
+    out += " (";
+    bool first = true;
+    for (const auto& [k, v] : facts) {
+      if (!first) out += ", ";
+      out.append(k).append("=").append(v);
+      first = false;
+    }
+    out += ")";
+  }
+  return out;
+}
+
+std::string Seconds(int64_t ns) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(ns) / 1e9);
+  return buf;
+}
+
+std::string EventsLostSummary(const v1::Event& e) {
+  const v1::EventsLost& l = e.events_lost();
+  std::string out = (l.source().empty() ? std::string("a source") : l.source()) + " lost " +
+                    (l.count() > 0 ? std::to_string(l.count()) : "an unknown number of") +
+                    " events";
+  if (!l.reason().empty()) out += ": " + l.reason();
+  if (l.window_start_ns() != 0 && l.window_end_ns() >= l.window_start_ns()) {
+    out += " (from " + FormatUnixNs(l.window_start_ns()) + ", over " +
+           Seconds(l.window_end_ns() - l.window_start_ns()) + ")";
+  }
+  return out;
+}
+
+std::string GapSummary(const v1::Event& e) {
+  const v1::Gap& g = e.gap();
+  std::string out = "spool dropped " + std::to_string(g.dropped_count()) + " events";
+  if (g.first_dropped_seq() != 0 || g.last_dropped_seq() != 0) {
+    out += ", seq " + std::to_string(g.first_dropped_seq()) + "-" +
+           std::to_string(g.last_dropped_seq());
+  }
+  if (g.max_dropped_priority() != 0) {
+    out += " (max priority " + std::to_string(g.max_dropped_priority()) + ")";
+  }
+  if (!g.reason().empty()) out += ": " + g.reason();
+  return out;
+}
+
+void AppendPadded(std::string& line, const std::string& escaped, size_t width) {
+  std::string cell = FitToWidth(escaped, width);
+  size_t w = DisplayWidth(cell);
+  line += cell;
+  line.append(width > w ? width - w : 0, ' ');
+  line += kColumnGap;
+}
+
+}  // namespace
+
+std::optional<OutputFormat> ParseOutputFormat(std::string_view name) {
+  if (name == "table") return OutputFormat::kTable;
+  if (name == "json") return OutputFormat::kJson;
+  if (name == "jsonl") return OutputFormat::kJsonLines;
+  return std::nullopt;
+}
+
+std::optional<v1::Event> DecodePayload(const StoredEvent& stored) {
+  v1::Event event;
+  if (stored.payload.size() > static_cast<size_t>(INT32_MAX) ||
+      !event.ParseFromArray(stored.payload.data(), static_cast<int>(stored.payload.size()))) {
+    return std::nullopt;
+  }
+  return event;
+}
+
+std::string Summarize(const v1::Event& event) {
+  switch (event.payload_case()) {
+    case v1::Event::kFile:
+      return FileSummary(event);
+    case v1::Event::kUsb:
+      return UsbSummary(event);
+    case v1::Event::kSetting:
+      return SettingSummary(event);
+    case v1::Event::kEvidence:
+      return EvidenceSummary(event);
+    case v1::Event::kHealth:
+      return HealthSummary(event);
+    case v1::Event::kEventsLost:
+      return EventsLostSummary(event);
+    case v1::Event::kGap:
+      return GapSummary(event);
+    case v1::Event::PAYLOAD_NOT_SET:
+      break;
+  }
+  return "(no payload)";
+}
+
+TableRow MakeTableRow(const StoredEvent& stored, const v1::Event* event) {
+  TableRow row;
+  row.time = FormatUnixNs(stored.time_ns);
+  row.host = EscapeForTerminal(stored.hostname.empty() ? stored.agent_id : stored.hostname);
+  row.user = stored.user.empty() ? "-" : EscapeForTerminal(stored.user);
+  row.type = EscapeForTerminal(store::EventTypeName(stored.type));
+  row.summary = EscapeForTerminal(event ? Summarize(*event) : UndecodableSummary(stored));
+  return row;
+}
+
+nlohmann::ordered_json EventToJson(const StoredEvent& stored, const v1::Event* event) {
+  nlohmann::ordered_json j = {
+      {"agent_id", ValidUtf8(stored.agent_id)},
+      {"hostname", ValidUtf8(stored.hostname)},
+      {"epoch", stored.epoch},
+      {"seq", stored.seq},
+      {"time", FormatUnixNs(stored.time_ns)},
+      {"time_ns", stored.time_ns},
+      {"type", std::string(store::EventTypeName(stored.type))},
+      {"user", stored.user.empty() ? nlohmann::ordered_json(nullptr)
+                                   : nlohmann::ordered_json(ValidUtf8(stored.user))},
+  };
+  std::string error;
+  if (event != nullptr) {
+    std::string text;
+    google::protobuf::util::JsonPrintOptions options;
+    options.preserve_proto_field_names = true;
+    auto status = google::protobuf::util::MessageToJsonString(*event, &text, options);
+    if (status.ok()) {
+      auto parsed = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
+      if (!parsed.is_discarded()) {
+        j["event"] = std::move(parsed);
+        return j;
+      }
+      error = "payload does not convert to JSON";
+    } else {
+      error = "payload does not convert to JSON: " + ValidUtf8(status.ToString());
+    }
+  } else {
+    error = UndecodableSummary(stored);
+    error = error.substr(1, error.size() - 2);  // without the parentheses the table shows
+  }
+  j["event"] = nullptr;
+  j["payload_error"] = error;
+  j["payload_base64"] = Base64(stored.payload);
+  return j;
+}
+
+void WriteEvents(std::span<const StoredEvent> events, OutputFormat format,
+                 const TableOptions& options, std::ostream& out) {
+  // Strings are already valid UTF-8 (ValidUtf8); `replace` keeps dump() from ever throwing.
+  auto dump = [](const nlohmann::ordered_json& j) {
+    return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  };
+  if (format == OutputFormat::kJson || format == OutputFormat::kJsonLines) {
+    const bool array = format == OutputFormat::kJson;
+    if (array) out << (events.empty() ? "[" : "[\n");
+    for (size_t i = 0; i < events.size(); ++i) {
+      std::optional<v1::Event> event = DecodePayload(events[i]);
+      out << dump(EventToJson(events[i], event ? &*event : nullptr));
+      out << (array && i + 1 < events.size() ? ",\n" : "\n");
+    }
+    if (array) out << "]\n";
+    return;
+  }
+
+  if (events.empty()) return;
+  std::vector<TableRow> rows;
+  rows.reserve(events.size());
+  for (const StoredEvent& e : events) {
+    std::optional<v1::Event> event = DecodePayload(e);
+    rows.push_back(MakeTableRow(e, event ? &*event : nullptr));
+  }
+  TableRow header{"TIME", "HOST", "USER", "TYPE", "SUMMARY"};
+  size_t time_w = header.time.size(), host_w = header.host.size(), user_w = header.user.size(),
+         type_w = header.type.size();
+  for (const TableRow& r : rows) {
+    time_w = std::max(time_w, DisplayWidth(r.time));
+    host_w = std::max(host_w, std::min(kMaxHostWidth, DisplayWidth(r.host)));
+    user_w = std::max(user_w, std::min(kMaxUserWidth, DisplayWidth(r.user)));
+    type_w = std::max(type_w, DisplayWidth(r.type));
+  }
+  const size_t prefix_w = time_w + host_w + user_w + type_w + 4 * kColumnGap.size();
+  const size_t summary_w = options.line_width > prefix_w + kMinSummaryWidth
+                               ? options.line_width - prefix_w
+                               : kMinSummaryWidth;
+  auto write_row = [&](const TableRow& r) {
+    std::string line;
+    AppendPadded(line, r.time, time_w);
+    AppendPadded(line, r.host, host_w);
+    AppendPadded(line, r.user, user_w);
+    AppendPadded(line, r.type, type_w);
+    line += FitToWidth(r.summary, summary_w);
+    line += '\n';
+    out << line;
+  };
+  write_row(header);
+  for (const TableRow& r : rows) write_row(r);
+}
+
+std::string EscapeForTerminal(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  int combining_run = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    const size_t start = i;
+    const char32_t cp = NextCodePoint(text, i);
+    if (cp == kInvalid) {
+      AppendHex(out, "\\x", static_cast<uint8_t>(text[start]), 2);
+      combining_run = 0;
+      continue;
+    }
+    combining_run = IsCombining(cp) ? combining_run + 1 : 0;
+    switch (cp) {
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (cp < 0x20 || cp == 0x7F) {
+          AppendHex(out, "\\x", cp, 2);
+        } else if (IsInvisibleOrControl(cp) || combining_run > kMaxCombiningRun) {
+          if (cp > 0xFFFF) {
+            AppendHex(out, "\\U", cp, 8);
+          } else {
+            AppendHex(out, "\\u", cp, 4);
+          }
+        } else {
+          out.append(text.substr(start, i - start));
+        }
+    }
+  }
+  return out;
+}
+
+size_t DisplayWidth(std::string_view escaped) {
+  size_t width = 0;
+  size_t i = 0;
+  while (i < escaped.size()) {
+    const char32_t cp = NextCodePoint(escaped, i);
+    width += cp == kInvalid ? 1 : CodePointWidth(cp);
+  }
+  return width;
+}
+
+std::string FitToWidth(std::string_view escaped, size_t width) {
+  if (width == 0) return "";
+  size_t used = 0;
+  size_t cut = 0;  // byte length of the longest prefix that leaves a column for the ellipsis
+  size_t i = 0;
+  while (i < escaped.size()) {
+    const char32_t cp = NextCodePoint(escaped, i);
+    used += cp == kInvalid ? 1 : CodePointWidth(cp);
+    if (used > width) return std::string(escaped.substr(0, cut)) + std::string(kEllipsis);
+    // A combining mark belongs with the character before it, so never cut right before one.
+    if (used <= width - 1) {
+      size_t next = i;
+      if (next >= escaped.size() || !IsCombining(NextCodePoint(escaped, next))) cut = i;
+    }
+  }
+  return std::string(escaped);
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  if (bytes < 1000) return std::to_string(bytes) + " B";
+  static constexpr const char* kUnits[] = {"kB", "MB", "GB", "TB", "PB", "EB"};
+  double v = static_cast<double>(bytes) / 1000.0;
+  size_t unit = 0;
+  while (v >= 999.95 && unit + 1 < std::size(kUnits)) {
+    v /= 1000.0;
+    ++unit;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[unit]);
+  return buf;
+}
+
+}  // namespace custos::collector::cli
