@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cinttypes>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -283,6 +284,14 @@ Status Verify(const std::string& db_path, uint64_t epoch, const std::vector<Agen
   return OkStatus();
 }
 
+// Seconds as milliseconds for the JSON report; null when there were no observations.
+std::string Ms(double seconds) {
+  if (std::isnan(seconds)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", seconds * 1000);
+  return buf;
+}
+
 long MaxRssKb() {
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
@@ -430,14 +439,14 @@ int Main(int argc, char** argv) {
   std::snprintf(report, sizeof report,
                 "{\"agents\":%lld,\"events_acked\":%" PRIu64 ",\"events_target\":%" PRIu64
                 ",\"seconds\":%.3f,\"events_per_second\":%.0f,\"wire_bytes_per_event\":%.2f,"
-                "\"ack_latency_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f},\"sessions\":%" PRIu64
+                "\"ack_latency_ms\":{\"p50\":%s,\"p90\":%s,\"p99\":%s},\"sessions\":%" PRIu64
                 ",\"enroll_seconds\":%.2f,\"loadgen_max_rss_kb\":%ld,\"stored_events\":%" PRIu64
                 ",\"verify\":\"%s\",\"complete\":%s}",
                 static_cast<long long>(*agents_n), acked, target, elapsed,
                 elapsed > 0 ? static_cast<double>(acked) / elapsed : 0.0,
                 acked ? static_cast<double>(bytes) / static_cast<double>(acked) : 0.0,
-                latency.Quantile(0.5) * 1000, latency.Quantile(0.9) * 1000,
-                latency.Quantile(0.99) * 1000, connects, enroll_s, MaxRssKb(), stored,
+                Ms(latency.Quantile(0.5)).c_str(), Ms(latency.Quantile(0.9)).c_str(),
+                Ms(latency.Quantile(0.99)).c_str(), connects, enroll_s, MaxRssKb(), stored,
                 verify == "ok" || verify == "skipped" ? verify.c_str() : "mismatch",
                 done ? "true" : "false");
   std::printf("%s\n", report);
