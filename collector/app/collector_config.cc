@@ -36,6 +36,10 @@ Result<CollectorConfig> FromReader(config::ConfigReader& r, const std::string& p
                                      milliseconds(1'000), milliseconds(86'400'000));
   c.ingest.max_events_per_commit =
       static_cast<uint32_t>(r.Int("ingest.max_events_per_commit", 200'000, 1'000, 10'000'000));
+  c.ingest.max_commit_delay = r.Duration("ingest.max_commit_delay", milliseconds(50),
+                                         milliseconds(0), milliseconds(1000));
+  c.ingest.max_queued_events =
+      static_cast<uint64_t>(r.Int("ingest.max_queued_events", 200'000, 1'000, 100'000'000));
   auto validity = r.Duration("enrollment.agent_certificate_validity", hours(24 * 30), hours(1),
                              hours(24 * 825));
   c.ingest.agent_certificate_validity = std::chrono::duration_cast<hours>(validity);

@@ -3,12 +3,14 @@
 // queue up, so the fsync cost is shared by everything that arrived meanwhile. Internal to ingest.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "collector/store/store.h"
 #include "common/metrics/metrics.h"
@@ -19,11 +21,18 @@ class GroupCommitter {
  public:
   using Done = std::function<void(const Status&)>;
 
-  GroupCommitter(store::Store* store, metrics::Registry* registry, uint32_t max_events_per_commit);
+  // max_commit_delay: when less than a quarter of max_events_per_commit is queued, wait up to
+  // this long for more before committing (0 = commit as soon as anything is queued).
+  GroupCommitter(store::Store* store, metrics::Registry* registry, uint32_t max_events_per_commit,
+                 uint64_t max_queued_events, std::chrono::milliseconds max_commit_delay);
   ~GroupCommitter();  // Stop()
 
   // Queues a batch; `done` runs on the committer thread after the commit (or failure).
   void Submit(std::unique_ptr<store::BatchWrite> batch, Done done);
+  // Backpressure: true while fewer than `max_queued_events` events wait. Otherwise `resume` is
+  // kept and run (on the committer thread) once the queue has drained below half the limit;
+  // callers then stop reading from their peers until resumed.
+  bool HasRoomOrNotify(std::function<void()> resume);
   // Commits what is queued, then stops the thread. Later Submits fail with Unavailable.
   void Stop();
 
@@ -36,12 +45,18 @@ class GroupCommitter {
 
   store::Store* store_;
   uint32_t max_events_per_commit_;
+  std::chrono::milliseconds max_commit_delay_;
   metrics::Histogram* commit_seconds_;
   metrics::Histogram* commit_batches_;
   metrics::Counter* commit_failures_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> queue_;  // guarded by mu_
+  uint64_t max_queued_events_;
+  uint64_t queued_events_ = 0;                  // guarded by mu_
+  std::vector<std::function<void()>> waiters_;  // guarded by mu_
+  metrics::Gauge* queued_gauge_;
+  metrics::Counter* paused_total_;
   bool stopping_ = false;   // guarded by mu_
   std::thread thread_;
 };

@@ -50,6 +50,12 @@ struct IngestOptions {
   std::chrono::hours agent_certificate_validity{24 * 30};
   // Largest number of events one group commit takes (bounds commit latency).
   uint32_t max_events_per_commit = 200'000;
+  // Backpressure: above this many decoded events waiting for a commit, sessions stop reading
+  // their sockets (TCP flow control then slows the agents) until the queue is half empty. Bounds
+  // memory and ack latency when agents send faster than the store commits.
+  uint64_t max_queued_events = 200'000;
+  // Group-commit pacing: with little queued, wait up to this long to gather more per commit.
+  std::chrono::milliseconds max_commit_delay{50};
 };
 
 class IngestServer {

@@ -93,7 +93,8 @@ class Server final : public IngestServer {
         clock_(clock),
         ssl_ctx_(ssl::context::tls_server),
         acceptor_(io_),
-        committer_(store, registry, options.max_events_per_commit),
+        committer_(store, registry, options.max_events_per_commit, options.max_queued_events,
+                   options.max_commit_delay),
         enroller_(pki_, store, clock, options.agent_certificate_validity),
         sessions_gauge_(registry->GetGauge("custos_ingest_connected_agents",
                                            "Agents with an active streaming session")),
@@ -544,7 +545,12 @@ void Session::HandleBatch() {
     asio::post(self->stream_.get_executor(),
                [self, st, last_seq, events] { self->OnCommitted(st, last_seq, events); });
   });
-  ReadHeader();
+  bool room = server_->committer().HasRoomOrNotify([self] {
+    asio::post(self->stream_.get_executor(), [self] {
+      if (self->state_ != State::kClosed && !self->close_after_write_) self->ReadHeader();
+    });
+  });
+  if (room) ReadHeader();
 }
 
 void Session::OnCommitted(const Status& status, uint64_t last_seq, size_t events) {

@@ -126,7 +126,6 @@ class SqliteStore final : public Store {
       user_ids_.clear();
       return s;
     }
-    if (checkpointer_.joinable()) checkpoint_cv_.notify_one();
     return OkStatus();
   }
 
@@ -613,7 +612,9 @@ class SqliteStore final : public Store {
   void RunCheckpointer() {
     std::unique_lock<std::mutex> l(checkpoint_mu_);
     while (!checkpoint_stop_) {
-      checkpoint_cv_.wait_for(l, std::chrono::milliseconds(200));
+      // Once a second: each checkpoint fsyncs the database file, and running one after every
+      // commit made commits wait on that fsync (measured: 19 us/event instead of 3).
+      checkpoint_cv_.wait_for(l, std::chrono::seconds(1));
       if (checkpoint_stop_) break;
       l.unlock();
       int wal_frames = 0, done = 0;
