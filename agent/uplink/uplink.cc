@@ -262,7 +262,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
       v1::Hello hello;
       hello.set_agent_version(self->options_.agent_version);
       hello.set_stream_epoch(self->source_->Epoch());
-      hello.set_oldest_unacked_seq(self->source_->OldestUnackedSeq());
+      hello.set_oldest_unacked_seq(std::max(self->source_->OldestUnackedSeq(), self->resume_floor_));
       hello.set_hostname(self->options_.hostname);
       self->Send(Frame(v1::FRAME_TYPE_HELLO, hello));
       self->ReadHeader(gen);
@@ -302,7 +302,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         max_bytes_ = ack.max_batch_uncompressed_bytes() > 0 ? ack.max_batch_uncompressed_bytes() / 2
                                                             : (8u << 20);
         if (ack.max_frame_bytes() > 0) max_bytes_ = std::min<uint64_t>(max_bytes_, ack.max_frame_bytes());
-        uint64_t oldest = source_->OldestUnackedSeq();
+        uint64_t oldest = std::max(source_->OldestUnackedSeq(), resume_floor_);
         next_seq_ = ack.last_committed_seq() + 1;
         if (oldest > next_seq_) next_seq_ = oldest;
         if (ack.last_committed_seq() > 0) source_->OnAcked(ack.last_committed_seq());
@@ -379,6 +379,15 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         timer_.async_wait([self = shared_from_this(), gen = generation_](const error_code& ec) {
           if (!ec && gen == self->generation_) self->Pump();
         });
+        return;
+      }
+      if (batch->count > 0 && batch->first_seq > next_seq_ && in_flight_.empty()) {
+        // The source lost records (e.g. spool corruption). A session's batches must be
+        // consecutive, so start a new session that announces the first seq still held; the
+        // collector records the gap.
+        resume_floor_ = batch->first_seq;
+        Disconnect("records " + std::to_string(next_seq_) + ".." +
+                   std::to_string(batch->first_seq - 1) + " are lost locally; resuming after them");
         return;
       }
       if (batch->count == 0 || batch->first_seq != next_seq_) {
@@ -529,6 +538,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   uint64_t max_bytes_ = 8u << 20;
   uint64_t next_seq_ = 1;
   uint32_t attempt_ = 0;
+  uint64_t resume_floor_ = 0;  // first seq still held after the source reported a hole
   std::string pending_key_;
   std::mt19937_64 rng_;
   mutable std::mutex stats_mu_;

@@ -338,10 +338,10 @@ TEST_F(CustosCliTest, UsageErrorsExitTwoWithAClearMessage) {
   EXPECT_EQ(backwards.exit_code, 2);
   EXPECT_THAT(backwards.err, HasSubstr("is not before --until"));
 
-  auto type = Events({"--type", "network"});
+  auto type = Events({"--type", "printer"});
   EXPECT_EQ(type.exit_code, 2);
-  EXPECT_THAT(type.err, HasSubstr("--type: unknown event type 'network' (valid: file, usb, "
-                                  "setting, evidence, health, events_lost, gap)"));
+  EXPECT_THAT(type.err, HasSubstr("--type: unknown event type 'printer' (valid: file, usb, "
+                                  "setting, evidence, health, events_lost, gap, process, network)"));
 
   for (const char* limit : {"0", "100001", "ten"}) {
     auto r = Events({"--limit", limit});

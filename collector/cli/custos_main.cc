@@ -54,7 +54,7 @@ Filters (all optional; together they narrow the result):
                    a date (2026-11-21, midnight UTC) or relative to now (-15m, -2h, -7d).
   --agent ID       Events from this agent only.
   --user NAME      Events by this login user only.
-  --type TYPE      file, usb, setting, evidence, health, events_lost or gap.
+  --type TYPE      file, usb, setting, evidence, health, events_lost, gap, process or network.
   --limit N        At most N events (default 50, max 100000).
   --oldest-first   The oldest N matching events, oldest first.
 Output:
@@ -91,7 +91,8 @@ std::string ValidTypeList() {
   std::string out;
   for (auto t : {store::EventType::kFile, store::EventType::kUsb, store::EventType::kSetting,
                  store::EventType::kEvidence, store::EventType::kHealth,
-                 store::EventType::kEventsLost, store::EventType::kGap}) {
+                 store::EventType::kEventsLost, store::EventType::kGap, store::EventType::kProcess,
+                 store::EventType::kNetwork}) {
     out += (out.empty() ? "" : ", ") + std::string(store::EventTypeName(t));
   }
   return out;

@@ -222,6 +222,40 @@ std::string FileSummary(const v1::Event& e) {
   return out + ActorSuffix(e);
 }
 
+std::string ProcessSummary(const v1::Event& e) {
+  const v1::ProcessEvent& p = e.process();
+  const v1::Actor& a = e.actor();
+  std::string out;
+  switch (p.action()) {
+    case v1::PROCESS_ACTION_START:
+      out = "start ";
+      break;
+    case v1::PROCESS_ACTION_EXIT:
+      out = "exit ";
+      break;
+    default:
+      out = "process action " + std::to_string(p.action()) + " ";
+      break;
+  }
+  out += a.command_line().empty() ? a.executable() : a.command_line();
+  out += " [pid " + std::to_string(a.pid());
+  if (a.ppid() != 0) out += ", parent " + std::to_string(a.ppid());
+  out += "]";
+  if (p.action() == v1::PROCESS_ACTION_EXIT) out += " exit code " + std::to_string(p.exit_code());
+  return out;
+}
+
+std::string NetworkSummary(const v1::Event& e) {
+  const v1::NetworkEvent& n = e.network();
+  std::string out = n.action() == v1::NETWORK_ACTION_UPLOAD
+                        ? "upload"
+                        : "network action " + std::to_string(n.action());
+  if (!n.path().empty()) out += " " + n.path();
+  if (!n.destination().empty()) out += " to " + n.destination();
+  if (n.bytes() > 0) out += " (" + HumanBytes(n.bytes()) + ")";
+  return out + ActorSuffix(e);
+}
+
 std::string_view UsbClassName(uint32_t cls) {
   switch (cls) {
     case 0x01:
@@ -467,6 +501,10 @@ std::string Summarize(const v1::Event& event) {
       return EventsLostSummary(event);
     case v1::Event::kGap:
       return GapSummary(event);
+    case v1::Event::kProcess:
+      return ProcessSummary(event);
+    case v1::Event::kNetwork:
+      return NetworkSummary(event);
     case v1::Event::PAYLOAD_NOT_SET:
       break;
   }

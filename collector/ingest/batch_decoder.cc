@@ -23,6 +23,8 @@ store::EventType TypeOf(const custos::v1::Event& e) {
     case custos::v1::Event::kHealth: return store::EventType::kHealth;
     case custos::v1::Event::kEventsLost: return store::EventType::kEventsLost;
     case custos::v1::Event::kGap: return store::EventType::kGap;
+    case custos::v1::Event::kProcess: return store::EventType::kProcess;
+    case custos::v1::Event::kNetwork: return store::EventType::kNetwork;
     case custos::v1::Event::PAYLOAD_NOT_SET: return store::EventType::kUnknown;
   }
   return store::EventType::kUnknown;

@@ -4,7 +4,8 @@ namespace custos::collector::store {
 
 namespace {
 constexpr std::string_view kTypeNames[] = {"unknown", "file", "usb", "setting",
-                                           "evidence", "health", "events_lost", "gap"};
+                                           "evidence", "health", "events_lost", "gap",
+                                           "process",  "network"};
 }
 
 std::string_view EventTypeName(EventType type) {

@@ -34,6 +34,8 @@ enum class EventType : uint8_t {
   kHealth = 5,
   kEventsLost = 6,
   kGap = 7,
+  kProcess = 8,
+  kNetwork = 9,
 };
 std::string_view EventTypeName(EventType type);
 std::optional<EventType> ParseEventType(std::string_view name);

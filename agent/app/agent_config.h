@@ -1,0 +1,52 @@
+// The agent's configuration: /etc/custos/agent.yaml (every key: docs/configuration.md), then
+// flags. Defaults are safe: mutual TLS to a pinned CA, a 1 GiB spool, file capture of /home.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/log/log.h"
+#include "common/status/status.h"
+
+namespace custos::agent {
+
+inline constexpr const char* kDefaultAgentConfigPath = "/etc/custos/agent.yaml";
+inline constexpr const char* kDefaultAgentStateDir = "/var/lib/custos/agent";
+
+struct AgentConfig {
+  std::string config_path;
+  std::string collector_host;           // from collector.address
+  uint16_t collector_port = 7443;
+  std::string server_name;              // default: collector_host
+  std::string ca_file;                  // default: STATE_DIR/ca.crt (copied at enroll)
+  std::string state_dir = kDefaultAgentStateDir;
+  uint64_t spool_max_bytes = 1ull << 30;
+  uint64_t spool_segment_bytes = 16ull << 20;
+  uint32_t max_batch_events = 2000;
+  // File source.
+  bool file_enabled = true;
+  std::vector<std::string> file_roots = {"/home"};
+  std::vector<std::string> file_include;
+  std::vector<std::string> file_exclude = {"*/.cache/*"};
+  uint64_t file_hash_max_bytes = 0;
+  uint64_t file_hash_rate_bytes = 50ull << 20;
+  bool file_force_inotify = false;
+  uint32_t inotify_watch_budget = 65536;
+  std::vector<std::string> classification;  // "label:glob"
+  logging::Format log_format = logging::Format::kHuman;
+  logging::Level log_level = logging::Level::kInfo;
+
+  std::string spool_dir() const { return state_dir + "/spool"; }
+  std::string key_path() const { return state_dir + "/agent.key"; }
+  std::string cert_path() const { return state_dir + "/agent.crt"; }
+  std::string id_path() const { return state_dir + "/agent.id"; }
+  std::string ca_path() const { return ca_file.empty() ? state_dir + "/ca.crt" : ca_file; }
+  std::string status_path() const { return state_dir + "/status.json"; }
+  std::string file_state_dir() const { return state_dir + "/file-source"; }
+};
+
+Result<AgentConfig> LoadAgentConfig(const std::string& path);
+Result<AgentConfig> ParseAgentConfig(std::string_view yaml, const std::string& source);
+
+}  // namespace custos::agent

@@ -1,0 +1,381 @@
+// custos-agent: the endpoint daemon. See `custos-agent --help` and docs/operations.md.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "agent/app/agent_config.h"
+#include "agent/pipeline/attribution.h"
+#include "agent/pipeline/spool_writer.h"
+#include "agent/sources/file/file_source.h"
+#include "agent/sources/replay/replay_source.h"
+#include "agent/spool/spool.h"
+#include "agent/uplink/spool_stream_source.h"
+#include "agent/uplink/uplink.h"
+#include "common/crypto/crypto.h"
+#include "common/flags/flags.h"
+#include "common/fs/file_system.h"
+#include "common/log/log.h"
+#include "common/time/clock.h"
+
+namespace custos::agent {
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+constexpr const char* kUsage = R"(custos-agent — Custos endpoint agent: captures file activity, buffers it durably,
+streams it to the collector over mutual TLS.
+
+Usage:
+  custos-agent enroll --token TOKEN [--collector HOST:PORT] [--ca FILE] [--server-name NAME]
+                       Generate this host's key (kept in STATE_DIR, mode 0600), enroll with the
+                       collector and store the certificate. The CA file is pinned (copied to
+                       STATE_DIR/ca.crt).
+  custos-agent [run]   Capture and stream until SIGTERM/SIGINT.
+      --replay FILE    Feed recorded events from FILE instead of (or with) live capture
+      --replay-format F  custos-jsonl (default) or bench-ndjson (../shared/bench corpus)
+      --no-file-source   Do not capture file activity (e.g. replay only)
+      --exit-when-drained  With --replay: exit 0 once every replayed event is acknowledged
+  custos-agent status  Enrolled or not, connected or not, spool depth and age of the oldest
+                       unsent event, events/s, drops, each source's mechanism and health.
+
+Options (all commands):
+  --config FILE        YAML configuration (default /etc/custos/agent.yaml if it exists)
+  --state-dir DIR      State directory (default /var/lib/custos/agent): key, certificate,
+                       spool/, status.json
+  --log-format F       human (default) or json
+  --log-level L        debug, info (default), warn, error
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
+)";
+
+int UsageError(const std::string& m) {
+  std::fprintf(stderr, "custos-agent: %s\nRun 'custos-agent --help' for usage.\n", m.c_str());
+  return 2;
+}
+int Failure(const Status& s) {
+  std::fprintf(stderr, "custos-agent: %s\n", s.message().c_str());
+  return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+std::string Hostname() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+custos::v1::HostFacts HostFacts() {
+  custos::v1::HostFacts h;
+  h.set_hostname(Hostname());
+  h.set_os("linux");
+  h.set_agent_version(kVersion);
+  auto os = fs::Posix()->ReadFile("/etc/os-release");
+  if (os.ok()) {
+    auto pos = os->find("PRETTY_NAME=\"");
+    if (pos != std::string::npos) {
+      auto end = os->find('"', pos + 13);
+      h.set_os_version(os->substr(pos + 13, end - pos - 13));
+    }
+  }
+  auto kernel = fs::Posix()->ReadFile("/proc/sys/kernel/osrelease");
+  if (kernel.ok()) h.set_kernel(kernel->substr(0, kernel->find('\n')));
+  auto mid = fs::Posix()->ReadFile("/etc/machine-id");
+  if (mid.ok()) h.set_machine_id(mid->substr(0, mid->find('\n')));
+  return h;
+}
+
+Status SaveCredentials(const AgentConfig& c, const uplink::Credentials& creds) {
+  fs::FileSystem* f = fs::Posix();
+  CUSTOS_RETURN_IF_ERROR(f->CreateDirs(c.state_dir, 0700));
+  CUSTOS_RETURN_IF_ERROR(fs::WriteFileAtomic(f, c.key_path(), creds.key_pem, 0600));
+  CUSTOS_RETURN_IF_ERROR(fs::WriteFileAtomic(f, c.cert_path(), creds.cert_pem, 0644));
+  CUSTOS_RETURN_IF_ERROR(fs::WriteFileAtomic(f, c.id_path(), creds.agent_id + "\n", 0644));
+  if (c.ca_file.empty()) {
+    CUSTOS_RETURN_IF_ERROR(fs::WriteFileAtomic(f, c.state_dir + "/ca.crt", creds.ca_pem, 0644));
+  }
+  return OkStatus();
+}
+
+Result<uplink::Credentials> LoadCredentials(const AgentConfig& c) {
+  fs::FileSystem* f = fs::Posix();
+  uplink::Credentials creds;
+  auto need = [&](const std::string& path, std::string* out) -> Status {
+    auto r = f->ReadFile(path);
+    if (!r.ok()) {
+      return Status(r.status().code(),
+                    r.status().message() + " (not enrolled? run 'custos-agent enroll --token ...')");
+    }
+    *out = std::move(*r);
+    return OkStatus();
+  };
+  CUSTOS_RETURN_IF_ERROR(need(c.key_path(), &creds.key_pem));
+  CUSTOS_RETURN_IF_ERROR(need(c.cert_path(), &creds.cert_pem));
+  CUSTOS_RETURN_IF_ERROR(need(c.ca_path(), &creds.ca_pem));
+  CUSTOS_RETURN_IF_ERROR(need(c.id_path(), &creds.agent_id));
+  creds.agent_id = creds.agent_id.substr(0, creds.agent_id.find('\n'));
+  return creds;
+}
+
+int Enroll(AgentConfig c, const flags::Args& args) {
+  auto token = args.Get("token");
+  if (!token || token->empty()) return UsageError("enroll needs --token TOKEN");
+  if (auto a = args.Get("collector")) {
+    if (Status s = flags::ParseHostPort(*a, &c.collector_host, &c.collector_port); !s.ok()) {
+      return UsageError("--collector: " + s.message());
+    }
+  }
+  if (c.collector_host.empty()) return UsageError("no collector: give --collector HOST:PORT or set collector.address");
+  if (auto sn = args.Get("server-name")) c.server_name = *sn;
+  std::string ca_file = args.GetOr("ca", c.ca_file);
+  if (ca_file.empty()) return UsageError("enroll needs the collector CA: --ca FILE or collector.ca_file");
+  auto ca = fs::Posix()->ReadFile(ca_file);
+  if (!ca.ok()) return Failure(ca.status().WithContext("--ca"));
+  uplink::EnrollRequest req;
+  req.endpoint = {c.collector_host, c.collector_port, c.server_name};
+  req.ca_pem = *ca;
+  req.token = *token;
+  req.host = HostFacts();
+  auto creds = uplink::EnrollAgent(req);
+  if (!creds.ok()) return Failure(creds.status());
+  if (Status s = SaveCredentials(c, *creds); !s.ok()) return Failure(s);
+  std::printf("enrolled as agent %s with %s:%u; credentials in %s\n", creds->agent_id.c_str(),
+              c.collector_host.c_str(), c.collector_port, c.state_dir.c_str());
+  return 0;
+}
+
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop = true; }
+
+int Run(AgentConfig c, const flags::Args& args) {
+  auto creds = LoadCredentials(c);
+  if (!creds.ok()) return Failure(creds.status());
+  if (c.collector_host.empty()) return UsageError("no collector: set collector.address in the configuration");
+  fs::FileSystem* f = fs::Posix();
+  spool::SpoolOptions so;
+  so.dir = c.spool_dir();
+  so.max_bytes = c.spool_max_bytes;
+  so.segment_bytes = c.spool_segment_bytes;
+  auto sp = spool::Spool::Open(f, so, RealClock());
+  if (!sp.ok()) return Failure(sp.status());
+  spool::Spool* spool = sp->get();
+
+  auto runtime = uplink::UplinkRuntime::Create(1);
+  uplink::SpoolStreamSource stream(spool);
+  uplink::UplinkOptions uo;
+  uo.endpoint = {c.collector_host, c.collector_port, c.server_name};
+  uo.credentials = *creds;
+  uo.hostname = Hostname();
+  uo.agent_version = kVersion;
+  uo.max_batch_events = c.max_batch_events;
+  uo.on_renewed = [c](const uplink::Credentials& renewed) {
+    Status s = SaveCredentials(c, renewed);
+    if (!s.ok()) logging::Error("agent: could not store renewed certificate", {{"error", s.ToString()}});
+  };
+  std::unique_ptr<uplink::UplinkClient> client;
+  std::atomic<uplink::UplinkClient*> client_ptr{nullptr};
+  pipeline::SpoolWriterOptions wo;
+  wo.host = Hostname();
+  pipeline::SpoolWriter writer(spool, wo, RealClock(), [&client_ptr] {
+    if (auto* cl = client_ptr.load()) cl->Notify();
+  });
+  writer.Start();
+  client = uplink::UplinkClient::Start(runtime.get(), uo, &stream);
+  client_ptr = client.get();
+
+  std::vector<std::unique_ptr<Source>> sources;
+  pipeline::ProcessAttributor attributor;
+  if (c.file_enabled && !args.Has("no-file-source")) {
+    file::FileSourceOptions fo;
+    fo.roots = c.file_roots;
+    fo.include_globs = c.file_include;
+    fo.exclude_globs = c.file_exclude;
+    fo.hash_max_bytes = c.file_hash_max_bytes;
+    fo.hash_rate_bytes_per_s = c.file_hash_rate_bytes;
+    fo.state_dir = c.file_state_dir();
+    fo.inotify_watch_budget = c.inotify_watch_budget;
+    fo.force_inotify = c.file_force_inotify;
+    for (const auto& rule : c.classification) {
+      auto colon = rule.find(':');
+      fo.classification_rules.push_back({rule.substr(colon + 1), "", rule.substr(0, colon)});
+    }
+    auto fsrc = file::CreateFileSource(fo, &attributor, RealClock());
+    if (!fsrc.ok()) {
+      // One failing source degrades the agent; it never kills it.
+      logging::Error("agent: file source unavailable", {{"error", fsrc.status().ToString()}});
+    } else if (Status s = (*fsrc)->Start(&writer); !s.ok()) {
+      logging::Error("agent: file source failed to start", {{"error", s.ToString()}});
+    } else {
+      sources.push_back(std::move(*fsrc));
+    }
+  }
+  ReplaySource* replay = nullptr;
+  if (auto path = args.Get("replay")) {
+    auto fmt = ParseReplayFormat(args.GetOr("replay-format", "custos-jsonl"));
+    if (!fmt.ok()) return UsageError("--replay-format: " + fmt.status().message());
+    auto rs = std::make_unique<ReplaySource>(ReplayOptions{*path, *fmt, false});
+    if (Status s = rs->Start(&writer); !s.ok()) return Failure(s);
+    replay = rs.get();
+    sources.push_back(std::move(rs));
+  }
+  bool exit_when_drained = args.Has("exit-when-drained");
+  logging::Info("custos-agent running", {{"version", kVersion},
+                                        {"agent", creds->agent_id},
+                                        {"collector", c.collector_host + ":" + std::to_string(c.collector_port)},
+                                        {"sources", sources.size()}});
+  uint64_t last_written = 0;
+  auto last_tick = std::chrono::steady_clock::now();
+  int rc = 0;
+  while (!g_stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_tick >= std::chrono::seconds(1)) {
+      auto ws = writer.Stats();
+      auto us = client->Stats();
+      auto ss = spool->Stats();
+      double dt = std::chrono::duration<double>(now - last_tick).count();
+      nlohmann::json st;
+      st["time"] = FormatUnixNs(RealClock()->NowUnixNs());
+      st["pid"] = getpid();
+      st["agent_id"] = creds->agent_id;
+      st["collector"] = c.collector_host + ":" + std::to_string(c.collector_port);
+      st["connected"] = us.connected;
+      st["last_error"] = us.last_error;
+      st["refused"] = us.fatal;
+      st["acked_seq"] = us.acked_seq;
+      st["spool"] = {{"unacked_records", ss.unacked_records},
+                     {"bytes", ss.bytes_on_disk},
+                     {"oldest_unacked_age_s",
+                      ss.oldest_unacked_time_ns ? (RealClock()->NowUnixNs() - ss.oldest_unacked_time_ns) / 1e9 : 0.0},
+                     {"dropped_records", ss.dropped_records},
+                     {"recovered_dropped_records", ss.recovered_dropped_records}};
+      st["events_per_second"] = static_cast<double>(ws.written - last_written) / dt;
+      st["pipeline"] = {{"written", ws.written}, {"dropped", ws.dropped}, {"write_errors", ws.write_errors}};
+      nlohmann::json srcs = nlohmann::json::array();
+      for (const auto& s : sources) {
+        auto h = s->Health();
+        srcs.push_back({{"name", s->name()},
+                        {"mechanism", h.mechanism},
+                        {"health", custos::v1::HealthLevel_Name(h.level)},
+                        {"message", h.message},
+                        {"events", h.events},
+                        {"lost", h.lost}});
+      }
+      st["sources"] = srcs;
+      (void)fs::WriteFileAtomic(f, c.status_path(), st.dump(2) + "\n", 0644);
+      last_written = ws.written;
+      last_tick = now;
+      if (us.fatal) {
+        logging::Error("agent: the collector refused this agent; stopping", {{"reason", us.last_error}});
+        rc = 1;
+        break;
+      }
+    }
+    if (exit_when_drained && replay != nullptr && replay->finished()) {
+      auto ws = writer.Stats();
+      if (ws.written >= replay->Health().events && spool->OldestUnacked() == 0) break;
+    }
+  }
+  logging::Info("custos-agent stopping");
+  for (auto& s : sources) s->Stop();
+  writer.Stop();
+  client->Stop();
+  runtime->Shutdown();
+  return rc;
+}
+
+int Status_(const AgentConfig& c) {
+  auto text = fs::Posix()->ReadFile(c.status_path());
+  bool enrolled = fs::Posix()->Exists(c.cert_path());
+  if (!text.ok()) {
+    std::printf("enrolled: %s\nrunning: no (no %s)\n", enrolled ? "yes" : "no", c.status_path().c_str());
+    return enrolled ? 1 : 1;
+  }
+  auto st = nlohmann::json::parse(*text, nullptr, false);
+  if (st.is_discarded()) return Failure(DataLossError("status: " + c.status_path() + ": not valid JSON"));
+  struct stat sb {};
+  ::stat(c.status_path().c_str(), &sb);
+  bool fresh = ::time(nullptr) - sb.st_mtime <= 5;
+  std::printf("enrolled:   %s (agent %s)\n", enrolled ? "yes" : "no", st.value("agent_id", "").c_str());
+  std::printf("running:    %s (status written %s)\n", fresh ? "yes" : "no, status is stale",
+              st.value("time", "").c_str());
+  std::printf("collector:  %s, %s%s\n", st.value("collector", "").c_str(),
+              st.value("connected", false) ? "connected" : "not connected",
+              st.value("last_error", "").empty() ? "" : (" (last error: " + st.value("last_error", "") + ")").c_str());
+  const auto& sp = st["spool"];
+  std::printf("spool:      %llu unsent events, %.1f MB, oldest unsent %.1f s ago, %llu dropped\n",
+              static_cast<unsigned long long>(sp.value("unacked_records", 0ull)),
+              sp.value("bytes", 0ull) / 1e6, sp.value("oldest_unacked_age_s", 0.0),
+              static_cast<unsigned long long>(sp.value("dropped_records", 0ull)));
+  std::printf("rate:       %.0f events/s; pipeline drops %llu\n", st.value("events_per_second", 0.0),
+              static_cast<unsigned long long>(st["pipeline"].value("dropped", 0ull)));
+  for (const auto& s : st["sources"]) {
+    std::printf("source:     %s via %s: %s%s%s (%llu events, %llu lost)\n", s.value("name", "").c_str(),
+                s.value("mechanism", "").c_str(), s.value("health", "").c_str(),
+                s.value("message", "").empty() ? "" : ": ", s.value("message", "").c_str(),
+                static_cast<unsigned long long>(s.value("events", 0ull)),
+                static_cast<unsigned long long>(s.value("lost", 0ull)));
+  }
+  return fresh ? 0 : 1;
+}
+
+int Main(int argc, char** argv) {
+  ::signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  auto args = flags::Args::Parse(
+      argc, argv,
+      {{"config"}, {"state-dir"}, {"log-format"}, {"log-level"}, {"token"}, {"collector"}, {"ca"},
+       {"server-name"}, {"replay"}, {"replay-format"}, {"no-file-source", false},
+       {"exit-when-drained", false}, {"help", false}, {"version", false}});
+  if (!args.ok()) return UsageError(args.status().message());
+  if (args->Has("help")) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (args->Has("version")) {
+    std::printf("custos-agent %s\n", kVersion);
+    return 0;
+  }
+  std::string config_path = args->GetOr("config", "");
+  if (config_path.empty() && ::access(kDefaultAgentConfigPath, F_OK) == 0) config_path = kDefaultAgentConfigPath;
+  auto cfg = LoadAgentConfig(config_path);
+  if (!cfg.ok()) {
+    std::fprintf(stderr, "custos-agent: %s\n", cfg.status().message().c_str());
+    return 2;
+  }
+  if (auto d = args->Get("state-dir")) cfg->state_dir = *d;
+  if (auto a = args->Get("collector")) {
+    if (Status s = flags::ParseHostPort(*a, &cfg->collector_host, &cfg->collector_port); !s.ok()) {
+      return UsageError("--collector: " + s.message());
+    }
+  }
+  if (auto sn = args->Get("server-name")) cfg->server_name = *sn;
+  if (auto lf = args->Get("log-format")) {
+    auto p = logging::ParseFormat(*lf);
+    if (!p.ok()) return UsageError("--log-format: " + p.status().message());
+    cfg->log_format = *p;
+  }
+  if (auto ll = args->Get("log-level")) {
+    auto p = logging::ParseLevel(*ll);
+    if (!p.ok()) return UsageError("--log-level: " + p.status().message());
+    cfg->log_level = *p;
+  }
+  logging::Configure(cfg->log_format, cfg->log_level, "custos-agent");
+  const auto& pos = args->positional();
+  std::string cmd = pos.empty() ? "run" : pos[0];
+  if (cmd == "run") return Run(std::move(*cfg), *args);
+  if (cmd == "enroll") return Enroll(std::move(*cfg), *args);
+  if (cmd == "status") return Status_(*cfg);
+  return UsageError("unknown command '" + cmd + "'");
+}
+
+}  // namespace
+}  // namespace custos::agent
+
+int main(int argc, char** argv) { return custos::agent::Main(argc, argv); }

@@ -1,0 +1,262 @@
+#include "agent/pipeline/attribution.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <string_view>
+#include <vector>
+
+#include "agent/pipeline/utf8.h"
+
+namespace custos::agent::pipeline {
+namespace {
+
+// Reads at most `max_bytes` of a (procfs) file. nullopt when it cannot be opened or read.
+std::optional<std::string> ReadSmallFile(const std::string& path, size_t max_bytes) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return std::nullopt;
+  std::string out;
+  out.resize(max_bytes);
+  size_t used = 0;
+  while (used < max_bytes) {
+    const ssize_t n = read(fd, out.data() + used, max_bytes - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      close(fd);
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    used += static_cast<size_t>(n);
+  }
+  close(fd);
+  out.resize(used);
+  return out;
+}
+
+template <typename T>
+bool ParseNumber(std::string_view text, T* out) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+  if (text.empty()) return false;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+std::optional<std::string> DefaultUserNameLookup(uint32_t uid) {
+  long suggested = sysconf(_SC_GETPW_R_SIZE_MAX);
+  std::vector<char> buf(suggested > 0 ? static_cast<size_t>(suggested) : 16384);
+  while (true) {
+    struct passwd pw;
+    struct passwd* result = nullptr;
+    const int rc = getpwuid_r(uid, &pw, buf.data(), buf.size(), &result);
+    if (rc == ERANGE && buf.size() < (1u << 20)) {
+      buf.resize(buf.size() * 2);
+      continue;
+    }
+    if (rc != 0 || result == nullptr || result->pw_name == nullptr) return std::nullopt;
+    return std::string(result->pw_name);
+  }
+}
+
+constexpr size_t kMaxUserNames = 4096;
+
+}  // namespace
+
+ProcessAttributor::ProcessAttributor(ProcessAttributorOptions options)
+    : options_(std::move(options)), clock_(options_.clock ? options_.clock : RealClock()) {}
+
+std::optional<ProcessAttributor::StatFacts> ProcessAttributor::ReadStat(uint32_t pid) const {
+  auto text = ReadSmallFile(options_.proc_root + "/" + std::to_string(pid) + "/stat", 4096);
+  if (!text) return std::nullopt;
+  // "pid (comm) state ppid ...": comm may contain spaces and ')', so split at the last ')'.
+  const size_t open_paren = text->find('(');
+  const size_t close_paren = text->rfind(')');
+  if (open_paren == std::string::npos || close_paren == std::string::npos ||
+      close_paren < open_paren) {
+    return std::nullopt;
+  }
+  StatFacts facts;
+  facts.comm = text->substr(open_paren + 1, close_paren - open_paren - 1);
+  std::vector<std::string_view> fields;  // fields[0] is field 3 (state)
+  std::string_view rest(*text);
+  rest.remove_prefix(close_paren + 1);
+  size_t i = 0;
+  while (i < rest.size() && fields.size() < 20) {
+    while (i < rest.size() && (rest[i] == ' ' || rest[i] == '\n')) ++i;
+    const size_t start = i;
+    while (i < rest.size() && rest[i] != ' ' && rest[i] != '\n') ++i;
+    if (i > start) fields.push_back(rest.substr(start, i - start));
+  }
+  if (fields.size() < 20) return std::nullopt;
+  if (!ParseNumber(fields[1], &facts.ppid)) return std::nullopt;         // field 4
+  if (!ParseNumber(fields[19], &facts.start_time)) return std::nullopt;  // field 22
+  return facts;
+}
+
+custos::v1::Actor ProcessAttributor::ReadFacts(uint32_t pid, const StatFacts& stat) const {
+  const std::string dir = options_.proc_root + "/" + std::to_string(pid);
+  custos::v1::Actor actor;
+  actor.set_pid(pid);
+  actor.set_ppid(stat.ppid);
+  actor.set_login_uid(kUnsetLoginUid);
+  bool partial = false;
+
+  char link[4096];
+  const ssize_t n = readlink((dir + "/exe").c_str(), link, sizeof(link));
+  if (n >= 0) {
+    actor.set_executable(EscapeToUtf8(std::string_view(link, static_cast<size_t>(n))));
+  } else {
+    partial = true;
+  }
+
+  if (auto cmdline = ReadSmallFile(dir + "/cmdline", options_.command_line_max_bytes)) {
+    while (!cmdline->empty() && cmdline->back() == '\0') cmdline->pop_back();
+    for (char& c : *cmdline) {
+      if (c == '\0') c = ' ';
+    }
+    actor.set_command_line(EscapeToUtf8(*cmdline));
+  } else {
+    partial = true;
+  }
+
+  bool have_uid = false;
+  if (auto status = ReadSmallFile(dir + "/status", 16384)) {
+    std::string_view s(*status);
+    const size_t at = s.find("\nUid:");
+    if (at != std::string_view::npos) {
+      std::string_view line = s.substr(at + 5);
+      line = line.substr(0, line.find('\n'));
+      // "real effective saved fs": the effective uid is the one the kernel checks.
+      std::vector<std::string_view> ids;
+      size_t i = 0;
+      while (i < line.size()) {
+        while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+        const size_t start = i;
+        while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
+        if (i > start) ids.push_back(line.substr(start, i - start));
+      }
+      uint32_t uid = 0;
+      if (ids.size() >= 2 && ParseNumber(ids[1], &uid)) {
+        actor.set_uid(uid);
+        have_uid = true;
+      }
+    }
+  }
+  if (!have_uid) partial = true;
+
+  const std::string loginuid_path = dir + "/loginuid";
+  if (auto text = ReadSmallFile(loginuid_path, 64)) {
+    uint32_t login_uid = kUnsetLoginUid;
+    if (ParseNumber(*text, &login_uid)) {
+      actor.set_login_uid(login_uid);
+    } else {
+      partial = true;
+    }
+  } else if (errno != ENOENT || access(dir.c_str(), F_OK) != 0) {
+    // ENOENT with the process still present means a kernel without audit: no login uid at all.
+    partial = true;
+  }
+  actor.set_partial(partial);
+  return actor;
+}
+
+custos::v1::Actor ProcessAttributor::AttributeProcess(uint32_t pid) {
+  const auto now = clock_->SteadyNow();
+  auto stat = ReadStat(pid);
+  if (!stat) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.gone;
+    auto it = by_pid_.find(pid);
+    if (it != by_pid_.end() && now - it->second->confirmed <= options_.gone_grace) {
+      return it->second->actor;
+    }
+    custos::v1::Actor actor;
+    actor.set_pid(pid);
+    actor.set_login_uid(kUnsetLoginUid);
+    actor.set_partial(true);
+    return actor;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = by_pid_.find(pid);
+    if (it != by_pid_.end()) {
+      Entry& entry = *it->second;
+      if (entry.stat.start_time == stat->start_time && entry.stat.comm == stat->comm) {
+        entry.confirmed = now;
+        lru_.splice(lru_.begin(), lru_, it->second);
+        ++stats_.hits;
+        return entry.actor;
+      }
+      lru_.erase(it->second);
+      by_pid_.erase(it);
+    }
+    ++stats_.misses;
+  }
+
+  custos::v1::Actor actor = ReadFacts(pid, *stat);
+  // If the pid went away or was reused while we read, the facts may mix two processes.
+  auto after = ReadStat(pid);
+  const bool stable = after && after->start_time == stat->start_time && after->comm == stat->comm;
+  if (!stable) actor.set_partial(true);
+  if (!stable || options_.cache_capacity == 0) return actor;
+
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_pid_.find(pid);
+  if (it != by_pid_.end()) {  // another thread raced us; keep the newest read
+    lru_.erase(it->second);
+    by_pid_.erase(it);
+  }
+  lru_.push_front(Entry{pid, *stat, actor, now});
+  by_pid_[pid] = lru_.begin();
+  while (lru_.size() > options_.cache_capacity) {
+    by_pid_.erase(lru_.back().pid);
+    lru_.pop_back();
+  }
+  return actor;
+}
+
+std::optional<std::string> ProcessAttributor::LookupUserName(uint32_t uid) {
+  {
+    std::lock_guard<std::mutex> lock(names_mu_);
+    auto it = names_.find(uid);
+    if (it != names_.end()) return it->second;
+  }
+  // NSS may block (LDAP, sssd): never under the lock.
+  std::optional<std::string> name = options_.user_name_lookup ? options_.user_name_lookup(uid)
+                                                              : DefaultUserNameLookup(uid);
+  if (name) *name = EscapeToUtf8(*name);
+  std::lock_guard<std::mutex> lock(names_mu_);
+  if (names_.size() >= kMaxUserNames) names_.clear();
+  names_[uid] = name;
+  return name;
+}
+
+void ProcessAttributor::ResolveUserNames(custos::v1::Actor* actor) {
+  // An actor reduced to a pid (process gone) has no uid to resolve.
+  if (actor->executable().empty() && actor->command_line().empty() && actor->uid() == 0 &&
+      actor->partial() && actor->ppid() == 0) {
+    return;
+  }
+  if (actor->user_name().empty()) {
+    if (auto name = LookupUserName(actor->uid())) actor->set_user_name(*name);
+  }
+  if (actor->login_user().empty() && actor->login_uid() != kUnsetLoginUid) {
+    if (auto name = LookupUserName(actor->login_uid())) actor->set_login_user(*name);
+  }
+}
+
+custos::v1::Actor ProcessAttributor::Attribute(uint32_t pid) {
+  custos::v1::Actor actor = AttributeProcess(pid);
+  ResolveUserNames(&actor);
+  return actor;
+}
+
+ProcessAttributor::Stats ProcessAttributor::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+}  // namespace custos::agent::pipeline

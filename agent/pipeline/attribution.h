@@ -1,0 +1,108 @@
+// agent/pipeline/attribution.h: who did it — turning a pid into a custos.v1.Actor.
+//
+// ProcessAttributor reads /proc/PID/{stat,exe,cmdline,status,loginuid} and fills an Actor:
+//   pid, ppid (stat field 4), executable (readlink of exe), command_line (cmdline with NULs as
+//   spaces, at most command_line_max_bytes raw bytes), uid (the *effective* uid from status) and
+//   user_name, login_uid (/proc/PID/loginuid; 4294967295 = no login session) and login_user, so
+//   `sudo cp` run by alice reads uid=0 user=root login_uid=1000 login_user=alice.
+// All strings are made valid UTF-8 with pipeline::EscapeToUtf8 (invalid bytes as \xNN, a
+// backslash as \\). A user name that does not resolve stays empty (the uid is still set).
+//
+// partial=true when the process was gone before every fact could be read, when a fact was
+// unreadable (e.g. exe of a zombie), or when the pid was reused while its facts were being read.
+// A pid that is gone and not (recently) cached yields {pid, partial=true} and nothing else.
+//
+// Cache: one entry per pid, keyed by (pid, start time = stat field 22, comm). Every lookup
+// re-reads /proc/PID/stat (one small procfs read), so a reused pid (different start time) or
+// an exec (different comm) is detected and re-read; an exec that keeps the comm is not.
+// Cached facts of a pid that has since exited are used for `gone_grace` after the entry was last
+// confirmed (short-lived processes such as `cp` are usually gone when their last event is
+// handled); afterwards the pid is reported partial. The cache is an LRU of `cache_capacity`
+// entries (~1 KiB each with a full command line). User names are cached per uid (bounded).
+//
+// Threads: all methods are thread-safe. AttributeProcess reads only procfs (never disk or
+// network) and is safe on kernel reader threads; ResolveUserNames may block in NSS (LDAP, sssd)
+// on the first lookup of a uid and belongs on a worker thread. Attribute does both.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "common/time/clock.h"
+#include "custos/v1/event.pb.h"
+
+namespace custos::agent::pipeline {
+
+// Value of /proc/PID/loginuid for a process outside any login session.
+inline constexpr uint32_t kUnsetLoginUid = 4294967295u;
+
+struct ProcessAttributorOptions {
+  std::string proc_root = "/proc";  // tests point this at a fake tree
+  size_t cache_capacity = 4096;     // processes
+  size_t command_line_max_bytes = 1024;
+  std::chrono::milliseconds gone_grace{5000};
+  // uid -> user name, nullopt when the uid has no entry. Default: getpwuid_r.
+  std::function<std::optional<std::string>(uint32_t uid)> user_name_lookup;
+  Clock* clock = nullptr;  // default RealClock(); used only for gone_grace
+};
+
+class ProcessAttributor {
+ public:
+  explicit ProcessAttributor(ProcessAttributorOptions options = {});
+  ProcessAttributor(const ProcessAttributor&) = delete;
+  ProcessAttributor& operator=(const ProcessAttributor&) = delete;
+
+  // Process facts and user names.
+  custos::v1::Actor Attribute(uint32_t pid);
+  // Process facts only (procfs reads; user_name/login_user left empty).
+  custos::v1::Actor AttributeProcess(uint32_t pid);
+  // Fills user_name from uid and login_user from login_uid (unless unset). Idempotent. An actor
+  // reduced to its pid (process gone: no ppid, no executable) is left alone: its uid 0 means
+  // "unknown", not root.
+  void ResolveUserNames(custos::v1::Actor* actor);
+
+  struct Stats {
+    uint64_t hits = 0;    // facts served from the cache after the stat check
+    uint64_t misses = 0;  // facts read from procfs
+    uint64_t gone = 0;    // pid no longer present
+  };
+  Stats stats() const;
+
+ private:
+  struct StatFacts {
+    std::string comm;
+    uint32_t ppid = 0;
+    uint64_t start_time = 0;  // clock ticks since boot
+  };
+  struct Entry {
+    uint32_t pid = 0;
+    StatFacts stat;
+    custos::v1::Actor actor;
+    std::chrono::steady_clock::time_point confirmed;
+  };
+
+  std::optional<StatFacts> ReadStat(uint32_t pid) const;
+  custos::v1::Actor ReadFacts(uint32_t pid, const StatFacts& stat) const;
+  std::optional<std::string> LookupUserName(uint32_t uid);
+
+  const ProcessAttributorOptions options_;
+  Clock* const clock_;
+
+  mutable std::mutex mu_;
+  std::list<Entry> lru_;  // guarded by mu_; most recently used first
+  std::unordered_map<uint32_t, std::list<Entry>::iterator> by_pid_;  // guarded by mu_
+  Stats stats_;                                                       // guarded by mu_
+
+  std::mutex names_mu_;
+  std::unordered_map<uint32_t, std::optional<std::string>> names_;  // guarded by names_mu_
+};
+
+}  // namespace custos::agent::pipeline

@@ -1,0 +1,259 @@
+#include "agent/pipeline/attribution.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "agent/pipeline/utf8.h"
+#include "common/testing/testing.h"
+#include "common/time/clock.h"
+
+namespace custos::agent::pipeline {
+namespace {
+
+using custos::testing::TempDir;
+
+// A fake /proc/PID directory: stat, exe (a dangling symlink is fine), cmdline, status, loginuid.
+struct FakeProcess {
+  uint32_t pid = 4242;
+  uint32_t ppid = 1;
+  std::string comm = "cp";
+  uint64_t start_time = 1000;
+  std::string exe = "/usr/bin/cp";
+  std::string cmdline = std::string("cp\0-a\0/home/alice/secret.docx\0/media/usb/\0", 43);
+  uint32_t uid = 0;
+  std::optional<uint32_t> login_uid = 1000;
+};
+
+void WriteFake(const std::string& proc_root, const FakeProcess& p) {
+  const std::string dir = proc_root + "/" + std::to_string(p.pid);
+  std::filesystem::create_directories(dir);
+  ASSERT_TRUE(custos::testing::WriteFile(
+                  dir + "/stat", std::to_string(p.pid) + " (" + p.comm + ") S " +
+                                     std::to_string(p.ppid) +
+                                     " 4242 4242 34816 4242 4194304 97 0 0 0 0 0 0 0 20 0 1 0 " +
+                                     std::to_string(p.start_time) + " 8642560 224 ...\n")
+                  .ok());
+  std::filesystem::remove(dir + "/exe");
+  std::filesystem::create_symlink(p.exe, dir + "/exe");
+  ASSERT_TRUE(custos::testing::WriteFile(dir + "/cmdline", p.cmdline).ok());
+  const std::string u = std::to_string(p.uid);
+  ASSERT_TRUE(custos::testing::WriteFile(dir + "/status", "Name:\t" + p.comm +
+                                                              "\nUmask:\t0022\nState:\tS\nUid:\t" +
+                                                              u + "\t" + u + "\t" + u + "\t" + u +
+                                                              "\nGid:\t0\t0\t0\t0\n")
+                  .ok());
+  std::filesystem::remove(dir + "/loginuid");
+  if (p.login_uid) {
+    ASSERT_TRUE(
+        custos::testing::WriteFile(dir + "/loginuid", std::to_string(*p.login_uid)).ok());
+  }
+}
+
+std::optional<std::string> FakeUsers(uint32_t uid) {
+  static const std::map<uint32_t, std::string> users = {{0, "root"}, {1000, "alice"}};
+  auto it = users.find(uid);
+  if (it == users.end()) return std::nullopt;
+  return it->second;
+}
+
+TEST(ProcessAttributorTest, AttributesTheTestProcessItself) {
+  ProcessAttributor attributor;
+  const custos::v1::Actor actor = attributor.Attribute(static_cast<uint32_t>(getpid()));
+  EXPECT_EQ(actor.pid(), static_cast<uint32_t>(getpid()));
+  EXPECT_EQ(actor.ppid(), static_cast<uint32_t>(getppid()));
+  EXPECT_EQ(actor.executable(), EscapeToUtf8(std::filesystem::read_symlink("/proc/self/exe").string()));
+  EXPECT_NE(actor.command_line().find("attribution_test"), std::string::npos)
+      << actor.command_line();
+  EXPECT_EQ(actor.uid(), geteuid());
+  if (geteuid() == 0) {
+    EXPECT_EQ(actor.user_name(), "root");
+  }
+  EXPECT_FALSE(actor.user_name().empty());
+  EXPECT_FALSE(actor.partial());
+}
+
+TEST(ProcessAttributorTest, SudoIsAttributedToTheLoginUser) {
+  TempDir proc;
+  FakeProcess sudo_cp;  // uid 0, loginuid 1000
+  WriteFake(proc.path(), sudo_cp);
+  ProcessAttributor attributor({.proc_root = proc.path(), .user_name_lookup = FakeUsers});
+  const custos::v1::Actor actor = attributor.Attribute(sudo_cp.pid);
+  EXPECT_EQ(actor.pid(), 4242u);
+  EXPECT_EQ(actor.ppid(), 1u);
+  EXPECT_EQ(actor.executable(), "/usr/bin/cp");
+  EXPECT_EQ(actor.command_line(), "cp -a /home/alice/secret.docx /media/usb/");
+  EXPECT_EQ(actor.uid(), 0u);
+  EXPECT_EQ(actor.user_name(), "root");
+  EXPECT_EQ(actor.login_uid(), 1000u);
+  EXPECT_EQ(actor.login_user(), "alice");
+  EXPECT_FALSE(actor.partial());
+}
+
+TEST(ProcessAttributorTest, UnsetLoginUidHasNoLoginUser) {
+  TempDir proc;
+  FakeProcess daemon;
+  daemon.login_uid = kUnsetLoginUid;
+  WriteFake(proc.path(), daemon);
+  ProcessAttributor attributor({.proc_root = proc.path(), .user_name_lookup = FakeUsers});
+  const custos::v1::Actor actor = attributor.Attribute(daemon.pid);
+  EXPECT_EQ(actor.login_uid(), kUnsetLoginUid);
+  EXPECT_EQ(actor.login_user(), "");
+  EXPECT_FALSE(actor.partial());
+}
+
+TEST(ProcessAttributorTest, CommandLineIsCappedAndEscaped) {
+  TempDir proc;
+  FakeProcess p;
+  p.comm = "weird) name (x";  // comm with parentheses and spaces
+  p.exe = "/tmp/evil\xff\\bin";
+  p.cmdline = std::string("tool\0\xc3\xa9t\xe9\0", 10) + std::string(5000, 'a');
+  WriteFake(proc.path(), p);
+  ProcessAttributor attributor({.proc_root = proc.path(), .user_name_lookup = FakeUsers});
+  const custos::v1::Actor actor = attributor.Attribute(p.pid);
+  EXPECT_EQ(actor.executable(), "/tmp/evil\\xff\\\\bin");
+  EXPECT_EQ(actor.command_line().substr(0, 16), "tool \xc3\xa9t\\xe9 aaa");
+  EXPECT_EQ(actor.command_line().size(), 1024u + 3u);  // 1024 raw bytes, one \xNN escape
+  EXPECT_TRUE(IsValidUtf8(actor.command_line()));
+  EXPECT_EQ(actor.ppid(), 1u);
+  EXPECT_FALSE(actor.partial());
+}
+
+TEST(ProcessAttributorTest, ExitedProcessIsPartial) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ProcessAttributor attributor;
+  const custos::v1::Actor actor = attributor.Attribute(static_cast<uint32_t>(child));
+  EXPECT_EQ(actor.pid(), static_cast<uint32_t>(child));
+  EXPECT_TRUE(actor.partial());
+  EXPECT_EQ(actor.executable(), "");
+  EXPECT_EQ(actor.user_name(), "");
+  EXPECT_EQ(actor.login_uid(), kUnsetLoginUid);
+}
+
+TEST(ProcessAttributorTest, UnreadableFactMakesActorPartial) {
+  TempDir proc;
+  FakeProcess p;
+  WriteFake(proc.path(), p);
+  std::filesystem::remove(proc.path() + "/4242/exe");
+  ProcessAttributor attributor({.proc_root = proc.path(), .user_name_lookup = FakeUsers});
+  const custos::v1::Actor actor = attributor.Attribute(p.pid);
+  EXPECT_TRUE(actor.partial());
+  EXPECT_EQ(actor.executable(), "");
+  EXPECT_EQ(actor.login_user(), "alice");  // the facts that were readable are kept
+}
+
+TEST(ProcessAttributorTest, CachesFactsWhileStartTimeAndCommAreUnchanged) {
+  TempDir proc;
+  FakeProcess p;
+  WriteFake(proc.path(), p);
+  ProcessAttributor attributor({.proc_root = proc.path(), .user_name_lookup = FakeUsers});
+  EXPECT_EQ(attributor.Attribute(p.pid).executable(), "/usr/bin/cp");
+  // The same process (same start time and comm): served from the cache.
+  FakeProcess same = p;
+  same.exe = "/usr/bin/changed-behind-our-back";
+  WriteFake(proc.path(), same);
+  EXPECT_EQ(attributor.Attribute(p.pid).executable(), "/usr/bin/cp");
+  EXPECT_EQ(attributor.stats().hits, 1u);
+  EXPECT_EQ(attributor.stats().misses, 1u);
+}
+
+TEST(ProcessAttributorTest, ReusedPidGetsFreshFacts) {
+  TempDir proc;
+  FakeProcess first;
+  WriteFake(proc.path(), first);
+  ProcessAttributor attributor({.proc_root = proc.path(), .user_name_lookup = FakeUsers});
+  EXPECT_EQ(attributor.Attribute(first.pid).executable(), "/usr/bin/cp");
+
+  FakeProcess second = first;  // same pid, a different process: later start time
+  second.start_time = 2000;
+  second.exe = "/usr/bin/scp";
+  second.comm = "cp";  // same comm on purpose: the start time alone must tell them apart
+  second.cmdline = std::string("scp\0x\0", 6);
+  second.uid = 1000;
+  second.login_uid = 1000;
+  WriteFake(proc.path(), second);
+  const custos::v1::Actor actor = attributor.Attribute(first.pid);
+  EXPECT_EQ(actor.executable(), "/usr/bin/scp");
+  EXPECT_EQ(actor.command_line(), "scp x");
+  EXPECT_EQ(actor.uid(), 1000u);
+  EXPECT_EQ(actor.user_name(), "alice");
+  EXPECT_EQ(attributor.stats().misses, 2u);
+}
+
+TEST(ProcessAttributorTest, ExecIsDetectedByComm) {
+  TempDir proc;
+  FakeProcess shell;
+  shell.comm = "bash";
+  shell.exe = "/usr/bin/bash";
+  WriteFake(proc.path(), shell);
+  ProcessAttributor attributor({.proc_root = proc.path(), .user_name_lookup = FakeUsers});
+  EXPECT_EQ(attributor.Attribute(shell.pid).executable(), "/usr/bin/bash");
+  FakeProcess execed = shell;  // fork+exec keeps pid and start time, changes comm
+  execed.comm = "cp";
+  execed.exe = "/usr/bin/cp";
+  WriteFake(proc.path(), execed);
+  EXPECT_EQ(attributor.Attribute(shell.pid).executable(), "/usr/bin/cp");
+}
+
+TEST(ProcessAttributorTest, RecentlySeenProcessKeepsFactsAfterExitThenExpires) {
+  TempDir proc;
+  FakeProcess p;
+  WriteFake(proc.path(), p);
+  FakeClock clock;
+  ProcessAttributor attributor({.proc_root = proc.path(),
+                                .gone_grace = std::chrono::milliseconds(5000),
+                                .user_name_lookup = FakeUsers,
+                                .clock = &clock});
+  EXPECT_FALSE(attributor.Attribute(p.pid).partial());
+  std::filesystem::remove_all(proc.path() + "/4242");  // the process exits
+  clock.Advance(std::chrono::seconds(1));
+  const custos::v1::Actor recent = attributor.Attribute(p.pid);
+  EXPECT_EQ(recent.executable(), "/usr/bin/cp");
+  EXPECT_EQ(recent.login_user(), "alice");
+  clock.Advance(std::chrono::seconds(10));
+  const custos::v1::Actor stale = attributor.Attribute(p.pid);
+  EXPECT_TRUE(stale.partial());
+  EXPECT_EQ(stale.executable(), "");
+}
+
+TEST(ProcessAttributorTest, CacheIsBounded) {
+  TempDir proc;
+  ProcessAttributor attributor(
+      {.proc_root = proc.path(), .cache_capacity = 2, .user_name_lookup = FakeUsers});
+  for (uint32_t pid = 100; pid < 104; ++pid) {
+    FakeProcess p;
+    p.pid = pid;
+    WriteFake(proc.path(), p);
+    EXPECT_FALSE(attributor.Attribute(pid).partial());
+  }
+  EXPECT_FALSE(attributor.Attribute(103).partial());  // most recent: still cached
+  EXPECT_EQ(attributor.stats().hits, 1u);
+  EXPECT_FALSE(attributor.Attribute(100).partial());  // evicted: read again
+  EXPECT_EQ(attributor.stats().misses, 5u);
+}
+
+TEST(Utf8Test, EscapesInvalidBytesAndBackslashOnly) {
+  EXPECT_EQ(EscapeToUtf8("plain/path.txt"), "plain/path.txt");
+  EXPECT_EQ(EscapeToUtf8("r\xc3\xa9sum\xc3\xa9\n\t"), "r\xc3\xa9sum\xc3\xa9\n\t");
+  EXPECT_EQ(EscapeToUtf8("a\\b"), "a\\\\b");
+  EXPECT_EQ(EscapeToUtf8("bad\xff\xfe"), "bad\\xff\\xfe");
+  EXPECT_EQ(EscapeToUtf8("\xc0\xaf"), "\\xc0\\xaf");              // overlong '/'
+  EXPECT_EQ(EscapeToUtf8("\xed\xa0\x80"), "\\xed\\xa0\\x80");     // surrogate
+  EXPECT_EQ(EscapeToUtf8("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");  // > U+10FFFF
+  EXPECT_EQ(EscapeToUtf8("\xe6\x97"), "\\xe6\\x97");              // truncated
+  EXPECT_EQ(EscapeToUtf8("\xf0\x9f\x98\x80"), "\xf0\x9f\x98\x80");  // emoji
+  EXPECT_TRUE(IsValidUtf8(EscapeToUtf8(std::string("\x80\x00\xff", 3))));
+  EXPECT_FALSE(IsValidUtf8("\xff"));
+}
+
+}  // namespace
+}  // namespace custos::agent::pipeline

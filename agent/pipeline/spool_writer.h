@@ -1,0 +1,74 @@
+// SpoolWriter: the EventSink that sources push into. A bounded ring (never blocks a kernel
+// reader; a full ring drops and counts) drained by one writer thread that serialises events,
+// appends them to the spool and makes them durable with one Sync per drained group (group
+// fsync: the busier the agent, the more events share an fsync), then tells the uplink.
+// Events dropped because the ring was full are reported as an EventsLost event once room
+// returns. Priorities: security settings, USB, health and loss reports are kept longest when
+// the spool is full; plain file activity goes first.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "agent/sources/source.h"
+#include "agent/spool/spool.h"
+#include "common/time/clock.h"
+
+namespace custos::agent::pipeline {
+
+struct SpoolWriterOptions {
+  size_t ring_capacity = 65536;
+  size_t max_group = 8192;                  // events per append+sync
+  std::string host;                         // set on events that do not name one
+};
+
+struct SpoolWriterStats {
+  uint64_t accepted = 0;
+  uint64_t dropped = 0;   // ring full
+  uint64_t written = 0;
+  uint64_t syncs = 0;
+  uint64_t write_errors = 0;
+};
+
+class SpoolWriter final : public EventSink {
+ public:
+  // on_durable runs on the writer thread after each successful Sync (e.g. UplinkClient::Notify).
+  SpoolWriter(spool::Spool* spool, SpoolWriterOptions options, Clock* clock,
+              std::function<void()> on_durable);
+  ~SpoolWriter() override;
+  void Start();
+  // Drains what is queued, syncs, stops the thread. Idempotent.
+  void Stop();
+  bool Push(custos::v1::Event&& event) override;
+  // Blocks (up to `timeout`) until there is room, for producers that can wait (replay).
+  bool PushWait(custos::v1::Event&& event, std::chrono::milliseconds timeout) override;
+  SpoolWriterStats Stats() const;
+
+  static uint8_t PriorityOf(const custos::v1::Event& event);
+  static uint8_t TypeOf(const custos::v1::Event& event);
+
+ private:
+  void Run();
+  Status WriteGroup(std::deque<custos::v1::Event>* group);
+
+  spool::Spool* spool_;
+  SpoolWriterOptions options_;
+  Clock* clock_;
+  std::function<void()> on_durable_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;        // writer waits for events
+  std::condition_variable room_cv_;   // PushWait waits for room
+  std::deque<custos::v1::Event> ring_;  // guarded by mu_
+  bool stopping_ = false;               // guarded by mu_
+  uint64_t dropped_since_report_ = 0;   // guarded by mu_
+  int64_t first_drop_ns_ = 0;           // guarded by mu_
+  std::atomic<uint64_t> accepted_{0}, dropped_{0}, written_{0}, syncs_{0}, write_errors_{0};
+  std::thread thread_;
+};
+
+}  // namespace custos::agent::pipeline

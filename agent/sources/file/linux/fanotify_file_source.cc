@@ -1,0 +1,524 @@
+#include "agent/sources/file/linux/fanotify_file_source.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/fanotify.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <unordered_map>
+
+#include "common/log/log.h"
+
+namespace custos::agent::file {
+namespace {
+
+using custos::v1::FileOp;
+
+constexpr size_t kDirCacheMax = 65536;
+constexpr size_t kReadBufferBytes = 256 * 1024;
+
+uint64_t FsidOf(const void* fsid) {
+  uint64_t v;
+  std::memcpy(&v, fsid, sizeof(v));
+  return v;
+}
+
+std::string Hint(int err) {
+  switch (err) {
+    case EPERM: return " (needs CAP_SYS_ADMIN)";
+    case EINVAL: return " (kernel lacks FAN_REPORT_DFID_NAME / FAN_MARK_FILESYSTEM: needs 5.9+)";
+    case ENOSYS: return " (kernel built without fanotify)";
+    case ENODEV:
+    case EOPNOTSUPP:
+    case EXDEV: return " (filesystem cannot report file handles)";
+    default: return "";
+  }
+}
+
+Status FanotifyError(const std::string& what, int err) {
+  return Status(err == EPERM ? StatusCode::kPermissionDenied : StatusCode::kUnavailable,
+                "file: " + what + ": " + std::strerror(err) + Hint(err));
+}
+
+// What fanotify_init and the marks produced.
+struct Setup {
+  int fd = -1;
+  bool target_fid = false;
+  bool fan_rename = false;
+  std::unordered_map<uint64_t, int> mount_fds;
+  std::vector<std::pair<std::string, uint64_t>> root_fsids;
+  void Close() {
+    for (auto& [fsid, fd2] : mount_fds) close(fd2);
+    mount_fds.clear();
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+};
+
+Result<Setup> SetUp(const PathFilter& filter, const FanotifyFileSource::Tuning& tuning) {
+  Setup s;
+  const unsigned int base = FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK;
+  const unsigned int event_flags = O_RDONLY | O_LARGEFILE | O_CLOEXEC;
+  if (tuning.use_target_fid) {
+    s.fd = fanotify_init(base | FAN_REPORT_DFID_NAME_TARGET, event_flags);
+    s.target_fid = s.fd >= 0;
+  }
+  if (s.fd < 0) s.fd = fanotify_init(base | FAN_REPORT_DFID_NAME, event_flags);
+  if (s.fd < 0) return FanotifyError("fanotify_init", errno);
+
+  const uint64_t common = FAN_CREATE | FAN_DELETE | FAN_CLOSE_WRITE | FAN_ATTRIB | FAN_ONDIR;
+  bool decided = false;
+  for (const std::string& root : filter.roots()) {
+    struct statfs sfs;
+    if (statfs(root.c_str(), &sfs) != 0) {
+      const int err = errno;
+      s.Close();
+      return FanotifyError("statfs " + root, err);
+    }
+    const uint64_t fsid = FsidOf(&sfs.f_fsid);
+    s.root_fsids.emplace_back(root, fsid);
+    if (s.mount_fds.count(fsid) != 0) continue;  // this filesystem is already marked
+    const unsigned int flags = FAN_MARK_ADD | FAN_MARK_FILESYSTEM;
+    int rc = -1;
+    if (tuning.use_fan_rename && (!decided || s.fan_rename)) {
+      rc = fanotify_mark(s.fd, flags, common | FAN_RENAME, AT_FDCWD, root.c_str());
+      if (rc == 0) s.fan_rename = true;
+    }
+    if (rc != 0 && (!decided || !s.fan_rename)) {
+      rc = fanotify_mark(s.fd, flags, common | FAN_MOVED_FROM | FAN_MOVED_TO, AT_FDCWD,
+                         root.c_str());
+      if (rc == 0) s.fan_rename = false;
+    }
+    if (rc != 0) {
+      const int err = errno;
+      s.Close();
+      return FanotifyError("fanotify_mark FAN_MARK_FILESYSTEM " + root, err);
+    }
+    decided = true;
+    const int mount_fd = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (mount_fd < 0) {
+      const int err = errno;
+      s.Close();
+      return FanotifyError("open " + root, err);
+    }
+    s.mount_fds[fsid] = mount_fd;
+  }
+  return s;
+}
+
+// Parses one FID-carrying info record (FID, DFID, *DFID_NAME). Bounds-checked: kernel bytes.
+void ParseFid(const char* rec, size_t len, bool with_name, FanotifyFileSource::FidName* out) {
+  constexpr size_t kHandleAt = offsetof(struct fanotify_event_info_fid, handle);
+  constexpr size_t kHandleHeader = offsetof(struct file_handle, f_handle);
+  if (len < kHandleAt + kHandleHeader) return;
+  uint32_t handle_bytes;
+  int32_t handle_type;
+  std::memcpy(&handle_bytes, rec + kHandleAt + offsetof(struct file_handle, handle_bytes), 4);
+  std::memcpy(&handle_type, rec + kHandleAt + offsetof(struct file_handle, handle_type), 4);
+  if (handle_bytes > len - kHandleAt - kHandleHeader) return;
+  out->key.assign(rec + offsetof(struct fanotify_event_info_fid, fsid), 8);
+  out->key.append(reinterpret_cast<const char*>(&handle_type), 4);
+  out->key.append(rec + kHandleAt + kHandleHeader, handle_bytes);
+  out->name.clear();
+  if (with_name) {
+    const char* name = rec + kHandleAt + kHandleHeader + handle_bytes;
+    const size_t room = len - kHandleAt - kHandleHeader - handle_bytes;
+    out->name.assign(name, strnlen(name, room));
+  }
+  out->present = true;
+}
+
+void ParseInfo(const struct fanotify_event_metadata* meta, FanotifyFileSource::RawEvent* raw) {
+  const char* p = reinterpret_cast<const char*>(meta) + meta->metadata_len;
+  const char* end = reinterpret_cast<const char*>(meta) + meta->event_len;
+  while (end - p >= static_cast<std::ptrdiff_t>(sizeof(struct fanotify_event_info_header))) {
+    struct fanotify_event_info_header hdr;
+    std::memcpy(&hdr, p, sizeof(hdr));
+    if (hdr.len < sizeof(hdr) || hdr.len > static_cast<size_t>(end - p)) break;
+    switch (hdr.info_type) {
+      case FAN_EVENT_INFO_TYPE_FID: ParseFid(p, hdr.len, false, &raw->object); break;
+      case FAN_EVENT_INFO_TYPE_DFID: ParseFid(p, hdr.len, false, &raw->dir); break;
+      case FAN_EVENT_INFO_TYPE_DFID_NAME:
+      case FAN_EVENT_INFO_TYPE_OLD_DFID_NAME: ParseFid(p, hdr.len, true, &raw->dir); break;
+      case FAN_EVENT_INFO_TYPE_NEW_DFID_NAME: ParseFid(p, hdr.len, true, &raw->new_dir); break;
+      default: break;  // pidfd, error records: not requested
+    }
+    p += hdr.len;
+  }
+}
+
+}  // namespace
+
+Status FanotifyFileSource::Probe(const FileSourceOptions& options) {
+  CUSTOS_ASSIGN_OR_RETURN(PathFilter filter, PathFilter::Create(options));
+  CUSTOS_ASSIGN_OR_RETURN(Setup setup, SetUp(filter, Tuning{}));
+  setup.Close();
+  return OkStatus();
+}
+
+Result<std::unique_ptr<FanotifyFileSource>> FanotifyFileSource::Create(
+    const FileSourceOptions& options, pipeline::ProcessAttributor* attributor, Clock* clock,
+    Tuning tuning) {
+  CUSTOS_ASSIGN_OR_RETURN(PathFilter filter, PathFilter::Create(options));
+  return std::unique_ptr<FanotifyFileSource>(new FanotifyFileSource(
+      options, std::move(filter), attributor, clock ? clock : RealClock(), tuning));
+}
+
+FanotifyFileSource::FanotifyFileSource(const FileSourceOptions& options, PathFilter filter,
+                                       pipeline::ProcessAttributor* attributor, Clock* clock,
+                                       Tuning tuning)
+    : options_(options),
+      filter_(std::move(filter)),
+      attributor_(attributor),
+      clock_(clock),
+      tuning_(tuning),
+      reporter_(options_, filter_, attributor, clock, "fanotify"),
+      ring_(tuning.ring_capacity),
+      pairer_(tuning.rename_pair_window) {}
+
+FanotifyFileSource::~FanotifyFileSource() { Stop(); }
+
+SourceHealth FanotifyFileSource::Health() const { return reporter_.Health(); }
+
+Status FanotifyFileSource::Start(EventSink* sink) {
+  std::lock_guard<std::mutex> lock(lifecycle_mu_);
+  if (started_) return FailedPreconditionError("file: already started");
+  CUSTOS_ASSIGN_OR_RETURN(Setup setup, SetUp(filter_, tuning_));
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) {
+    const int err = errno;
+    setup.Close();
+    return ErrnoError("file: eventfd", err);
+  }
+  fan_fd_ = setup.fd;
+  target_fid_ = setup.target_fid;
+  fan_rename_ = setup.fan_rename;
+  mount_fds_ = std::move(setup.mount_fds);
+  root_fsids_ = std::move(setup.root_fsids);
+  reporter_.set_dir_visitor([this](const std::string& dir, int fd) { CacheDirHandle(dir, fd); });
+  reporter_.Start(sink);
+  std::string roots;
+  for (const std::string& r : filter_.roots()) roots += (roots.empty() ? "" : ",") + r;
+  logging::Info("file: capturing with fanotify",
+                {{"roots", roots},
+                 {"renames", fan_rename_ ? "FAN_RENAME" : "MOVED_FROM/MOVED_TO pairing"},
+                 {"target_fid", target_fid_}});
+  stopping_ = false;
+  started_ = true;
+  reader_ = std::thread([this] { ReaderLoop(); });
+  worker_ = std::thread([this] { WorkerLoop(); });
+  return OkStatus();
+}
+
+void FanotifyFileSource::Stop() {
+  std::lock_guard<std::mutex> lock(lifecycle_mu_);
+  if (!started_) return;
+  stopping_ = true;
+  const uint64_t one = 1;
+  if (write(wake_fd_, &one, sizeof(one)) < 0) {
+    // The eventfd cannot be full with one write; nothing else to do.
+  }
+  reader_.join();
+  ring_.Close();
+  worker_.join();
+  reporter_.Stop();
+  for (auto& [fsid, fd] : mount_fds_) close(fd);
+  mount_fds_.clear();
+  close(fan_fd_);
+  close(wake_fd_);
+  fan_fd_ = wake_fd_ = -1;
+  started_ = false;
+}
+
+void FanotifyFileSource::ReaderLoop() {
+  std::vector<char> buffer(kReadBufferBytes);
+  std::vector<RawEvent> batch;
+  std::unordered_map<uint32_t, custos::v1::Actor> memo;  // pid -> actor, per read batch
+  while (!stopping_.load()) {
+    struct pollfd fds[2] = {{fan_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      reporter_.SetCondition("reader", custos::v1::HEALTH_LEVEL_FAILED,
+                             std::string("file: poll fanotify: ") + std::strerror(errno));
+      return;
+    }
+    if (fds[1].revents != 0) return;
+    const ssize_t n = read(fan_fd_, buffer.data(), buffer.size());
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) continue;
+      reporter_.SetCondition("reader", custos::v1::HEALTH_LEVEL_FAILED,
+                             std::string("file: read fanotify: ") + std::strerror(errno));
+      return;
+    }
+    const int64_t now_ns = clock_->NowUnixNs();
+    memo.clear();
+    bool overflow = false;
+    ssize_t len = n;
+    for (auto* meta = reinterpret_cast<const struct fanotify_event_metadata*>(buffer.data());
+         FAN_EVENT_OK(meta, len); meta = FAN_EVENT_NEXT(meta, len)) {
+      if (meta->vers != FANOTIFY_METADATA_VERSION) {
+        reporter_.SetCondition("reader", custos::v1::HEALTH_LEVEL_FAILED,
+                               "file: fanotify metadata version " + std::to_string(meta->vers) +
+                                   " unsupported");
+        return;
+      }
+      if (meta->fd >= 0) close(meta->fd);
+      if (meta->mask & FAN_Q_OVERFLOW) {
+        overflow = true;
+        continue;
+      }
+      RawEvent raw;
+      raw.mask = meta->mask;
+      raw.pid = static_cast<uint32_t>(meta->pid);
+      raw.time_ns = now_ns;
+      ParseInfo(meta, &raw);
+      auto it = memo.find(raw.pid);
+      if (it == memo.end()) {
+        custos::v1::Actor actor;
+        if (attributor_ != nullptr) {
+          actor = attributor_->AttributeProcess(raw.pid);
+        } else {
+          actor = FileReporter::UnknownActor();
+          actor.set_pid(raw.pid);
+        }
+        it = memo.emplace(raw.pid, std::move(actor)).first;
+      }
+      raw.actor = it->second;
+      batch.push_back(std::move(raw));
+    }
+    ring_.PushSome(&batch);
+    if (overflow || !batch.empty()) {
+      int64_t expected = 0;
+      const int64_t last = last_queued_ns_.load();
+      loss_start_ns_.compare_exchange_strong(expected, last != 0 ? last : now_ns);
+      if (overflow) {
+        kernel_overflow_.store(true);
+        reporter_.CountKernelOverflow();
+      }
+      ring_lost_.fetch_add(batch.size());
+      batch.clear();
+      ring_.Wake();
+    } else {
+      last_queued_ns_.store(now_ns);
+    }
+  }
+}
+
+void FanotifyFileSource::HandleLoss(bool* rescan_pending) {
+  const uint64_t ring_lost = ring_lost_.exchange(0);
+  const bool kernel = kernel_overflow_.exchange(false);
+  if (ring_lost == 0 && !kernel) return;
+  const int64_t start = loss_start_ns_.exchange(0);
+  const int64_t now_ns = clock_->NowUnixNs();
+  std::string reason;
+  if (kernel) reason = "fanotify queue overflow";
+  if (ring_lost != 0) {
+    reason += std::string(reason.empty() ? "" : "; ") + "source ring full (" +
+              std::to_string(ring_lost) + " events)";
+  }
+  // The kernel does not say how many it dropped: the count is only known when all were ours.
+  reporter_.ReportLost(kernel ? 0 : ring_lost, start != 0 ? start : now_ns, now_ns, reason);
+  *rescan_pending = true;
+}
+
+void FanotifyFileSource::WorkerLoop() {
+  reporter_.StartupScan(stopping_);
+  bool rescan_pending = false;
+  auto next_rescan = clock_->SteadyNow();
+  std::vector<RawEvent> items;
+  while (true) {
+    auto now = clock_->SteadyNow();
+    std::chrono::nanoseconds wait = std::chrono::seconds(1);
+    if (auto deadline = pairer_.NextDeadline()) {
+      wait = std::max<std::chrono::nanoseconds>(std::chrono::nanoseconds(0),
+                                                std::min<std::chrono::nanoseconds>(
+                                                    wait, *deadline - now));
+    }
+    if (rescan_pending) {
+      wait = std::max<std::chrono::nanoseconds>(
+          std::chrono::nanoseconds(0), std::min<std::chrono::nanoseconds>(wait, next_rescan - now));
+    }
+    items.clear();
+    const bool open = ring_.PopAll(&items, wait);
+    for (RawEvent& raw : items) Process(raw);
+    HandleLoss(&rescan_pending);
+    now = clock_->SteadyNow();
+    if (rescan_pending && now >= next_rescan && !stopping_.load()) {
+      dir_cache_.clear();
+      if (reporter_.Rescan(stopping_)) rescan_pending = false;
+      next_rescan = clock_->SteadyNow() + tuning_.rescan_min_interval;
+    }
+    for (Pending& p : pairer_.TakeExpired(clock_->SteadyNow())) {
+      reporter_.Report({custos::v1::FILE_OP_DELETE, p.path, "", p.is_dir, std::move(p.actor),
+                        p.time_ns, nullptr});
+    }
+    reporter_.MaybePersist(/*force=*/false);
+    if (!open) break;
+  }
+  for (Pending& p : pairer_.TakeAll()) {
+    reporter_.Report({custos::v1::FILE_OP_DELETE, p.path, "", p.is_dir, std::move(p.actor),
+                      p.time_ns, nullptr});
+  }
+  reporter_.MaybePersist(/*force=*/true);
+}
+
+int FanotifyFileSource::OpenByHandle(const std::string& key, int flags) const {
+  if (key.size() < 12) return -1;
+  auto it = mount_fds_.find(FsidOf(key.data()));
+  if (it == mount_fds_.end()) return -1;
+  const size_t bytes = key.size() - 12;
+  std::vector<char> buf(sizeof(struct file_handle) + bytes);
+  auto* fh = reinterpret_cast<struct file_handle*>(buf.data());
+  fh->handle_bytes = static_cast<unsigned int>(bytes);
+  std::memcpy(&fh->handle_type, key.data() + 8, 4);
+  std::memcpy(fh->f_handle, key.data() + 12, bytes);
+  return open_by_handle_at(it->second, fh, flags);
+}
+
+void FanotifyFileSource::CacheDir(const std::string& key, const std::string& dir,
+                                  bool from_scan) {
+  if (dir_cache_.size() >= kDirCacheMax) {
+    if (from_scan) return;  // keep what live events resolved
+    dir_cache_.clear();
+  }
+  dir_cache_[key] = dir;
+}
+
+void FanotifyFileSource::CacheDirHandle(const std::string& dir, int dir_fd) {
+  uint64_t fsid = 0;
+  bool found = false;
+  for (const auto& [root, id] : root_fsids_) {
+    if (IsUnder(dir, root)) {
+      fsid = id;
+      found = true;
+      break;
+    }
+  }
+  if (!found) return;
+  std::vector<char> buf(sizeof(struct file_handle) + MAX_HANDLE_SZ);
+  auto* fh = reinterpret_cast<struct file_handle*>(buf.data());
+  fh->handle_bytes = MAX_HANDLE_SZ;
+  int mount_id = 0;
+  if (name_to_handle_at(dir_fd, "", fh, &mount_id, AT_EMPTY_PATH) != 0) return;
+  std::string key(reinterpret_cast<const char*>(&fsid), 8);
+  key.append(reinterpret_cast<const char*>(&fh->handle_type), 4);
+  key.append(reinterpret_cast<const char*>(fh->f_handle), fh->handle_bytes);
+  CacheDir(key, dir, /*from_scan=*/true);
+}
+
+void FanotifyFileSource::RenameCachedDirs(const std::string& from, const std::string& to) {
+  for (auto& [key, path] : dir_cache_) {
+    if (IsUnder(path, from)) path = to + path.substr(from.size());
+  }
+}
+
+std::string FanotifyFileSource::ResolveDir(const FidName& fid) {
+  if (!fid.present) return "";
+  if (auto it = dir_cache_.find(fid.key); it != dir_cache_.end()) return it->second;
+  const int fd = OpenByHandle(fid.key, O_PATH | O_CLOEXEC);
+  if (fd < 0) return "";
+  char link[PATH_MAX];
+  const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+  const ssize_t n = readlink(proc.c_str(), link, sizeof(link));
+  std::string dir = n > 0 ? std::string(link, static_cast<size_t>(n)) : std::string();
+  constexpr std::string_view kDeleted = " (deleted)";
+  if (dir.size() > kDeleted.size() && dir.ends_with(kDeleted)) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_nlink == 0) dir.clear();
+  }
+  close(fd);
+  if (dir.empty() || dir[0] != '/') return "";  // unreachable from our mount namespace
+  CacheDir(fid.key, dir, /*from_scan=*/false);
+  return dir;
+}
+
+std::string FanotifyFileSource::ResolvePath(const FidName& fid) {
+  std::string dir = ResolveDir(fid);
+  if (dir.empty() || fid.name.empty() || fid.name == ".") return dir;
+  return JoinPath(dir, fid.name);
+}
+
+void FanotifyFileSource::Process(RawEvent& raw) {
+  const bool is_dir = (raw.mask & FAN_ONDIR) != 0;
+  auto change = [&](FileOp op, const std::string& path) {
+    FileReporter::Change c;
+    c.op = op;
+    c.path = path;
+    c.is_dir = is_dir;
+    c.actor = raw.actor;
+    c.time_ns = raw.time_ns;
+    return c;
+  };
+
+  if (raw.mask & FAN_RENAME) {
+    const std::string from = ResolvePath(raw.dir);
+    const std::string to = ResolvePath(raw.new_dir);
+    if (from.empty() && to.empty()) {
+      reporter_.CountUnresolved();
+    } else if (from.empty()) {
+      reporter_.Report(change(custos::v1::FILE_OP_CREATE, to));
+      if (is_dir) reporter_.AbsorbTree(to);
+    } else if (to.empty()) {
+      reporter_.Report(change(custos::v1::FILE_OP_DELETE, from));
+    } else {
+      if (is_dir) RenameCachedDirs(from, to);
+      FileReporter::Change c = change(custos::v1::FILE_OP_RENAME, to);
+      c.old_path = from;
+      reporter_.Report(std::move(c));
+    }
+    return;
+  }
+
+  const std::string path = ResolvePath(raw.dir);
+  if (path.empty()) {
+    reporter_.CountUnresolved();
+    return;
+  }
+  const uint64_t m = raw.mask;
+  // Merged CREATE|DELETE: if the name exists now, the delete came first.
+  bool delete_first = false;
+  if ((m & FAN_CREATE) && (m & FAN_DELETE)) {
+    FileState st;
+    delete_first = StatPath(path, &st);
+  }
+  if ((m & FAN_DELETE) && delete_first) reporter_.Report(change(custos::v1::FILE_OP_DELETE, path));
+  if (m & FAN_MOVED_TO) {
+    const uint64_t key = (static_cast<uint64_t>(raw.pid) << 1) | (is_dir ? 1 : 0);
+    if (auto from = pairer_.TakeFrom(key)) {
+      if (is_dir) RenameCachedDirs(from->path, path);
+      FileReporter::Change c = change(custos::v1::FILE_OP_RENAME, path);
+      c.old_path = from->path;
+      reporter_.Report(std::move(c));
+    } else {
+      reporter_.Report(change(custos::v1::FILE_OP_CREATE, path));
+      if (is_dir) reporter_.AbsorbTree(path);
+    }
+  }
+  if (m & FAN_CREATE) {
+    if (is_dir && raw.object.present) CacheDir(raw.object.key, path, /*from_scan=*/false);
+    reporter_.Report(change(custos::v1::FILE_OP_CREATE, path));
+  }
+  if (m & FAN_ATTRIB) reporter_.Report(change(custos::v1::FILE_OP_ATTRIB, path));
+  if (m & FAN_CLOSE_WRITE) {
+    FileReporter::Change c = change(custos::v1::FILE_OP_MODIFY, path);
+    if (raw.object.present) {
+      c.open_for_hash = [this, key = raw.object.key] {
+        return OpenByHandle(key, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+      };
+    }
+    reporter_.Report(std::move(c));
+  }
+  if (m & FAN_MOVED_FROM) {
+    const uint64_t key = (static_cast<uint64_t>(raw.pid) << 1) | (is_dir ? 1 : 0);
+    pairer_.AddFrom(key, Pending{path, is_dir, raw.actor, raw.time_ns}, clock_->SteadyNow());
+  }
+  if ((m & FAN_DELETE) && !delete_first) reporter_.Report(change(custos::v1::FILE_OP_DELETE, path));
+}
+
+}  // namespace custos::agent::file
