@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "common/events/event_type.h"
 #include "common/log/log.h"
 
 namespace custos::agent::pipeline {
@@ -62,19 +63,7 @@ SpoolWriterStats SpoolWriter::Stats() const {
 }
 
 uint8_t SpoolWriter::TypeOf(const v1::Event& e) {
-  switch (e.payload_case()) {
-    case v1::Event::kFile: return 1;
-    case v1::Event::kUsb: return 2;
-    case v1::Event::kSetting: return 3;
-    case v1::Event::kEvidence: return 4;
-    case v1::Event::kHealth: return 5;
-    case v1::Event::kEventsLost: return 6;
-    case v1::Event::kGap: return 7;
-    case v1::Event::kProcess: return 8;
-    case v1::Event::kNetwork: return 9;
-    case v1::Event::PAYLOAD_NOT_SET: return 0;
-  }
-  return 0;
+  return static_cast<uint8_t>(events::TypeOf(e));
 }
 
 uint8_t SpoolWriter::PriorityOf(const v1::Event& e) {

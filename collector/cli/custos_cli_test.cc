@@ -21,27 +21,7 @@ constexpr int64_t kSecond = 1'000'000'000;
 constexpr int64_t kMinute = 60 * kSecond;
 constexpr int64_t kT0 = 1'795'255'200 * kSecond;  // 2026-11-21T10:00:00Z
 
-store::EventType TypeOf(const v1::Event& e) {
-  switch (e.payload_case()) {
-    case v1::Event::kFile:
-      return store::EventType::kFile;
-    case v1::Event::kUsb:
-      return store::EventType::kUsb;
-    case v1::Event::kSetting:
-      return store::EventType::kSetting;
-    case v1::Event::kEvidence:
-      return store::EventType::kEvidence;
-    case v1::Event::kHealth:
-      return store::EventType::kHealth;
-    case v1::Event::kEventsLost:
-      return store::EventType::kEventsLost;
-    case v1::Event::kGap:
-      return store::EventType::kGap;
-    case v1::Event::PAYLOAD_NOT_SET:
-      break;
-  }
-  return store::EventType::kUnknown;
-}
+store::EventType TypeOf(const v1::Event& e) { return events::TypeOf(e); }
 
 // A batch as ingest's batch decoder would hand it to the store: the agent's serialized events,
 // rows pointing into the buffer, the login user (else the process user) as the event's user.

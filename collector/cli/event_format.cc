@@ -1,3 +1,4 @@
+#include "common/text/utf8.h"
 #include "collector/cli/event_format.h"
 
 #include <google/protobuf/util/json_util.h>
@@ -14,7 +15,7 @@ namespace {
 
 using store::StoredEvent;
 
-constexpr char32_t kInvalid = 0xFFFFFFFF;
+constexpr char32_t kInvalid = text::kInvalidCodePoint;
 constexpr std::string_view kEllipsis = "\xE2\x80\xA6";  // U+2026
 
 // Column caps: a hostile or merely long host or user name must not push SUMMARY off screen.
@@ -22,46 +23,7 @@ constexpr size_t kMaxHostWidth = 24;
 constexpr size_t kMaxUserWidth = 16;
 constexpr std::string_view kColumnGap = "  ";
 
-// Decodes one UTF-8 sequence at text[i], advancing i. Returns kInvalid (consuming one byte) for
-// malformed, overlong, surrogate or truncated sequences.
-char32_t NextCodePoint(std::string_view text, size_t& i) {
-  const auto b0 = static_cast<unsigned char>(text[i]);
-  if (b0 < 0x80) {
-    ++i;
-    return b0;
-  }
-  size_t len = 0;
-  char32_t cp = 0;
-  char32_t min = 0;
-  if ((b0 & 0xE0) == 0xC0) {
-    len = 2, cp = b0 & 0x1F, min = 0x80;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    len = 3, cp = b0 & 0x0F, min = 0x800;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    len = 4, cp = b0 & 0x07, min = 0x10000;
-  } else {
-    ++i;
-    return kInvalid;
-  }
-  if (i + len > text.size()) {
-    ++i;
-    return kInvalid;
-  }
-  for (size_t k = 1; k < len; ++k) {
-    const auto b = static_cast<unsigned char>(text[i + k]);
-    if ((b & 0xC0) != 0x80) {
-      ++i;
-      return kInvalid;
-    }
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-    ++i;
-    return kInvalid;
-  }
-  i += len;
-  return cp;
-}
+using text::NextCodePoint;
 
 bool IsCombining(char32_t cp) {
   return (cp >= 0x0300 && cp <= 0x036F) || (cp >= 0x1AB0 && cp <= 0x1AFF) ||

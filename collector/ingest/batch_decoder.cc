@@ -14,21 +14,6 @@ namespace {
 
 using google::protobuf::internal::WireFormatLite;
 
-store::EventType TypeOf(const custos::v1::Event& e) {
-  switch (e.payload_case()) {
-    case custos::v1::Event::kFile: return store::EventType::kFile;
-    case custos::v1::Event::kUsb: return store::EventType::kUsb;
-    case custos::v1::Event::kSetting: return store::EventType::kSetting;
-    case custos::v1::Event::kEvidence: return store::EventType::kEvidence;
-    case custos::v1::Event::kHealth: return store::EventType::kHealth;
-    case custos::v1::Event::kEventsLost: return store::EventType::kEventsLost;
-    case custos::v1::Event::kGap: return store::EventType::kGap;
-    case custos::v1::Event::kProcess: return store::EventType::kProcess;
-    case custos::v1::Event::kNetwork: return store::EventType::kNetwork;
-    case custos::v1::Event::PAYLOAD_NOT_SET: return store::EventType::kUnknown;
-  }
-  return store::EventType::kUnknown;
-}
 
 }  // namespace
 
@@ -111,7 +96,7 @@ Status DecodeBatch(std::string_view body, const BatchLimits& limits,
     }
     store::EventRow row;
     row.time_ns = event.time_ns();
-    row.type = TypeOf(event);
+    row.type = events::TypeOf(event);
     row.payload = payload;
     const std::string& user =
         !event.actor().login_user().empty() ? event.actor().login_user() : event.actor().user_name();

@@ -20,25 +20,15 @@
 #include <string_view>
 #include <vector>
 
+#include "common/events/event_type.h"
 #include "common/status/status.h"
 
 namespace custos::collector::store {
 
-// Event type as stored (mirrors the Event payload oneof of proto/custos/v1/event.proto).
-enum class EventType : uint8_t {
-  kUnknown = 0,
-  kFile = 1,
-  kUsb = 2,
-  kSetting = 3,
-  kEvidence = 4,
-  kHealth = 5,
-  kEventsLost = 6,
-  kGap = 7,
-  kProcess = 8,
-  kNetwork = 9,
-};
-std::string_view EventTypeName(EventType type);
-std::optional<EventType> ParseEventType(std::string_view name);
+// Event type as stored: the shared enum of common/events/event_type.h.
+using EventType = events::EventType;
+using events::EventTypeName;
+using events::ParseEventType;
 
 // One event inside a batch. `payload` is the serialized custos.v1.Event as the agent sent it
 // (agent id, epoch and seq omitted); it points into BatchWrite::buffer.

@@ -2,8 +2,6 @@
 // many enrolled agents while custos-collector is killed with SIGKILL and restarted several times.
 // At the end every acknowledged event must be stored exactly once (custos-loadgen --verify-db
 // checks each agent's seqs) and SQLite's integrity check must pass.
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -13,6 +11,7 @@
 
 #include "collector/store/sqlite/sqlite_store.h"
 #include "common/testing/testing.h"
+#include "tests/integration/harness.h"
 
 namespace custos {
 namespace {
@@ -24,17 +23,6 @@ using testing::Subprocess;
 using testing::TempDir;
 using testing::WaitFor;
 
-uint16_t FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
 
 class CollectorCrashTest : public ::testing::Test {
  protected:
@@ -47,7 +35,7 @@ class CollectorCrashTest : public ::testing::Test {
                    30s);
     ASSERT_EQ(tok.exit_code, 0) << tok.err;
     token_ = tok.out.substr(0, tok.out.find('\n'));
-    port_ = FreePort();
+    port_ = testing::FreeLoopbackPort();
   }
 
   void StartCollector(Subprocess* p, int generation) {
