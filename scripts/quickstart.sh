@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
 # Quick start: install what is needed (when root), build, and run the main job on its embedded
-# defaults — a collector on SQLite with its own CA, enrolled senders streaming events over mutual
-# TLS, and the stored events shown with `custos events`.
-#
-# The endpoint agent (custos-agent: file activity, spool, uplink) is not built yet; until it
-# lands, custos-loadgen stands in for it: five simulated agents, each enrolled with a real
-# certificate, stream synthetic file/USB/setting events through the same protocol.
+# defaults — a collector on SQLite with its own CA, and an agent on this machine enrolled to it
+# over mutual TLS, watching a directory; then some file activity there, and the stored events.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -eq 0 ]; then scripts/install-deps.sh; fi
@@ -14,15 +10,16 @@ bin="$PWD/build/ci/bin"
 data="${CUSTOS_QUICKSTART_DIR:-/tmp/custos-quickstart}"
 port="${CUSTOS_QUICKSTART_PORT:-7443}"
 metrics_port="${CUSTOS_QUICKSTART_METRICS_PORT:-9464}"
-mkdir -p "$data"
+watched="$data/watched"
+mkdir -p "$data" "$watched"
+for pidfile in "$data/agent.pid" "$data/collector.pid"; do
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then kill "$(cat "$pidfile")"; sleep 1; fi
+done
 
-echo "== 1. collector: data directory, CA, server certificate, store ($data)"
+echo "== 1. collector: data directory, CA, server certificate, store ($data/collector)"
 "$bin/custos-collector" init --data-dir "$data/collector"
 
 echo "== 2. collector: serving agents on 127.0.0.1:$port, metrics on 127.0.0.1:$metrics_port"
-if [ -f "$data/collector.pid" ] && kill -0 "$(cat "$data/collector.pid")" 2>/dev/null; then
-  kill "$(cat "$data/collector.pid")"; sleep 1
-fi
 rm -f "$data/ready"
 "$bin/custos-collector" run --data-dir "$data/collector" --listen "127.0.0.1:$port" \
   --metrics "127.0.0.1:$metrics_port" --ready-file "$data/ready" >"$data/collector.log" 2>&1 &
@@ -32,24 +29,53 @@ if [ ! -f "$data/ready" ]; then
   echo "collector did not start; its log:" >&2; cat "$data/collector.log" >&2; exit 1
 fi
 
-echo "== 3. enrollment token for 5 agents"
-token=$("$bin/custos-collector" token create --data-dir "$data/collector" --uses 5 --ttl 1h \
-  --note quickstart)
+echo "== 3. agent: enroll this machine with a one-time token"
+cat >"$data/agent.yaml" <<YAML
+collector:
+  address: 127.0.0.1:$port
+  server_name: localhost
+sources:
+  file:
+    roots: [$watched]
+    classification: ["confidential:*customer*"]
+YAML
+if [ ! -f "$data/agent/agent.crt" ]; then
+  token=$("$bin/custos-collector" token create --data-dir "$data/collector" --uses 1 --ttl 1h \
+    --note quickstart)
+  "$bin/custos-agent" enroll --config "$data/agent.yaml" --state-dir "$data/agent" \
+    --token "$token" --ca "$data/collector/pki/ca.crt"
+fi
 
-echo "== 4. five simulated agents enroll and stream 2,000 events each (custos-loadgen)"
-"$bin/custos-loadgen" --collector "127.0.0.1:$port" --server-name localhost \
-  --ca "$data/collector/pki/ca.crt" --token "$token" --agents 5 --events 2000 --batch 200 \
-  --verify-db "$data/collector/custos.db"
+echo "== 4. agent: watching $watched"
+"$bin/custos-agent" run --config "$data/agent.yaml" --state-dir "$data/agent" \
+  >"$data/agent.log" 2>&1 &
+echo $! >"$data/agent.pid"
+for _ in $(seq 100); do
+  grep -q '"connected": true' "$data/agent/status.json" 2>/dev/null && break; sleep 0.1
+done
 
-echo "== 5. the newest stored events"
+echo "== 5. some file activity in $watched"
+echo "id,name,email" >"$watched/customer-list.csv"
+cp "$watched/customer-list.csv" "$watched/notes.txt"
+mv "$watched/notes.txt" "$watched/export.txt"
+mkdir -p "$watched/archive" && rm "$watched/export.txt"
+sleep 2
+
+echo "== 6. agent status"
+"$bin/custos-agent" status --state-dir "$data/agent" || true
+
+echo "== 7. the events the collector stored"
 "$bin/custos" events --data-dir "$data/collector" --limit 10
 
-cat <<EOF
+cat <<MSG
 
-The collector is still running (pid $(cat "$data/collector.pid"), log $data/collector.log).
-  events:   $bin/custos events --data-dir $data/collector --user alice --type file
+Collector (pid $(cat "$data/collector.pid"), log $data/collector.log) and agent (pid $(cat "$data/agent.pid"),
+log $data/agent.log) keep running: anything you do in $watched shows up.
+  events:   $bin/custos events --data-dir $data/collector --since -10m
             $bin/custos events --data-dir $data/collector --format json --limit 3
+  agent:    $bin/custos-agent status --state-dir $data/agent
   agents:   $bin/custos-collector agent list --data-dir $data/collector
   metrics:  curl -s http://127.0.0.1:$metrics_port/metrics
-  stop:     kill $(cat "$data/collector.pid")
-EOF
+  load:     $bin/custos-loadgen --help     (simulated agents)
+  stop:     kill $(cat "$data/agent.pid") $(cat "$data/collector.pid")
+MSG

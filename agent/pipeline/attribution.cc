@@ -225,8 +225,8 @@ std::optional<std::string> ProcessAttributor::LookupUserName(uint32_t uid) {
     if (it != names_.end()) return it->second;
   }
   // NSS may block (LDAP, sssd): never under the lock.
-  std::optional<std::string> name = options_.user_name_lookup ? options_.user_name_lookup(uid)
-                                                              : DefaultUserNameLookup(uid);
+  std::optional<std::string> name =
+      options_.user_name_lookup ? options_.user_name_lookup(uid) : DefaultUserNameLookup(uid);
   if (name) *name = EscapeToUtf8(*name);
   std::lock_guard<std::mutex> lock(names_mu_);
   if (names_.size() >= kMaxUserNames) names_.clear();

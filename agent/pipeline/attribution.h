@@ -99,7 +99,7 @@ class ProcessAttributor {
   mutable std::mutex mu_;
   std::list<Entry> lru_;  // guarded by mu_; most recently used first
   std::unordered_map<uint32_t, std::list<Entry>::iterator> by_pid_;  // guarded by mu_
-  Stats stats_;                                                       // guarded by mu_
+  Stats stats_;                                                      // guarded by mu_
 
   std::mutex names_mu_;
   std::unordered_map<uint32_t, std::optional<std::string>> names_;  // guarded by names_mu_

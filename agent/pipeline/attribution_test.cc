@@ -17,6 +17,7 @@ namespace custos::agent::pipeline {
 namespace {
 
 using custos::testing::TempDir;
+using namespace std::string_literals;
 
 // A fake /proc/PID directory: stat, exe (a dangling symlink is fine), cmdline, status, loginuid.
 struct FakeProcess {
@@ -25,7 +26,7 @@ struct FakeProcess {
   std::string comm = "cp";
   uint64_t start_time = 1000;
   std::string exe = "/usr/bin/cp";
-  std::string cmdline = std::string("cp\0-a\0/home/alice/secret.docx\0/media/usb/\0", 43);
+  std::string cmdline = "cp\0-a\0/home/alice/secret.docx\0/media/usb/\0"s;
   uint32_t uid = 0;
   std::optional<uint32_t> login_uid = 1000;
 };
@@ -43,15 +44,13 @@ void WriteFake(const std::string& proc_root, const FakeProcess& p) {
   std::filesystem::create_symlink(p.exe, dir + "/exe");
   ASSERT_TRUE(custos::testing::WriteFile(dir + "/cmdline", p.cmdline).ok());
   const std::string u = std::to_string(p.uid);
-  ASSERT_TRUE(custos::testing::WriteFile(dir + "/status", "Name:\t" + p.comm +
-                                                              "\nUmask:\t0022\nState:\tS\nUid:\t" +
-                                                              u + "\t" + u + "\t" + u + "\t" + u +
-                                                              "\nGid:\t0\t0\t0\t0\n")
+  ASSERT_TRUE(custos::testing::WriteFile(
+                  dir + "/status", "Name:\t" + p.comm + "\nUmask:\t0022\nState:\tS\nUid:\t" + u +
+                                       "\t" + u + "\t" + u + "\t" + u + "\nGid:\t0\t0\t0\t0\n")
                   .ok());
   std::filesystem::remove(dir + "/loginuid");
   if (p.login_uid) {
-    ASSERT_TRUE(
-        custos::testing::WriteFile(dir + "/loginuid", std::to_string(*p.login_uid)).ok());
+    ASSERT_TRUE(custos::testing::WriteFile(dir + "/loginuid", std::to_string(*p.login_uid)).ok());
   }
 }
 
@@ -67,7 +66,8 @@ TEST(ProcessAttributorTest, AttributesTheTestProcessItself) {
   const custos::v1::Actor actor = attributor.Attribute(static_cast<uint32_t>(getpid()));
   EXPECT_EQ(actor.pid(), static_cast<uint32_t>(getpid()));
   EXPECT_EQ(actor.ppid(), static_cast<uint32_t>(getppid()));
-  EXPECT_EQ(actor.executable(), EscapeToUtf8(std::filesystem::read_symlink("/proc/self/exe").string()));
+  EXPECT_EQ(actor.executable(),
+            EscapeToUtf8(std::filesystem::read_symlink("/proc/self/exe").string()));
   EXPECT_NE(actor.command_line().find("attribution_test"), std::string::npos)
       << actor.command_line();
   EXPECT_EQ(actor.uid(), geteuid());
@@ -112,7 +112,7 @@ TEST(ProcessAttributorTest, CommandLineIsCappedAndEscaped) {
   FakeProcess p;
   p.comm = "weird) name (x";  // comm with parentheses and spaces
   p.exe = "/tmp/evil\xff\\bin";
-  p.cmdline = std::string("tool\0\xc3\xa9t\xe9\0", 10) + std::string(5000, 'a');
+  p.cmdline = "tool\0\xc3\xa9t\xe9\0"s + std::string(5000, 'a');
   WriteFake(proc.path(), p);
   ProcessAttributor attributor({.proc_root = proc.path(), .user_name_lookup = FakeUsers});
   const custos::v1::Actor actor = attributor.Attribute(p.pid);
@@ -177,7 +177,7 @@ TEST(ProcessAttributorTest, ReusedPidGetsFreshFacts) {
   second.start_time = 2000;
   second.exe = "/usr/bin/scp";
   second.comm = "cp";  // same comm on purpose: the start time alone must tell them apart
-  second.cmdline = std::string("scp\0x\0", 6);
+  second.cmdline = "scp\0x\0"s;
   second.uid = 1000;
   second.login_uid = 1000;
   WriteFake(proc.path(), second);
@@ -246,11 +246,11 @@ TEST(Utf8Test, EscapesInvalidBytesAndBackslashOnly) {
   EXPECT_EQ(EscapeToUtf8("r\xc3\xa9sum\xc3\xa9\n\t"), "r\xc3\xa9sum\xc3\xa9\n\t");
   EXPECT_EQ(EscapeToUtf8("a\\b"), "a\\\\b");
   EXPECT_EQ(EscapeToUtf8("bad\xff\xfe"), "bad\\xff\\xfe");
-  EXPECT_EQ(EscapeToUtf8("\xc0\xaf"), "\\xc0\\xaf");              // overlong '/'
-  EXPECT_EQ(EscapeToUtf8("\xed\xa0\x80"), "\\xed\\xa0\\x80");     // surrogate
+  EXPECT_EQ(EscapeToUtf8("\xc0\xaf"), "\\xc0\\xaf");                    // overlong '/'
+  EXPECT_EQ(EscapeToUtf8("\xed\xa0\x80"), "\\xed\\xa0\\x80");           // surrogate
   EXPECT_EQ(EscapeToUtf8("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");  // > U+10FFFF
-  EXPECT_EQ(EscapeToUtf8("\xe6\x97"), "\\xe6\\x97");              // truncated
-  EXPECT_EQ(EscapeToUtf8("\xf0\x9f\x98\x80"), "\xf0\x9f\x98\x80");  // emoji
+  EXPECT_EQ(EscapeToUtf8("\xe6\x97"), "\\xe6\\x97");                    // truncated
+  EXPECT_EQ(EscapeToUtf8("\xf0\x9f\x98\x80"), "\xf0\x9f\x98\x80");      // emoji
   EXPECT_TRUE(IsValidUtf8(EscapeToUtf8(std::string("\x80\x00\xff", 3))));
   EXPECT_FALSE(IsValidUtf8("\xff"));
 }

@@ -31,6 +31,7 @@
 //  3. Every Append that refused or deleted anything appends one Gap record (type kGapRecordType,
 //     priority 255) after its accepted records: how many were dropped, the seq range of deleted
 //     records (0..0 when only never-numbered new records were refused), their max priority, why.
+//     Gap records deleted by step 2 before they were acked hand their counts and ranges on to it.
 // Dropped records are counted in Stats(), never silent.
 //
 // Threading: one writer thread (the pipeline) calls Append/Sync; one reader (the uplink) calls
@@ -88,9 +89,12 @@ struct SpoolStats {
   uint64_t acked_seq = 0;  // highest acked seq
   uint64_t unacked_records = 0;
   uint64_t bytes_on_disk = 0;
-  int64_t oldest_unacked_time_ns = 0;      // append time of the oldest unacked record, 0 if none
+  // Append time of the oldest unacked record, 0 if none. Approximate: dated by the nearest of the
+  // index entries kept every 1024 records; records recovered at Open are dated by their event's
+  // time_ns (the format stores no append time).
+  int64_t oldest_unacked_time_ns = 0;
   uint64_t dropped_records = 0;            // by the capacity policy since open
-  uint64_t recovered_truncated_bytes = 0;  // torn/corrupt tails cut at open
+  uint64_t recovered_truncated_bytes = 0;  // torn/corrupt tails cut, segments set aside at open
   uint64_t recovered_dropped_records = 0;  // records lost to corruption at open (best estimate)
   uint32_t segments = 0;
   // Added to the original contract:

@@ -705,7 +705,7 @@ TEST_F(SpoolTest, StatsDateTheOldestUnackedRecord) {
   ASSERT_TRUE(spool->Sync().ok());
   spool.reset();
   spool = Open();
-  AppendRange(*spool, 4, 4);  // a new segment? no: the same one, continued
+  AppendRange(*spool, 4, 4);  // newer records do not change the date
   EXPECT_EQ(spool->Stats().oldest_unacked_time_ns, 42'000);
 }
 

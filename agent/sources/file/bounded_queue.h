@@ -56,6 +56,14 @@ class BoundedQueue {
     cv_.notify_one();
   }
 
+  // Accepts pushes again after Close (a source restarted after Stop); drops leftovers.
+  void Reopen() {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.clear();
+    closed_ = false;
+    woken_ = false;
+  }
+
   void Close() {
     {
       std::lock_guard<std::mutex> lock(mu_);

@@ -1,6 +1,8 @@
 #include "agent/sources/file/file_reporter.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -82,6 +84,7 @@ SourceHealth FileReporter::Health() const {
 
 void FileReporter::Start(EventSink* sink) {
   sink_.store(sink);
+  baseline_ready_ = false;  // until this run's startup scan completes
   hasher_.Start();
   next_persist_ = clock_->SteadyNow() + options_.snapshot_persist_interval;
 }
@@ -117,7 +120,7 @@ void FileReporter::Push(custos::v1::Event&& event) {
 
 void FileReporter::Emit(FileOp op, const std::string& path, const std::string& old_path,
                         bool is_dir, const FileState* state, custos::v1::Actor actor,
-                        int64_t time_ns, Hasher::Opener opener) {
+                        int64_t time_ns, std::function<int(int flags)> open_object) {
   custos::v1::Event event;
   event.set_time_ns(time_ns);
   if (attributor_ != nullptr) attributor_->ResolveUserNames(&actor);
@@ -140,36 +143,62 @@ void FileReporter::Emit(FileOp op, const std::string& path, const std::string& o
     }
   }
   if (op == custos::v1::FILE_OP_MODIFY && regular && options_.hash_max_bytes > 0) {
-    if (!opener) opener = [path] { return Hasher::OpenPath(path); };
+    Hasher::Opener opener;
+    if (open_object) {
+      opener = [open_object = std::move(open_object)] {
+        return open_object(O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+      };
+    } else {
+      opener = [path] { return Hasher::OpenPath(path); };
+    }
     hasher_.Submit(std::move(event), std::move(opener));
     return;
   }
   Push(std::move(event));
 }
 
+bool FileReporter::StatChange(const Change& change, const std::string& path, FileState* state) {
+  if (StatPath(path, state)) return true;
+  if (!change.open_object) return false;
+  const int fd = change.open_object(O_PATH | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st;
+  const bool ok = fstat(fd, &st) == 0;
+  close(fd);
+  if (!ok) return false;
+  *state = FileState{};
+  state->size = static_cast<uint64_t>(st.st_size);
+  state->mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  state->inode = static_cast<uint64_t>(st.st_ino);
+  state->mode = static_cast<uint32_t>(st.st_mode);
+  return true;
+}
+
 bool FileReporter::Report(Change change) {
   if (change.op == custos::v1::FILE_OP_RENAME) return ReportRename(change);
   if (!filter_.Watched(change.path)) return false;
   FileState state;
-  const bool have = change.op != custos::v1::FILE_OP_DELETE && StatPath(change.path, &state);
+  const bool have =
+      change.op != custos::v1::FILE_OP_DELETE && StatChange(change, change.path, &state);
   std::optional<FileState> previous;
   if (const FileState* p = snapshot_.Find(change.path)) previous = *p;
-  if (change.op == custos::v1::FILE_OP_CREATE && previous && previous->created_by_scan && have &&
-      previous->inode == state.inode) {
-    FileState cleared = *previous;
-    cleared.created_by_scan = false;
-    snapshot_.Upsert(change.path, cleared);
-    return false;
+  // Duplicates of what a walk reported (the kernel's events were queued before it finished).
+  if (previous && previous->created_by_scan && have && previous->inode == state.inode) {
+    if (change.op == custos::v1::FILE_OP_CREATE) return false;
+    if (change.op == custos::v1::FILE_OP_MODIFY && previous->size == state.size &&
+        previous->mtime_ns == state.mtime_ns) {
+      return false;
+    }
   }
   if (change.op == custos::v1::FILE_OP_DELETE) {
     snapshot_.EraseTree(change.path);
-  } else if (have) {
+  } else if (have && (previous || change.op == custos::v1::FILE_OP_CREATE)) {
     snapshot_.Upsert(change.path, state);
   }
   if (!filter_.Reported(change.path)) return true;
   const FileState* reported_state = have ? &state : (previous ? &*previous : nullptr);
   Emit(change.op, change.path, "", change.is_dir, reported_state, std::move(change.actor),
-       change.time_ns, std::move(change.open_for_hash));
+       change.time_ns, std::move(change.open_object));
   return true;
 }
 
@@ -180,7 +209,7 @@ bool FileReporter::ReportRename(Change& change) {
   const bool to_watched = filter_.Watched(to);
   if (!from_watched && !to_watched) return false;
   FileState state;
-  const bool have = StatPath(to, &state);
+  const bool have = StatChange(change, to, &state);
   std::optional<FileState> previous;
   if (const FileState* p = snapshot_.Find(from)) previous = *p;
   if (from_watched && to_watched) {
@@ -194,8 +223,8 @@ bool FileReporter::ReportRename(Change& change) {
   }
   if (!filter_.Reported(from) && !filter_.Reported(to)) return true;
   const FileState* reported_state = have ? &state : (previous ? &*previous : nullptr);
-  Emit(custos::v1::FILE_OP_RENAME, to, from, change.is_dir, reported_state,
-       std::move(change.actor), change.time_ns, nullptr);
+  Emit(custos::v1::FILE_OP_RENAME, to, from, change.is_dir, reported_state, std::move(change.actor),
+       change.time_ns, nullptr);
   return true;
 }
 
@@ -208,7 +237,7 @@ void FileReporter::ReportNewTree(const std::string& dir) {
   for (auto& [path, state] : found) {
     const FileState* previous = snapshot_.Find(path);
     if (previous != nullptr && previous->inode == state.inode) continue;
-    state.created_by_scan = true;
+    state.created_by_scan = true;  // the kernel's own CREATE/MODIFY for it are duplicates
     snapshot_.Upsert(path, state);
     if (filter_.Reported(path)) {
       Emit(custos::v1::FILE_OP_CREATE, path, "", state.is_dir(), &state, UnknownActor(), now_ns,
@@ -227,32 +256,41 @@ void FileReporter::AbsorbTree(const std::string& dir) {
   UpdateSnapshotCondition();
 }
 
-bool FileReporter::ScanRoots(const std::atomic<bool>& stop, SnapshotMap* out,
-                             uint64_t* untracked) {
+bool FileReporter::ScanRoots(const std::atomic<bool>& stop, SnapshotMap* out, uint64_t* untracked,
+                             int64_t unconfirmed_since_ns) {
   for (const std::string& root : filter_.roots()) {
-    if (!ScanTree(root, filter_, options_.snapshot_max_entries, stop, visit_, out, untracked)) {
+    if (!ScanTree(root, filter_, options_.snapshot_max_entries, stop, visit_, out, untracked,
+                  unconfirmed_since_ns)) {
       return false;
     }
   }
   return true;
 }
 
-void FileReporter::EmitScanChange(ChangeKind kind, const std::string& path,
-                                  const FileState& state, int64_t time_ns) {
+void FileReporter::EmitScanChange(ChangeKind kind, const std::string& path, const FileState& state,
+                                  int64_t time_ns) {
   FileOp op = custos::v1::FILE_OP_UNSPECIFIED;
   switch (kind) {
-    case ChangeKind::kCreated: op = custos::v1::FILE_OP_CREATE; break;
-    case ChangeKind::kModified: op = custos::v1::FILE_OP_MODIFY; break;
-    case ChangeKind::kAttrib: op = custos::v1::FILE_OP_ATTRIB; break;
-    case ChangeKind::kDeleted: op = custos::v1::FILE_OP_DELETE; break;
+    case ChangeKind::kCreated:
+      op = custos::v1::FILE_OP_CREATE;
+      break;
+    case ChangeKind::kModified:
+      op = custos::v1::FILE_OP_MODIFY;
+      break;
+    case ChangeKind::kAttrib:
+      op = custos::v1::FILE_OP_ATTRIB;
+      break;
+    case ChangeKind::kDeleted:
+      op = custos::v1::FILE_OP_DELETE;
+      break;
   }
   Emit(op, path, "", state.is_dir(), &state, UnknownActor(), time_ns, nullptr);
 }
 
-bool FileReporter::StartupScan(const std::atomic<bool>& stop) {
+bool FileReporter::StartupScan(const std::atomic<bool>& stop, int64_t watch_began_ns) {
   SnapshotMap fresh;
   uint64_t untracked = 0;
-  if (!ScanRoots(stop, &fresh, &untracked)) return false;
+  if (!ScanRoots(stop, &fresh, &untracked, watch_began_ns)) return false;
 
   std::optional<DecodedSnapshot> previous;
   if (!options_.state_dir.empty()) {
@@ -274,14 +312,21 @@ bool FileReporter::StartupScan(const std::atomic<bool>& stop) {
                     bool covered = false;
                     for (const std::string& r : previous->roots) covered |= IsUnder(path, r);
                     if (!covered || !filter_.Reported(path)) return;
-                    if (kind == ChangeKind::kCreated) fresh[path].created_by_scan = true;
+                    if (kind == ChangeKind::kCreated) {
+                      fresh[path].created_by_scan = true;
+                      fresh[path].unconfirmed = false;  // reported now
+                    }
                     EmitScanChange(kind, path, state, now_ns);
                   });
   }
   snapshot_.Replace(std::move(fresh), untracked);
   baseline_ready_ = true;
   UpdateSnapshotCondition();
-  MaybePersist(/*force=*/true);
+  // A first baseline is written at once: a crash before the first periodic write would otherwise
+  // leave no reference, and everything made meanwhile would never be reported. After a
+  // comparison, the old file stays until the changes just pushed had time to reach the spool
+  // (periodic write or Stop); a crash before that reports them again rather than never.
+  if (!previous) MaybePersist(/*force=*/true);
   return true;
 }
 

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -58,12 +59,18 @@ class FileReporter {
     bool is_dir = false;
     custos::v1::Actor actor;
     int64_t time_ns = 0;
-    Hasher::Opener open_for_hash;  // MODIFY; empty = open the path
+    // Opens the very object of the event with the given open(2) flags (fanotify: by file
+    // handle), or -1. Used to hash it and to stat it when its name is already gone. Optional.
+    std::function<int(int flags)> open_object;
   };
   // Applies a live change to the snapshot and reports it when it passes the filters. A RENAME is
   // reported when either name is reported; a directory renamed in from outside the watched tree
-  // is absorbed (its content enters the snapshot without events). Returns false when nothing was
-  // done: outside the roots, or a CREATE a scan already reported (same path and inode).
+  // is absorbed (its content enters the snapshot without events). Size and mode come from
+  // lstat(path) at handling time, else from open_object, else from the snapshot. Only CREATE,
+  // RENAME and scans add paths to the snapshot: a MODIFY/ATTRIB of a path the snapshot lacks
+  // (its CREATE was lost) is reported but leaves the path out, so the rescan that follows the
+  // loss still reports the CREATE. Returns false when nothing was done: outside the roots, or a
+  // CREATE a scan already reported (same path and inode).
   bool Report(Change change);
   // A directory whose content the kernel may not have reported (inotify: created before its
   // watch existed): CREATE for every entry below `dir` that the snapshot does not hold.
@@ -71,8 +78,11 @@ class FileReporter {
   // Content of `dir` enters the snapshot without events.
   void AbsorbTree(const std::string& dir);
   // Scans the roots; with a persisted snapshot, reports what changed while the agent was down
-  // (only under roots the persisted snapshot covered). Persists the result. False if stopped.
-  bool StartupScan(const std::atomic<bool>& stop);
+  // (only under roots the persisted snapshot covered). Persists a first baseline at once; after
+  // a comparison the result is persisted later (periodically or on Stop). False if stopped.
+  // `watch_began_ns`: KernelNowNs() once the kernel watch was in place; what changed at or after
+  // it (ctime) is left for the kernel's events (or, if they are lost, the next rescan) to report.
+  bool StartupScan(const std::atomic<bool>& stop, int64_t watch_began_ns);
   // After lost events: scans the roots and reports differences with the in-memory snapshot.
   bool Rescan(const std::atomic<bool>& stop);
   void ReportLost(uint64_t count, int64_t window_start_ns, int64_t window_end_ns,
@@ -90,10 +100,13 @@ class FileReporter {
   bool ReportRename(Change& change);
   void Emit(custos::v1::FileOp op, const std::string& path, const std::string& old_path,
             bool is_dir, const FileState* state, custos::v1::Actor actor, int64_t time_ns,
-            Hasher::Opener opener);
+            std::function<int(int flags)> open_object);
+  // lstat(path), else fstat of open_object's O_PATH descriptor.
+  static bool StatChange(const Change& change, const std::string& path, FileState* state);
   void EmitScanChange(ChangeKind kind, const std::string& path, const FileState& state,
                       int64_t time_ns);
-  bool ScanRoots(const std::atomic<bool>& stop, SnapshotMap* out, uint64_t* untracked);
+  bool ScanRoots(const std::atomic<bool>& stop, SnapshotMap* out, uint64_t* untracked,
+                 int64_t unconfirmed_since_ns = kNeverUnconfirmed);
   void UpdateSnapshotCondition();
   void Push(custos::v1::Event&& event);
   std::string SnapshotPath() const;
@@ -114,8 +127,8 @@ class FileReporter {
   std::atomic<EventSink*> sink_{nullptr};
 
   std::mutex push_mu_;
-  uint64_t refused_ = 0;            // guarded by push_mu_: refused since the last EventsLost
-  int64_t refused_since_ns_ = 0;    // guarded by push_mu_
+  uint64_t refused_ = 0;          // guarded by push_mu_: refused since the last EventsLost
+  int64_t refused_since_ns_ = 0;  // guarded by push_mu_
 
   mutable std::mutex health_mu_;
   std::map<std::string, std::pair<custos::v1::HealthLevel, std::string>>

@@ -16,8 +16,7 @@ Result<std::unique_ptr<Source>> CreateFileSource(const FileSourceOptions& option
   if (!options.force_inotify) {
     const Status probe = FanotifyFileSource::Probe(options);
     if (probe.ok()) {
-      CUSTOS_ASSIGN_OR_RETURN(auto source,
-                              FanotifyFileSource::Create(options, attributor, clock));
+      CUSTOS_ASSIGN_OR_RETURN(auto source, FanotifyFileSource::Create(options, attributor, clock));
       logging::Info("file: source uses fanotify");
       return std::unique_ptr<Source>(std::move(source));
     }

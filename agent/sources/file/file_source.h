@@ -25,10 +25,13 @@
 //               linux/inotify_file_source.h.
 //
 // Snapshot: path -> (size, mtime, inode, mode) of everything under the roots (minus excludes) is
-// kept in memory, persisted in state_dir on Stop and every snapshot_persist_interval, and
-// compared with the disk at Start. Memory: about 190 bytes per tracked file for a 60-byte path
-// (std::map node, key, state); snapshot_max_entries caps it (beyond it files are not tracked and
-// Health() says so). A rescan briefly holds two snapshots.
+// kept in memory, persisted in state_dir (a first baseline at once, then on Stop and every
+// snapshot_persist_interval) and compared with the disk at Start. After a crash the next start
+// compares with the last persisted snapshot, so changes already reported since are reported again
+// (duplicates rather than losses; the one gap: an event the sink accepted but had not made
+// durable when a periodic write happened just before the crash). Memory: about 190 bytes per
+// tracked file for a 60-byte path (std::map node, key, state); snapshot_max_entries caps it
+// (beyond it files are not tracked and Health() says so). A rescan briefly holds two snapshots.
 //
 // Lifetimes: the attributor and clock must outlive the source; the sink passed to Start must
 // outlive Stop. Start/Stop/Health may be called from any thread; Stop is idempotent and joins.
@@ -80,11 +83,14 @@ struct FileSourceOptions {
 
 // Creates the file source. Unless force_inotify, probes fanotify (fanotify_init with
 // FAN_REPORT_DFID_NAME and a FAN_MARK_FILESYSTEM mark on every root) and returns a
-// FanotifyFileSource; when that fails (EPERM without CAP_SYS_ADMIN, EINVAL/ENOSYS on kernels
-// before 5.9, a filesystem without file handles) returns an InotifyFileSource whose Health()
-// says why (level DEGRADED: no process attribution). Errors: InvalidArgument for no roots, a
-// root that does not exist or is not a directory, or a bad glob/rule.
-// `attributor` may be null (actors then carry only the pid); `clock` null means RealClock().
+// FanotifyFileSource. When that fails — EPERM without CAP_SYS_ADMIN (from fanotify_init, or from
+// the mark on 5.13+ where unprivileged fanotify_init succeeds), EINVAL/ENOSYS on kernels before
+// 5.9, a filesystem without file handles — it returns an InotifyFileSource whose Health() is
+// DEGRADED and says why (no process attribution). A log line names the mechanism (a warning on
+// fallback).
+// Errors: InvalidArgument for no roots, a root that does not exist or is not a directory, or a
+// bad glob/rule. `attributor` may be null (actors then carry only the pid); `clock` null means
+// RealClock().
 Result<std::unique_ptr<Source>> CreateFileSource(const FileSourceOptions& options,
                                                  pipeline::ProcessAttributor* attributor,
                                                  Clock* clock);

@@ -72,7 +72,7 @@ class Hasher {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Job> jobs_;  // guarded by mu_
+  std::deque<Job> jobs_;   // guarded by mu_
   bool stopping_ = false;  // guarded by mu_
   bool running_ = false;   // guarded by mu_
   std::thread thread_;

@@ -86,7 +86,8 @@ Result<PathFilter> PathFilter::Create(const FileSourceOptions& options) {
   filter.exclude_globs_ = options.exclude_globs;
   for (const ClassificationRule& rule : options.classification_rules) {
     if (rule.label.empty() || (rule.glob.empty() && rule.extension.empty())) {
-      return InvalidArgumentError("file: classification rule needs a label and a glob or extension");
+      return InvalidArgumentError(
+          "file: classification rule needs a label and a glob or extension");
     }
     ClassificationRule r = rule;
     if (!r.extension.empty() && r.extension[0] != '.') r.extension = "." + r.extension;

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -57,7 +58,7 @@ class Reader {
     pos_ += n;
     return true;
   }
-  size_t remaining() const { return in_.size() - pos_; }
+  size_t Remaining() const { return in_.size() - pos_; }
 
  private:
   std::string_view in_;
@@ -67,6 +68,12 @@ class Reader {
 }  // namespace
 
 bool FileState::is_dir() const { return S_ISDIR(mode); }
+
+int64_t KernelNowNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
 
 bool StatPath(const std::string& path, FileState* state) {
   struct stat st;
@@ -128,7 +135,7 @@ void Snapshot::Replace(SnapshotMap entries, uint64_t untracked) {
 
 bool ScanTree(const std::string& dir, const PathFilter& filter, size_t max_entries,
               const std::atomic<bool>& stop, const DirVisitor& visit, SnapshotMap* out,
-              uint64_t* untracked) {
+              uint64_t* untracked, int64_t unconfirmed_since_ns) {
   struct stat top;
   if (lstat(dir.c_str(), &top) != 0 || !S_ISDIR(top.st_mode)) return true;
   const dev_t dev = top.st_dev;
@@ -152,7 +159,11 @@ bool ScanTree(const std::string& dir, const PathFilter& filter, size_t max_entri
       struct stat st;
       if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
       if (out->size() < max_entries) {
-        out->insert_or_assign(path, FromStat(st));
+        FileState state = FromStat(st);
+        const int64_t ctime_ns =
+            static_cast<int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec;
+        state.unconfirmed = ctime_ns >= unconfirmed_since_ns;
+        out->insert_or_assign(path, state);
       } else {
         ++*untracked;
       }
@@ -163,9 +174,9 @@ bool ScanTree(const std::string& dir, const PathFilter& filter, size_t max_entri
   return true;
 }
 
-void DiffSnapshots(const SnapshotMap& before, const SnapshotMap& after,
-                   const std::function<void(ChangeKind, const std::string&, const FileState&)>&
-                       change) {
+void DiffSnapshots(
+    const SnapshotMap& before, const SnapshotMap& after,
+    const std::function<void(ChangeKind, const std::string&, const FileState&)>& change) {
   auto b = before.begin();
   auto a = after.begin();
   while (b != before.end() || a != after.end()) {
@@ -178,7 +189,9 @@ void DiffSnapshots(const SnapshotMap& before, const SnapshotMap& after,
     } else {
       const FileState& old_state = b->second;
       const FileState& new_state = a->second;
-      if (old_state.is_dir() != new_state.is_dir()) {
+      if (old_state.unconfirmed) {
+        change(ChangeKind::kCreated, a->first, new_state);
+      } else if (old_state.is_dir() != new_state.is_dir()) {
         change(ChangeKind::kDeleted, b->first, old_state);
         change(ChangeKind::kCreated, a->first, new_state);
       } else if (!new_state.is_dir() &&
@@ -201,9 +214,12 @@ std::string EncodeSnapshot(const std::vector<std::string>& roots, const Snapshot
     Put<uint32_t>(&out, static_cast<uint32_t>(root.size()));
     out += root;
   }
-  Put<uint64_t>(&out, entries.size());
+  uint64_t count = 0;
+  for (const auto& [path, state] : entries) count += !state.unconfirmed;
+  Put<uint64_t>(&out, count);
   std::string_view previous;
   for (const auto& [path, state] : entries) {
+    if (state.unconfirmed) continue;  // not reported yet: the next start must report it
     size_t shared = 0;
     while (shared < previous.size() && shared < path.size() && previous[shared] == path[shared]) {
       ++shared;
@@ -225,8 +241,7 @@ Result<DecodedSnapshot> DecodeSnapshot(std::string_view bytes, size_t max_entrie
   const auto corrupt = [](const std::string& why) {
     return DataLossError("file: snapshot: " + why);
   };
-  if (bytes.size() < sizeof(kMagic) + 4 ||
-      std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+  if (bytes.size() < sizeof(kMagic) + 4 || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
     return corrupt("bad magic");
   }
   uint32_t stored_crc;
@@ -262,7 +277,7 @@ Result<DecodedSnapshot> DecodeSnapshot(std::string_view bytes, size_t max_entrie
     path = std::move(next);
     out.entries.emplace_hint(out.entries.end(), path, state);
   }
-  if (in.remaining() != 0) return corrupt("trailing bytes");
+  if (in.Remaining() != 0) return corrupt("trailing bytes");
   return out;
 }
 

@@ -9,8 +9,10 @@
 //              u32 shared (bytes shared with the previous path), u32 suffix length, suffix bytes,
 //              u64 size, i64 mtime_ns, u64 inode, u32 mode (st_mode)
 //   crc        u32 CRC32C of everything before it
-// Decode rejects (DataLoss) anything that does not parse exactly, is out of order, exceeds the
-// entry cap or fails the CRC; the caller then treats the snapshot as absent. Never crashes.
+// Unconfirmed entries are left out, so a crash before their events were handled makes the next
+// start report them. Decode rejects (DataLoss) anything that does not parse exactly, is out of
+// order, exceeds the entry cap or fails the CRC; the caller then treats the snapshot as absent.
+// Never crashes.
 //
 // Thread-safety: none; a Snapshot belongs to the source's worker thread.
 #pragma once
@@ -18,6 +20,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <climits>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -38,8 +41,17 @@ struct FileState {
   // In memory only: a scan reported this entry as created, so the kernel's own CREATE for it
   // (queued before the scan finished) is a duplicate. Cleared by the next live update.
   bool created_by_scan = false;
+  // In memory only: the startup scan saw it changed after the kernel watch began (ctime), so its
+  // CREATE may still be queued, or lost. A rescan reports it as created unless a live event
+  // confirmed it first (any live update clears the flag).
+  bool unconfirmed = false;
   bool is_dir() const;
 };
+
+// The clock inode timestamps come from (CLOCK_REALTIME_COARSE): anything changed after this
+// call has a ctime at or after its result. Not the injected Clock: it is compared with ctime,
+// never used for event times.
+int64_t KernelNowNs();
 
 // lstat(2) into a FileState; false when the path is gone or unreadable.
 bool StatPath(const std::string& path, FileState* state);
@@ -79,18 +91,22 @@ using DirVisitor = std::function<void(const std::string& dir, int dir_fd)>;
 
 // Walks the tree below `dir` (not `dir` itself): no symlinks followed, no other filesystems
 // entered, excluded entries pruned. Entries go into *out until it holds max_entries, then are
-// counted in *untracked. Returns false when `stop` became true (the result is incomplete).
+// counted in *untracked; those whose ctime is at or after `unconfirmed_since_ns` (Unix ns,
+// kernel clock) are marked unconfirmed. Returns false when `stop` became true (the result is
+// incomplete).
+inline constexpr int64_t kNeverUnconfirmed = INT64_MAX;
 bool ScanTree(const std::string& dir, const PathFilter& filter, size_t max_entries,
               const std::atomic<bool>& stop, const DirVisitor& visit, SnapshotMap* out,
-              uint64_t* untracked);
+              uint64_t* untracked, int64_t unconfirmed_since_ns = kNeverUnconfirmed);
 
 enum class ChangeKind { kCreated, kModified, kAttrib, kDeleted };
 // Calls `change` for every difference between `before` and `after` (sorted merge). Directories
 // only appear or disappear; a file whose size, mtime or inode changed is modified; one whose mode
-// alone changed is kAttrib.
-void DiffSnapshots(const SnapshotMap& before, const SnapshotMap& after,
-                   const std::function<void(ChangeKind, const std::string& path,
-                                            const FileState& state)>& change);
+// alone changed is kAttrib. An entry still unconfirmed in `before` that exists in `after` is
+// reported as created.
+void DiffSnapshots(
+    const SnapshotMap& before, const SnapshotMap& after,
+    const std::function<void(ChangeKind, const std::string& path, const FileState& state)>& change);
 
 std::string EncodeSnapshot(const std::vector<std::string>& roots, const SnapshotMap& entries);
 struct DecodedSnapshot {

@@ -31,13 +31,18 @@ uint64_t FsidOf(const void* fsid) {
 
 std::string Hint(int err) {
   switch (err) {
-    case EPERM: return " (needs CAP_SYS_ADMIN)";
-    case EINVAL: return " (kernel lacks FAN_REPORT_DFID_NAME / FAN_MARK_FILESYSTEM: needs 5.9+)";
-    case ENOSYS: return " (kernel built without fanotify)";
+    case EPERM:
+      return " (needs CAP_SYS_ADMIN)";
+    case EINVAL:
+      return " (kernel lacks FAN_REPORT_DFID_NAME / FAN_MARK_FILESYSTEM: needs 5.9+)";
+    case ENOSYS:
+      return " (kernel built without fanotify)";
     case ENODEV:
     case EOPNOTSUPP:
-    case EXDEV: return " (filesystem cannot report file handles)";
-    default: return "";
+    case EXDEV:
+      return " (filesystem cannot report file handles)";
+    default:
+      return "";
   }
 }
 
@@ -142,12 +147,21 @@ void ParseInfo(const struct fanotify_event_metadata* meta, FanotifyFileSource::R
     std::memcpy(&hdr, p, sizeof(hdr));
     if (hdr.len < sizeof(hdr) || hdr.len > static_cast<size_t>(end - p)) break;
     switch (hdr.info_type) {
-      case FAN_EVENT_INFO_TYPE_FID: ParseFid(p, hdr.len, false, &raw->object); break;
-      case FAN_EVENT_INFO_TYPE_DFID: ParseFid(p, hdr.len, false, &raw->dir); break;
+      case FAN_EVENT_INFO_TYPE_FID:
+        ParseFid(p, hdr.len, false, &raw->object);
+        break;
+      case FAN_EVENT_INFO_TYPE_DFID:
+        ParseFid(p, hdr.len, false, &raw->dir);
+        break;
       case FAN_EVENT_INFO_TYPE_DFID_NAME:
-      case FAN_EVENT_INFO_TYPE_OLD_DFID_NAME: ParseFid(p, hdr.len, true, &raw->dir); break;
-      case FAN_EVENT_INFO_TYPE_NEW_DFID_NAME: ParseFid(p, hdr.len, true, &raw->new_dir); break;
-      default: break;  // pidfd, error records: not requested
+      case FAN_EVENT_INFO_TYPE_OLD_DFID_NAME:
+        ParseFid(p, hdr.len, true, &raw->dir);
+        break;
+      case FAN_EVENT_INFO_TYPE_NEW_DFID_NAME:
+        ParseFid(p, hdr.len, true, &raw->new_dir);
+        break;
+      default:
+        break;  // pidfd, error records: not requested
     }
     p += hdr.len;
   }
@@ -190,6 +204,7 @@ Status FanotifyFileSource::Start(EventSink* sink) {
   std::lock_guard<std::mutex> lock(lifecycle_mu_);
   if (started_) return FailedPreconditionError("file: already started");
   CUSTOS_ASSIGN_OR_RETURN(Setup setup, SetUp(filter_, tuning_));
+  watch_began_ns_ = KernelNowNs();
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) {
     const int err = errno;
@@ -209,6 +224,8 @@ Status FanotifyFileSource::Start(EventSink* sink) {
                 {{"roots", roots},
                  {"renames", fan_rename_ ? "FAN_RENAME" : "MOVED_FROM/MOVED_TO pairing"},
                  {"target_fid", target_fid_}});
+  dir_cache_.clear();
+  ring_.Reopen();
   stopping_ = false;
   started_ = true;
   reader_ = std::thread([this] { ReaderLoop(); });
@@ -263,9 +280,9 @@ void FanotifyFileSource::ReaderLoop() {
     for (auto* meta = reinterpret_cast<const struct fanotify_event_metadata*>(buffer.data());
          FAN_EVENT_OK(meta, len); meta = FAN_EVENT_NEXT(meta, len)) {
       if (meta->vers != FANOTIFY_METADATA_VERSION) {
-        reporter_.SetCondition("reader", custos::v1::HEALTH_LEVEL_FAILED,
-                               "file: fanotify metadata version " + std::to_string(meta->vers) +
-                                   " unsupported");
+        reporter_.SetCondition(
+            "reader", custos::v1::HEALTH_LEVEL_FAILED,
+            "file: fanotify metadata version " + std::to_string(meta->vers) + " unsupported");
         return;
       }
       if (meta->fd >= 0) close(meta->fd);
@@ -328,7 +345,7 @@ void FanotifyFileSource::HandleLoss(bool* rescan_pending) {
 }
 
 void FanotifyFileSource::WorkerLoop() {
-  reporter_.StartupScan(stopping_);
+  reporter_.StartupScan(stopping_, watch_began_ns_);
   bool rescan_pending = false;
   auto next_rescan = clock_->SteadyNow();
   std::vector<RawEvent> items;
@@ -336,9 +353,8 @@ void FanotifyFileSource::WorkerLoop() {
     auto now = clock_->SteadyNow();
     std::chrono::nanoseconds wait = std::chrono::seconds(1);
     if (auto deadline = pairer_.NextDeadline()) {
-      wait = std::max<std::chrono::nanoseconds>(std::chrono::nanoseconds(0),
-                                                std::min<std::chrono::nanoseconds>(
-                                                    wait, *deadline - now));
+      wait = std::max<std::chrono::nanoseconds>(
+          std::chrono::nanoseconds(0), std::min<std::chrono::nanoseconds>(wait, *deadline - now));
     }
     if (rescan_pending) {
       wait = std::max<std::chrono::nanoseconds>(
@@ -362,8 +378,8 @@ void FanotifyFileSource::WorkerLoop() {
     if (!open) break;
   }
   for (Pending& p : pairer_.TakeAll()) {
-    reporter_.Report({custos::v1::FILE_OP_DELETE, p.path, "", p.is_dir, std::move(p.actor),
-                      p.time_ns, nullptr});
+    reporter_.Report(
+        {custos::v1::FILE_OP_DELETE, p.path, "", p.is_dir, std::move(p.actor), p.time_ns, nullptr});
   }
   reporter_.MaybePersist(/*force=*/true);
 }
@@ -381,8 +397,7 @@ int FanotifyFileSource::OpenByHandle(const std::string& key, int flags) const {
   return open_by_handle_at(it->second, fh, flags);
 }
 
-void FanotifyFileSource::CacheDir(const std::string& key, const std::string& dir,
-                                  bool from_scan) {
+void FanotifyFileSource::CacheDir(const std::string& key, const std::string& dir, bool from_scan) {
   if (dir_cache_.size() >= kDirCacheMax) {
     if (from_scan) return;  // keep what live events resolved
     dir_cache_.clear();
@@ -414,7 +429,10 @@ void FanotifyFileSource::CacheDirHandle(const std::string& dir, int dir_fd) {
 
 void FanotifyFileSource::RenameCachedDirs(const std::string& from, const std::string& to) {
   for (auto& [key, path] : dir_cache_) {
-    if (IsUnder(path, from)) path = to + path.substr(from.size());
+    if (!IsUnder(path, from)) continue;
+    std::string moved = to;
+    moved.append(path, from.size(), std::string::npos);
+    path = std::move(moved);
   }
 }
 
@@ -453,6 +471,9 @@ void FanotifyFileSource::Process(RawEvent& raw) {
     c.is_dir = is_dir;
     c.actor = raw.actor;
     c.time_ns = raw.time_ns;
+    if (raw.object.present && op != custos::v1::FILE_OP_DELETE) {
+      c.open_object = [this, key = raw.object.key](int flags) { return OpenByHandle(key, flags); };
+    }
     return c;
   };
 
@@ -505,15 +526,7 @@ void FanotifyFileSource::Process(RawEvent& raw) {
     reporter_.Report(change(custos::v1::FILE_OP_CREATE, path));
   }
   if (m & FAN_ATTRIB) reporter_.Report(change(custos::v1::FILE_OP_ATTRIB, path));
-  if (m & FAN_CLOSE_WRITE) {
-    FileReporter::Change c = change(custos::v1::FILE_OP_MODIFY, path);
-    if (raw.object.present) {
-      c.open_for_hash = [this, key = raw.object.key] {
-        return OpenByHandle(key, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-      };
-    }
-    reporter_.Report(std::move(c));
-  }
+  if (m & FAN_CLOSE_WRITE) reporter_.Report(change(custos::v1::FILE_OP_MODIFY, path));
   if (m & FAN_MOVED_FROM) {
     const uint64_t key = (static_cast<uint64_t>(raw.pid) << 1) | (is_dir ? 1 : 0);
     pairer_.AddFrom(key, Pending{path, is_dir, raw.actor, raw.time_ns}, clock_->SteadyNow());

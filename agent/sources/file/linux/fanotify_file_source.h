@@ -15,8 +15,12 @@
 // it; handles are never reused, so entries of deleted directories are merely dead weight), so a
 // directory deleted before its children's DELETE events were handled still resolves. A handle
 // that resolves nowhere (created and deleted before it was seen) drops the event and counts it
-// (Health: unresolved_paths). Like every fanotify consumer we resolve at handling time, so a
-// directory renamed in between yields its new name.
+// (Health: unresolved_paths; this counts the whole filesystem, mostly short-lived temporary
+// directories outside the roots, whose directories scans never pre-fill). Like every fanotify
+// consumer we resolve at handling time, so a directory renamed in between yields its new name.
+// With FAN_REPORT_FID the event also carries the object's own handle: the hasher opens exactly
+// that inode (a rename after close does not lose the hash) and, when the name is already gone or
+// renamed, size and mode come from it.
 //
 // Renames: with FAN_RENAME one event carries both names (old and new directory handle + name): it
 // is reported as RENAME old_path -> path, also when only one side is inside the roots (moved in or
@@ -63,9 +67,9 @@ class FanotifyFileSource : public Source {
  public:
   // Knobs for tests and tuning; the defaults are what production uses.
   struct Tuning {
-    bool use_fan_rename = true;      // false: exercise MOVED_FROM/MOVED_TO pairing
-    bool use_target_fid = true;      // false: no FAN_REPORT_TARGET_FID / FAN_REPORT_FID
-    size_t ring_capacity = 16384;    // raw events between reader and worker (~400 B each)
+    bool use_fan_rename = true;    // false: exercise MOVED_FROM/MOVED_TO pairing
+    bool use_target_fid = true;    // false: no FAN_REPORT_TARGET_FID / FAN_REPORT_FID
+    size_t ring_capacity = 16384;  // raw events between reader and worker (~400 B each)
     std::chrono::milliseconds rename_pair_window{50};
     std::chrono::milliseconds rescan_min_interval{5000};
   };
@@ -73,11 +77,12 @@ class FanotifyFileSource : public Source {
   // Checks that fanotify works for these roots here (init + marks, then closes). The error says
   // which call failed and why, e.g. "file: fanotify_init: Operation not permitted".
   static Status Probe(const FileSourceOptions& options);
-  static Result<std::unique_ptr<FanotifyFileSource>> Create(
-      const FileSourceOptions& options, pipeline::ProcessAttributor* attributor, Clock* clock,
-      Tuning tuning);
-  static Result<std::unique_ptr<FanotifyFileSource>> Create(
-      const FileSourceOptions& options, pipeline::ProcessAttributor* attributor, Clock* clock) {
+  static Result<std::unique_ptr<FanotifyFileSource>> Create(const FileSourceOptions& options,
+                                                            pipeline::ProcessAttributor* attributor,
+                                                            Clock* clock, Tuning tuning);
+  static Result<std::unique_ptr<FanotifyFileSource>> Create(const FileSourceOptions& options,
+                                                            pipeline::ProcessAttributor* attributor,
+                                                            Clock* clock) {
     return Create(options, attributor, clock, Tuning{});
   }
   ~FanotifyFileSource() override;
@@ -139,12 +144,13 @@ class FanotifyFileSource : public Source {
   int wake_fd_ = -1;
   bool target_fid_ = false;
   bool fan_rename_ = false;
-  std::unordered_map<uint64_t, int> mount_fds_;            // fsid -> descriptor of a root on it
+  std::unordered_map<uint64_t, int> mount_fds_;               // fsid -> descriptor of a root on it
   std::vector<std::pair<std::string, uint64_t>> root_fsids_;  // root -> fsid
-  std::mutex lifecycle_mu_;                                 // serialises Start/Stop
+  std::mutex lifecycle_mu_;                                   // serialises Start/Stop
 
   BoundedQueue<RawEvent> ring_;
   std::atomic<bool> stopping_{false};
+  int64_t watch_began_ns_ = 0;  // Unix ns (kernel clock) when the watch was in place
   std::atomic<uint64_t> ring_lost_{0};
   std::atomic<bool> kernel_overflow_{false};
   std::atomic<int64_t> last_queued_ns_{0};

@@ -32,7 +32,8 @@ std::string MaxUserWatches() {
 }  // namespace
 
 Result<std::unique_ptr<InotifyFileSource>> InotifyFileSource::Create(
-    const FileSourceOptions& options, Clock* clock, Tuning tuning, std::string fallback_reason) {
+    const FileSourceOptions& options, Clock* clock, Tuning tuning,
+    const std::string& fallback_reason) {
   CUSTOS_ASSIGN_OR_RETURN(PathFilter filter, PathFilter::Create(options));
   std::unique_ptr<InotifyFileSource> source(
       new InotifyFileSource(options, std::move(filter), clock ? clock : RealClock(), tuning));
@@ -75,11 +76,13 @@ Status InotifyFileSource::Start(EventSink* sink) {
   unwatched_ = 0;
   reporter_.set_dir_visitor([this](const std::string& dir, int) { AddWatch(dir); });
   reporter_.Start(sink);
+  ring_.Reopen();
   stopping_ = false;
   started_ = true;
   // The reader drains the kernel queue into the ring while the walk places watches.
   reader_ = std::thread([this] { ReaderLoop(); });
-  reporter_.StartupScan(stopping_);
+  watch_began_ns_ = KernelNowNs();  // each directory's watch is placed before it is listed
+  reporter_.StartupScan(stopping_, watch_began_ns_);
   std::string roots;
   for (const std::string& r : filter_.roots()) roots += (roots.empty() ? "" : ",") + r;
   logging::Info("file: capturing with inotify",
@@ -216,7 +219,8 @@ void InotifyFileSource::WorkerLoop() {
     reporter_.MaybePersist(/*force=*/false);
     if (!open) break;
   }
-  for (Pending& p : pairer_.TakeAll()) Report(custos::v1::FILE_OP_DELETE, p.path, p.is_dir, p.time_ns);
+  for (Pending& p : pairer_.TakeAll())
+    Report(custos::v1::FILE_OP_DELETE, p.path, p.is_dir, p.time_ns);
   reporter_.MaybePersist(/*force=*/true);
 }
 
@@ -244,21 +248,21 @@ void InotifyFileSource::Unwatched(const std::string& dir, const std::string& lim
   const auto now = clock_->SteadyNow();
   if (unwatched_ != 1 && now < next_health_event_) return;
   next_health_event_ = now + tuning_.health_event_interval;
-  const std::string message =
-      "inotify watch limit reached (" + limit + "): not watching " + dir;
+  const std::string message = "inotify watch limit reached (" + limit + "): not watching " + dir;
   logging::Warn("file: inotify watch limit reached",
                 {{"limit", limit}, {"directory", dir}, {"unwatched", unwatched_}});
-  reporter_.PushHealthEvent(custos::v1::HEALTH_LEVEL_DEGRADED, message,
-                            {{"limit", limit},
-                             {"directory", dir},
-                             {"unwatched", std::to_string(unwatched_)}});
+  reporter_.PushHealthEvent(
+      custos::v1::HEALTH_LEVEL_DEGRADED, message,
+      {{"limit", limit}, {"directory", dir}, {"unwatched", std::to_string(unwatched_)}});
 }
 
 void InotifyFileSource::RenameWatches(const std::string& from, const std::string& to) {
   for (auto& [wd, path] : wd_to_path_) {
     if (!IsUnder(path, from)) continue;
     path_to_wd_.erase(path);
-    path = to + path.substr(from.size());
+    std::string moved = to;
+    moved.append(path, from.size(), std::string::npos);
+    path = std::move(moved);
     path_to_wd_[path] = wd;
   }
 }
@@ -306,9 +310,8 @@ void InotifyFileSource::Process(const RawEvent& raw) {
   }
   const std::string path = JoinPath(dir, raw.name);
   if (raw.mask & IN_CREATE) {
-    const bool created = reporter_.Report(
-        {custos::v1::FILE_OP_CREATE, path, "", is_dir, FileReporter::UnknownActor(), raw.time_ns,
-         nullptr});
+    const bool created = reporter_.Report({custos::v1::FILE_OP_CREATE, path, "", is_dir,
+                                           FileReporter::UnknownActor(), raw.time_ns, nullptr});
     if (is_dir && created && filter_.Watched(path)) reporter_.ReportNewTree(path);
   }
   if (raw.mask & IN_MOVED_TO) {

@@ -60,7 +60,7 @@ class InotifyFileSource : public Source {
   // Health() DEGRADED with that reason.
   static Result<std::unique_ptr<InotifyFileSource>> Create(const FileSourceOptions& options,
                                                            Clock* clock, Tuning tuning,
-                                                           std::string fallback_reason);
+                                                           const std::string& fallback_reason);
   static Result<std::unique_ptr<InotifyFileSource>> Create(const FileSourceOptions& options,
                                                            Clock* clock) {
     return Create(options, clock, Tuning{}, "");
@@ -116,6 +116,7 @@ class InotifyFileSource : public Source {
 
   BoundedQueue<RawEvent> ring_;
   std::atomic<bool> stopping_{false};
+  int64_t watch_began_ns_ = 0;  // Unix ns (kernel clock) when the watch was in place
   std::atomic<uint64_t> ring_lost_{0};
   std::atomic<bool> kernel_overflow_{false};
   std::atomic<int64_t> last_queued_ns_{0};
