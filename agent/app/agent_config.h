@@ -23,7 +23,7 @@ struct AgentConfig {
   std::string state_dir = kDefaultAgentStateDir;
   uint64_t spool_max_bytes = 1ull << 30;
   uint64_t spool_segment_bytes = 16ull << 20;
-  uint32_t max_batch_events = 2000;
+  uint32_t max_batch_events = 10000;
   // File source.
   bool file_enabled = true;
   std::vector<std::string> file_roots = {"/home"};

@@ -36,7 +36,7 @@ bool SpoolWriter::Push(v1::Event&& event) {
   }
   ring_.push_back(std::move(event));
   accepted_.fetch_add(1, std::memory_order_relaxed);
-  if (ring_.size() == 1) cv_.notify_one();
+  if (ring_.size() == 1 || ring_.size() == options_.max_group / 8) cv_.notify_one();
   return true;
 }
 
@@ -48,7 +48,7 @@ bool SpoolWriter::PushWait(v1::Event&& event, std::chrono::milliseconds timeout)
   }
   ring_.push_back(std::move(event));
   accepted_.fetch_add(1, std::memory_order_relaxed);
-  if (ring_.size() == 1) cv_.notify_one();
+  if (ring_.size() == 1 || ring_.size() == options_.max_group / 8) cv_.notify_one();
   return true;
 }
 
@@ -110,6 +110,10 @@ void SpoolWriter::Run() {
     {
       std::unique_lock<std::mutex> l(mu_);
       cv_.wait(l, [&] { return stopping_ || !ring_.empty(); });
+      if (!stopping_ && options_.gather_delay.count() > 0 && ring_.size() < options_.max_group / 8) {
+        cv_.wait_for(l, options_.gather_delay,
+                     [&] { return stopping_ || ring_.size() >= options_.max_group / 8; });
+      }
       stop = stopping_;
       size_t n = std::min(ring_.size(), options_.max_group);
       for (size_t i = 0; i < n; ++i) {

@@ -74,7 +74,11 @@ void GroupCommitter::Run() {
       // Pacing: every commit rewrites each index leaf its agents touch, whole pages, however few
       // rows changed. When little is queued, gather for up to max_commit_delay so one commit
       // carries more rows per page (measured: docs/performance.md).
-      if (!stopping_ && max_commit_delay_.count() > 0 && queued_events_ < max_events_per_commit_ / 4) {
+      // Only small batches gain: a single busy agent sending large batches fills whole pages by
+      // itself and would only be slowed down (measured: docs/performance.md).
+      bool small_batches = queued_events_ < 1000 * queue_.size();
+      if (!stopping_ && max_commit_delay_.count() > 0 && small_batches &&
+          queued_events_ < max_events_per_commit_ / 4) {
         cv_.wait_for(l, max_commit_delay_, [&] {
           return stopping_ || queued_events_ >= max_events_per_commit_ / 4;
         });

@@ -21,8 +21,9 @@ class GroupCommitter {
  public:
   using Done = std::function<void(const Status&)>;
 
-  // max_commit_delay: when less than a quarter of max_events_per_commit is queued, wait up to
-  // this long for more before committing (0 = commit as soon as anything is queued).
+  // max_commit_delay: when less than a quarter of max_events_per_commit is queued and the
+  // queued batches are small (under 1000 events on average), wait up to this long for more
+  // before committing (0 = commit as soon as anything is queued).
   GroupCommitter(store::Store* store, metrics::Registry* registry, uint32_t max_events_per_commit,
                  uint64_t max_queued_events, std::chrono::milliseconds max_commit_delay);
   ~GroupCommitter();  // Stop()

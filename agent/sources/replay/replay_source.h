@@ -42,8 +42,13 @@ class ReplaySource final : public Source {
   // True once every line was read and pushed (or the source was stopped).
   bool finished() const { return finished_.load(); }
 
-  // Parsers, exposed for tests and fuzzing: one line into *event.
+  // Parsers, exposed for tests and fuzzing: one line into *event (cleared first). Thread-safe.
+  // Errors are InvalidArgument.
   static Status ParseCustosJsonLine(std::string_view line, custos::v1::Event* event);
+  // Errors: "not a JSON object[: <syntax error>]", "bad or missing ts", "unknown type '<type>'"
+  // (printable, bounded). A member of the wrong type reads as absent ("" or 0), not as an error.
+  // Never throws (ResourceExhausted if memory runs out). Implemented without a DOM in
+  // bench_ndjson.cc.
   static Status ParseBenchLine(std::string_view line, custos::v1::Event* event);
 
  private:

@@ -134,177 +134,224 @@ struct TypeCase {
 
 // Real gen_events.py lines (-n 100000 --hosts 500 --seed 11), one per type; the expected events
 // are written out from the mapping (ReplaySource::ParseBenchLine's contract), not from the code.
-const TypeCase
-    kTypeCases
-        [] =
-            {
-                {"file.create",
-                 R"json({"ts":"2024-05-06T12:53:20.628360Z","seq":41,"host":"WS-SAL-0111","type":"file.create","user":"CORP\\jdoe53","proc":{"pid":21295,"exe":"C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE"},"file":{"path":"C:\\Users\\jdoe53\\Documents\\Source\\customer.tmp","size":5565,"sha256":"8a718a688d6a0ecf743dccf012abfe0bafd2a15d13624d9312a60c71806cb1a8"}})json",
-                 R"pb(time_ns: 1715000000628360000
-                      host: "WS-SAL-0111"
-                      actor {
-                        pid: 21295
-                        login_user: "CORP\\jdoe53"
-                        user_name: "CORP\\jdoe53"
-                        executable: "C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE"
-                      }
-                      file {
-                        op: FILE_OP_CREATE
-                        path: "C:\\Users\\jdoe53\\Documents\\Source\\customer.tmp"
-                        size: 5565
-                        sha256: "\x8a\x71\x8a\x68\x8d\x6a\x0e\xcf\x74\x3d\xcc\xf0\x12\xab\xfe\x0b\xaf\xd2\xa1\x5d\x13\x62\x4d\x93\x12\xa6\x0c\x71\x80\x6c\xb1\xa8"
-                      })pb"},
-                {"file.modify",
-                 R"json({"ts":"2024-05-06T12:53:20.402283Z","seq":60,"host":"lnx-dev-182","type":"file.modify","user":"rgarcia8","proc":{"pid":21576,"exe":"/usr/bin/cp"},"file":{"path":"/home/pnovak5/tmp/backup.pdf","size":5197,"sha256":"1f4bc1d5f670f962a9acbe84ebb97c5035eca75fa59b9f2b369a67117235ec78"}})json",
-                 R"pb(time_ns: 1715000000402283000
-                      host: "lnx-dev-182"
-                      actor {
-                        pid: 21576
-                        login_user: "rgarcia8"
-                        user_name: "rgarcia8"
-                        executable: "/usr/bin/cp"
-                      }
-                      file {
-                        op: FILE_OP_MODIFY
-                        path: "/home/pnovak5/tmp/backup.pdf"
-                        size: 5197
-                        sha256: "\x1f\x4b\xc1\xd5\xf6\x70\xf9\x62\xa9\xac\xbe\x84\xeb\xb9\x7c\x50\x35\xec\xa7\x5f\xa5\x9b\x9f\x2b\x36\x9a\x67\x11\x72\x35\xec\x78"
-                      })pb"},
-                {"file.delete",
-                 R"json({"ts":"2024-05-06T12:53:20.896114Z","seq":1,"host":"WS-OPS-0353","type":"file.delete","user":"CORP\\pnovak29","proc":{"pid":3586,"exe":"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"},"file":{"path":"C:\\Users\\mkovacs99\\OneDrive - Corp\\Shared\\Release\\q3_passwords.csv"}})json",
-                 R"pb(time_ns: 1715000000896114000
-                      host: "WS-OPS-0353"
-                      actor {
-                        pid: 3586
-                        login_user: "CORP\\pnovak29"
-                        user_name: "CORP\\pnovak29"
-                        executable: "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"
-                      }
-                      file {
-                        op: FILE_OP_DELETE
-                        path: "C:\\Users\\mkovacs99\\OneDrive - Corp\\Shared\\Release\\q3_passwords.csv"
-                      })pb"},
-                {"file.read",
-                 R"json({"ts":"2024-05-06T12:53:20.725203Z","seq":17,"host":"lnx-ds-468","type":"file.read","user":"lchen13","proc":{"pid":15537,"exe":"/usr/bin/python3.11"},"file":{"path":"/home/lchen13/projects/list/plan_v2.xlsx"}})json",
-                 R"pb(time_ns: 1715000000725203000
-                      host: "lnx-ds-468"
-                      actor {
-                        pid: 15537
-                        login_user: "lchen13"
-                        user_name: "lchen13"
-                        executable: "/usr/bin/python3.11"
-                      }
-                      file { op: FILE_OP_READ path: "/home/lchen13/projects/list/plan_v2.xlsx" })pb"},
-                {"file.rename",
-                 R"json({"ts":"2024-05-06T12:53:20.072833Z","seq":11,"host":"WS-FIN-0398","type":"file.rename","user":"CORP\\tnguyen42","proc":{"pid":8322,"exe":"C:\\Windows\\explorer.exe"},"file":{"path":"C:\\Users\\tnguyen42\\OneDrive - Corp\\Shared\\contract_data_roadmap.pptx","new_path":"C:\\Users\\tnguyen42\\Desktop\\passwords_budget_q3.docx"}})json",
-                 R"pb(time_ns: 1715000000072833000
-                      host: "WS-FIN-0398"
-                      actor {
-                        pid: 8322
-                        login_user: "CORP\\tnguyen42"
-                        user_name: "CORP\\tnguyen42"
-                        executable: "C:\\Windows\\explorer.exe"
-                      }
-                      file {
-                        op: FILE_OP_RENAME
-                        path: "C:\\Users\\tnguyen42\\Desktop\\passwords_budget_q3.docx"
-                        old_path: "C:\\Users\\tnguyen42\\OneDrive - Corp\\Shared\\contract_data_roadmap.pptx"
-                      })pb"},
-                {"file.copy_to_removable",
-                 R"json({"ts":"2024-05-06T12:53:20.509271Z","seq":65,"host":"WS-LEG-0186","type":"file.copy_to_removable","user":"CORP\\kmueller64","proc":{"pid":17277,"exe":"C:\\Program Files\\Microsoft Office\\root\\Office16\\EXCEL.EXE"},"file":{"path":"C:\\Users\\kmueller64\\Documents\\budget.docx","size":21668,"sha256":"f6faa57b5121dcfc5db2e2eff3515e1aabe2178ec2d8d35a31fb0c57969c01dc"},"dst":"E:\\budget.docx"})json",
-                 R"pb(time_ns: 1715000000509271000
-                      host: "WS-LEG-0186"
-                      actor {
-                        pid: 17277
-                        login_user: "CORP\\kmueller64"
-                        user_name: "CORP\\kmueller64"
-                        executable: "C:\\Program Files\\Microsoft Office\\root\\Office16\\EXCEL.EXE"
-                      }
-                      file {
-                        op: FILE_OP_COPY_TO_REMOVABLE
-                        path: "E:\\budget.docx"
-                        source_path: "C:\\Users\\kmueller64\\Documents\\budget.docx"
-                        size: 21668
-                        sha256: "\xf6\xfa\xa5\x7b\x51\x21\xdc\xfc\x5d\xb2\xe2\xef\xf3\x51\x5e\x1a\xab\xe2\x17\x8e\xc2\xd8\xd3\x5a\x31\xfb\x0c\x57\x96\x9c\x01\xdc"
-                      })pb"},
-                {"proc.start",
-                 R"json({"ts":"2024-05-06T12:53:20.585843Z","seq":46,"host":"WS-FIN-0029","type":"proc.start","user":"CORP\\pnovak5","proc":{"pid":4849,"ppid":31792,"exe":"C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE","sha256":"fc61e2d6106f8e95a6f438050390c1b42e8785e8fa4b8e3c77caa6e5b7de9b25","cmd":"WINWORD.EXE /s"}})json",
-                 R"pb(time_ns: 1715000000585843000
-                      host: "WS-FIN-0029"
-                      actor {
-                        pid: 4849
-                        login_user: "CORP\\pnovak5"
-                        user_name: "CORP\\pnovak5"
-                        executable: "C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE"
-                        command_line: "WINWORD.EXE /s"
-                        ppid: 31792
-                      }
-                      process {
-                        action: PROCESS_ACTION_START
-                        sha256: "\xfc\x61\xe2\xd6\x10\x6f\x8e\x95\xa6\xf4\x38\x05\x03\x90\xc1\xb4\x2e\x87\x85\xe8\xfa\x4b\x8e\x3c\x77\xca\xa6\xe5\xb7\xde\x9b\x25"
-                      })pb"},
-                {"usb.attach",
-                 R"json({"ts":"2024-05-06T12:53:20.088668Z","seq":50,"host":"WS-LEG-0488","type":"usb.attach","user":"CORP\\tnguyen86","sid":"S-1-5-21-3731166539-3659993040-3818233842-9972","usb":{"vid":"0781","pid":"5581","vendor":"SanDisk","product":"Ultra","serial":"948670AD76F7D858F0E1","class":"mass_storage","mount":"E:"}})json",
-                 R"pb(time_ns: 1715000000088668000
-                      host: "WS-LEG-0488"
-                      actor { login_user: "CORP\\tnguyen86" user_name: "CORP\\tnguyen86" }
-                      usb {
-                        action: USB_ACTION_ADDED
-                        vendor_id: 0x0781
-                        product_id: 0x5581
-                        serial: "948670AD76F7D858F0E1"
-                        manufacturer: "SanDisk"
-                        product: "Ultra"
-                        interface_classes: 8
-                        fingerprint: "0781:5581:948670AD76F7D858F0E1"
-                        mount_point: "E:"
-                      })pb"},
-                {"usb.detach", R"json({"ts":"2024-05-06T12:53:20.453592Z","seq":267,"host":"lnx-build-261","type":"usb.detach","user":"svc_backup47","usb":{"vid":"0781","pid":"5581","vendor":"SanDisk","product":"Ultra","serial":"BCFA50F0E82FF6D2530A","class":"mass_storage"}})json",
-                 R"pb(time_ns: 1715000000453592000
-                      host: "lnx-build-261"
-                      actor { login_user: "svc_backup47" user_name: "svc_backup47" }
-                      usb {
-                        action: USB_ACTION_REMOVED
-                        vendor_id: 0x0781
-                        product_id: 0x5581
-                        serial: "BCFA50F0E82FF6D2530A"
-                        manufacturer: "SanDisk"
-                        product: "Ultra"
-                        interface_classes: 8
-                        fingerprint: "0781:5581:BCFA50F0E82FF6D2530A"
-                      })pb"},
-                {"net.upload",
-                 R"json({"ts":"2024-05-06T12:53:20.477540Z","seq":39,"host":"WS-OPS-0237","type":"net.upload","user":"CORP\\tnguyen76","proc":{"pid":21475,"exe":"C:\\Program Files\\Microsoft OneDrive\\OneDrive.exe"},"file":{"path":"C:\\Users\\tnguyen76\\AppData\\Local\\Temp\\offer_audit_v9.c"},"dst":"drive.google.com"})json",
-                 R"pb(time_ns: 1715000000477540000
-                      host: "WS-OPS-0237"
-                      actor {
-                        pid: 21475
-                        login_user: "CORP\\tnguyen76"
-                        user_name: "CORP\\tnguyen76"
-                        executable: "C:\\Program Files\\Microsoft OneDrive\\OneDrive.exe"
-                      }
-                      network {
-                        action: NETWORK_ACTION_UPLOAD
-                        destination: "drive.google.com"
-                        path: "C:\\Users\\tnguyen76\\AppData\\Local\\Temp\\offer_audit_v9.c"
-                      })pb"},
-                {"security.setting_change",
-                 R"json({"ts":"2024-05-06T12:53:20.853255Z","seq":28,"host":"WS-OPS-0391","type":"security.setting_change","user":"CORP\\lchen52","sid":"S-1-5-21-2345940203-1244273249-3345339322-6274","setting":{"name":"audit.policy.object_access","old":"success,failure","new":"none"},"proc":{"pid":6050,"exe":"C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe"}})json",
-                 R"pb(time_ns: 1715000000853255000
-                      host: "WS-OPS-0391"
-                      actor {
-                        pid: 6050
-                        login_user: "CORP\\lchen52"
-                        user_name: "CORP\\lchen52"
-                        executable: "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe"
-                      }
-                      setting {
-                        area: "audit"
-                        key: "audit.policy.object_access"
-                        old_value: "success,failure"
-                        new_value: "none"
-                        observed_by: OBSERVED_BY_PROBE
-                      })pb"},
+const TypeCase kTypeCases[] = {
+    {"file.create",
+     R"json({"ts":"2024-05-06T12:53:20.628360Z","seq":41,"host":"WS-SAL-0111",)json"
+     R"json("type":"file.create","user":"CORP\\jdoe53","proc":{"pid":21295,)json"
+     R"json("exe":"C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE"},)json"
+     R"json("file":{"path":"C:\\Users\\jdoe53\\Documents\\Source\\customer.tmp","size":5565,)json"
+     R"json("sha256":"8a718a688d6a0ecf743dccf012abfe0bafd2a15d13624d9312a60c71806cb1a8"}})json",
+     R"pb(time_ns: 1715000000628360000
+          host: "WS-SAL-0111"
+          actor {
+            pid: 21295
+            login_user: "CORP\\jdoe53"
+            user_name: "CORP\\jdoe53"
+            executable: "C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE"
+          }
+          file {
+            op: FILE_OP_CREATE
+            path: "C:\\Users\\jdoe53\\Documents\\Source\\customer.tmp"
+            size: 5565
+            sha256: "\x8a\x71\x8a\x68\x8d\x6a\x0e\xcf\x74\x3d\xcc\xf0\x12\xab\xfe\x0b"
+                    "\xaf\xd2\xa1\x5d\x13\x62\x4d\x93\x12\xa6\x0c\x71\x80\x6c\xb1\xa8"
+          })pb"},
+    {"file.modify",
+     R"json({"ts":"2024-05-06T12:53:20.402283Z","seq":60,"host":"lnx-dev-182",)json"
+     R"json("type":"file.modify","user":"rgarcia8","proc":{"pid":21576,"exe":"/usr/bin/cp"},)json"
+     R"json("file":{"path":"/home/pnovak5/tmp/backup.pdf","size":5197,)json"
+     R"json("sha256":"1f4bc1d5f670f962a9acbe84ebb97c5035eca75fa59b9f2b369a67117235ec78"}})json",
+     R"pb(time_ns: 1715000000402283000
+          host: "lnx-dev-182"
+          actor {
+            pid: 21576
+            login_user: "rgarcia8"
+            user_name: "rgarcia8"
+            executable: "/usr/bin/cp"
+          }
+          file {
+            op: FILE_OP_MODIFY
+            path: "/home/pnovak5/tmp/backup.pdf"
+            size: 5197
+            sha256: "\x1f\x4b\xc1\xd5\xf6\x70\xf9\x62\xa9\xac\xbe\x84\xeb\xb9\x7c\x50"
+                    "\x35\xec\xa7\x5f\xa5\x9b\x9f\x2b\x36\x9a\x67\x11\x72\x35\xec\x78"
+          })pb"},
+    {"file.delete",
+     R"json({"ts":"2024-05-06T12:53:20.896114Z","seq":1,"host":"WS-OPS-0353",)json"
+     R"json("type":"file.delete","user":"CORP\\pnovak29","proc":{"pid":3586,)json"
+     R"json("exe":"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"},)json"
+     R"json("file":{"path":"C:\\Users\\mkovacs99\\OneD)json"
+     R"json(rive - Corp\\Shared\\Release\\q3_passwords)json"
+     R"json(.csv"}})json",
+     R"pb(time_ns: 1715000000896114000
+          host: "WS-OPS-0353"
+          actor {
+            pid: 3586
+            login_user: "CORP\\pnovak29"
+            user_name: "CORP\\pnovak29"
+            executable: "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"
+          }
+          file {
+            op: FILE_OP_DELETE
+            path: "C:\\Users\\mkovacs99\\OneDrive - Corp\\Shared\\Release\\q3_passwords.csv"
+          })pb"},
+    {"file.read",
+     R"json({"ts":"2024-05-06T12:53:20.725203Z","seq":17,)json"
+     R"json("host":"lnx-ds-468","type":"file.read",)json"
+     R"json("user":"lchen13","proc":{"pid":15537,"exe":"/usr/bin/python3.11"},)json"
+     R"json("file":{"path":"/home/lchen13/projects/list/plan_v2.xlsx"}})json",
+     R"pb(time_ns: 1715000000725203000
+          host: "lnx-ds-468"
+          actor {
+            pid: 15537
+            login_user: "lchen13"
+            user_name: "lchen13"
+            executable: "/usr/bin/python3.11"
+          }
+          file { op: FILE_OP_READ path: "/home/lchen13/projects/list/plan_v2.xlsx" })pb"},
+    {"file.rename",
+     R"json({"ts":"2024-05-06T12:53:20.072833Z","seq":11,"host":"WS-FIN-0398",)json"
+     R"json("type":"file.rename","user":"CORP\\tnguyen42","proc":{"pid":8322,)json"
+     R"json("exe":"C:\\Windows\\explorer.exe"},)json"
+     R"json("file":{"path":"C:\\Users\\tnguyen42\\OneD)json"
+     R"json(rive - Corp\\Shared\\contract_data_roadmap)json"
+     R"json(.pptx","new_path":"C:\\Users\\tnguyen42\\Desktop\\passwords_budget_q3.docx"}})json",
+     R"pb(time_ns: 1715000000072833000
+          host: "WS-FIN-0398"
+          actor {
+            pid: 8322
+            login_user: "CORP\\tnguyen42"
+            user_name: "CORP\\tnguyen42"
+            executable: "C:\\Windows\\explorer.exe"
+          }
+          file {
+            op: FILE_OP_RENAME
+            path: "C:\\Users\\tnguyen42\\Desktop\\passwords_budget_q3.docx"
+            old_path: "C:\\Users\\tnguyen42\\OneDrive - Corp\\Shared\\contract_data_roadmap.pptx"
+          })pb"},
+    {"file.copy_to_removable",
+     R"json({"ts":"2024-05-06T12:53:20.509271Z","seq":65,"host":"WS-LEG-0186",)json"
+     R"json("type":"file.copy_to_removable","user":"CORP\\kmueller64","proc":{"pid":17277,)json"
+     R"json("exe":"C:\\Program Files\\Microsoft Office\\root\\Office16\\EXCEL.EXE"},)json"
+     R"json("file":{"path":"C:\\Users\\kmueller64\\Documents\\budget.docx","size":21668,)json"
+     R"json("sha256":"f6faa57b5121dcfc5db2e2eff3515e1aabe2178ec2d8d35a31fb0c57969c01dc"},)json"
+     R"json("dst":"E:\\budget.docx"})json",
+     R"pb(time_ns: 1715000000509271000
+          host: "WS-LEG-0186"
+          actor {
+            pid: 17277
+            login_user: "CORP\\kmueller64"
+            user_name: "CORP\\kmueller64"
+            executable: "C:\\Program Files\\Microsoft Office\\root\\Office16\\EXCEL.EXE"
+          }
+          file {
+            op: FILE_OP_COPY_TO_REMOVABLE
+            path: "E:\\budget.docx"
+            source_path: "C:\\Users\\kmueller64\\Documents\\budget.docx"
+            size: 21668
+            sha256: "\xf6\xfa\xa5\x7b\x51\x21\xdc\xfc\x5d\xb2\xe2\xef\xf3\x51\x5e\x1a"
+                    "\xab\xe2\x17\x8e\xc2\xd8\xd3\x5a\x31\xfb\x0c\x57\x96\x9c\x01\xdc"
+          })pb"},
+    {"proc.start",
+     R"json({"ts":"2024-05-06T12:53:20.585843Z","seq":46,"host":"WS-FIN-0029",)json"
+     R"json("type":"proc.start","user":"CORP\\pnovak5","proc":{"pid":4849,"ppid":31792,)json"
+     R"json("exe":"C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE",)json"
+     R"json("sha256":"fc61e2d6106f8e95a6f438050390c1b42e8785e8fa4b8e3c77caa6e5b7de9b25",)json"
+     R"json("cmd":"WINWORD.EXE /s"}})json",
+     R"pb(time_ns: 1715000000585843000
+          host: "WS-FIN-0029"
+          actor {
+            pid: 4849
+            login_user: "CORP\\pnovak5"
+            user_name: "CORP\\pnovak5"
+            executable: "C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE"
+            command_line: "WINWORD.EXE /s"
+            ppid: 31792
+          }
+          process {
+            action: PROCESS_ACTION_START
+            sha256: "\xfc\x61\xe2\xd6\x10\x6f\x8e\x95\xa6\xf4\x38\x05\x03\x90\xc1\xb4"
+                    "\x2e\x87\x85\xe8\xfa\x4b\x8e\x3c\x77\xca\xa6\xe5\xb7\xde\x9b\x25"
+          })pb"},
+    {"usb.attach",
+     R"json({"ts":"2024-05-06T12:53:20.088668Z","seq":50,"host":"WS-LEG-0488",)json"
+     R"json("type":"usb.attach","user":"CORP\\tnguyen86",)json"
+     R"json("sid":"S-1-5-21-3731166539-3659993040-3818233842-9972","usb":{"vid":"0781",)json"
+     R"json("pid":"5581","vendor":"SanDisk","product":"Ultra","serial":"948670AD76F7D858F0E1",)json"
+     R"json("class":"mass_storage","mount":"E:"}})json",
+     R"pb(time_ns: 1715000000088668000
+          host: "WS-LEG-0488"
+          actor { login_user: "CORP\\tnguyen86" user_name: "CORP\\tnguyen86" }
+          usb {
+            action: USB_ACTION_ADDED
+            vendor_id: 0x0781
+            product_id: 0x5581
+            serial: "948670AD76F7D858F0E1"
+            manufacturer: "SanDisk"
+            product: "Ultra"
+            interface_classes: 8
+            fingerprint: "0781:5581:948670AD76F7D858F0E1"
+            mount_point: "E:"
+          })pb"},
+    {"usb.detach",
+     R"json({"ts":"2024-05-06T12:53:20.453592Z","seq":267,"host":"lnx-build-261",)json"
+     R"json("type":"usb.detach","user":"svc_backup47","usb":{"vid":"0781","pid":"5581",)json"
+     R"json("vendor":"SanDisk","product":"Ultra","serial":"BCFA50F0E82FF6D2530A",)json"
+     R"json("class":"mass_storage"}})json",
+     R"pb(time_ns: 1715000000453592000
+          host: "lnx-build-261"
+          actor { login_user: "svc_backup47" user_name: "svc_backup47" }
+          usb {
+            action: USB_ACTION_REMOVED
+            vendor_id: 0x0781
+            product_id: 0x5581
+            serial: "BCFA50F0E82FF6D2530A"
+            manufacturer: "SanDisk"
+            product: "Ultra"
+            interface_classes: 8
+            fingerprint: "0781:5581:BCFA50F0E82FF6D2530A"
+          })pb"},
+    {"net.upload",
+     R"json({"ts":"2024-05-06T12:53:20.477540Z","seq":39,"host":"WS-OPS-0237",)json"
+     R"json("type":"net.upload","user":"CORP\\tnguyen76","proc":{"pid":21475,)json"
+     R"json("exe":"C:\\Program Files\\Microsoft OneDrive\\OneDrive.exe"},)json"
+     R"json("file":{"path":"C:\\Users\\tnguyen76\\AppData\\Local\\Temp\\offer_audit_v9.c"},)json"
+     R"json("dst":"drive.google.com"})json",
+     R"pb(time_ns: 1715000000477540000
+          host: "WS-OPS-0237"
+          actor {
+            pid: 21475
+            login_user: "CORP\\tnguyen76"
+            user_name: "CORP\\tnguyen76"
+            executable: "C:\\Program Files\\Microsoft OneDrive\\OneDrive.exe"
+          }
+          network {
+            action: NETWORK_ACTION_UPLOAD
+            destination: "drive.google.com"
+            path: "C:\\Users\\tnguyen76\\AppData\\Local\\Temp\\offer_audit_v9.c"
+          })pb"},
+    {"security.setting_change",
+     R"json({"ts":"2024-05-06T12:53:20.853255Z","seq":28,"host":"WS-OPS-0391",)json"
+     R"json("type":"security.setting_change","user":"CORP\\lchen52",)json"
+     R"json("sid":"S-1-5-21-2345940203-1244273249-3345339322-6274",)json"
+     R"json("setting":{"name":"audit.policy.object_access","old":"success,failure",)json"
+     R"json("new":"none"},"proc":{"pid":6050,)json"
+     R"json("exe":"C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe"}})json",
+     R"pb(time_ns: 1715000000853255000
+          host: "WS-OPS-0391"
+          actor {
+            pid: 6050
+            login_user: "CORP\\lchen52"
+            user_name: "CORP\\lchen52"
+            executable: "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe"
+          }
+          setting {
+            area: "audit"
+            key: "audit.policy.object_access"
+            old_value: "success,failure"
+            new_value: "none"
+            observed_by: OBSERVED_BY_PROBE
+          })pb"},
 };
 
 class MapsCorpusType : public ::testing::TestWithParam<TypeCase> {};
@@ -406,13 +453,14 @@ TEST(ParseBenchLineTest, OddButValidLinesMapAsTheDomParserDid) {
       "\xEF\xBB\xBF" + line(R"("type":"file.read")"),
       std::string(kGoodLine) + std::string("\0trailing junk", 14),
       // Text: \u escapes (surrogate pairs too), raw UTF-8 of 2, 3 and 4 bytes, simple escapes.
-      line(
-          R"("type":"file.read","host":"\u00e9t\u00e9","user":"\ud83d\ude00","file":{"path":"\u0000x"})"),
+      line(R"("type":"file.read","host":"\u00e9t\u00e9","user":"\ud83d\ude00",)"
+           R"("file":{"path":"\u0000x"})"),
       line("\"type\":\"file.read\",\"host\":\"h\xC3\xA9te\",\"user\":\"\xE6\x97\xA5\xE6\x9C\xAC\","
            "\"file\":{\"path\":\"\xF0\x9F\x98\x80/\xEF\xBF\xBD\"}"),
       line(R"("type":"file.read","file":{"path":"a\/b\\c\"d\be\ff\ng\rh\ti"}})"),
       line(R"("type":"file.read","file":{"path":"C:\\Users\\x\\"}})"),
-      R"({"t\u0073":"2024-05-06T12:53:20.628360Z","typ\u0065":"file.read","fil\u0065":{"p\u0061th":"q"}})",
+      R"({"t\u0073":"2024-05-06T12:53:20.628360Z","typ\u0065":"file.read",)"
+      R"("fil\u0065":{"p\u0061th":"q"}})",
       // Numbers: negative, fractions, exponents, beyond uint32 and uint64, -0, the largest uint64.
       line(R"("type":"file.create","proc":{"pid":-5,"ppid":1.5},"file":{"size":1e3}})"),
       line(R"("type":"file.create","proc":{"pid":4294967297,"ppid":-0},"file":{"size":0}})"),
@@ -467,8 +515,8 @@ TEST(ParseBenchLineTest, OddButValidLinesMapAsTheDomParserDid) {
       line(R"("type":"usb.attach","usb":{"vid":"0x781","pid":" 781","class":"hid"}})"),
       line(R"("type":"usb.attach","usb":{"vid":"781zz","pid":"123456789","class":"phone"}})"),
       line(R"("type":"usb.attach","usb":{"vid":"-1","pid":"","class":"network"}})"),
-      line(
-          R"("type":"usb.detach","usb":{"vid":"ffffffff","pid":"FFFFFFFFFFFFFFFFFFFF","class":"printer"}})"),
+      line(R"("type":"usb.detach","usb":{"vid":"ffffffff",)"
+           R"("pid":"FFFFFFFFFFFFFFFFFFFF","class":"printer"}})"),
       line(R"("type":"usb.detach","usb":{"vid":"zz","class":"imaging","serial":"s"}})"),
       line(R"("type":"usb.detach","usb":{"class":"wireless"}})"),
       line(R"("type":"usb.detach","usb":{"class":"mtp","mount":"/m"}})"),
@@ -522,6 +570,25 @@ TEST(ParseBenchLineTest, WrongTypedMembersReadAsAbsentAsBefore) {
                                    &event)
           .ok());
   EXPECT_EQ(event.file().size(), 18446744073709551615u);
+}
+
+TEST(ParseBenchLineTest, HexQuirksReadAsSscanfReadThem) {
+  // Every 4-character digest and USB id over characters sscanf("%x") treats specially.
+  const char* const kTokens[] = {"0", "f", "F", "g", "x", "+", "-", " ", "\\t", "\\u000b"};
+  for (const char* a : kTokens) {
+    for (const char* b : kTokens) {
+      for (const char* c : kTokens) {
+        for (const char* d : kTokens) {
+          const std::string text = std::string(a) + b + c + d;
+          const std::string ts = R"({"ts":"2024-05-06T12:53:20.000000Z",)";
+          ASSERT_TRUE(
+              MatchesReferences(ts + R"("type":"file.create","file":{"sha256":")" + text + "\"}}"));
+          ASSERT_TRUE(MatchesReferences(ts + R"("type":"usb.attach","usb":{"vid":")" + text +
+                                        R"(","pid":")" + text.substr(2) + "\"}}"));
+        }
+      }
+    }
+  }
 }
 
 TEST(ParseBenchLineTest, LongDigestsTakeLinearTime) {
