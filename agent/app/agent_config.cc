@@ -17,7 +17,8 @@ Result<AgentConfig> FromReader(config::ConfigReader& r, const std::string& path)
   c.server_name = r.String("collector.server_name", "");
   c.ca_file = r.String("collector.ca_file", "");
   c.state_dir = r.String("state_dir", kDefaultAgentStateDir);
-  if (c.state_dir.empty() || c.state_dir[0] != '/') r.AddProblem("state_dir", "must be an absolute path");
+  if (c.state_dir.empty() || c.state_dir[0] != '/')
+    r.AddProblem("state_dir", "must be an absolute path");
   c.spool_max_bytes = r.Bytes("spool.max_bytes", 1ull << 30, 16ull << 20, 1ull << 40);
   c.spool_segment_bytes = r.Bytes("spool.segment_bytes", 16ull << 20, 1ull << 20, 1ull << 30);
   if (c.spool_segment_bytes * 4 > c.spool_max_bytes) {

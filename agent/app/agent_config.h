@@ -16,10 +16,10 @@ inline constexpr const char* kDefaultAgentStateDir = "/var/lib/custos/agent";
 
 struct AgentConfig {
   std::string config_path;
-  std::string collector_host;           // from collector.address
+  std::string collector_host;  // from collector.address
   uint16_t collector_port = 7443;
-  std::string server_name;              // default: collector_host
-  std::string ca_file;                  // default: STATE_DIR/ca.crt (copied at enroll)
+  std::string server_name;  // default: collector_host
+  std::string ca_file;      // default: STATE_DIR/ca.crt (copied at enroll)
   std::string state_dir = kDefaultAgentStateDir;
   uint64_t spool_max_bytes = 1ull << 30;
   uint64_t spool_segment_bytes = 16ull << 20;

@@ -50,7 +50,8 @@ sources:
 
 TEST(AgentConfigTest, ErrorsNameKeyAndProblem) {
   auto c = ParseAgentConfig(
-      "collector: {address: nowhere}\nsources: {file: {roots: [relative/path], classification: [nolabel]}}\n"
+      "collector: {address: nowhere}\nsources: {file: {roots: [relative/path], classification: "
+      "[nolabel]}}\n"
       "spool: {max_bytes: 16MiB, segment_bytes: 16MiB}\n",
       "/etc/custos/agent.yaml");
   ASSERT_FALSE(c.ok());

@@ -27,7 +27,8 @@ namespace {
 
 constexpr const char* kVersion = "0.1.0";
 
-constexpr const char* kUsage = R"(custos-agent — Custos endpoint agent: captures file activity, buffers it durably,
+constexpr const char* kUsage =
+    R"(custos-agent — Custos endpoint agent: captures file activity, buffers it durably,
 streams it to the collector over mutual TLS.
 
 Usage:
@@ -106,8 +107,9 @@ Result<uplink::Credentials> LoadCredentials(const AgentConfig& c) {
   auto need = [&](const std::string& path, std::string* out) -> Status {
     auto r = f->ReadFile(path);
     if (!r.ok()) {
-      return Status(r.status().code(),
-                    r.status().message() + " (not enrolled? run 'custos-agent enroll --token ...')");
+      return Status(
+          r.status().code(),
+          r.status().message() + " (not enrolled? run 'custos-agent enroll --token ...')");
     }
     *out = std::move(*r);
     return OkStatus();
@@ -128,10 +130,12 @@ int Enroll(AgentConfig c, const flags::Args& args) {
       return UsageError("--collector: " + s.message());
     }
   }
-  if (c.collector_host.empty()) return UsageError("no collector: give --collector HOST:PORT or set collector.address");
+  if (c.collector_host.empty())
+    return UsageError("no collector: give --collector HOST:PORT or set collector.address");
   if (auto sn = args.Get("server-name")) c.server_name = *sn;
   std::string ca_file = args.GetOr("ca", c.ca_file);
-  if (ca_file.empty()) return UsageError("enroll needs the collector CA: --ca FILE or collector.ca_file");
+  if (ca_file.empty())
+    return UsageError("enroll needs the collector CA: --ca FILE or collector.ca_file");
   auto ca = fs::Posix()->ReadFile(ca_file);
   if (!ca.ok()) return Failure(ca.status().WithContext("--ca"));
   uplink::EnrollRequest req;
@@ -153,7 +157,8 @@ void OnSignal(int) { g_stop = true; }
 int Run(AgentConfig c, const flags::Args& args) {
   auto creds = LoadCredentials(c);
   if (!creds.ok()) return Failure(creds.status());
-  if (c.collector_host.empty()) return UsageError("no collector: set collector.address in the configuration");
+  if (c.collector_host.empty())
+    return UsageError("no collector: set collector.address in the configuration");
   fs::FileSystem* f = fs::Posix();
   spool::SpoolOptions so;
   so.dir = c.spool_dir();
@@ -173,7 +178,8 @@ int Run(AgentConfig c, const flags::Args& args) {
   uo.max_batch_events = c.max_batch_events;
   uo.on_renewed = [c](const uplink::Credentials& renewed) {
     Status s = SaveCredentials(c, renewed);
-    if (!s.ok()) logging::Error("agent: could not store renewed certificate", {{"error", s.ToString()}});
+    if (!s.ok())
+      logging::Error("agent: could not store renewed certificate", {{"error", s.ToString()}});
   };
   std::unique_ptr<uplink::UplinkClient> client;
   std::atomic<uplink::UplinkClient*> client_ptr{nullptr};
@@ -222,10 +228,11 @@ int Run(AgentConfig c, const flags::Args& args) {
     sources.push_back(std::move(rs));
   }
   bool exit_when_drained = args.Has("exit-when-drained");
-  logging::Info("custos-agent running", {{"version", kVersion},
-                                        {"agent", creds->agent_id},
-                                        {"collector", c.collector_host + ":" + std::to_string(c.collector_port)},
-                                        {"sources", sources.size()}});
+  logging::Info("custos-agent running",
+                {{"version", kVersion},
+                 {"agent", creds->agent_id},
+                 {"collector", c.collector_host + ":" + std::to_string(c.collector_port)},
+                 {"sources", sources.size()}});
   uint64_t last_written = 0;
   auto last_tick = std::chrono::steady_clock::now();
   int rc = 0;
@@ -246,14 +253,17 @@ int Run(AgentConfig c, const flags::Args& args) {
       st["last_error"] = us.last_error;
       st["refused"] = us.fatal;
       st["acked_seq"] = us.acked_seq;
-      st["spool"] = {{"unacked_records", ss.unacked_records},
-                     {"bytes", ss.bytes_on_disk},
-                     {"oldest_unacked_age_s",
-                      ss.oldest_unacked_time_ns ? (RealClock()->NowUnixNs() - ss.oldest_unacked_time_ns) / 1e9 : 0.0},
-                     {"dropped_records", ss.dropped_records},
-                     {"recovered_dropped_records", ss.recovered_dropped_records}};
+      st["spool"] = {
+          {"unacked_records", ss.unacked_records},
+          {"bytes", ss.bytes_on_disk},
+          {"oldest_unacked_age_s",
+           ss.oldest_unacked_time_ns ? (RealClock()->NowUnixNs() - ss.oldest_unacked_time_ns) / 1e9
+                                     : 0.0},
+          {"dropped_records", ss.dropped_records},
+          {"recovered_dropped_records", ss.recovered_dropped_records}};
       st["events_per_second"] = static_cast<double>(ws.written - last_written) / dt;
-      st["pipeline"] = {{"written", ws.written}, {"dropped", ws.dropped}, {"write_errors", ws.write_errors}};
+      st["pipeline"] = {
+          {"written", ws.written}, {"dropped", ws.dropped}, {"write_errors", ws.write_errors}};
       nlohmann::json srcs = nlohmann::json::array();
       for (const auto& s : sources) {
         auto h = s->Health();
@@ -269,7 +279,8 @@ int Run(AgentConfig c, const flags::Args& args) {
       last_written = ws.written;
       last_tick = now;
       if (us.fatal) {
-        logging::Error("agent: the collector refused this agent; stopping", {{"reason", us.last_error}});
+        logging::Error("agent: the collector refused this agent; stopping",
+                       {{"reason", us.last_error}});
         rc = 1;
         break;
       }
@@ -291,31 +302,38 @@ int Status_(const AgentConfig& c) {
   auto text = fs::Posix()->ReadFile(c.status_path());
   bool enrolled = fs::Posix()->Exists(c.cert_path());
   if (!text.ok()) {
-    std::printf("enrolled: %s\nrunning: no (no %s)\n", enrolled ? "yes" : "no", c.status_path().c_str());
+    std::printf("enrolled: %s\nrunning: no (no %s)\n", enrolled ? "yes" : "no",
+                c.status_path().c_str());
     return enrolled ? 1 : 1;
   }
   auto st = nlohmann::json::parse(*text, nullptr, false);
-  if (st.is_discarded()) return Failure(DataLossError("status: " + c.status_path() + ": not valid JSON"));
+  if (st.is_discarded())
+    return Failure(DataLossError("status: " + c.status_path() + ": not valid JSON"));
   struct stat sb {};
   ::stat(c.status_path().c_str(), &sb);
   bool fresh = ::time(nullptr) - sb.st_mtime <= 5;
-  std::printf("enrolled:   %s (agent %s)\n", enrolled ? "yes" : "no", st.value("agent_id", "").c_str());
+  std::printf("enrolled:   %s (agent %s)\n", enrolled ? "yes" : "no",
+              st.value("agent_id", "").c_str());
   std::printf("running:    %s (status written %s)\n", fresh ? "yes" : "no, status is stale",
               st.value("time", "").c_str());
   std::printf("collector:  %s, %s%s\n", st.value("collector", "").c_str(),
               st.value("connected", false) ? "connected" : "not connected",
-              st.value("last_error", "").empty() ? "" : (" (last error: " + st.value("last_error", "") + ")").c_str());
+              st.value("last_error", "").empty()
+                  ? ""
+                  : (" (last error: " + st.value("last_error", "") + ")").c_str());
   const auto& sp = st["spool"];
   std::printf("spool:      %llu unsent events, %.1f MB, oldest unsent %.1f s ago, %llu dropped\n",
               static_cast<unsigned long long>(sp.value("unacked_records", 0ull)),
               sp.value("bytes", 0ull) / 1e6, sp.value("oldest_unacked_age_s", 0.0),
               static_cast<unsigned long long>(sp.value("dropped_records", 0ull)));
-  std::printf("rate:       %.0f events/s; pipeline drops %llu\n", st.value("events_per_second", 0.0),
+  std::printf("rate:       %.0f events/s; pipeline drops %llu\n",
+              st.value("events_per_second", 0.0),
               static_cast<unsigned long long>(st["pipeline"].value("dropped", 0ull)));
   for (const auto& s : st["sources"]) {
-    std::printf("source:     %s via %s: %s%s%s (%llu events, %llu lost)\n", s.value("name", "").c_str(),
-                s.value("mechanism", "").c_str(), s.value("health", "").c_str(),
-                s.value("message", "").empty() ? "" : ": ", s.value("message", "").c_str(),
+    std::printf("source:     %s via %s: %s%s%s (%llu events, %llu lost)\n",
+                s.value("name", "").c_str(), s.value("mechanism", "").c_str(),
+                s.value("health", "").c_str(), s.value("message", "").empty() ? "" : ": ",
+                s.value("message", "").c_str(),
                 static_cast<unsigned long long>(s.value("events", 0ull)),
                 static_cast<unsigned long long>(s.value("lost", 0ull)));
   }
@@ -328,11 +346,21 @@ int Main(int argc, char** argv) {
   sa.sa_handler = OnSignal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-  auto args = flags::Args::Parse(
-      argc, argv,
-      {{"config"}, {"state-dir"}, {"log-format"}, {"log-level"}, {"token"}, {"collector"}, {"ca"},
-       {"server-name"}, {"replay"}, {"replay-format"}, {"no-file-source", false},
-       {"exit-when-drained", false}, {"help", false}, {"version", false}});
+  auto args = flags::Args::Parse(argc, argv,
+                                 {{"config"},
+                                  {"state-dir"},
+                                  {"log-format"},
+                                  {"log-level"},
+                                  {"token"},
+                                  {"collector"},
+                                  {"ca"},
+                                  {"server-name"},
+                                  {"replay"},
+                                  {"replay-format"},
+                                  {"no-file-source", false},
+                                  {"exit-when-drained", false},
+                                  {"help", false},
+                                  {"version", false}});
   if (!args.ok()) return UsageError(args.status().message());
   if (args->Has("help")) {
     std::fputs(kUsage, stdout);
@@ -343,7 +371,8 @@ int Main(int argc, char** argv) {
     return 0;
   }
   std::string config_path = args->GetOr("config", "");
-  if (config_path.empty() && ::access(kDefaultAgentConfigPath, F_OK) == 0) config_path = kDefaultAgentConfigPath;
+  if (config_path.empty() && ::access(kDefaultAgentConfigPath, F_OK) == 0)
+    config_path = kDefaultAgentConfigPath;
   auto cfg = LoadAgentConfig(config_path);
   if (!cfg.ok()) {
     std::fprintf(stderr, "custos-agent: %s\n", cfg.status().message().c_str());

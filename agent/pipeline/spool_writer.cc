@@ -11,11 +11,16 @@ namespace v1 = custos::v1;
 
 SpoolWriter::SpoolWriter(spool::Spool* spool, SpoolWriterOptions options, Clock* clock,
                          std::function<void()> on_durable)
-    : spool_(spool), options_(std::move(options)), clock_(clock), on_durable_(std::move(on_durable)) {}
+    : spool_(spool),
+      options_(std::move(options)),
+      clock_(clock),
+      on_durable_(std::move(on_durable)) {}
 
 SpoolWriter::~SpoolWriter() { Stop(); }
 
-void SpoolWriter::Start() { thread_ = std::thread([this] { Run(); }); }
+void SpoolWriter::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void SpoolWriter::Stop() {
   {
@@ -42,7 +47,8 @@ bool SpoolWriter::Push(v1::Event&& event) {
 
 bool SpoolWriter::PushWait(v1::Event&& event, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> l(mu_);
-  if (!room_cv_.wait_for(l, timeout, [&] { return stopping_ || ring_.size() < options_.ring_capacity; }) ||
+  if (!room_cv_.wait_for(l, timeout,
+                         [&] { return stopping_ || ring_.size() < options_.ring_capacity; }) ||
       stopping_) {
     return false;
   }
@@ -62,24 +68,26 @@ SpoolWriterStats SpoolWriter::Stats() const {
   return s;
 }
 
-uint8_t SpoolWriter::TypeOf(const v1::Event& e) {
-  return static_cast<uint8_t>(events::TypeOf(e));
-}
+uint8_t SpoolWriter::TypeOf(const v1::Event& e) { return static_cast<uint8_t>(events::TypeOf(e)); }
 
 uint8_t SpoolWriter::PriorityOf(const v1::Event& e) {
   switch (e.payload_case()) {
     case v1::Event::kSetting:
     case v1::Event::kEventsLost:
     case v1::Event::kGap:
-    case v1::Event::kHealth: return 250;
+    case v1::Event::kHealth:
+      return 250;
     case v1::Event::kUsb:
     case v1::Event::kNetwork:
-    case v1::Event::kEvidence: return 200;
+    case v1::Event::kEvidence:
+      return 200;
     case v1::Event::kFile:
       if (e.file().op() == v1::FILE_OP_COPY_TO_REMOVABLE) return 200;
       return e.file().classifications_size() > 0 ? 150 : 100;
-    case v1::Event::kProcess: return 80;
-    case v1::Event::PAYLOAD_NOT_SET: return 50;
+    case v1::Event::kProcess:
+      return 80;
+    case v1::Event::PAYLOAD_NOT_SET:
+      return 50;
   }
   return 50;
 }
@@ -110,7 +118,8 @@ void SpoolWriter::Run() {
     {
       std::unique_lock<std::mutex> l(mu_);
       cv_.wait(l, [&] { return stopping_ || !ring_.empty(); });
-      if (!stopping_ && options_.gather_delay.count() > 0 && ring_.size() < options_.max_group / 8) {
+      if (!stopping_ && options_.gather_delay.count() > 0 &&
+          ring_.size() < options_.max_group / 8) {
         cv_.wait_for(l, options_.gather_delay,
                      [&] { return stopping_ || ring_.size() >= options_.max_group / 8; });
       }

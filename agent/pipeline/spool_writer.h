@@ -23,16 +23,16 @@ namespace custos::agent::pipeline {
 
 struct SpoolWriterOptions {
   size_t ring_capacity = 65536;
-  size_t max_group = 8192;                  // events per append+sync
+  size_t max_group = 8192;  // events per append+sync
   // When fewer than max_group/8 events wait, gather this long before appending and syncing, so
   // a trickle of events shares one fsync (and one uplink batch) instead of paying one each.
   std::chrono::milliseconds gather_delay{25};
-  std::string host;                         // set on events that do not name one
+  std::string host;  // set on events that do not name one
 };
 
 struct SpoolWriterStats {
   uint64_t accepted = 0;
-  uint64_t dropped = 0;   // ring full
+  uint64_t dropped = 0;  // ring full
   uint64_t written = 0;
   uint64_t syncs = 0;
   uint64_t write_errors = 0;
@@ -64,8 +64,8 @@ class SpoolWriter final : public EventSink {
   Clock* clock_;
   std::function<void()> on_durable_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;        // writer waits for events
-  std::condition_variable room_cv_;   // PushWait waits for room
+  std::condition_variable cv_;          // writer waits for events
+  std::condition_variable room_cv_;     // PushWait waits for room
   std::deque<custos::v1::Event> ring_;  // guarded by mu_
   bool stopping_ = false;               // guarded by mu_
   uint64_t dropped_since_report_ = 0;   // guarded by mu_

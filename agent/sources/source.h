@@ -32,9 +32,9 @@ class EventSink {
 struct SourceHealth {
   std::string mechanism;  // e.g. "fanotify", "inotify", "replay"
   custos::v1::HealthLevel level = custos::v1::HEALTH_LEVEL_OK;
-  std::string message;    // why degraded/failed, naming the limit or error
-  uint64_t events = 0;    // pushed
-  uint64_t lost = 0;      // refused by the sink or lost by the kernel
+  std::string message;  // why degraded/failed, naming the limit or error
+  uint64_t events = 0;  // pushed
+  uint64_t lost = 0;    // refused by the sink or lost by the kernel
 };
 
 class Source {

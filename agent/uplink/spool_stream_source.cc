@@ -59,7 +59,8 @@ std::optional<OutgoingBatch> SpoolStreamSource::NextBatch(uint64_t from_seq, uin
                                                           uint64_t max_uncompressed_bytes) {
   auto records = spool_->Read(from_seq, max_events, max_uncompressed_bytes);
   if (!records.ok()) {
-    logging::Warn("uplink: spool read failed", {{"seq", from_seq}, {"error", records.status().ToString()}});
+    logging::Warn("uplink: spool read failed",
+                  {{"seq", from_seq}, {"error", records.status().ToString()}});
     return std::nullopt;
   }
   if (records->empty()) return std::nullopt;

@@ -50,7 +50,8 @@ std::string Frame(v1::FrameType type, const google::protobuf::Message& m) {
 
 Result<Credentials> EnrollAgent(const EnrollRequest& req) {
   CUSTOS_ASSIGN_OR_RETURN(crypto::KeyPair key, crypto::GenerateEcKey());
-  CUSTOS_ASSIGN_OR_RETURN(std::string csr, crypto::CreateCsr(key.private_key_pem, req.host.hostname()));
+  CUSTOS_ASSIGN_OR_RETURN(std::string csr,
+                          crypto::CreateCsr(key.private_key_pem, req.host.hostname()));
   CUSTOS_ASSIGN_OR_RETURN(ssl::context ctx, MakeSslContext(req.ca_pem, "", "", req.endpoint));
   asio::io_context io;
   ssl::stream<tcp::socket> stream(io, ctx);
@@ -73,49 +74,69 @@ Result<Credentials> EnrollAgent(const EnrollRequest& req) {
     error_code ec;
     stream.lowest_layer().close(ec);
   };
-  resolver.async_resolve(req.endpoint.host, std::to_string(req.endpoint.port),
+  resolver.async_resolve(
+      req.endpoint.host, std::to_string(req.endpoint.port),
       [&](const error_code& ec, tcp::resolver::results_type eps) {
-        if (ec) return fail(UnavailableError("enroll: resolve " + req.endpoint.host + ": " + ec.message()));
-        asio::async_connect(stream.lowest_layer(), eps, [&](const error_code& ec2, const tcp::endpoint&) {
-          if (ec2) return fail(UnavailableError("enroll: connect " + req.endpoint.host + ":" +
-                                                std::to_string(req.endpoint.port) + ": " + ec2.message()));
-          if (Status s = crypto::ConfigureClientSsl(stream.native_handle(), ServerName(req.endpoint)); !s.ok()) {
-            return fail(s);
-          }
-          stream.async_handshake(ssl::stream_base::client, [&](const error_code& ec3) {
-            if (ec3) return fail(UnavailableError("enroll: TLS handshake with " + req.endpoint.host +
-                                                  ": " + ec3.message() + " (is the CA right?)"));
-            asio::async_write(stream, asio::buffer(request), [&](const error_code& ec4, size_t) {
-              if (ec4) return fail(UnavailableError("enroll: send: " + ec4.message()));
-              asio::async_read(stream, asio::buffer(header), [&](const error_code& ec5, size_t) {
-                if (ec5) return fail(UnavailableError("enroll: collector closed the connection: " + ec5.message()));
-                auto h = wire::ParseFrameHeader(header, 1 << 20);
-                if (!h.ok()) return fail(h.status().WithContext("enroll"));
-                body.resize(h->body_bytes);
-                uint8_t type = h->type;
-                asio::async_read(stream, asio::buffer(body), [&, type](const error_code& ec6, size_t) {
-                  if (ec6) return fail(UnavailableError("enroll: read answer: " + ec6.message()));
-                  if (type == v1::FRAME_TYPE_ERROR) {
-                    v1::Error err;
-                    err.ParseFromString(body);
-                    return fail(PermissionDeniedError("enroll: collector refused: " + err.message()));
-                  }
-                  v1::EnrollAck ack;
-                  if (type != v1::FRAME_TYPE_ENROLL_ACK || !ack.ParseFromString(body)) {
-                    return fail(InvalidArgumentError("enroll: unexpected answer from the collector"));
-                  }
-                  creds.agent_id = ack.agent_id();
-                  creds.ca_pem = req.ca_pem;
-                  creds.cert_pem = ack.certificate_pem();
-                  creds.key_pem = key.private_key_pem;
-                  result = OkStatus();
-                  error_code ignored;
-                  stream.lowest_layer().close(ignored);
-                });
+        if (ec)
+          return fail(
+              UnavailableError("enroll: resolve " + req.endpoint.host + ": " + ec.message()));
+        asio::async_connect(
+            stream.lowest_layer(), eps, [&](const error_code& ec2, const tcp::endpoint&) {
+              if (ec2)
+                return fail(UnavailableError("enroll: connect " + req.endpoint.host + ":" +
+                                             std::to_string(req.endpoint.port) + ": " +
+                                             ec2.message()));
+              if (Status s =
+                      crypto::ConfigureClientSsl(stream.native_handle(), ServerName(req.endpoint));
+                  !s.ok()) {
+                return fail(s);
+              }
+              stream.async_handshake(ssl::stream_base::client, [&](const error_code& ec3) {
+                if (ec3)
+                  return fail(UnavailableError("enroll: TLS handshake with " + req.endpoint.host +
+                                               ": " + ec3.message() + " (is the CA right?)"));
+                asio::async_write(
+                    stream, asio::buffer(request), [&](const error_code& ec4, size_t) {
+                      if (ec4) return fail(UnavailableError("enroll: send: " + ec4.message()));
+                      asio::async_read(
+                          stream, asio::buffer(header), [&](const error_code& ec5, size_t) {
+                            if (ec5)
+                              return fail(UnavailableError(
+                                  "enroll: collector closed the connection: " + ec5.message()));
+                            auto h = wire::ParseFrameHeader(header, 1 << 20);
+                            if (!h.ok()) return fail(h.status().WithContext("enroll"));
+                            body.resize(h->body_bytes);
+                            uint8_t type = h->type;
+                            asio::async_read(
+                                stream, asio::buffer(body),
+                                [&, type](const error_code& ec6, size_t) {
+                                  if (ec6)
+                                    return fail(
+                                        UnavailableError("enroll: read answer: " + ec6.message()));
+                                  if (type == v1::FRAME_TYPE_ERROR) {
+                                    v1::Error err;
+                                    err.ParseFromString(body);
+                                    return fail(PermissionDeniedError(
+                                        "enroll: collector refused: " + err.message()));
+                                  }
+                                  v1::EnrollAck ack;
+                                  if (type != v1::FRAME_TYPE_ENROLL_ACK ||
+                                      !ack.ParseFromString(body)) {
+                                    return fail(InvalidArgumentError(
+                                        "enroll: unexpected answer from the collector"));
+                                  }
+                                  creds.agent_id = ack.agent_id();
+                                  creds.ca_pem = req.ca_pem;
+                                  creds.cert_pem = ack.certificate_pem();
+                                  creds.key_pem = key.private_key_pem;
+                                  result = OkStatus();
+                                  error_code ignored;
+                                  stream.lowest_layer().close(ignored);
+                                });
+                          });
+                    });
               });
             });
-          });
-        });
       });
   io.run_for(req.timeout);
   if (!result.ok()) return result;
@@ -126,8 +147,8 @@ Result<Credentials> EnrollAgent(const EnrollRequest& req) {
     return InvalidArgumentError("enroll: certificate names agent '" + info->agent_id + "', not '" +
                                 creds.agent_id + "'");
   }
-  CUSTOS_RETURN_IF_ERROR(crypto::VerifyCertificate(creds.cert_pem, req.ca_pem,
-                                                   std::chrono::system_clock::now()));
+  CUSTOS_RETURN_IF_ERROR(
+      crypto::VerifyCertificate(creds.cert_pem, req.ca_pem, std::chrono::system_clock::now()));
   return creds;
 }
 
@@ -250,40 +271,45 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   void Handshake(uint64_t gen) {
     error_code ec;
     stream_->lowest_layer().set_option(tcp::no_delay(true), ec);
-    if (Status s = crypto::ConfigureClientSsl(stream_->native_handle(), ServerName(options_.endpoint));
+    if (Status s =
+            crypto::ConfigureClientSsl(stream_->native_handle(), ServerName(options_.endpoint));
         !s.ok()) {
       return Fatal(s.message());
     }
-    stream_->async_handshake(ssl::stream_base::client, [self = shared_from_this(), gen](const error_code& e) {
-      if (gen != self->generation_ || self->stopped_) return;
-      if (e) return self->Disconnect("TLS handshake: " + e.message());
-      self->timer_.cancel();
-      self->state_ = State::kAwaitHelloAck;
-      v1::Hello hello;
-      hello.set_agent_version(self->options_.agent_version);
-      hello.set_stream_epoch(self->source_->Epoch());
-      hello.set_oldest_unacked_seq(std::max(self->source_->OldestUnackedSeq(), self->resume_floor_));
-      hello.set_hostname(self->options_.hostname);
-      self->Send(Frame(v1::FRAME_TYPE_HELLO, hello));
-      self->ReadHeader(gen);
-    });
+    stream_->async_handshake(
+        ssl::stream_base::client, [self = shared_from_this(), gen](const error_code& e) {
+          if (gen != self->generation_ || self->stopped_) return;
+          if (e) return self->Disconnect("TLS handshake: " + e.message());
+          self->timer_.cancel();
+          self->state_ = State::kAwaitHelloAck;
+          v1::Hello hello;
+          hello.set_agent_version(self->options_.agent_version);
+          hello.set_stream_epoch(self->source_->Epoch());
+          hello.set_oldest_unacked_seq(
+              std::max(self->source_->OldestUnackedSeq(), self->resume_floor_));
+          hello.set_hostname(self->options_.hostname);
+          self->Send(Frame(v1::FRAME_TYPE_HELLO, hello));
+          self->ReadHeader(gen);
+        });
   }
 
   void ReadHeader(uint64_t gen) {
-    asio::async_read(*stream_, asio::buffer(header_), [self = shared_from_this(), gen](const error_code& ec, size_t) {
-      if (gen != self->generation_ || self->stopped_) return;
-      if (ec) return self->Disconnect("read: " + ec.message());
-      auto h = wire::ParseFrameHeader(self->header_, 16u << 20);
-      if (!h.ok()) return self->Disconnect("bad frame from collector: " + h.status().message());
-      self->body_.resize(h->body_bytes);
-      uint8_t type = h->type;
-      asio::async_read(*self->stream_, asio::buffer(self->body_),
-                       [self, gen, type](const error_code& ec2, size_t) {
-                         if (gen != self->generation_ || self->stopped_) return;
-                         if (ec2) return self->Disconnect("read: " + ec2.message());
-                         if (self->HandleFrame(type)) self->ReadHeader(gen);
-                       });
-    });
+    asio::async_read(
+        *stream_, asio::buffer(header_),
+        [self = shared_from_this(), gen](const error_code& ec, size_t) {
+          if (gen != self->generation_ || self->stopped_) return;
+          if (ec) return self->Disconnect("read: " + ec.message());
+          auto h = wire::ParseFrameHeader(self->header_, 16u << 20);
+          if (!h.ok()) return self->Disconnect("bad frame from collector: " + h.status().message());
+          self->body_.resize(h->body_bytes);
+          uint8_t type = h->type;
+          asio::async_read(*self->stream_, asio::buffer(self->body_),
+                           [self, gen, type](const error_code& ec2, size_t) {
+                             if (gen != self->generation_ || self->stopped_) return;
+                             if (ec2) return self->Disconnect("read: " + ec2.message());
+                             if (self->HandleFrame(type)) self->ReadHeader(gen);
+                           });
+        });
   }
 
   // Returns false when the session ended.
@@ -301,7 +327,8 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         if (ack.max_batch_events() > 0) max_events_ = std::min(max_events_, ack.max_batch_events());
         max_bytes_ = ack.max_batch_uncompressed_bytes() > 0 ? ack.max_batch_uncompressed_bytes() / 2
                                                             : (8u << 20);
-        if (ack.max_frame_bytes() > 0) max_bytes_ = std::min<uint64_t>(max_bytes_, ack.max_frame_bytes());
+        if (ack.max_frame_bytes() > 0)
+          max_bytes_ = std::min<uint64_t>(max_bytes_, ack.max_frame_bytes());
         uint64_t oldest = std::max(source_->OldestUnackedSeq(), resume_floor_);
         next_seq_ = ack.last_committed_seq() + 1;
         if (oldest > next_seq_) next_seq_ = oldest;
@@ -326,7 +353,8 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         auto now = Clock::now();
         while (!in_flight_.empty() && in_flight_.front().last_seq <= ack.committed_seq()) {
           if (options_.ack_latency) {
-            options_.ack_latency->Observe(std::chrono::duration<double>(now - in_flight_.front().sent).count());
+            options_.ack_latency->Observe(
+                std::chrono::duration<double>(now - in_flight_.front().sent).count());
           }
           in_flight_.pop_front();
         }
@@ -486,11 +514,13 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
       s.last_error = why;
       if (was_connected) ++s.disconnects;
     });
-    logging::Log(attempt_ < 3 ? logging::Level::kInfo : logging::Level::kWarn, "uplink: disconnected",
-                 {{"agent", options_.credentials.agent_id}, {"reason", why}, {"attempt", attempt_}});
+    logging::Log(
+        attempt_ < 3 ? logging::Level::kInfo : logging::Level::kWarn, "uplink: disconnected",
+        {{"agent", options_.credentials.agent_id}, {"reason", why}, {"attempt", attempt_}});
     // Full jitter: a random delay up to the exponentially growing cap.
-    auto cap = std::min<int64_t>(options_.backoff_max.count(),
-                                 options_.backoff_initial.count() << std::min<uint32_t>(attempt_, 20));
+    auto cap =
+        std::min<int64_t>(options_.backoff_max.count(), options_.backoff_initial.count()
+                                                            << std::min<uint32_t>(attempt_, 20));
     ++attempt_;
     std::uniform_int_distribution<int64_t> dist(0, std::max<int64_t>(1, cap));
     timer_.expires_after(std::chrono::milliseconds(dist(rng_)));

@@ -29,7 +29,7 @@
 namespace custos::agent::uplink {
 
 struct Endpoint {
-  std::string host;         // address to connect to
+  std::string host;  // address to connect to
   uint16_t port = 7443;
   std::string server_name;  // name checked against the collector certificate (default: host)
 };

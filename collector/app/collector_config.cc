@@ -15,7 +15,8 @@ Result<CollectorConfig> FromReader(config::ConfigReader& r, const std::string& p
   CollectorConfig c;
   c.config_path = path;
   c.data_dir = r.String("data_dir", kDefaultCollectorDataDir);
-  if (c.data_dir.empty() || c.data_dir[0] != '/') r.AddProblem("data_dir", "must be an absolute path");
+  if (c.data_dir.empty() || c.data_dir[0] != '/')
+    r.AddProblem("data_dir", "must be an absolute path");
 
   std::string listen = r.String("ingest.listen", "0.0.0.0:7443");
   if (!flags::ParseHostPort(listen, &c.ingest.listen_host, &c.ingest.port).ok()) {
@@ -29,15 +30,16 @@ Result<CollectorConfig> FromReader(config::ConfigReader& r, const std::string& p
   c.ingest.max_batch_events =
       static_cast<uint32_t>(r.Int("ingest.max_batch_events", 20000, 1, 1'000'000));
   c.ingest.window_batches = static_cast<uint32_t>(r.Int("ingest.window_batches", 16, 1, 1024));
-  c.ingest.max_sessions = static_cast<uint32_t>(r.Int("ingest.max_connections", 20000, 1, 1'000'000));
+  c.ingest.max_sessions =
+      static_cast<uint32_t>(r.Int("ingest.max_connections", 20000, 1, 1'000'000));
   c.ingest.handshake_timeout = r.Duration("ingest.handshake_timeout", milliseconds(10'000),
                                           milliseconds(100), milliseconds(600'000));
   c.ingest.idle_timeout = r.Duration("ingest.idle_timeout", milliseconds(120'000),
                                      milliseconds(1'000), milliseconds(86'400'000));
   c.ingest.max_events_per_commit =
       static_cast<uint32_t>(r.Int("ingest.max_events_per_commit", 200'000, 1'000, 10'000'000));
-  c.ingest.max_commit_delay = r.Duration("ingest.max_commit_delay", milliseconds(50),
-                                         milliseconds(0), milliseconds(1000));
+  c.ingest.max_commit_delay =
+      r.Duration("ingest.max_commit_delay", milliseconds(50), milliseconds(0), milliseconds(1000));
   c.ingest.max_queued_events =
       static_cast<uint64_t>(r.Int("ingest.max_queued_events", 200'000, 1'000, 100'000'000));
   auto validity = r.Duration("enrollment.agent_certificate_validity", hours(24 * 30), hours(1),

@@ -57,8 +57,9 @@ store:
 }
 
 TEST(CollectorConfigTest, ErrorsNameFileKeyAndProblem) {
-  auto c = ParseCollectorConfig("ingest:\n  listen: nowhere\n  window_batches: 0\nlog:\n  levle: x\n",
-                                "/etc/custos/collector.yaml");
+  auto c =
+      ParseCollectorConfig("ingest:\n  listen: nowhere\n  window_batches: 0\nlog:\n  levle: x\n",
+                           "/etc/custos/collector.yaml");
   ASSERT_FALSE(c.ok());
   const std::string& m = c.status().message();
   EXPECT_NE(m.find("/etc/custos/collector.yaml"), std::string::npos) << m;
@@ -74,8 +75,9 @@ namespace custos::collector {
 namespace {
 
 TEST(CollectorConfigTest, ShippedExampleConfigLoadsWithDefaults) {
-  std::string path = std::string(std::getenv("CUSTOS_SOURCE_DIR") ? std::getenv("CUSTOS_SOURCE_DIR") : ".") +
-                     "/installers/config/collector.yaml";
+  std::string path =
+      std::string(std::getenv("CUSTOS_SOURCE_DIR") ? std::getenv("CUSTOS_SOURCE_DIR") : ".") +
+      "/installers/config/collector.yaml";
   auto c = LoadCollectorConfig(path);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   auto d = LoadCollectorConfig("");

@@ -24,7 +24,8 @@ namespace {
 
 constexpr const char* kVersion = "0.1.0";
 
-constexpr const char* kUsage = R"(custos-collector — the Custos server: enrolls agents and stores their events.
+constexpr const char* kUsage =
+    R"(custos-collector — the Custos server: enrolls agents and stores their events.
 
 Usage:
   custos-collector [run]            Serve agents (mTLS on 7443) until SIGTERM/SIGINT.
@@ -60,7 +61,8 @@ Files: DATA_DIR/pki/{ca,server}.{crt,key}, DATA_DIR/custos.db, DATA_DIR/admin.to
 )";
 
 int UsageError(const std::string& msg) {
-  std::fprintf(stderr, "custos-collector: %s\nRun 'custos-collector --help' for usage.\n", msg.c_str());
+  std::fprintf(stderr, "custos-collector: %s\nRun 'custos-collector --help' for usage.\n",
+               msg.c_str());
   return 2;
 }
 
@@ -76,7 +78,8 @@ std::string Hostname() {
 }
 
 bool IsIp(const std::string& s) {
-  return s.find_first_not_of("0123456789.") == std::string::npos || s.find(':') != std::string::npos;
+  return s.find_first_not_of("0123456789.") == std::string::npos ||
+         s.find(':') != std::string::npos;
 }
 
 Result<ingest::Pki> LoadPki(const CollectorConfig& c) {
@@ -86,9 +89,10 @@ Result<ingest::Pki> LoadPki(const CollectorConfig& c) {
   auto read = [&](const char* name, std::string* out) -> Status {
     auto r = f->ReadFile(d + "/" + name);
     if (!r.ok()) {
-      return Status(r.status().code(), r.status().message() +
-                                           " (run 'custos-collector init' to create the collector's "
-                                           "certificates)");
+      return Status(r.status().code(),
+                    r.status().message() +
+                        " (run 'custos-collector init' to create the collector's "
+                        "certificates)");
     }
     *out = std::move(*r);
     return OkStatus();
@@ -120,9 +124,11 @@ int Init(const CollectorConfig& c, const flags::Args& args) {
     ca.key_pem = f->ReadFile(ca_key).value_or("");
     auto info = crypto::ParseCertificate(ca.cert_pem);
     if (!info.ok()) return Failure(info.status().WithContext(ca_crt));
-    std::printf("collector CA: kept existing %s (serial %s)\n", ca_crt.c_str(), info->serial_hex.c_str());
+    std::printf("collector CA: kept existing %s (serial %s)\n", ca_crt.c_str(),
+                info->serial_hex.c_str());
   } else {
-    auto created = crypto::CreateCa("Custos collector CA " + Hostname(), std::chrono::hours(24 * 3650));
+    auto created =
+        crypto::CreateCa("Custos collector CA " + Hostname(), std::chrono::hours(24 * 3650));
     if (!created.ok()) return Failure(created.status());
     ca = std::move(*created);
     if (Status s = fs::WriteFileAtomic(f, ca_key, ca.key_pem, 0600); !s.ok()) return Failure(s);
@@ -142,8 +148,10 @@ int Init(const CollectorConfig& c, const flags::Args& args) {
     auto issued = crypto::IssueServerCertificate(ca, dns.empty() ? ips[0] : dns[0], dns, ips,
                                                  std::chrono::hours(24 * 825));
     if (!issued.ok()) return Failure(issued.status());
-    if (Status s = fs::WriteFileAtomic(f, srv_key, issued->key_pem, 0600); !s.ok()) return Failure(s);
-    if (Status s = fs::WriteFileAtomic(f, srv_crt, issued->cert_pem, 0644); !s.ok()) return Failure(s);
+    if (Status s = fs::WriteFileAtomic(f, srv_key, issued->key_pem, 0600); !s.ok())
+      return Failure(s);
+    if (Status s = fs::WriteFileAtomic(f, srv_crt, issued->cert_pem, 0644); !s.ok())
+      return Failure(s);
     std::string joined;
     for (const auto& n : names) joined += (joined.empty() ? "" : ", ") + n;
     std::printf("server certificate: created %s for %s\n", srv_crt.c_str(), joined.c_str());
@@ -157,7 +165,8 @@ int Init(const CollectorConfig& c, const flags::Args& args) {
   } else {
     auto tok = crypto::RandomToken(32);
     if (!tok.ok()) return Failure(tok.status());
-    if (Status s = fs::WriteFileAtomic(f, c.admin_token_path(), "cat_" + *tok + "\n", 0600); !s.ok()) {
+    if (Status s = fs::WriteFileAtomic(f, c.admin_token_path(), "cat_" + *tok + "\n", 0600);
+        !s.ok()) {
       return Failure(s);
     }
     std::printf("admin credential: created %s (mode 0600; the bearer token for the HTTPS API)\n",
@@ -194,9 +203,10 @@ int Token(const CollectorConfig& c, const flags::Args& args) {
     std::printf("%-18s %-25s %-25s %-9s %s\n", "ID", "CREATED", "EXPIRES", "USES", "STATE");
     int64_t now = RealClock()->NowUnixNs();
     for (const auto& t : *list) {
-      std::string state = t.revoked_at_ns ? "revoked" : now >= t.expires_at_ns ? "expired"
-                                                    : t.uses >= t.max_uses   ? "used up"
-                                                                             : "valid";
+      std::string state = t.revoked_at_ns          ? "revoked"
+                          : now >= t.expires_at_ns ? "expired"
+                          : t.uses >= t.max_uses   ? "used up"
+                                                   : "valid";
       std::printf("%-18s %-25s %-25s %4u/%-4u %s%s%s\n", t.id.c_str(),
                   FormatUnixNs(t.created_at_ns).c_str(), FormatUnixNs(t.expires_at_ns).c_str(),
                   t.uses, t.max_uses, state.c_str(), t.note.empty() ? "" : "  ", t.note.c_str());
@@ -205,7 +215,8 @@ int Token(const CollectorConfig& c, const flags::Args& args) {
   }
   if (verb == "revoke") {
     if (pos.size() != 3) return UsageError("token revoke takes one token ID");
-    if (Status r = s->RevokeEnrollmentToken(pos[2], RealClock()->NowUnixNs()); !r.ok()) return Failure(r);
+    if (Status r = s->RevokeEnrollmentToken(pos[2], RealClock()->NowUnixNs()); !r.ok())
+      return Failure(r);
     std::printf("token %s revoked\n", pos[2].c_str());
     return 0;
   }
@@ -220,7 +231,8 @@ int Agent(const CollectorConfig& c, const flags::Args& args) {
   if (verb == "list") {
     auto list = (*st)->ListAgents();
     if (!list.ok()) return Failure(list.status());
-    std::printf("%-32s %-24s %-25s %-25s %s\n", "AGENT", "HOSTNAME", "ENROLLED", "LAST SEEN", "STATE");
+    std::printf("%-32s %-24s %-25s %-25s %s\n", "AGENT", "HOSTNAME", "ENROLLED", "LAST SEEN",
+                "STATE");
     for (const auto& a : *list) {
       std::printf("%-32s %-24s %-25s %-25s %s\n", a.agent_id.c_str(), a.hostname.c_str(),
                   FormatUnixNs(a.enrolled_at_ns).c_str(),
@@ -284,10 +296,11 @@ int Run(CollectorConfig c, const flags::Args& args, sigset_t stop_signals) {
   if (!st.ok()) return Failure(st.status());
   metrics::Registry registry;
   store::Store* store = st->get();
-  registry.AddCallbackGauge("custos_store_bytes", "Size of the store on disk (database + WAL)", [store] {
-    auto stats = store->Stats();
-    return stats.ok() ? static_cast<double>(stats->bytes_on_disk) : 0.0;
-  });
+  registry.AddCallbackGauge("custos_store_bytes", "Size of the store on disk (database + WAL)",
+                            [store] {
+                              auto stats = store->Stats();
+                              return stats.ok() ? static_cast<double>(stats->bytes_on_disk) : 0.0;
+                            });
   registry.AddCallbackGauge("custos_store_events", "Events in the store", [store] {
     auto stats = store->Stats();
     return stats.ok() ? static_cast<double>(stats->events) : 0.0;
@@ -300,15 +313,17 @@ int Run(CollectorConfig c, const flags::Args& args, sigset_t stop_signals) {
   }
   auto server = ingest::IngestServer::Start(c.ingest, *pki, store, &registry, RealClock());
   if (!server.ok()) return Failure(server.status());
-  logging::Info("custos-collector serving",
-                {{"version", kVersion},
-                 {"ingest", c.ingest.listen_host + ":" + std::to_string((*server)->port())},
-                 {"metrics", metrics_server ? c.metrics_host + ":" + std::to_string(metrics_server->port())
-                                            : std::string("off")},
-                 {"store", c.db_path()}});
+  logging::Info(
+      "custos-collector serving",
+      {{"version", kVersion},
+       {"ingest", c.ingest.listen_host + ":" + std::to_string((*server)->port())},
+       {"metrics", metrics_server ? c.metrics_host + ":" + std::to_string(metrics_server->port())
+                                  : std::string("off")},
+       {"store", c.db_path()}});
   if (auto ready = args.Get("ready-file")) {
-    std::string json = "{\"ingest_port\":" + std::to_string((*server)->port()) +
-                       ",\"metrics_port\":" + std::to_string(metrics_server ? metrics_server->port() : 0) + "}\n";
+    std::string json =
+        "{\"ingest_port\":" + std::to_string((*server)->port()) +
+        ",\"metrics_port\":" + std::to_string(metrics_server ? metrics_server->port() : 0) + "}\n";
     if (Status s = fs::WriteFileAtomic(fs::Posix(), *ready, json, 0644); !s.ok()) return Failure(s);
   }
   int sig = 0;
@@ -324,10 +339,20 @@ int Main(int argc, char** argv) {
   sigset_t stop_signals = BlockStopSignals();
   ::signal(SIGPIPE, SIG_IGN);
   auto args = flags::Args::Parse(argc, argv,
-                                 {{"config"}, {"data-dir"}, {"log-format"}, {"log-level"},
-                                  {"listen"}, {"metrics"}, {"ready-file"},
-                                  {"server-name", true, true}, {"uses"}, {"ttl"}, {"note"},
-                                  {"reason"}, {"help", false}, {"version", false}});
+                                 {{"config"},
+                                  {"data-dir"},
+                                  {"log-format"},
+                                  {"log-level"},
+                                  {"listen"},
+                                  {"metrics"},
+                                  {"ready-file"},
+                                  {"server-name", true, true},
+                                  {"uses"},
+                                  {"ttl"},
+                                  {"note"},
+                                  {"reason"},
+                                  {"help", false},
+                                  {"version", false}});
   if (!args.ok()) return UsageError(args.status().message());
   if (args->Has("help")) {
     std::fputs(kUsage, stdout);

@@ -320,8 +320,9 @@ TEST_F(CustosCliTest, UsageErrorsExitTwoWithAClearMessage) {
 
   auto type = Events({"--type", "printer"});
   EXPECT_EQ(type.exit_code, 2);
-  EXPECT_THAT(type.err, HasSubstr("--type: unknown event type 'printer' (valid: file, usb, "
-                                  "setting, evidence, health, events_lost, gap, process, network)"));
+  EXPECT_THAT(type.err,
+              HasSubstr("--type: unknown event type 'printer' (valid: file, usb, "
+                        "setting, evidence, health, events_lost, gap, process, network)"));
 
   for (const char* limit : {"0", "100001", "ten"}) {
     auto r = Events({"--limit", limit});

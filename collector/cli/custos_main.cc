@@ -89,10 +89,10 @@ int Failure(const std::string& msg) {
 
 std::string ValidTypeList() {
   std::string out;
-  for (auto t : {store::EventType::kFile, store::EventType::kUsb, store::EventType::kSetting,
-                 store::EventType::kEvidence, store::EventType::kHealth,
-                 store::EventType::kEventsLost, store::EventType::kGap, store::EventType::kProcess,
-                 store::EventType::kNetwork}) {
+  for (auto t :
+       {store::EventType::kFile, store::EventType::kUsb, store::EventType::kSetting,
+        store::EventType::kEvidence, store::EventType::kHealth, store::EventType::kEventsLost,
+        store::EventType::kGap, store::EventType::kProcess, store::EventType::kNetwork}) {
     out += (out.empty() ? "" : ", ") + std::string(store::EventTypeName(t));
   }
   return out;

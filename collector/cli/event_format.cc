@@ -1,5 +1,5 @@
-#include "common/text/utf8.h"
 #include "collector/cli/event_format.h"
+#include "common/text/utf8.h"
 
 #include <google/protobuf/util/json_util.h>
 

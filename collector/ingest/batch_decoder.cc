@@ -14,7 +14,6 @@ namespace {
 
 using google::protobuf::internal::WireFormatLite;
 
-
 }  // namespace
 
 Status DecodeBatch(std::string_view body, const BatchLimits& limits,
@@ -24,18 +23,17 @@ Status DecodeBatch(std::string_view body, const BatchLimits& limits,
     return InvalidArgumentError("batch: invalid protobuf");
   }
   if (batch.count() == 0 || batch.count() > limits.max_events) {
-    return InvalidArgumentError("batch: count " + std::to_string(batch.count()) +
-                                " outside 1.." + std::to_string(limits.max_events));
+    return InvalidArgumentError("batch: count " + std::to_string(batch.count()) + " outside 1.." +
+                                std::to_string(limits.max_events));
   }
   if (batch.first_seq() == 0 || batch.first_seq() > UINT64_MAX / 2) {
     return InvalidArgumentError("batch: first_seq " + std::to_string(batch.first_seq()) +
                                 " out of range");
   }
   if (batch.uncompressed_size() > limits.max_uncompressed_bytes) {
-    return ResourceExhaustedError("batch: uncompressed size " +
-                                  std::to_string(batch.uncompressed_size()) +
-                                  " exceeds the maximum of " +
-                                  std::to_string(limits.max_uncompressed_bytes));
+    return ResourceExhaustedError(
+        "batch: uncompressed size " + std::to_string(batch.uncompressed_size()) +
+        " exceeds the maximum of " + std::to_string(limits.max_uncompressed_bytes));
   }
   out->first_seq = batch.first_seq();
   out->users.clear();
@@ -43,8 +41,7 @@ Status DecodeBatch(std::string_view body, const BatchLimits& limits,
   switch (batch.codec()) {
     case custos::v1::CODEC_ZSTD:
       CUSTOS_RETURN_IF_ERROR(decompressor->Decompress(batch.records(), batch.uncompressed_size(),
-                                                      limits.max_uncompressed_bytes,
-                                                      &out->buffer));
+                                                      limits.max_uncompressed_bytes, &out->buffer));
       break;
     case custos::v1::CODEC_NONE:
       if (batch.records().size() != batch.uncompressed_size()) {
@@ -67,7 +64,8 @@ Status DecodeBatch(std::string_view body, const BatchLimits& limits,
   while (true) {
     uint32_t tag = in.ReadTag();
     if (tag == 0) {
-      if (!in.ConsumedEntireMessage() || in.CurrentPosition() != static_cast<int>(out->buffer.size())) {
+      if (!in.ConsumedEntireMessage() ||
+          in.CurrentPosition() != static_cast<int>(out->buffer.size())) {
         return InvalidArgumentError("batch: malformed event list");
       }
       break;
@@ -98,8 +96,8 @@ Status DecodeBatch(std::string_view body, const BatchLimits& limits,
     row.time_ns = event.time_ns();
     row.type = events::TypeOf(event);
     row.payload = payload;
-    const std::string& user =
-        !event.actor().login_user().empty() ? event.actor().login_user() : event.actor().user_name();
+    const std::string& user = !event.actor().login_user().empty() ? event.actor().login_user()
+                                                                  : event.actor().user_name();
     if (!user.empty()) {
       auto [it, inserted] = user_index.try_emplace(user, static_cast<int32_t>(out->users.size()));
       if (inserted) out->users.push_back(user);

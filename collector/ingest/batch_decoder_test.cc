@@ -47,9 +47,7 @@ std::string BatchBody(const v1::EventBatch& events, uint64_t first_seq, uint32_t
 
 class BatchDecoderTest : public ::testing::Test {
  protected:
-  Status Decode(const std::string& body) {
-    return DecodeBatch(body, limits_, &*dz_, &out_);
-  }
+  Status Decode(const std::string& body) { return DecodeBatch(body, limits_, &*dz_, &out_); }
   BatchLimits limits_{1000, 1 << 20};
   Result<wire::ZstdDecompressor> dz_ = wire::ZstdDecompressor::Create();
   store::BatchWrite out_;

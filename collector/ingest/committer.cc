@@ -19,8 +19,8 @@ GroupCommitter::GroupCommitter(store::Store* store, metrics::Registry* registry,
       commit_batches_(registry->GetHistogram("custos_store_commit_batches",
                                              "Batches committed together in one transaction",
                                              {1, 2, 4, 8, 16, 32, 64, 128, 256, 512})),
-      commit_failures_(registry->GetCounter("custos_store_commit_failures_total",
-                                            "Group commits that failed")),
+      commit_failures_(
+          registry->GetCounter("custos_store_commit_failures_total", "Group commits that failed")),
       max_queued_events_(max_queued_events),
       queued_gauge_(registry->GetGauge("custos_ingest_queued_events",
                                        "Decoded events waiting for a group commit")),
@@ -79,9 +79,8 @@ void GroupCommitter::Run() {
       bool small_batches = queued_events_ < 1000 * queue_.size();
       if (!stopping_ && max_commit_delay_.count() > 0 && small_batches &&
           queued_events_ < max_events_per_commit_ / 4) {
-        cv_.wait_for(l, max_commit_delay_, [&] {
-          return stopping_ || queued_events_ >= max_events_per_commit_ / 4;
-        });
+        cv_.wait_for(l, max_commit_delay_,
+                     [&] { return stopping_ || queued_events_ >= max_events_per_commit_ / 4; });
       }
       if (queue_.empty() && stopping_) {
         std::vector<std::function<void()>> resume;

@@ -58,7 +58,7 @@ class GroupCommitter {
   std::vector<std::function<void()>> waiters_;  // guarded by mu_
   metrics::Gauge* queued_gauge_;
   metrics::Counter* paused_total_;
-  bool stopping_ = false;   // guarded by mu_
+  bool stopping_ = false;  // guarded by mu_
   std::thread thread_;
 };
 

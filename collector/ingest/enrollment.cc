@@ -10,9 +10,8 @@ int64_t ToNs(std::chrono::system_clock::time_point t) {
 }
 }  // namespace
 
-Result<MintedToken> MintEnrollmentToken(store::Store* store, Clock* clock,
-                                        std::chrono::seconds ttl, uint32_t max_uses,
-                                        std::string note) {
+Result<MintedToken> MintEnrollmentToken(store::Store* store, Clock* clock, std::chrono::seconds ttl,
+                                        uint32_t max_uses, std::string note) {
   if (max_uses == 0) return InvalidArgumentError("enrollment token: uses must be at least 1");
   if (ttl.count() <= 0) return InvalidArgumentError("enrollment token: ttl must be positive");
   MintedToken m;
@@ -74,8 +73,8 @@ Result<custos::v1::RenewAck> Enroller::Renew(const std::string& agent_id,
   crypto::CaMaterial ca{pki_.ca_cert_pem, pki_.ca_key_pem};
   CUSTOS_ASSIGN_OR_RETURN(crypto::IssuedCertificate cert,
                           crypto::SignAgentCsr(ca, request.csr_pem(), agent_id, validity_));
-  CUSTOS_RETURN_IF_ERROR(store_->UpdateAgentCertificate(agent_id, cert.info.serial_hex,
-                                                        ToNs(cert.info.not_after)));
+  CUSTOS_RETURN_IF_ERROR(
+      store_->UpdateAgentCertificate(agent_id, cert.info.serial_hex, ToNs(cert.info.not_after)));
   custos::v1::RenewAck ack;
   ack.set_certificate_pem(cert.cert_pem);
   return ack;

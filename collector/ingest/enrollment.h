@@ -17,9 +17,8 @@ struct MintedToken {
   std::string token;  // the secret: give it to the agent installer, never log it
   store::EnrollmentTokenRecord record;
 };
-Result<MintedToken> MintEnrollmentToken(store::Store* store, Clock* clock,
-                                        std::chrono::seconds ttl, uint32_t max_uses,
-                                        std::string note);
+Result<MintedToken> MintEnrollmentToken(store::Store* store, Clock* clock, std::chrono::seconds ttl,
+                                        uint32_t max_uses, std::string note);
 
 class Enroller {
  public:

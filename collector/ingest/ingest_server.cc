@@ -98,12 +98,12 @@ class Server final : public IngestServer {
         enroller_(pki_, store, clock, options.agent_certificate_validity),
         sessions_gauge_(registry->GetGauge("custos_ingest_connected_agents",
                                            "Agents with an active streaming session")),
-        connections_gauge_(registry->GetGauge("custos_ingest_connections",
-                                              "Open TCP connections, any state")),
-        events_total_(registry->GetCounter("custos_ingest_events_total",
-                                           "Events committed to the store")),
-        batches_total_(registry->GetCounter("custos_ingest_batches_total",
-                                            "Batches committed to the store")),
+        connections_gauge_(
+            registry->GetGauge("custos_ingest_connections", "Open TCP connections, any state")),
+        events_total_(
+            registry->GetCounter("custos_ingest_events_total", "Events committed to the store")),
+        batches_total_(
+            registry->GetCounter("custos_ingest_batches_total", "Batches committed to the store")),
         bytes_total_(registry->GetCounter("custos_ingest_bytes_received_total",
                                           "Frame bytes received from agents")),
         events_rate_(registry->GetGauge("custos_ingest_events_per_second",
@@ -117,7 +117,9 @@ class Server final : public IngestServer {
     ssl_ctx_ = ssl::context(tls_->native());
     error_code ec;
     auto addr = asio::ip::make_address(options_.listen_host, ec);
-    if (ec) return InvalidArgumentError("ingest: listen address '" + options_.listen_host + "': " + ec.message());
+    if (ec)
+      return InvalidArgumentError("ingest: listen address '" + options_.listen_host +
+                                  "': " + ec.message());
     tcp::endpoint ep(addr, options_.port);
     acceptor_.open(ep.protocol(), ec);
     if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
@@ -131,8 +133,9 @@ class Server final : public IngestServer {
     Accept();
     rate_timer_ = std::make_unique<asio::steady_timer>(io_);
     TickRate();
-    int n = options_.io_threads > 0 ? options_.io_threads
-                                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    int n = options_.io_threads > 0
+                ? options_.io_threads
+                : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     for (int i = 0; i < n; ++i) threads_.emplace_back([this] { io_.run(); });
     return OkStatus();
   }
@@ -151,7 +154,9 @@ class Server final : public IngestServer {
     {
       std::lock_guard<std::mutex> l(mu_);
       for (auto& [key, weak] : by_agent_) {
-        if (auto s = weak.lock()) s->CloseFromOutside({v1::ERROR_CODE_UNSPECIFIED, "shutdown", "collector shutting down", true});
+        if (auto s = weak.lock())
+          s->CloseFromOutside(
+              {v1::ERROR_CODE_UNSPECIFIED, "shutdown", "collector shutting down", true});
       }
     }
     committer_.Stop();
@@ -169,13 +174,15 @@ class Server final : public IngestServer {
   bool stopped() const { return stopped_; }
 
   void CountRejected(const std::string& reason) {
-    registry_->GetCounter("custos_ingest_rejected_total", "Sessions closed or requests refused, by reason",
-                          {{"reason", reason}})
+    registry_
+        ->GetCounter("custos_ingest_rejected_total",
+                     "Sessions closed or requests refused, by reason", {{"reason", reason}})
         ->Inc();
   }
   void CountEnrollment(const std::string& result) {
-    registry_->GetCounter("custos_ingest_enrollments_total", "Enrollment attempts by result",
-                          {{"result", result}})
+    registry_
+        ->GetCounter("custos_ingest_enrollments_total", "Enrollment attempts by result",
+                     {{"result", result}})
         ->Inc();
   }
   void CountCommitted(size_t events) {
@@ -213,19 +220,20 @@ class Server final : public IngestServer {
 
  private:
   void Accept() {
-    acceptor_.async_accept(asio::make_strand(io_), [this](const error_code& ec, tcp::socket socket) {
-      if (ec) {
-        if (ec == asio::error::operation_aborted || stopped_) return;
-        logging::Warn("ingest: accept failed", {{"error", ec.message()}});
-      } else if (connections_gauge_->value() >= static_cast<int64_t>(options_.max_sessions)) {
-        CountRejected("too_many_connections");
-        error_code ignored;
-        socket.close(ignored);
-      } else {
-        std::make_shared<Session>(this, std::move(socket), ssl_ctx_)->Start();
-      }
-      if (!stopped_) Accept();
-    });
+    acceptor_.async_accept(
+        asio::make_strand(io_), [this](const error_code& ec, tcp::socket socket) {
+          if (ec) {
+            if (ec == asio::error::operation_aborted || stopped_) return;
+            logging::Warn("ingest: accept failed", {{"error", ec.message()}});
+          } else if (connections_gauge_->value() >= static_cast<int64_t>(options_.max_sessions)) {
+            CountRejected("too_many_connections");
+            error_code ignored;
+            socket.close(ignored);
+          } else {
+            std::make_shared<Session>(this, std::move(socket), ssl_ctx_)->Start();
+          }
+          if (!stopped_) Accept();
+        });
   }
 
   void TickRate() {
@@ -283,8 +291,9 @@ void Session::Start() {
   error_code ec;
   stream_.lowest_layer().set_option(tcp::no_delay(true), ec);
   ArmTimer(server_->options().handshake_timeout);
-  stream_.async_handshake(ssl::stream_base::server,
-                          [self = shared_from_this()](const error_code& e) { self->OnHandshake(e); });
+  stream_.async_handshake(
+      ssl::stream_base::server,
+      [self = shared_from_this()](const error_code& e) { self->OnHandshake(e); });
 }
 
 void Session::ArmTimer(std::chrono::milliseconds d) {
@@ -308,15 +317,15 @@ void Session::OnHandshake(const error_code& ec) {
   if (state_ == State::kClosed) return;
   if (ec) {
     server_->CountRejected("tls_handshake");
-    logging::Info("ingest: TLS handshake refused",
-                  {{"peer", peer_}, {"error", ec.message()}});
+    logging::Info("ingest: TLS handshake refused", {{"peer", peer_}, {"error", ec.message()}});
     CloseNow();
     return;
   }
   auto peer = crypto::InspectPeer(stream_.native_handle());
   if (!peer.ok()) {
     server_->CountRejected("bad_certificate");
-    logging::Info("ingest: unusable peer certificate", {{"peer", peer_}, {"error", peer.status().ToString()}});
+    logging::Info("ingest: unusable peer certificate",
+                  {{"peer", peer_}, {"error", peer.status().ToString()}});
     CloseNow();
     return;
   }
@@ -326,8 +335,9 @@ void Session::OnHandshake(const error_code& ec) {
     // The TLS handshake is complete: a refusal below reaches the agent as an ERROR frame.
     state_ = State::kAwaitHello;
     const std::string& agent_id = peer->certificate.agent_id;
-    auto agent = agent_id.empty() ? Result<store::AgentRecord>(NotFoundError("certificate names no agent"))
-                                  : server_->store()->FindAgent(agent_id);
+    auto agent = agent_id.empty()
+                     ? Result<store::AgentRecord>(NotFoundError("certificate names no agent"))
+                     : server_->store()->FindAgent(agent_id);
     if (!agent.ok()) {
       logging::Warn("ingest: certificate of an unknown agent refused",
                     {{"peer", peer_}, {"agent", agent_id}, {"error", agent.status().ToString()}});
@@ -347,8 +357,9 @@ void Session::OnHandshake(const error_code& ec) {
 }
 
 void Session::ReadHeader() {
-  asio::async_read(stream_, asio::buffer(header_, sizeof header_),
-                   [self = shared_from_this()](const error_code& ec, size_t n) { self->OnHeader(ec, n); });
+  asio::async_read(
+      stream_, asio::buffer(header_, sizeof header_),
+      [self = shared_from_this()](const error_code& ec, size_t n) { self->OnHeader(ec, n); });
 }
 
 void Session::OnHeader(const error_code& ec, size_t) {
@@ -427,7 +438,8 @@ void Session::HandleFrame(uint8_t type) {
       HandleRenew();
       return;
     case v1::FRAME_TYPE_ENROLL:
-      Fail({v1::ERROR_CODE_PROTOCOL, "unexpected_frame", "already enrolled: ENROLL needs a session without a certificate", false});
+      Fail({v1::ERROR_CODE_PROTOCOL, "unexpected_frame",
+            "already enrolled: ENROLL needs a session without a certificate", false});
       return;
     default:
       Fail({v1::ERROR_CODE_PROTOCOL, "unexpected_frame",
@@ -447,16 +459,15 @@ void Session::HandleEnroll() {
   if (!ack.ok()) {
     server_->CountEnrollment("refused");
     // The token itself is a secret: log the refusal reason and the host, never the token.
-    logging::Warn("ingest: enrollment refused", {{"peer", peer_},
-                                                 {"hostname", req.host().hostname()},
-                                                 {"reason", ack.status().message()}});
+    logging::Warn(
+        "ingest: enrollment refused",
+        {{"peer", peer_}, {"hostname", req.host().hostname()}, {"reason", ack.status().message()}});
     Fail({v1::ERROR_CODE_ENROLLMENT_REFUSED, "enroll_refused", ack.status().message(), false});
     return;
   }
   server_->CountEnrollment("ok");
-  logging::Info("ingest: agent enrolled", {{"peer", peer_},
-                                           {"agent", ack->agent_id()},
-                                           {"hostname", req.host().hostname()}});
+  logging::Info("ingest: agent enrolled",
+                {{"peer", peer_}, {"agent", ack->agent_id()}, {"hostname", req.host().hostname()}});
   Send(v1::FRAME_TYPE_ENROLL_ACK, *ack);
   close_after_write_ = true;
   ArmTimer(std::chrono::milliseconds(2000));
@@ -471,7 +482,8 @@ void Session::HandleHello() {
   epoch_ = hello.stream_epoch();
   auto last = server_->store()->LastCommittedSeq(agent_.key, epoch_);
   if (!last.ok()) {
-    logging::Error("ingest: read stream cursor", {{"agent", agent_.agent_id}, {"error", last.status().ToString()}});
+    logging::Error("ingest: read stream cursor",
+                   {{"agent", agent_.agent_id}, {"error", last.status().ToString()}});
     Fail({v1::ERROR_CODE_INTERNAL, "store_error", "collector storage unavailable", true});
     return;
   }
@@ -510,7 +522,8 @@ void Session::HandleHello() {
 void Session::HandleBatch() {
   if (in_flight_ >= server_->options().window_batches) {
     Fail({v1::ERROR_CODE_PROTOCOL, "window_exceeded",
-          "more than " + std::to_string(server_->options().window_batches) + " batches unacked", false});
+          "more than " + std::to_string(server_->options().window_batches) + " batches unacked",
+          false});
     return;
   }
   auto batch = std::make_unique<store::BatchWrite>();
@@ -558,7 +571,8 @@ void Session::OnCommitted(const Status& status, uint64_t last_seq, size_t events
   if (status.ok()) server_->CountCommitted(events);
   if (state_ == State::kClosed) return;
   if (!status.ok()) {
-    Fail({v1::ERROR_CODE_INTERNAL, "store_error", "collector could not store the batch; retry", true});
+    Fail({v1::ERROR_CODE_INTERNAL, "store_error", "collector could not store the batch; retry",
+          true});
     return;
   }
   v1::Ack ack;
@@ -617,7 +631,7 @@ void Session::Fail(CloseReason reason) {
     server_->CountRejected(reason.label);
   }
   logging::Log(reason.label == "superseded" || reason.label == "shutdown" ? logging::Level::kInfo
-                                                                           : logging::Level::kWarn,
+                                                                          : logging::Level::kWarn,
                "ingest: session closed",
                {{"peer", peer_},
                 {"agent", agent_.agent_id},
@@ -628,7 +642,8 @@ void Session::Fail(CloseReason reason) {
     err.set_code(reason.code);
     err.set_message(reason.message);
     err.set_retryable(reason.retryable);
-    err.set_reenroll(reason.code == v1::ERROR_CODE_REVOKED || reason.code == v1::ERROR_CODE_UNAUTHENTICATED);
+    err.set_reenroll(reason.code == v1::ERROR_CODE_REVOKED ||
+                     reason.code == v1::ERROR_CODE_UNAUTHENTICATED);
     Send(v1::FRAME_TYPE_ERROR, err);
     close_after_write_ = true;
     // Do not wait forever for a peer that does not read.
@@ -652,15 +667,15 @@ void Session::Linger() {
 }
 
 void Session::Drain() {
-  stream_.next_layer().async_read_some(
-      asio::buffer(header_, sizeof header_), [self = shared_from_this()](const error_code& e, size_t) {
-        if (self->state_ == State::kClosed) return;
-        if (e) {
-          self->CloseNow();
-          return;
-        }
-        self->Drain();
-      });
+  stream_.next_layer().async_read_some(asio::buffer(header_, sizeof header_),
+                                       [self = shared_from_this()](const error_code& e, size_t) {
+                                         if (self->state_ == State::kClosed) return;
+                                         if (e) {
+                                           self->CloseNow();
+                                           return;
+                                         }
+                                         self->Drain();
+                                       });
 }
 
 void Session::CloseFromOutside(CloseReason reason) {

@@ -49,13 +49,13 @@ Result<KeyPair> GenerateEcKey();
 struct CertificateInfo {
   std::string subject_cn;
   std::string issuer_cn;
-  std::string serial_hex;             // lower-case hex, no leading zeros stripped beyond OpenSSL's
+  std::string serial_hex;  // lower-case hex, no leading zeros stripped beyond OpenSSL's
   std::chrono::system_clock::time_point not_before;
   std::chrono::system_clock::time_point not_after;
   std::vector<std::string> dns_sans;
   std::vector<std::string> ip_sans;
   std::vector<std::string> uri_sans;
-  std::string agent_id;               // from the "urn:custos:agent:" URI SAN, empty if none
+  std::string agent_id;  // from the "urn:custos:agent:" URI SAN, empty if none
   bool is_ca = false;
 };
 Result<CertificateInfo> ParseCertificate(std::string_view cert_pem);
@@ -109,15 +109,15 @@ struct TlsServerOptions {
   // the caller must then check TlsPeer::has_certificate). A presented certificate is always
   // verified against ca_pem and refused if invalid or expired.
   bool allow_clients_without_certificate = true;
-  bool allow_tls12 = false;  // TLS 1.3 only unless set
+  bool allow_tls12 = false;                      // TLS 1.3 only unless set
   std::string alpn = std::string(kAlpnCustos1);  // required when non-empty
 };
 
 struct TlsClientOptions {
-  std::string ca_pem;        // pinned CA that must have issued the server certificate
-  std::string cert_pem;      // client certificate; empty for an enrollment session
+  std::string ca_pem;    // pinned CA that must have issued the server certificate
+  std::string cert_pem;  // client certificate; empty for an enrollment session
   std::string key_pem;
-  std::string server_name;   // checked against the server's DNS/IP SANs; also sent as SNI
+  std::string server_name;  // checked against the server's DNS/IP SANs; also sent as SNI
   bool allow_tls12 = false;
   int max_version_override = 0;  // tests: e.g. TLS1_2_VERSION to act as an old client
   std::string alpn = std::string(kAlpnCustos1);

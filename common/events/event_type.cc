@@ -10,16 +10,26 @@ constexpr std::string_view kTypeNames[] = {"unknown", "file",        "usb", "set
 
 EventType TypeOf(const custos::v1::Event& e) {
   switch (e.payload_case()) {
-    case custos::v1::Event::kFile: return EventType::kFile;
-    case custos::v1::Event::kUsb: return EventType::kUsb;
-    case custos::v1::Event::kSetting: return EventType::kSetting;
-    case custos::v1::Event::kEvidence: return EventType::kEvidence;
-    case custos::v1::Event::kHealth: return EventType::kHealth;
-    case custos::v1::Event::kEventsLost: return EventType::kEventsLost;
-    case custos::v1::Event::kGap: return EventType::kGap;
-    case custos::v1::Event::kProcess: return EventType::kProcess;
-    case custos::v1::Event::kNetwork: return EventType::kNetwork;
-    case custos::v1::Event::PAYLOAD_NOT_SET: return EventType::kUnknown;
+    case custos::v1::Event::kFile:
+      return EventType::kFile;
+    case custos::v1::Event::kUsb:
+      return EventType::kUsb;
+    case custos::v1::Event::kSetting:
+      return EventType::kSetting;
+    case custos::v1::Event::kEvidence:
+      return EventType::kEvidence;
+    case custos::v1::Event::kHealth:
+      return EventType::kHealth;
+    case custos::v1::Event::kEventsLost:
+      return EventType::kEventsLost;
+    case custos::v1::Event::kGap:
+      return EventType::kGap;
+    case custos::v1::Event::kProcess:
+      return EventType::kProcess;
+    case custos::v1::Event::kNetwork:
+      return EventType::kNetwork;
+    case custos::v1::Event::PAYLOAD_NOT_SET:
+      return EventType::kUnknown;
   }
   return EventType::kUnknown;
 }

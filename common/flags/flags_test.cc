@@ -6,8 +6,8 @@ namespace custos::flags {
 namespace {
 
 TEST(FlagsTest, ParsesSubcommandsValuesAndSwitches) {
-  const char* argv[] = {"prog", "token", "create", "--uses", "5", "--ttl=2h", "--json", "--tag",
-                        "a", "--tag", "b"};
+  const char* argv[] = {"prog",   "token", "create", "--uses", "5", "--ttl=2h",
+                        "--json", "--tag", "a",      "--tag",  "b"};
   auto a = Args::Parse(11, argv, {{"uses"}, {"ttl"}, {"json", false}, {"tag", true, true}});
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   EXPECT_EQ(a->positional(), (std::vector<std::string>{"token", "create"}));
@@ -19,7 +19,8 @@ TEST(FlagsTest, ParsesSubcommandsValuesAndSwitches) {
 
 TEST(FlagsTest, RejectsUnknownMissingDuplicateAndOutOfRange) {
   const char* unknown[] = {"prog", "--uess", "5"};
-  EXPECT_NE(Args::Parse(3, unknown, {{"uses"}}).status().message().find("--uess"), std::string::npos);
+  EXPECT_NE(Args::Parse(3, unknown, {{"uses"}}).status().message().find("--uess"),
+            std::string::npos);
   const char* missing[] = {"prog", "--uses"};
   EXPECT_FALSE(Args::Parse(2, missing, {{"uses"}}).ok());
   const char* dup[] = {"prog", "--uses", "1", "--uses", "2"};

@@ -193,15 +193,15 @@ class FaultFile final : public WritableFile {
       : fs_(fs), path_(std::move(path)), node_(std::move(node)) {}
   Status Append(std::string_view data) override {
     std::lock_guard<std::mutex> l(fs_->mu_);
-    CUSTOS_RETURN_IF_ERROR(fs_->MaybeFail(FaultInjectionFileSystem::Op::kAppend)
-                               .WithContext("write " + path_));
+    CUSTOS_RETURN_IF_ERROR(
+        fs_->MaybeFail(FaultInjectionFileSystem::Op::kAppend).WithContext("write " + path_));
     node_->data.append(data);
     return OkStatus();
   }
   Status Sync() override {
     std::lock_guard<std::mutex> l(fs_->mu_);
-    CUSTOS_RETURN_IF_ERROR(fs_->MaybeFail(FaultInjectionFileSystem::Op::kSync)
-                               .WithContext("fdatasync " + path_));
+    CUSTOS_RETURN_IF_ERROR(
+        fs_->MaybeFail(FaultInjectionFileSystem::Op::kSync).WithContext("fdatasync " + path_));
     node_->durable_data = node_->data;
     return OkStatus();
   }
@@ -225,7 +225,7 @@ Status FaultInjectionFileSystem::MaybeFail(Op op) {
 }
 
 Result<std::unique_ptr<WritableFile>> FaultInjectionFileSystem::OpenAppend(const std::string& path,
-                                                                         uint32_t mode) {
+                                                                           uint32_t mode) {
   std::lock_guard<std::mutex> l(mu_);
   CUSTOS_RETURN_IF_ERROR(MaybeFail(Op::kOpen).WithContext("open " + path));
   if (!dirs_.count(DirName(path))) return NotFoundError("open " + path + ": No such directory");
@@ -274,7 +274,8 @@ Status FaultInjectionFileSystem::Rename(const std::string& from, const std::stri
 Status FaultInjectionFileSystem::Remove(const std::string& path) {
   std::lock_guard<std::mutex> l(mu_);
   CUSTOS_RETURN_IF_ERROR(MaybeFail(Op::kRemove).WithContext("remove " + path));
-  if (live_.erase(path) == 0) return NotFoundError("remove " + path + ": No such file or directory");
+  if (live_.erase(path) == 0)
+    return NotFoundError("remove " + path + ": No such file or directory");
   return OkStatus();
 }
 

@@ -1,5 +1,5 @@
-#include "common/text/utf8.h"
 #include "common/log/log.h"
+#include "common/text/utf8.h"
 
 #include <unistd.h>
 

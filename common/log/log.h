@@ -1,8 +1,8 @@
 // Structured logging for all Custos programs.
 //
 // Human-readable lines to stderr by default (journald picks them up), JSON lines on request:
-//   human: 2026-11-21T10:14:24.123Z INFO  custos-collector: session closed agent=ab12 reason="bad frame"
-//   json:  {"ts":"2026-11-21T10:14:24.123Z","level":"info","program":"custos-collector",
+//   human: 2026-11-21T10:14:24.123Z INFO  custos-collector: session closed agent=ab12 reason="bad
+//   frame" json:  {"ts":"2026-11-21T10:14:24.123Z","level":"info","program":"custos-collector",
 //           "msg":"session closed","agent":"ab12","reason":"bad frame"}
 // Thread-safe: any thread may log; each record is written with one write(2) so lines never
 // interleave. Secrets and evidence never go into fields (callers' duty; tokens are logged by
@@ -47,10 +47,18 @@ Result<Format> ParseFormat(std::string_view text);  // human|json
 bool Enabled(Level level);
 void Log(Level level, std::string_view message, std::initializer_list<Field> fields = {});
 
-inline void Debug(std::string_view m, std::initializer_list<Field> f = {}) { Log(Level::kDebug, m, f); }
-inline void Info(std::string_view m, std::initializer_list<Field> f = {}) { Log(Level::kInfo, m, f); }
-inline void Warn(std::string_view m, std::initializer_list<Field> f = {}) { Log(Level::kWarn, m, f); }
-inline void Error(std::string_view m, std::initializer_list<Field> f = {}) { Log(Level::kError, m, f); }
+inline void Debug(std::string_view m, std::initializer_list<Field> f = {}) {
+  Log(Level::kDebug, m, f);
+}
+inline void Info(std::string_view m, std::initializer_list<Field> f = {}) {
+  Log(Level::kInfo, m, f);
+}
+inline void Warn(std::string_view m, std::initializer_list<Field> f = {}) {
+  Log(Level::kWarn, m, f);
+}
+inline void Error(std::string_view m, std::initializer_list<Field> f = {}) {
+  Log(Level::kError, m, f);
+}
 
 // Formats one record without writing it (exposed for tests).
 std::string FormatRecord(Format format, Level level, std::string_view program, int64_t unix_ms,

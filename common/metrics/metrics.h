@@ -77,8 +77,8 @@ class Registry {
   Histogram* GetHistogram(std::string_view name, std::string_view help,
                           const std::vector<double>& bounds, const Labels& labels = {});
   // A gauge computed when rendered (e.g. store size on disk).
-  void AddCallbackGauge(std::string_view name, std::string_view help,
-                        std::function<double()> fn, const Labels& labels = {});
+  void AddCallbackGauge(std::string_view name, std::string_view help, std::function<double()> fn,
+                        const Labels& labels = {});
 
   std::string RenderPrometheus() const;
 

@@ -61,11 +61,20 @@ bool ParseTimeSpec(std::string_view s, int64_t now_ns, int64_t* out) {
     char unit = s.back();
     int64_t mult = 0;
     switch (unit) {
-      case 's': mult = 1; break;
-      case 'm': mult = 60; break;
-      case 'h': mult = 3600; break;
-      case 'd': mult = 86400; break;
-      default: return false;
+      case 's':
+        mult = 1;
+        break;
+      case 'm':
+        mult = 60;
+        break;
+      case 'h':
+        mult = 3600;
+        break;
+      case 'd':
+        mult = 86400;
+        break;
+      default:
+        return false;
     }
     int64_t n = 0;
     for (size_t i = 1; i + 1 < s.size(); ++i) {

@@ -47,9 +47,9 @@ TEST(ClockTest, ParsesAbsoluteAndRelativeTimes) {
 
 TEST(ClockTest, RejectsMalformedTimes) {
   int64_t ns = 0;
-  for (const char* bad : {"", "yesterday", "2023-13-01", "2023-11-14T25:00", "2023-11-14Tx",
-                          "-", "-5y", "2023-11-14T22:13:20.Z", "2023-11-14T22:13:20Zjunk",
-                          "1600-01-01", "9999-12-31", "-99999999d", "-40000d"}) {
+  for (const char* bad : {"", "yesterday", "2023-13-01", "2023-11-14T25:00", "2023-11-14Tx", "-",
+                          "-5y", "2023-11-14T22:13:20.Z", "2023-11-14T22:13:20Zjunk", "1600-01-01",
+                          "9999-12-31", "-99999999d", "-40000d"}) {
     EXPECT_FALSE(ParseTimeSpec(bad, 0, &ns)) << bad;
   }
 }

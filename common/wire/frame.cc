@@ -40,7 +40,8 @@ Result<std::optional<Frame>> FrameDecoder::Next() {
   }
   CUSTOS_ASSIGN_OR_RETURN(
       FrameHeader header,
-      ParseFrameHeader(reinterpret_cast<const uint8_t*>(buffer_.data() + offset_), max_body_bytes_));
+      ParseFrameHeader(reinterpret_cast<const uint8_t*>(buffer_.data() + offset_),
+                       max_body_bytes_));
   if (buffer_.size() - offset_ - kFrameHeaderBytes < header.body_bytes) {
     return std::optional<Frame>();
   }

@@ -100,7 +100,6 @@ class ZstdDecompressor {
 };
 
 // Trains a dictionary of at most dict_bytes from sample records (ZDICT_trainFromBuffer).
-Result<std::string> TrainZstdDictionary(const std::vector<std::string>& samples,
-                                        size_t dict_bytes);
+Result<std::string> TrainZstdDictionary(const std::vector<std::string>& samples, size_t dict_bytes);
 
 }  // namespace custos::wire

@@ -103,8 +103,8 @@ Status ZstdDecompressor::Decompress(std::string_view input, uint64_t expected_si
   out->resize(expected_size);
   size_t n;
   if (rep_->ddict != nullptr) {
-    n = ZSTD_decompress_usingDDict(rep_->dctx, out->data(), out->size(), input.data(),
-                                   input.size(), rep_->ddict);
+    n = ZSTD_decompress_usingDDict(rep_->dctx, out->data(), out->size(), input.data(), input.size(),
+                                   rep_->ddict);
   } else {
     n = ZSTD_decompressDCtx(rep_->dctx, out->data(), out->size(), input.data(), input.size());
   }

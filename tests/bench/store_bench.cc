@@ -90,23 +90,35 @@ void BM_RawInsertIndexes(benchmark::State& state) {
   testing::TempDir dir;
   sqlite3* db = nullptr;
   sqlite3_open(dir.Sub("raw.db").c_str(), &db);
-  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;"
-                   "PRAGMA wal_autocheckpoint=10000;", nullptr, nullptr, nullptr);
+  sqlite3_exec(db,
+               "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;"
+               "PRAGMA wal_autocheckpoint=10000;",
+               nullptr, nullptr, nullptr);
   if (indexes == 4) {
-    sqlite3_exec(db, "CREATE TABLE events(agent INTEGER, epoch INTEGER, seq INTEGER, time_ns INTEGER, "
-                     "type INTEGER, user_id INTEGER, payload BLOB, PRIMARY KEY(agent, epoch, seq)) WITHOUT ROWID;"
-                     "CREATE INDEX t ON events(time_ns); CREATE INDEX u ON events(user_id, time_ns);",
+    sqlite3_exec(db,
+                 "CREATE TABLE events(agent INTEGER, epoch INTEGER, seq INTEGER, time_ns INTEGER, "
+                 "type INTEGER, user_id INTEGER, payload BLOB, PRIMARY KEY(agent, epoch, seq)) "
+                 "WITHOUT ROWID;"
+                 "CREATE INDEX t ON events(time_ns); CREATE INDEX u ON events(user_id, time_ns);",
                  nullptr, nullptr, nullptr);
   } else {
-    sqlite3_exec(db, "CREATE TABLE events(id INTEGER PRIMARY KEY, agent INTEGER, epoch INTEGER, seq "
-                     "INTEGER, time_ns INTEGER, type INTEGER, user_id INTEGER, payload BLOB);",
+    sqlite3_exec(db,
+                 "CREATE TABLE events(id INTEGER PRIMARY KEY, agent INTEGER, epoch INTEGER, seq "
+                 "INTEGER, time_ns INTEGER, type INTEGER, user_id INTEGER, payload BLOB);",
                  nullptr, nullptr, nullptr);
   }
-  if (indexes >= 1 && indexes <= 3) sqlite3_exec(db, "CREATE UNIQUE INDEX k ON events(agent, epoch, seq)", nullptr, nullptr, nullptr);
-  if (indexes >= 2 && indexes <= 3) sqlite3_exec(db, "CREATE INDEX t ON events(time_ns)", nullptr, nullptr, nullptr);
-  if (indexes == 3) sqlite3_exec(db, "CREATE INDEX u ON events(user_id, time_ns)", nullptr, nullptr, nullptr);
+  if (indexes >= 1 && indexes <= 3)
+    sqlite3_exec(db, "CREATE UNIQUE INDEX k ON events(agent, epoch, seq)", nullptr, nullptr,
+                 nullptr);
+  if (indexes >= 2 && indexes <= 3)
+    sqlite3_exec(db, "CREATE INDEX t ON events(time_ns)", nullptr, nullptr, nullptr);
+  if (indexes == 3)
+    sqlite3_exec(db, "CREATE INDEX u ON events(user_id, time_ns)", nullptr, nullptr, nullptr);
   sqlite3_stmt* ins = nullptr;
-  sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO events(agent, epoch, seq, time_ns, type, user_id, payload) VALUES(?,?,?,?,?,?,?)", -1, &ins, nullptr);
+  sqlite3_prepare_v2(db,
+                     "INSERT OR IGNORE INTO events(agent, epoch, seq, time_ns, type, user_id, "
+                     "payload) VALUES(?,?,?,?,?,?,?)",
+                     -1, &ins, nullptr);
   auto payloads = Payloads(1000);
   int64_t seq = 0;
   for (auto _ : state) {
@@ -117,10 +129,12 @@ void BM_RawInsertIndexes(benchmark::State& state) {
         sqlite3_bind_int64(ins, 1, agent);
         sqlite3_bind_int64(ins, 2, 1);
         sqlite3_bind_int64(ins, 3, seq + static_cast<int64_t>(i));
-        sqlite3_bind_int64(ins, 4, 1'763'700'000'000'000'000 + (seq + static_cast<int64_t>(i)) * 1000);
+        sqlite3_bind_int64(ins, 4,
+                           1'763'700'000'000'000'000 + (seq + static_cast<int64_t>(i)) * 1000);
         sqlite3_bind_int(ins, 5, 1);
         sqlite3_bind_int64(ins, 6, agent % 16);
-        sqlite3_bind_blob(ins, 7, payloads[i].data(), static_cast<int>(payloads[i].size()), SQLITE_STATIC);
+        sqlite3_bind_blob(ins, 7, payloads[i].data(), static_cast<int>(payloads[i].size()),
+                          SQLITE_STATIC);
         sqlite3_step(ins);
       }
     }

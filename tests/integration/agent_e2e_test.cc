@@ -6,8 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
 #include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -75,17 +75,17 @@ class AgentE2eTest : public ::testing::Test {
     cfg.close();
     auto token = collector_->Token(1);
     ASSERT_TRUE(token.ok());
-    auto r = testing::Run({BinaryPath("custos-agent"), "enroll", "--config", dir_.Sub("agent.yaml"),
-                           "--state-dir", dir_.Sub("agent"), "--token", *token, "--ca",
-                           collector_->ca_path()},
-                          30s);
+    auto r = testing::Run(
+        {BinaryPath("custos-agent"), "enroll", "--config", dir_.Sub("agent.yaml"), "--state-dir",
+         dir_.Sub("agent"), "--token", *token, "--ca", collector_->ca_path()},
+        30s);
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
 
   std::unique_ptr<Subprocess> StartAgent(std::vector<std::string> extra = {}) {
     auto p = std::make_unique<Subprocess>();
-    std::vector<std::string> argv = {BinaryPath("custos-agent"), "run", "--config",
-                                     dir_.Sub("agent.yaml"), "--state-dir", dir_.Sub("agent")};
+    std::vector<std::string> argv = {BinaryPath("custos-agent"), "run",         "--config",
+                                     dir_.Sub("agent.yaml"),     "--state-dir", dir_.Sub("agent")};
     argv.insert(argv.end(), extra.begin(), extra.end());
     EXPECT_TRUE(p->Start(argv, dir_.Sub("agent" + std::to_string(++agent_runs_))).ok());
     // Running once its status file says the uplink is connected.
@@ -148,7 +148,8 @@ TEST_F(AgentE2eTest, FileActivityArrivesWithPathsAndAttribution) {
         return many == kSmallFiles && by_path.count("3:" + watch_ + "/c.txt");
       },
       120s))
-      << "created files seen: " << creates.size() << "\n" << agent->Stderr();
+      << "created files seen: " << creates.size() << "\n"
+      << agent->Stderr();
 
   auto pid = static_cast<uint32_t>(getpid());
   const auto& create_a = by_path["1:" + watch_ + "/a.txt"];
@@ -167,7 +168,8 @@ TEST_F(AgentE2eTest, FileActivityArrivesWithPathsAndAttribution) {
   ASSERT_EQ(secret.file().classifications_size(), 1);
   EXPECT_EQ(secret.file().classifications(0), "confidential");
 
-  auto status = testing::Run({BinaryPath("custos-agent"), "status", "--state-dir", dir_.Sub("agent")}, 10s);
+  auto status =
+      testing::Run({BinaryPath("custos-agent"), "status", "--state-dir", dir_.Sub("agent")}, 10s);
   EXPECT_EQ(status.exit_code, 0) << status.out << status.err;
   EXPECT_NE(status.out.find("connected"), std::string::npos) << status.out;
   EXPECT_NE(status.out.find("file via fanotify"), std::string::npos) << status.out;

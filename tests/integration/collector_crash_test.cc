@@ -23,7 +23,6 @@ using testing::Subprocess;
 using testing::TempDir;
 using testing::WaitFor;
 
-
 class CollectorCrashTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -31,8 +30,8 @@ class CollectorCrashTest : public ::testing::Test {
     auto init = testing::Run({BinaryPath("custos-collector"), "init", "--data-dir", data_}, 60s);
     ASSERT_EQ(init.exit_code, 0) << init.err;
     auto tok = testing::Run({BinaryPath("custos-collector"), "token", "create", "--data-dir", data_,
-                    "--uses", "100", "--note", "crash test"},
-                   30s);
+                             "--uses", "100", "--note", "crash test"},
+                            30s);
     ASSERT_EQ(tok.exit_code, 0) << tok.err;
     token_ = tok.out.substr(0, tok.out.find('\n'));
     port_ = testing::FreeLoopbackPort();
@@ -40,11 +39,11 @@ class CollectorCrashTest : public ::testing::Test {
 
   void StartCollector(Subprocess* p, int generation) {
     std::string ready = dir_.Sub("ready" + std::to_string(generation));
-    ASSERT_TRUE(p->Start({BinaryPath("custos-collector"), "run", "--data-dir", data_, "--listen",
-                          "127.0.0.1:" + std::to_string(port_), "--metrics", "off",
-                          "--ready-file", ready},
-                         dir_.Sub("collector" + std::to_string(generation)))
-                    .ok());
+    ASSERT_TRUE(
+        p->Start({BinaryPath("custos-collector"), "run", "--data-dir", data_, "--listen",
+                  "127.0.0.1:" + std::to_string(port_), "--metrics", "off", "--ready-file", ready},
+                 dir_.Sub("collector" + std::to_string(generation)))
+            .ok());
     ASSERT_TRUE(WaitFor([&] { return access(ready.c_str(), F_OK) == 0 || !p->running(); }, 30s));
     ASSERT_TRUE(p->running()) << p->Stderr();
   }
@@ -63,12 +62,30 @@ TEST_F(CollectorCrashTest, EveryAckedEventStoredExactlyOnceAcrossRepeatedKill9) 
 
   Subprocess loadgen;
   ASSERT_TRUE(loadgen
-                  .Start({BinaryPath("custos-loadgen"), "--collector",
-                          "127.0.0.1:" + std::to_string(port_), "--server-name", "localhost",
-                          "--ca", data_ + "/pki/ca.crt", "--token", token_, "--agents",
-                          std::to_string(kAgents), "--events", std::to_string(kEventsPerAgent),
-                          "--batch", "200", "--rate", "60000", "--state-dir", dir_.Sub("loadgen"), "--timeout",
-                          "240s", "--verify-db", data_ + "/custos.db", "--report",
+                  .Start({BinaryPath("custos-loadgen"),
+                          "--collector",
+                          "127.0.0.1:" + std::to_string(port_),
+                          "--server-name",
+                          "localhost",
+                          "--ca",
+                          data_ + "/pki/ca.crt",
+                          "--token",
+                          token_,
+                          "--agents",
+                          std::to_string(kAgents),
+                          "--events",
+                          std::to_string(kEventsPerAgent),
+                          "--batch",
+                          "200",
+                          "--rate",
+                          "60000",
+                          "--state-dir",
+                          dir_.Sub("loadgen"),
+                          "--timeout",
+                          "240s",
+                          "--verify-db",
+                          data_ + "/custos.db",
+                          "--report",
                           dir_.Sub("report.json")},
                          dir_.Sub("loadgen"))
                   .ok());

@@ -25,7 +25,8 @@ uint16_t FreeLoopbackPort() {
   return ntohs(a.sin_port);
 }
 
-CollectorProcess::CollectorProcess(std::string dir) : dir_(std::move(dir)), port_(FreeLoopbackPort()) {}
+CollectorProcess::CollectorProcess(std::string dir)
+    : dir_(std::move(dir)), port_(FreeLoopbackPort()) {}
 
 CollectorProcess::~CollectorProcess() {
   if (process_) process_->Kill();
@@ -100,7 +101,8 @@ Status TcpProxy::Start() {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(listen_fd_, 128) != 0) {
+  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      listen(listen_fd_, 128) != 0) {
     return ErrnoError("proxy: listen", errno);
   }
   socklen_t len = sizeof a;
@@ -113,7 +115,9 @@ Status TcpProxy::Start() {
 void TcpProxy::Cut() {
   std::lock_guard<std::mutex> l(mu_);
   for (int fd : fds_) {
-    struct linger lg {1, 0};  // reset, as a broken network path would look to both ends
+    struct linger lg {
+      1, 0
+    };  // reset, as a broken network path would look to both ends
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     shutdown(fd, SHUT_RDWR);
   }
@@ -126,7 +130,9 @@ void TcpProxy::AcceptLoop() {
     int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) continue;
     if (refusing_) {
-      struct linger lg {1, 0};
+      struct linger lg {
+        1, 0
+      };
       setsockopt(client, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
       close(client);
       continue;
@@ -163,7 +169,8 @@ void TcpProxy::Pump(int a, int b) {
         break;
       }
       if (uint64_t rate = rate_.load(); rate > 0) {
-        std::this_thread::sleep_for(std::chrono::microseconds(static_cast<uint64_t>(n) * 1'000'000 / rate));
+        std::this_thread::sleep_for(
+            std::chrono::microseconds(static_cast<uint64_t>(n) * 1'000'000 / rate));
       }
       int out = p[1 - i].fd;
       for (ssize_t off = 0; off < n;) {

@@ -28,9 +28,9 @@ class CollectorProcess {
   Status Init();
   // Mints an enrollment token for `uses` enrollments.
   Result<std::string> Token(int uses);
-  Status Start();       // waits until it listens
-  void Kill();          // SIGKILL
-  int Stop();           // SIGTERM, returns exit code
+  Status Start();  // waits until it listens
+  void Kill();     // SIGKILL
+  int Stop();      // SIGTERM, returns exit code
   uint16_t port() const { return port_; }
   std::string data_dir() const { return dir_ + "/data"; }
   std::string ca_path() const { return data_dir() + "/pki/ca.crt"; }
@@ -72,8 +72,8 @@ class TcpProxy {
   std::atomic<uint64_t> rate_{0};
   std::thread acceptor_;
   std::mutex mu_;
-  std::vector<int> fds_;             // guarded by mu_
-  std::vector<std::thread> pumps_;   // guarded by mu_
+  std::vector<int> fds_;            // guarded by mu_
+  std::vector<std::thread> pumps_;  // guarded by mu_
 };
 
 }  // namespace custos::testing

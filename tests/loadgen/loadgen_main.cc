@@ -31,7 +31,8 @@ namespace v1 = custos::v1;
 namespace uplink = custos::agent::uplink;
 using uplink::OutgoingBatch;
 
-constexpr const char* kUsage = R"(custos-loadgen — simulated Custos agents for load, soak and failure tests.
+constexpr const char* kUsage =
+    R"(custos-loadgen — simulated Custos agents for load, soak and failure tests.
 
 Each simulated agent enrolls with a real certificate (or reuses one from --state-dir), opens its own
 mTLS session and streams realistic synthetic events (file activity, USB, security settings) in
@@ -96,7 +97,8 @@ class BatchPool {
     } else {
       v1::EventBatch part;
       const auto& full = batches_[variant % batches_.size()];
-      for (uint32_t i = 0; i < count; ++i) *part.add_events() = full.events(static_cast<int>(i % batch_events_));
+      for (uint32_t i = 0; i < count; ++i)
+        *part.add_events() = full.events(static_cast<int>(i % batch_events_));
       std::string raw = part.SerializeAsString();
       tmp.uncompressed = raw.size();
       auto zc = wire::ZstdCompressor::Create(3);
@@ -129,21 +131,29 @@ class SimulatedAgent final : public uplink::StreamSource {
   // "generated" since `start` at that rate.
   SimulatedAgent(BatchPool* pool, uint64_t epoch, uint64_t total, size_t index,
                  double rate_per_second, std::chrono::steady_clock::time_point start)
-      : pool_(pool), epoch_(epoch), total_(total), index_(index), rate_(rate_per_second), start_(start) {}
+      : pool_(pool),
+        epoch_(epoch),
+        total_(total),
+        index_(index),
+        rate_(rate_per_second),
+        start_(start) {}
   uint64_t Epoch() override { return epoch_; }
   uint64_t OldestUnackedSeq() override {
     uint64_t a = acked_.load();
     return a >= total_ ? 0 : a + 1;
   }
-  std::optional<OutgoingBatch> NextBatch(uint64_t from_seq, uint32_t max_events, uint64_t) override {
+  std::optional<OutgoingBatch> NextBatch(uint64_t from_seq, uint32_t max_events,
+                                         uint64_t) override {
     if (from_seq > total_) return std::nullopt;
     uint64_t available = total_;
     if (rate_ > 0) {
-      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
       available = std::min<uint64_t>(total_, static_cast<uint64_t>(secs * rate_));
       if (available < from_seq) return std::nullopt;
     }
-    uint32_t n = static_cast<uint32_t>(std::min<uint64_t>({available - from_seq + 1, pool_->batch_events(), max_events}));
+    uint32_t n = static_cast<uint32_t>(
+        std::min<uint64_t>({available - from_seq + 1, pool_->batch_events(), max_events}));
     OutgoingBatch b;
     b.first_seq = from_seq;
     b.count = n;
@@ -280,7 +290,8 @@ Status Verify(const std::string& db_path, uint64_t epoch, const std::vector<Agen
   }
   sqlite3_finalize(st);
   sqlite3_close(db);
-  if (bad > 0) return DataLossError("verify: " + std::to_string(bad) + " agent(s) wrong:\n" + problems);
+  if (bad > 0)
+    return DataLossError("verify: " + std::to_string(bad) + " agent(s) wrong:\n" + problems);
   return OkStatus();
 }
 
@@ -300,11 +311,23 @@ long MaxRssKb() {
 
 int Main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
-  auto args = flags::Args::Parse(
-      argc, argv,
-      {{"collector"}, {"server-name"}, {"ca"}, {"token"}, {"state-dir"}, {"agents"}, {"events"},
-       {"batch"}, {"threads"}, {"rate"}, {"hold"}, {"timeout"}, {"verify-db"}, {"report"},
-       {"quiet", false}, {"help", false}});
+  auto args = flags::Args::Parse(argc, argv,
+                                 {{"collector"},
+                                  {"server-name"},
+                                  {"ca"},
+                                  {"token"},
+                                  {"state-dir"},
+                                  {"agents"},
+                                  {"events"},
+                                  {"batch"},
+                                  {"threads"},
+                                  {"rate"},
+                                  {"hold"},
+                                  {"timeout"},
+                                  {"verify-db"},
+                                  {"report"},
+                                  {"quiet", false},
+                                  {"help", false}});
   auto usage = [](const std::string& m) {
     std::fprintf(stderr, "custos-loadgen: %s\nRun 'custos-loadgen --help' for usage.\n", m.c_str());
     return 2;
@@ -321,7 +344,8 @@ int Main(int argc, char** argv) {
     setrlimit(RLIMIT_NOFILE, &nofile);
   }
   uplink::Endpoint ep;
-  if (!args->Has("collector") || !args->Has("ca")) return usage("--collector and --ca are required");
+  if (!args->Has("collector") || !args->Has("ca"))
+    return usage("--collector and --ca are required");
   if (Status s = flags::ParseHostPort(*args->Get("collector"), &ep.host, &ep.port); !s.ok()) {
     return usage("--collector: " + s.message());
   }
@@ -340,7 +364,8 @@ int Main(int argc, char** argv) {
   if (!threads_n.ok()) return usage(threads_n.status().message());
   auto hold = config::ParseDuration(args->GetOr("hold", "10s"));
   auto timeout = config::ParseDuration(args->GetOr("timeout", "10m"));
-  if (!hold.ok() || !timeout.ok()) return usage("--hold/--timeout: expected a duration like 30s or 5m");
+  if (!hold.ok() || !timeout.ok())
+    return usage("--hold/--timeout: expected a duration like 30s or 5m");
   bool quiet = args->Has("quiet");
 
   auto t_enroll = std::chrono::steady_clock::now();
@@ -349,11 +374,15 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "custos-loadgen: %s\n", creds.status().message().c_str());
     return 1;
   }
-  double enroll_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_enroll).count();
-  if (!quiet) std::fprintf(stderr, "%lld agents ready in %.1fs\n", static_cast<long long>(*agents_n), enroll_s);
+  double enroll_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_enroll).count();
+  if (!quiet)
+    std::fprintf(stderr, "%lld agents ready in %.1fs\n", static_cast<long long>(*agents_n),
+                 enroll_s);
 
   BatchPool pool(static_cast<uint32_t>(*batch_n), 16);
-  uint64_t epoch = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+  uint64_t epoch =
+      static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
   metrics::Histogram latency(metrics::LatencyBounds());
   auto runtime = uplink::UplinkRuntime::Create(static_cast<int>(*threads_n));
   std::vector<std::unique_ptr<SimulatedAgent>> agents;
@@ -361,8 +390,8 @@ int Main(int argc, char** argv) {
   auto stream_start = std::chrono::steady_clock::now();
   double rate_per_agent = static_cast<double>(*rate_n) / static_cast<double>(*agents_n);
   for (size_t i = 0; i < creds->size(); ++i) {
-    agents.push_back(std::make_unique<SimulatedAgent>(&pool, epoch, static_cast<uint64_t>(*events_n), i,
-                                                      rate_per_agent, stream_start));
+    agents.push_back(std::make_unique<SimulatedAgent>(
+        &pool, epoch, static_cast<uint64_t>(*events_n), i, rate_per_agent, stream_start));
     uplink::UplinkOptions o;
     o.endpoint = ep;
     o.credentials = (*creds)[i].creds;
@@ -372,7 +401,8 @@ int Main(int argc, char** argv) {
     o.backoff_initial = std::chrono::milliseconds(100);
     o.backoff_max = std::chrono::milliseconds(2000);
     o.ack_latency = &latency;
-    clients.push_back(uplink::UplinkClient::Start(runtime.get(), std::move(o), agents.back().get()));
+    clients.push_back(
+        uplink::UplinkClient::Start(runtime.get(), std::move(o), agents.back().get()));
   }
 
   uint64_t target = static_cast<uint64_t>(*agents_n) * static_cast<uint64_t>(*events_n);
@@ -402,7 +432,9 @@ int Main(int argc, char** argv) {
     if (fatal > 0) break;
     if (!quiet && (now - last_tick >= std::chrono::seconds(1) || done)) {
       double dt = std::chrono::duration<double>(now - last_tick).count();
-      std::fprintf(stderr, "  %6.1fs  acked %" PRIu64 "/%" PRIu64 "  %.0f events/s  connected %d/%lld  p99 ack %.1f ms\n",
+      std::fprintf(stderr,
+                   "  %6.1fs  acked %" PRIu64 "/%" PRIu64
+                   "  %.0f events/s  connected %d/%lld  p99 ack %.1f ms\n",
                    std::chrono::duration<double>(now - start).count(), acked, target,
                    static_cast<double>(acked - last_acked) / dt, connected,
                    static_cast<long long>(*agents_n), latency.Quantile(0.99) * 1000);
@@ -450,11 +482,14 @@ int Main(int argc, char** argv) {
                 verify == "ok" || verify == "skipped" ? verify.c_str() : "mismatch",
                 done ? "true" : "false");
   std::printf("%s\n", report);
-  if (auto path = args->Get("report")) (void)fs::WriteFileAtomic(fs::Posix(), *path, std::string(report) + "\n", 0644);
-  if (verify != "ok" && verify != "skipped") std::fprintf(stderr, "custos-loadgen: %s\n", verify.c_str());
+  if (auto path = args->Get("report"))
+    (void)fs::WriteFileAtomic(fs::Posix(), *path, std::string(report) + "\n", 0644);
+  if (verify != "ok" && verify != "skipped")
+    std::fprintf(stderr, "custos-loadgen: %s\n", verify.c_str());
   if (!done) {
     std::fprintf(stderr, "custos-loadgen: %s (last error: %s)\n",
-                 fatal ? "agents were refused by the collector" : "timed out before every event was acknowledged",
+                 fatal ? "agents were refused by the collector"
+                       : "timed out before every event was acknowledged",
                  last_error.empty() ? "none" : last_error.c_str());
   }
   return rc;

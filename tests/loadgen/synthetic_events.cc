@@ -7,14 +7,16 @@ namespace custos::testing {
 namespace {
 
 constexpr std::array<const char*, 16> kUsers = {
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
-    "ivan", "judy", "mallory", "niaj", "olivia", "peggy", "rupert", "sybil"};
-constexpr std::array<const char*, 8> kDirs = {"Documents", "Downloads", "Desktop", "projects/atlas",
-                                              "projects/zephyr", "finance/2026", "hr/reviews", ".cache/thumbnails"};
-constexpr std::array<const char*, 12> kStems = {"customer-list", "q3-forecast", "roadmap", "salaries",
-                                                "contract", "notes", "design", "invoice",
-                                                "board-deck", "export", "backup", "report"};
-constexpr std::array<const char*, 9> kExts = {"xlsx", "docx", "pdf", "csv", "txt", "pptx", "zip", "png", "md"};
+    "alice", "bob",  "carol",   "dave", "erin",   "frank", "grace",  "heidi",
+    "ivan",  "judy", "mallory", "niaj", "olivia", "peggy", "rupert", "sybil"};
+constexpr std::array<const char*, 8> kDirs = {"Documents",      "Downloads",        "Desktop",
+                                              "projects/atlas", "projects/zephyr",  "finance/2026",
+                                              "hr/reviews",     ".cache/thumbnails"};
+constexpr std::array<const char*, 12> kStems = {
+    "customer-list", "q3-forecast", "roadmap",    "salaries", "contract", "notes",
+    "design",        "invoice",     "board-deck", "export",   "backup",   "report"};
+constexpr std::array<const char*, 9> kExts = {"xlsx", "docx", "pdf", "csv", "txt",
+                                              "pptx", "zip",  "png", "md"};
 struct Program {
   const char* exe;
   const char* cmd;
@@ -40,8 +42,8 @@ SyntheticEvents::SyntheticEvents(uint32_t host_index, uint64_t seed)
 }
 
 std::string SyntheticEvents::RandomPath() {
-  std::string p = "/home/" + user_ + "/" + kDirs[rng_() % kDirs.size()] + "/" +
-                  kStems[rng_() % kStems.size()];
+  std::string p =
+      "/home/" + user_ + "/" + kDirs[rng_() % kDirs.size()] + "/" + kStems[rng_() % kStems.size()];
   if (rng_() % 3 == 0) p += "-" + std::to_string(rng_() % 100);
   p += ".";
   p += kExts[rng_() % kExts.size()];

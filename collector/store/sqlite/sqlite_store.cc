@@ -93,8 +93,9 @@ class SqliteStore final : public Store {
       // Checkpoints copy WAL pages into the database file. With a background checkpointer they
       // run on their own connection and thread, so the writer (the ingest bottleneck) never
       // pays for them; otherwise the writer checkpoints every ~40 MB of WAL.
-      CUSTOS_RETURN_IF_ERROR(ExecW(options.background_checkpoint ? "PRAGMA wal_autocheckpoint=0"
-                                                                 : "PRAGMA wal_autocheckpoint=10000"));
+      CUSTOS_RETURN_IF_ERROR(ExecW(options.background_checkpoint
+                                       ? "PRAGMA wal_autocheckpoint=0"
+                                       : "PRAGMA wal_autocheckpoint=10000"));
       CUSTOS_RETURN_IF_ERROR(Migrate());
       CUSTOS_RETURN_IF_ERROR(PrepareWriteStatements());
       CUSTOS_ASSIGN_OR_RETURN(read_db_, OpenConnection(true));
@@ -106,8 +107,8 @@ class SqliteStore final : public Store {
       CUSTOS_ASSIGN_OR_RETURN(read_db_, OpenConnection(true));
       CUSTOS_ASSIGN_OR_RETURN(int v, UserVersion(read_db_.get()));
       if (v > SqliteSchemaVersion()) {
-        return FailedPreconditionError("store: " + path_ + ": schema version " +
-                                       std::to_string(v) + " is newer than this build (" +
+        return FailedPreconditionError("store: " + path_ + ": schema version " + std::to_string(v) +
+                                       " is newer than this build (" +
                                        std::to_string(SqliteSchemaVersion()) + ")");
       }
       if (v == 0) return FailedPreconditionError("store: " + path_ + ": not initialised");
@@ -131,8 +132,8 @@ class SqliteStore final : public Store {
 
   Result<uint64_t> LastCommittedSeq(int64_t agent_key, uint64_t epoch) override {
     std::lock_guard<std::mutex> l(read_mu_);
-    CUSTOS_ASSIGN_OR_RETURN(Stmt s, Prepare(read_db_.get(),
-                                            "SELECT last_seq FROM streams WHERE agent=? AND epoch=?"));
+    CUSTOS_ASSIGN_OR_RETURN(
+        Stmt s, Prepare(read_db_.get(), "SELECT last_seq FROM streams WHERE agent=? AND epoch=?"));
     sqlite3_bind_int64(s.get(), 1, agent_key);
     sqlite3_bind_int64(s.get(), 2, static_cast<int64_t>(epoch));
     int rc = sqlite3_step(s.get());
@@ -186,10 +187,9 @@ class SqliteStore final : public Store {
   Result<uint64_t> CountEvents(std::optional<std::string> agent_id) override {
     std::lock_guard<std::mutex> l(read_mu_);
     CUSTOS_ASSIGN_OR_RETURN(
-        Stmt s, Prepare(read_db_.get(),
-                        agent_id ? "SELECT count(*) FROM events WHERE agent = "
-                                   "(SELECT id FROM agents WHERE agent_id = ?)"
-                                 : "SELECT count(*) FROM events"));
+        Stmt s, Prepare(read_db_.get(), agent_id ? "SELECT count(*) FROM events WHERE agent = "
+                                                   "(SELECT id FROM agents WHERE agent_id = ?)"
+                                                 : "SELECT count(*) FROM events"));
     if (agent_id) BindText(s.get(), 1, *agent_id);
     if (sqlite3_step(s.get()) != SQLITE_ROW) return Error(read_db_.get(), "count events");
     return static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0));
@@ -231,9 +231,11 @@ class SqliteStore final : public Store {
       if (now_ns >= t.expires_at_ns) {
         return PermissionDeniedError("enrollment token " + t.id + ": expired");
       }
-      if (t.uses >= t.max_uses) return PermissionDeniedError("enrollment token " + t.id + ": used up");
+      if (t.uses >= t.max_uses)
+        return PermissionDeniedError("enrollment token " + t.id + ": used up");
       CUSTOS_ASSIGN_OR_RETURN(
-          Stmt u, Prepare(write_db_.get(), "UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = ?"));
+          Stmt u,
+          Prepare(write_db_.get(), "UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = ?"));
       BindText(u.get(), 1, t.id);
       if (sqlite3_step(u.get()) != SQLITE_DONE) return Error(write_db_.get(), "use token");
       ++t.uses;
@@ -297,11 +299,12 @@ class SqliteStore final : public Store {
 
   Result<AgentRecord> FindAgent(std::string_view agent_id) override {
     std::lock_guard<std::mutex> l(read_mu_);
-    CUSTOS_ASSIGN_OR_RETURN(
-        Stmt s, Prepare(read_db_.get(), std::string(kAgentColumns) + " FROM agents WHERE agent_id = ?"));
+    CUSTOS_ASSIGN_OR_RETURN(Stmt s, Prepare(read_db_.get(), std::string(kAgentColumns) +
+                                                                " FROM agents WHERE agent_id = ?"));
     BindText(s.get(), 1, agent_id);
     int rc = sqlite3_step(s.get());
-    if (rc == SQLITE_DONE) return NotFoundError("agent " + std::string(agent_id) + ": not enrolled");
+    if (rc == SQLITE_DONE)
+      return NotFoundError("agent " + std::string(agent_id) + ": not enrolled");
     if (rc != SQLITE_ROW) return Error(read_db_.get(), "find agent");
     return ReadAgent(s.get());
   }
@@ -310,8 +313,9 @@ class SqliteStore final : public Store {
                                 int64_t not_after_ns) override {
     std::lock_guard<std::mutex> l(write_mu_);
     CUSTOS_ASSIGN_OR_RETURN(
-        Stmt s, Prepare(write_db_.get(),
-                        "UPDATE agents SET cert_serial = ?, cert_not_after_ns = ? WHERE agent_id = ?"));
+        Stmt s,
+        Prepare(write_db_.get(),
+                "UPDATE agents SET cert_serial = ?, cert_not_after_ns = ? WHERE agent_id = ?"));
     BindText(s.get(), 1, serial);
     sqlite3_bind_int64(s.get(), 2, not_after_ns);
     BindText(s.get(), 3, agent_id);
@@ -324,10 +328,10 @@ class SqliteStore final : public Store {
 
   Status RevokeAgent(std::string_view agent_id, std::string_view reason, int64_t now_ns) override {
     std::lock_guard<std::mutex> l(write_mu_);
-    CUSTOS_ASSIGN_OR_RETURN(
-        Stmt s, Prepare(write_db_.get(),
-                        "UPDATE agents SET revoked_at_ns = coalesce(revoked_at_ns, ?), "
-                        "revoke_reason = ? WHERE agent_id = ?"));
+    CUSTOS_ASSIGN_OR_RETURN(Stmt s,
+                            Prepare(write_db_.get(),
+                                    "UPDATE agents SET revoked_at_ns = coalesce(revoked_at_ns, ?), "
+                                    "revoke_reason = ? WHERE agent_id = ?"));
     sqlite3_bind_int64(s.get(), 1, now_ns);
     BindText(s.get(), 2, reason);
     BindText(s.get(), 3, agent_id);
@@ -340,8 +344,8 @@ class SqliteStore final : public Store {
 
   Status TouchAgent(int64_t agent_key, int64_t now_ns) override {
     std::lock_guard<std::mutex> l(write_mu_);
-    CUSTOS_ASSIGN_OR_RETURN(Stmt s,
-                            Prepare(write_db_.get(), "UPDATE agents SET last_seen_ns = ? WHERE id = ?"));
+    CUSTOS_ASSIGN_OR_RETURN(
+        Stmt s, Prepare(write_db_.get(), "UPDATE agents SET last_seen_ns = ? WHERE id = ?"));
     sqlite3_bind_int64(s.get(), 1, now_ns);
     sqlite3_bind_int64(s.get(), 2, agent_key);
     if (sqlite3_step(s.get()) != SQLITE_DONE) return Error(write_db_.get(), "touch agent");
@@ -364,8 +368,10 @@ class SqliteStore final : public Store {
     {
       std::lock_guard<std::mutex> l(read_mu_);
       CUSTOS_ASSIGN_OR_RETURN(
-          Stmt s, Prepare(read_db_.get(),
-                          "SELECT (SELECT coalesce(max(id), 0) FROM events), (SELECT count(*) FROM agents)"));
+          Stmt s,
+          Prepare(
+              read_db_.get(),
+              "SELECT (SELECT coalesce(max(id), 0) FROM events), (SELECT count(*) FROM agents)"));
       if (sqlite3_step(s.get()) != SQLITE_ROW) return Error(read_db_.get(), "stats");
       // max(id) is O(1) and equals the row count because events are never deleted yet.
       st.events = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0));
@@ -373,7 +379,8 @@ class SqliteStore final : public Store {
     }
     for (const char* suffix : {"", "-wal"}) {
       struct stat sb {};
-      if (::stat((path_ + suffix).c_str(), &sb) == 0) st.bytes_on_disk += static_cast<uint64_t>(sb.st_size);
+      if (::stat((path_ + suffix).c_str(), &sb) == 0)
+        st.bytes_on_disk += static_cast<uint64_t>(sb.st_size);
     }
     return st;
   }
@@ -388,7 +395,8 @@ class SqliteStore final : public Store {
       if (line != "ok") problems += line + "; ";
     }
     if (rc != SQLITE_DONE) return Error(read_db_.get(), "integrity check");
-    if (!problems.empty()) return DataLossError("store: " + path_ + ": integrity check: " + problems);
+    if (!problems.empty())
+      return DataLossError("store: " + path_ + ": integrity check: " + problems);
     return OkStatus();
   }
 
@@ -442,15 +450,21 @@ class SqliteStore final : public Store {
     std::string m = "store: " + path_ + ": " + std::string(what) + ": " + sqlite3_errmsg(db);
     switch (code & 0xff) {
       case SQLITE_BUSY:
-      case SQLITE_LOCKED: return UnavailableError(m);
-      case SQLITE_FULL: return ResourceExhaustedError(m);
+      case SQLITE_LOCKED:
+        return UnavailableError(m);
+      case SQLITE_FULL:
+        return ResourceExhaustedError(m);
       case SQLITE_CORRUPT:
-      case SQLITE_NOTADB: return DataLossError(m);
-      case SQLITE_CONSTRAINT: return AlreadyExistsError(m);
+      case SQLITE_NOTADB:
+        return DataLossError(m);
+      case SQLITE_CONSTRAINT:
+        return AlreadyExistsError(m);
       case SQLITE_CANTOPEN:
       case SQLITE_PERM:
-      case SQLITE_READONLY: return PermissionDeniedError(m);
-      default: return InternalError(m);
+      case SQLITE_READONLY:
+        return PermissionDeniedError(m);
+      default:
+        return InternalError(m);
     }
   }
 
@@ -523,17 +537,20 @@ class SqliteStore final : public Store {
   }
 
   Status PrepareWriteStatements() {
-    CUSTOS_ASSIGN_OR_RETURN(insert_event_,
-                            Prepare(write_db_.get(),
-                                    "INSERT OR IGNORE INTO events(agent, epoch, seq, time_ns, type, "
-                                    "user_id, payload) VALUES(?,?,?,?,?,?,?)"));
+    CUSTOS_ASSIGN_OR_RETURN(
+        insert_event_, Prepare(write_db_.get(),
+                               "INSERT OR IGNORE INTO events(agent, epoch, seq, time_ns, type, "
+                               "user_id, payload) VALUES(?,?,?,?,?,?,?)"));
     CUSTOS_ASSIGN_OR_RETURN(
         upsert_stream_,
-        Prepare(write_db_.get(),
-                "INSERT INTO streams(agent, epoch, last_seq) VALUES(?,?,?) "
-                "ON CONFLICT(agent, epoch) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)"));
-    CUSTOS_ASSIGN_OR_RETURN(find_user_, Prepare(write_db_.get(), "SELECT id FROM users WHERE name = ?"));
-    CUSTOS_ASSIGN_OR_RETURN(insert_user_, Prepare(write_db_.get(), "INSERT INTO users(name) VALUES(?)"));
+        Prepare(
+            write_db_.get(),
+            "INSERT INTO streams(agent, epoch, last_seq) VALUES(?,?,?) "
+            "ON CONFLICT(agent, epoch) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)"));
+    CUSTOS_ASSIGN_OR_RETURN(find_user_,
+                            Prepare(write_db_.get(), "SELECT id FROM users WHERE name = ?"));
+    CUSTOS_ASSIGN_OR_RETURN(insert_user_,
+                            Prepare(write_db_.get(), "INSERT INTO users(name) VALUES(?)"));
     return OkStatus();
   }
 

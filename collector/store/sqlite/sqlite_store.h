@@ -12,8 +12,8 @@
 namespace custos::collector::store {
 
 struct SqliteOptions {
-  std::string path;            // database file; created if missing
-  bool read_only = false;      // for the CLI: never migrates or writes
+  std::string path;        // database file; created if missing
+  bool read_only = false;  // for the CLI: never migrates or writes
   int64_t cache_bytes = 64 << 20;
   // Copy WAL pages into the database on a separate thread and connection instead of inside
   // commits (the collector's default; tests may turn it off).

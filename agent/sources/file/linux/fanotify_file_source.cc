@@ -310,37 +310,18 @@ void FanotifyFileSource::ReaderLoop() {
       batch.push_back(std::move(raw));
     }
     ring_.PushSome(&batch);
-    if (overflow || !batch.empty()) {
-      int64_t expected = 0;
-      const int64_t last = last_queued_ns_.load();
-      loss_start_ns_.compare_exchange_strong(expected, last != 0 ? last : now_ns);
-      if (overflow) {
-        kernel_overflow_.store(true);
-        reporter_.CountKernelOverflow();
-      }
-      ring_lost_.fetch_add(batch.size());
+    if (loss_.AfterPush(batch.size(), overflow, now_ns)) {
+      if (overflow) reporter_.CountKernelOverflow();
       batch.clear();
       ring_.Wake();
-    } else {
-      last_queued_ns_.store(now_ns);
     }
   }
 }
 
 void FanotifyFileSource::HandleLoss(bool* rescan_pending) {
-  const uint64_t ring_lost = ring_lost_.exchange(0);
-  const bool kernel = kernel_overflow_.exchange(false);
-  if (ring_lost == 0 && !kernel) return;
-  const int64_t start = loss_start_ns_.exchange(0);
-  const int64_t now_ns = clock_->NowUnixNs();
-  std::string reason;
-  if (kernel) reason = "fanotify queue overflow";
-  if (ring_lost != 0) {
-    reason += std::string(reason.empty() ? "" : "; ") + "source ring full (" +
-              std::to_string(ring_lost) + " events)";
-  }
-  // The kernel does not say how many it dropped: the count is only known when all were ours.
-  reporter_.ReportLost(kernel ? 0 : ring_lost, start != 0 ? start : now_ns, now_ns, reason);
+  auto loss = loss_.Take(clock_->NowUnixNs(), "fanotify queue");
+  if (!loss) return;
+  reporter_.ReportLost(loss->count, loss->start_ns, loss->end_ns, loss->reason);
   *rescan_pending = true;
 }
 

@@ -40,6 +40,7 @@
 #include "agent/sources/file/bounded_queue.h"
 #include "agent/sources/file/file_reporter.h"
 #include "agent/sources/file/file_source.h"
+#include "agent/sources/file/loss_tracker.h"
 #include "agent/sources/file/path_filter.h"
 #include "agent/sources/file/rename_pairer.h"
 #include "agent/sources/source.h"
@@ -117,10 +118,7 @@ class InotifyFileSource : public Source {
   BoundedQueue<RawEvent> ring_;
   std::atomic<bool> stopping_{false};
   int64_t watch_began_ns_ = 0;  // Unix ns (kernel clock) when the watch was in place
-  std::atomic<uint64_t> ring_lost_{0};
-  std::atomic<bool> kernel_overflow_{false};
-  std::atomic<int64_t> last_queued_ns_{0};
-  std::atomic<int64_t> loss_start_ns_{0};
+  LossTracker loss_;            // reader records, worker reports
   std::thread reader_;
   std::thread worker_;
 
