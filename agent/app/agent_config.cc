@@ -46,6 +46,10 @@ Result<AgentConfig> FromReader(config::ConfigReader& r, const std::string& path)
       r.AddProblem("sources.file.classification", "'" + rule + "': expected LABEL:GLOB");
     }
   }
+  c.settings_enabled = r.Bool("sources.settings.enabled", true);
+  c.settings_probe_interval =
+      r.Duration("sources.settings.probe_interval", std::chrono::milliseconds(60'000),
+                 std::chrono::milliseconds(5'000), std::chrono::milliseconds(86'400'000));
   std::string fmt = r.Enum("log.format", "human", {"human", "json"});
   c.log_format = fmt == "json" ? logging::Format::kJson : logging::Format::kHuman;
   c.log_level = logging::ParseLevel(r.Enum("log.level", "info", {"debug", "info", "warn", "error"}))

@@ -2,6 +2,7 @@
 // flags. Defaults are safe: mutual TLS to a pinned CA, a 1 GiB spool, file capture of /home.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -34,6 +35,9 @@ struct AgentConfig {
   bool file_force_inotify = false;
   uint32_t inotify_watch_budget = 65536;
   std::vector<std::string> classification;  // "label:glob"
+  // Security settings source.
+  bool settings_enabled = true;
+  std::chrono::milliseconds settings_probe_interval{60'000};
   logging::Format log_format = logging::Format::kHuman;
   logging::Level log_level = logging::Level::kInfo;
 
@@ -44,6 +48,7 @@ struct AgentConfig {
   std::string ca_path() const { return ca_file.empty() ? state_dir + "/ca.crt" : ca_file; }
   std::string status_path() const { return state_dir + "/status.json"; }
   std::string file_state_dir() const { return state_dir + "/file-source"; }
+  std::string settings_state_dir() const { return state_dir + "/settings-source"; }
 };
 
 Result<AgentConfig> LoadAgentConfig(const std::string& path);

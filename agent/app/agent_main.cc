@@ -13,6 +13,7 @@
 #include "agent/pipeline/spool_writer.h"
 #include "agent/sources/file/file_source.h"
 #include "agent/sources/replay/replay_source.h"
+#include "agent/sources/settings/settings_source.h"
 #include "agent/spool/spool.h"
 #include "agent/uplink/spool_stream_source.h"
 #include "agent/uplink/uplink.h"
@@ -40,6 +41,7 @@ Usage:
       --replay FILE    Feed recorded events from FILE instead of (or with) live capture
       --replay-format F  custos-jsonl (default) or bench-ndjson (../shared/bench corpus)
       --no-file-source   Do not capture file activity (e.g. replay only)
+      --no-settings-source  Do not watch and probe security settings
       --exit-when-drained  With --replay: exit 0 once every replayed event is acknowledged
   custos-agent status  Enrolled or not, connected or not, spool depth and age of the oldest
                        unsent event, events/s, drops, each source's mechanism and health.
@@ -218,6 +220,25 @@ int Run(AgentConfig c, const flags::Args& args) {
       sources.push_back(std::move(*fsrc));
     }
   }
+  if (c.settings_enabled && !args.Has("no-settings-source")) {
+    settings::SettingsSourceOptions sso;
+    sso.agent_config_path = c.config_path;
+    sso.agent_binary_path = "/proc/self/exe";
+    char exe[4096];
+    ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) sso.agent_binary_path.assign(exe, static_cast<size_t>(n));
+    sso.agent_spool_dir = c.spool_dir();
+    sso.probe_interval = std::chrono::duration_cast<std::chrono::seconds>(c.settings_probe_interval);
+    sso.state_dir = c.settings_state_dir();
+    auto ssrc = settings::CreateSettingsSource(std::move(sso), RealClock());
+    if (!ssrc.ok()) {
+      logging::Error("agent: settings source unavailable", {{"error", ssrc.status().ToString()}});
+    } else if (Status st = (*ssrc)->Start(&writer); !st.ok()) {
+      logging::Error("agent: settings source failed to start", {{"error", st.ToString()}});
+    } else {
+      sources.push_back(std::move(*ssrc));
+    }
+  }
   ReplaySource* replay = nullptr;
   if (auto path = args.Get("replay")) {
     auto fmt = ParseReplayFormat(args.GetOr("replay-format", "custos-jsonl"));
@@ -357,7 +378,7 @@ int Main(int argc, char** argv) {
                                   {"server-name"},
                                   {"replay"},
                                   {"replay-format"},
-                                  {"no-file-source", false},
+                                  {"no-file-source", false}, {"no-settings-source", false},
                                   {"exit-when-drained", false},
                                   {"help", false},
                                   {"version", false}});

