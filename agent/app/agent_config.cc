@@ -46,6 +46,7 @@ Result<AgentConfig> FromReader(config::ConfigReader& r, const std::string& path)
       r.AddProblem("sources.file.classification", "'" + rule + "': expected LABEL:GLOB");
     }
   }
+  c.usb_enabled = r.Bool("sources.usb.enabled", true);
   c.settings_enabled = r.Bool("sources.settings.enabled", true);
   c.settings_probe_interval =
       r.Duration("sources.settings.probe_interval", std::chrono::milliseconds(60'000),

@@ -35,6 +35,8 @@ struct AgentConfig {
   bool file_force_inotify = false;
   uint32_t inotify_watch_budget = 65536;
   std::vector<std::string> classification;  // "label:glob"
+  // USB devices and their mounts.
+  bool usb_enabled = true;
   // Security settings source.
   bool settings_enabled = true;
   std::chrono::milliseconds settings_probe_interval{60'000};

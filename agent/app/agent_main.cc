@@ -14,6 +14,7 @@
 #include "agent/sources/file/file_source.h"
 #include "agent/sources/replay/replay_source.h"
 #include "agent/sources/settings/settings_source.h"
+#include "agent/sources/usb/usb_source.h"
 #include "agent/spool/spool.h"
 #include "agent/uplink/spool_stream_source.h"
 #include "agent/uplink/uplink.h"
@@ -42,6 +43,7 @@ Usage:
       --replay-format F  custos-jsonl (default) or bench-ndjson (../shared/bench corpus)
       --no-file-source   Do not capture file activity (e.g. replay only)
       --no-settings-source  Do not watch and probe security settings
+      --no-usb-source    Do not report USB devices and their mounts
       --exit-when-drained  With --replay: exit 0 once every replayed event is acknowledged
   custos-agent status  Enrolled or not, connected or not, spool depth and age of the oldest
                        unsent event, events/s, drops, each source's mechanism and health.
@@ -156,7 +158,7 @@ int Enroll(AgentConfig c, const flags::Args& args) {
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop = true; }
 
-int Run(AgentConfig c, const flags::Args& args) {
+int Run(const AgentConfig& c, const flags::Args& args) {
   auto creds = LoadCredentials(c);
   if (!creds.ok()) return Failure(creds.status());
   if (c.collector_host.empty())
@@ -218,6 +220,16 @@ int Run(AgentConfig c, const flags::Args& args) {
       logging::Error("agent: file source failed to start", {{"error", s.ToString()}});
     } else {
       sources.push_back(std::move(*fsrc));
+    }
+  }
+  if (c.usb_enabled && !args.Has("no-usb-source")) {
+    auto usrc = usb::CreateUsbSource(usb::UsbSourceOptions{}, RealClock());
+    if (!usrc.ok()) {
+      logging::Error("agent: usb source unavailable", {{"error", usrc.status().ToString()}});
+    } else if (Status st = (*usrc)->Start(&writer); !st.ok()) {
+      logging::Error("agent: usb source failed to start", {{"error", st.ToString()}});
+    } else {
+      sources.push_back(std::move(*usrc));
     }
   }
   if (c.settings_enabled && !args.Has("no-settings-source")) {
@@ -319,13 +331,13 @@ int Run(AgentConfig c, const flags::Args& args) {
   return rc;
 }
 
-int Status_(const AgentConfig& c) {
+int PrintStatus(const AgentConfig& c) {
   auto text = fs::Posix()->ReadFile(c.status_path());
   bool enrolled = fs::Posix()->Exists(c.cert_path());
   if (!text.ok()) {
     std::printf("enrolled: %s\nrunning: no (no %s)\n", enrolled ? "yes" : "no",
                 c.status_path().c_str());
-    return enrolled ? 1 : 1;
+    return 1;  // not running
   }
   auto st = nlohmann::json::parse(*text, nullptr, false);
   if (st.is_discarded())
@@ -378,7 +390,7 @@ int Main(int argc, char** argv) {
                                   {"server-name"},
                                   {"replay"},
                                   {"replay-format"},
-                                  {"no-file-source", false}, {"no-settings-source", false},
+                                  {"no-file-source", false}, {"no-settings-source", false}, {"no-usb-source", false},
                                   {"exit-when-drained", false},
                                   {"help", false},
                                   {"version", false}});
@@ -419,9 +431,9 @@ int Main(int argc, char** argv) {
   logging::Configure(cfg->log_format, cfg->log_level, "custos-agent");
   const auto& pos = args->positional();
   std::string cmd = pos.empty() ? "run" : pos[0];
-  if (cmd == "run") return Run(std::move(*cfg), *args);
+  if (cmd == "run") return Run(*cfg, *args);
   if (cmd == "enroll") return Enroll(std::move(*cfg), *args);
-  if (cmd == "status") return Status_(*cfg);
+  if (cmd == "status") return PrintStatus(*cfg);
   return UsageError("unknown command '" + cmd + "'");
 }
 

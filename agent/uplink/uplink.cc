@@ -76,7 +76,7 @@ Result<Credentials> EnrollAgent(const EnrollRequest& req) {
   };
   resolver.async_resolve(
       req.endpoint.host, std::to_string(req.endpoint.port),
-      [&](const error_code& ec, tcp::resolver::results_type eps) {
+      [&](const error_code& ec, const tcp::resolver::results_type& eps) {
         if (ec)
           return fail(
               UnavailableError("enroll: resolve " + req.endpoint.host + ": " + ec.message()));
@@ -186,8 +186,7 @@ std::unique_ptr<UplinkRuntime> UplinkRuntime::Create(int threads) {
 class ClientCore : public std::enable_shared_from_this<ClientCore> {
  public:
   ClientCore(asio::io_context& io, UplinkOptions options, StreamSource* source)
-      : io_(io),
-        strand_(asio::make_strand(io)),
+      : strand_(asio::make_strand(io)),
         options_(std::move(options)),
         source_(source),
         timer_(strand_),
@@ -212,7 +211,6 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     asio::post(strand_, [self = shared_from_this(), &done] {
       self->stopped_ = true;
       self->Teardown();
-      error_code ec;
       self->timer_.cancel();
       self->ping_timer_.cancel();
       done.set_value();
@@ -256,7 +254,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     resolver_ = std::make_unique<tcp::resolver>(strand_);
     resolver_->async_resolve(
         options_.endpoint.host, std::to_string(options_.endpoint.port),
-        [self = shared_from_this(), gen](const error_code& ec, tcp::resolver::results_type eps) {
+        [self = shared_from_this(), gen](const error_code& ec, const tcp::resolver::results_type& eps) {
           if (gen != self->generation_ || self->stopped_) return;
           if (ec) return self->Disconnect("resolve: " + ec.message());
           asio::async_connect(self->stream_->lowest_layer(), eps,
@@ -545,7 +543,6 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     Clock::time_point sent;
   };
 
-  asio::io_context& io_;
   asio::strand<asio::io_context::executor_type> strand_;
   UplinkOptions options_;
   StreamSource* source_;

@@ -41,7 +41,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(Server* server, tcp::socket socket, ssl::context& ctx);
   void Start();
   // Thread-safe: posts onto the session's strand.
-  void CloseFromOutside(CloseReason reason);
+  void CloseFromOutside(const CloseReason& reason);
   const std::string& peer() const { return peer_; }
 
  private:
@@ -678,7 +678,7 @@ void Session::Drain() {
                                        });
 }
 
-void Session::CloseFromOutside(CloseReason reason) {
+void Session::CloseFromOutside(const CloseReason& reason) {
   asio::post(stream_.get_executor(), [self = shared_from_this(), reason] { self->Fail(reason); });
 }
 

@@ -1,0 +1,478 @@
+#include "agent/sources/usb/usb_source.h"
+
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <utility>
+#include <vector>
+
+#include "agent/pipeline/utf8.h"
+#include "agent/sources/usb/mountinfo.h"
+#include "common/log/log.h"
+
+namespace custos::agent::usb {
+namespace {
+
+constexpr uint32_t kKernelUeventGroup = 1;
+// Larger than any kernel uevent, so a bigger datagram shows up as MSG_TRUNC and is refused.
+constexpr size_t kReceiveBufferBytes = kMaxUeventBytes * 2;
+// Hosts with many containers have thousands of mounts of ~150 bytes each.
+constexpr size_t kMaxMountinfoBytes = 8 << 20;
+
+std::string ParentDevpath(const std::string& devpath) {
+  size_t slash = devpath.rfind('/');
+  return slash == std::string::npos ? std::string() : devpath.substr(0, slash);
+}
+
+void AddInterfaceClass(custos::v1::UsbEvent* usb, uint32_t cls) {
+  std::vector<uint32_t> classes(usb->interface_classes().begin(), usb->interface_classes().end());
+  if (std::find(classes.begin(), classes.end(), cls) != classes.end()) return;
+  classes.push_back(cls);
+  std::sort(classes.begin(), classes.end());
+  usb->clear_interface_classes();
+  for (uint32_t c : classes) usb->add_interface_classes(c);
+}
+
+}  // namespace
+
+UsbSource::UsbSource(UsbSourceOptions options, Clock* clock)
+    : options_(std::move(options)), clock_(clock != nullptr ? clock : RealClock()) {}
+
+UsbSource::~UsbSource() { Stop(); }
+
+Status UsbSource::OpenSocket() {
+  int fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT);
+  if (fd < 0) return ErrnoError("usb: socket(NETLINK_KOBJECT_UEVENT)", errno);
+  int size = options_.receive_buffer_bytes;
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) != 0) {
+    // Without CAP_NET_ADMIN the kernel caps SO_RCVBUF at net.core.rmem_max.
+    (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+  }
+  int one = 1;
+  if (::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) != 0) {
+    Status s = ErrnoError("usb: setsockopt(SO_PASSCRED)", errno);
+    ::close(fd);
+    return s;
+  }
+  sockaddr_nl addr{};
+  addr.nl_family = AF_NETLINK;
+  addr.nl_pid = 0;  // let the kernel assign our port id
+  addr.nl_groups = kKernelUeventGroup;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    Status s = ErrnoError("usb: bind(NETLINK_KOBJECT_UEVENT, group 1)", errno);
+    ::close(fd);
+    return s;
+  }
+  fd_ = fd;
+  return OkStatus();
+}
+
+Status UsbSource::Start(EventSink* sink) {
+  std::lock_guard<std::mutex> lock(start_mu_);
+  if (started_) return FailedPreconditionError("usb: already started");
+  if (sink == nullptr) return InvalidArgumentError("usb: start: no sink");
+  if (options_.listen) {
+    Status opened = OpenSocket();
+    if (!opened.ok()) {
+      SetHealth(custos::v1::HEALTH_LEVEL_FAILED, opened.message());
+      return opened;
+    }
+  }
+  sink_ = sink;
+  stop_ = false;
+  // The socket is bound before enumerating, so a device plugged in meanwhile is either seen by
+  // the enumeration or queued on the socket (both: the duplicate "add" is ignored).
+  Resync(/*initial=*/true);
+  size_t devices = known_.size();  // read before the reader thread owns known_
+  RefreshMounts();
+  if (options_.listen && !options_.mountinfo_path.empty()) {
+    mount_fd_ = ::open(options_.mountinfo_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (mount_fd_ < 0) {
+      Status s = ErrnoError("usb: open " + options_.mountinfo_path, errno);
+      SetHealth(custos::v1::HEALTH_LEVEL_DEGRADED, s.message() + " (mounts not tracked)");
+      logging::Warn("usb: mounts not tracked", {{"error", s.message()}});
+    }
+  }
+  if (options_.listen) thread_ = std::thread([this] { ReadLoop(); });
+  started_ = true;
+  logging::Info("usb source started",
+                {{"mechanism", options_.listen ? "netlink-uevent" : "sysfs-enumeration"},
+                 {"devices", devices},
+                 {"sysfs_root", options_.sysfs_root}});
+  return OkStatus();
+}
+
+void UsbSource::Stop() {
+  std::lock_guard<std::mutex> lock(start_mu_);
+  if (!started_) return;
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  FlushPending(/*all=*/true);  // the reader thread is gone: its state is ours now
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  if (mount_fd_ >= 0) ::close(mount_fd_);
+  mount_fd_ = -1;
+  started_ = false;
+}
+
+SourceHealth UsbSource::Health() const {
+  SourceHealth h;
+  h.mechanism = options_.listen ? "netlink-uevent" : "sysfs-enumeration";
+  {
+    std::lock_guard<std::mutex> lock(health_mu_);
+    h.level = level_;
+    h.message = message_;
+  }
+  uint64_t unreadable = unreadable_.load();
+  if (unreadable > 0 && h.level == custos::v1::HEALTH_LEVEL_OK) {
+    h.level = custos::v1::HEALTH_LEVEL_DEGRADED;
+    h.message = "usb: " + std::to_string(unreadable) +
+                " sysfs attributes could not be read (device facts incomplete)";
+  }
+  h.events = events_.load();
+  h.lost = lost_.load();
+  return h;
+}
+
+void UsbSource::SetHealth(custos::v1::HealthLevel level, std::string message) {
+  std::lock_guard<std::mutex> lock(health_mu_);
+  level_ = level;
+  message_ = std::move(message);
+}
+
+void UsbSource::ReadLoop() {
+  std::vector<char> buf(kReceiveBufferBytes);
+  while (!stop_.load()) {
+    pollfd pfds[2] = {{fd_, POLLIN, 0}, {mount_fd_, POLLPRI, 0}};  // fd -1 is ignored
+    int ready = ::poll(pfds, 2, static_cast<int>(options_.poll_interval.count()));
+    if (ready < 0 && errno != EINTR) {
+      Status s = ErrnoError("usb: poll(netlink uevent socket)", errno);
+      SetHealth(custos::v1::HEALTH_LEVEL_FAILED, s.message());
+      logging::Error("usb source stopped reading", {{"error", s.message()}});
+      return;
+    }
+    if (ready > 0 && (pfds[1].revents & (POLLPRI | POLLERR)) != 0) RefreshMounts();
+    while (ready > 0 && pfds[0].revents != 0 && !stop_.load()) {
+      sockaddr_nl sender{};
+      iovec iov{buf.data(), buf.size()};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))];
+      msghdr msg{};
+      msg.msg_name = &sender;
+      msg.msg_namelen = sizeof(sender);
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof(control);
+      ssize_t n = ::recvmsg(fd_, &msg, 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        if (errno == ENOBUFS) {
+          HandleOverflow();
+          continue;
+        }
+        Status s = ErrnoError("usb: recvmsg(netlink uevent socket)", errno);
+        SetHealth(custos::v1::HEALTH_LEVEL_FAILED, s.message());
+        logging::Error("usb source stopped reading", {{"error", s.message()}});
+        return;
+      }
+      bool from_kernel = msg.msg_namelen >= sizeof(sender) && sender.nl_pid == 0 &&
+                         (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0;
+      bool root_creds = false;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+            c->cmsg_len >= CMSG_LEN(sizeof(ucred))) {
+          ucred cred;
+          std::memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+          root_creds = cred.uid == 0;
+        }
+      }
+      HandleDatagram(std::string_view(buf.data(), static_cast<size_t>(n)),
+                     from_kernel && root_creds);
+    }
+    FlushPending(/*all=*/false);
+  }
+}
+
+void UsbSource::ProcessKernelMessage(std::string_view datagram) {
+  CUSTOS_CHECK(!options_.listen && sink_ != nullptr)
+      << "usb: ProcessKernelMessage needs a started source with listen = false";
+  HandleDatagram(datagram, /*from_kernel=*/true);
+  FlushPending(/*all=*/false);
+}
+
+void UsbSource::ProcessOverflow() {
+  CUSTOS_CHECK(!options_.listen && sink_ != nullptr)
+      << "usb: ProcessOverflow needs a started source with listen = false";
+  HandleOverflow();
+}
+
+void UsbSource::HandleOverflow() {
+  ReportLoss("netlink uevent socket overflowed (ENOBUFS); devices re-enumerated", 0);
+  Resync(/*initial=*/false);
+  RefreshMounts();
+}
+
+void UsbSource::ProcessMountsChanged() {
+  CUSTOS_CHECK(!options_.listen && sink_ != nullptr)
+      << "usb: ProcessMountsChanged needs a started source with listen = false";
+  RefreshMounts();
+}
+
+std::optional<custos::v1::UsbEvent> UsbSource::UsbFactsForBlockDevice(uint32_t major,
+                                                                      uint32_t minor) {
+  std::error_code ec;
+  const std::filesystem::path root = std::filesystem::canonical(options_.sysfs_root, ec);
+  if (ec) return std::nullopt;
+  std::filesystem::path link = std::filesystem::path(options_.sysfs_root) / "dev/block" /
+                               (std::to_string(major) + ":" + std::to_string(minor));
+  std::filesystem::path real = std::filesystem::canonical(link, ec);
+  if (ec) return std::nullopt;  // not a block device known to sysfs
+  std::string real_str = real.string();
+  std::string root_str = root.string();
+  if (real_str.compare(0, root_str.size(), root_str) != 0) return std::nullopt;
+  std::string devpath = real_str.substr(root_str == "/" ? 0 : root_str.size());
+  auto below = [&](const std::string& device) {
+    return devpath.size() > device.size() && devpath.compare(0, device.size(), device) == 0 &&
+           devpath[device.size()] == '/';
+  };
+  std::optional<custos::v1::UsbEvent> facts;
+  for (const auto& [device, usb] : known_) {
+    if (below(device)) facts = usb;
+  }
+  for (const auto& [device, p] : pending_) {
+    if (!facts && below(device)) facts = p.facts;
+  }
+  if (facts) {
+    facts->set_block_device(pipeline::EscapeToUtf8("/dev/" + real.filename().string()));
+  }
+  return facts;
+}
+
+void UsbSource::RefreshMounts() {
+  if (options_.mountinfo_path.empty()) return;
+  std::string text;
+  SysfsReadStats stats;
+  if (!ReadSysfsAttribute(options_.mountinfo_path, kMaxMountinfoBytes, &text, &stats)) {
+    read_stats_.unreadable += std::max<uint64_t>(stats.unreadable, 1);
+    unreadable_ = read_stats_.unreadable;
+    return;
+  }
+  Mountinfo info = ParseMountinfo(text);
+  std::map<std::string, custos::v1::UsbEvent> current;
+  for (const MountEntry& m : info.mounts) {
+    if (m.major == 0) continue;  // no block device (tmpfs, proc, overlay...)
+    std::optional<custos::v1::UsbEvent> facts = UsbFactsForBlockDevice(m.major, m.minor);
+    if (!facts) continue;
+    facts->set_mount_point(pipeline::EscapeToUtf8(m.mount_point));
+    facts->set_fs_type(pipeline::EscapeToUtf8(m.fs_type));
+    current[m.mount_point] = std::move(*facts);
+  }
+  for (const auto& [mount_point, facts] : usb_mounts_) {
+    auto it = current.find(mount_point);
+    if (it == current.end() || it->second.block_device() != facts.block_device() ||
+        it->second.fingerprint() != facts.fingerprint()) {
+      Report(facts, custos::v1::USB_ACTION_UNMOUNTED);
+    }
+  }
+  for (const auto& [mount_point, facts] : current) {
+    auto it = usb_mounts_.find(mount_point);
+    if (it == usb_mounts_.end() || it->second.block_device() != facts.block_device() ||
+        it->second.fingerprint() != facts.fingerprint()) {
+      Report(facts, custos::v1::USB_ACTION_MOUNTED);
+    }
+  }
+  usb_mounts_ = std::move(current);
+  if (options_.on_mounts_read) options_.on_mounts_read();
+}
+
+void UsbSource::HandleDatagram(std::string_view datagram, bool from_kernel) {
+  if (!from_kernel) {
+    ++rejected_messages_;
+    logging::Debug("usb: ignored uevent not sent by the kernel");
+    return;
+  }
+  Result<Uevent> uevent = ParseUevent(datagram);
+  if (!uevent.ok()) {
+    ++rejected_messages_;
+    logging::Warn("usb: ignored malformed kernel uevent", {{"error", uevent.status().message()}});
+    return;
+  }
+  ++kernel_messages_;
+  if (options_.on_kernel_uevent) options_.on_kernel_uevent(*uevent);
+  HandleUevent(*uevent);
+  unreadable_ = read_stats_.unreadable;
+}
+
+void UsbSource::HandleUevent(const Uevent& uevent) {
+  if (uevent.subsystem != "usb") return;
+  const std::string& devpath = uevent.devpath;
+  if (uevent.devtype == "usb_interface") {
+    // Interfaces of a device still waiting for "bind": remember their class from the message.
+    auto it = pending_.find(ParentDevpath(devpath));
+    if (uevent.action == "add" && it != pending_.end() && uevent.interface) {
+      AddInterfaceClass(&it->second.facts, uevent.interface->interface_class);
+    }
+    return;
+  }
+  if (uevent.devtype != "usb_device") return;
+  if (IsUsbRootHub(devpath) && !options_.report_root_hubs) return;
+
+  if (uevent.action == "add") {
+    if (known_.count(devpath) != 0 || pending_.count(devpath) != 0) return;  // seen at Start
+    pending_[devpath] =
+        Pending{DescribeUsbDevice(options_.sysfs_root, devpath, &uevent, &read_stats_),
+                clock_->SteadyNow() + options_.bind_wait};
+  } else if (uevent.action == "bind") {
+    auto it = pending_.find(devpath);
+    if (it == pending_.end()) return;
+    custos::v1::UsbEvent facts =
+        DescribeUsbDevice(options_.sysfs_root, devpath, &uevent, &read_stats_);
+    for (uint32_t c : it->second.facts.interface_classes()) AddInterfaceClass(&facts, c);
+    pending_.erase(it);
+    known_[devpath] = facts;
+    Report(std::move(facts), custos::v1::USB_ACTION_ADDED);
+  } else if (uevent.action == "remove") {
+    custos::v1::UsbEvent facts;
+    if (auto it = pending_.find(devpath); it != pending_.end()) {
+      facts = it->second.facts;
+      pending_.erase(it);
+      Report(facts, custos::v1::USB_ACTION_ADDED);
+    } else if (auto k = known_.find(devpath); k != known_.end()) {
+      facts = k->second;
+      known_.erase(k);
+    } else {
+      // Never seen (e.g. lost while the socket overflowed): what the message itself says.
+      if (uevent.product) {
+        facts.set_vendor_id(uevent.product->vendor_id);
+        facts.set_product_id(uevent.product->product_id);
+      }
+      facts.set_bus_path(pipeline::EscapeToUtf8(UsbBusPath(devpath)));
+      facts.set_fingerprint(
+          UsbFingerprint(facts.vendor_id(), facts.product_id(), "", facts.bus_path()));
+    }
+    Report(std::move(facts), custos::v1::USB_ACTION_REMOVED);
+  }
+}
+
+void UsbSource::FlushPending(bool all) {
+  auto now = clock_->SteadyNow();
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (!all && it->second.deadline > now) {
+      ++it;
+      continue;
+    }
+    // Never bound (no driver, deauthorised) or stopping: report what we have, re-reading sysfs
+    // for interfaces created meanwhile.
+    custos::v1::UsbEvent facts =
+        DescribeUsbDevice(options_.sysfs_root, it->first, nullptr, &read_stats_);
+    if (facts.vendor_id() == 0 && facts.product_id() == 0) facts = it->second.facts;  // gone
+    for (uint32_t c : it->second.facts.interface_classes()) AddInterfaceClass(&facts, c);
+    known_[it->first] = facts;
+    Report(std::move(facts), custos::v1::USB_ACTION_ADDED);
+    it = pending_.erase(it);
+  }
+  unreadable_ = read_stats_.unreadable;
+}
+
+void UsbSource::Resync(bool initial) {
+  FlushPending(/*all=*/true);
+  std::map<std::string, custos::v1::UsbEvent> present;
+  std::error_code ec;
+  const std::filesystem::path root = std::filesystem::canonical(options_.sysfs_root, ec);
+  const std::filesystem::path bus = std::filesystem::path(options_.sysfs_root) / "bus/usb/devices";
+  if (!ec) {
+    for (const auto& entry : std::filesystem::directory_iterator(bus, ec)) {
+      std::error_code ec2;
+      std::filesystem::path real = std::filesystem::canonical(entry.path(), ec2);
+      if (ec2) continue;
+      std::string real_str = real.string();
+      std::string root_str = root.string();
+      if (real_str.compare(0, root_str.size(), root_str) != 0) continue;  // outside sysfs
+      std::string devpath = real_str.substr(root_str == "/" ? 0 : root_str.size());
+      std::string uevent_text;
+      if (!ReadSysfsAttribute(real_str + "/uevent", 4096, &uevent_text, &read_stats_)) continue;
+      if (("\n" + uevent_text + "\n").find("\nDEVTYPE=usb_device\n") == std::string::npos) continue;
+      if (IsUsbRootHub(devpath) && !options_.report_root_hubs) continue;
+      present[devpath] = DescribeUsbDevice(options_.sysfs_root, devpath, nullptr, &read_stats_);
+    }
+  }
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    logging::Warn("usb: cannot enumerate devices",
+                  {{"dir", bus.string()}, {"error", ec.message()}});
+  }
+  for (auto& [devpath, facts] : present) {
+    if (known_.count(devpath) != 0) continue;
+    known_[devpath] = facts;
+    Report(facts, custos::v1::USB_ACTION_ADDED);
+  }
+  if (!initial) {
+    for (auto it = known_.begin(); it != known_.end();) {
+      if (present.count(it->first) != 0) {
+        ++it;
+        continue;
+      }
+      Report(it->second, custos::v1::USB_ACTION_REMOVED);
+      it = known_.erase(it);
+    }
+  }
+  unreadable_ = read_stats_.unreadable;
+}
+
+void UsbSource::Report(custos::v1::UsbEvent facts, custos::v1::UsbAction action) {
+  custos::v1::Event event;
+  event.set_time_ns(clock_->NowUnixNs());
+  facts.set_action(action);
+  *event.mutable_usb() = std::move(facts);
+  Emit(std::move(event));
+}
+
+bool UsbSource::Emit(custos::v1::Event&& event) {
+  if (!sink_->Push(std::move(event))) {
+    ++lost_;
+    ++refused_unreported_;
+    return false;
+  }
+  ++events_;
+  if (refused_unreported_ > 0) {
+    uint64_t count = std::exchange(refused_unreported_, 0);
+    ReportLoss("usb events refused by the agent's queue (full)", count);
+  }
+  return true;
+}
+
+void UsbSource::ReportLoss(std::string reason, uint64_t count) {
+  int64_t now = clock_->NowUnixNs();
+  custos::v1::Event event;
+  event.set_time_ns(now);
+  auto* lost = event.mutable_events_lost();
+  lost->set_source("usb");
+  lost->set_count(count);
+  lost->set_window_start_ns(now);
+  lost->set_window_end_ns(now);
+  lost->set_reason(std::move(reason));
+  logging::Warn("usb: events lost", {{"reason", lost->reason()}, {"count", count}});
+  if (sink_->Push(std::move(event))) {
+    ++events_;
+  } else {
+    ++lost_;
+    refused_unreported_ += count;
+  }
+}
+
+Result<std::unique_ptr<Source>> CreateUsbSource(UsbSourceOptions options, Clock* clock) {
+  if (options.sysfs_root.empty()) return InvalidArgumentError("usb: sysfs_root is empty");
+  if (options.poll_interval.count() <= 0) {
+    return InvalidArgumentError("usb: poll_interval must be positive");
+  }
+  return std::unique_ptr<Source>(std::make_unique<UsbSource>(std::move(options), clock));
+}
+
+}  // namespace custos::agent::usb
