@@ -240,7 +240,8 @@ int Run(const AgentConfig& c, const flags::Args& args) {
     ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) sso.agent_binary_path.assign(exe, static_cast<size_t>(n));
     sso.agent_spool_dir = c.spool_dir();
-    sso.probe_interval = std::chrono::duration_cast<std::chrono::seconds>(c.settings_probe_interval);
+    sso.probe_interval =
+        std::chrono::duration_cast<std::chrono::seconds>(c.settings_probe_interval);
     sso.state_dir = c.settings_state_dir();
     auto ssrc = settings::CreateSettingsSource(std::move(sso), RealClock());
     if (!ssrc.ok()) {
@@ -390,7 +391,9 @@ int Main(int argc, char** argv) {
                                   {"server-name"},
                                   {"replay"},
                                   {"replay-format"},
-                                  {"no-file-source", false}, {"no-settings-source", false}, {"no-usb-source", false},
+                                  {"no-file-source", false},
+                                  {"no-settings-source", false},
+                                  {"no-usb-source", false},
                                   {"exit-when-drained", false},
                                   {"help", false},
                                   {"version", false}});
@@ -418,15 +421,10 @@ int Main(int argc, char** argv) {
     }
   }
   if (auto sn = args->Get("server-name")) cfg->server_name = *sn;
-  if (auto lf = args->Get("log-format")) {
-    auto p = logging::ParseFormat(*lf);
-    if (!p.ok()) return UsageError("--log-format: " + p.status().message());
-    cfg->log_format = *p;
-  }
-  if (auto ll = args->Get("log-level")) {
-    auto p = logging::ParseLevel(*ll);
-    if (!p.ok()) return UsageError("--log-level: " + p.status().message());
-    cfg->log_level = *p;
+  if (Status s = logging::ApplyOverrides(args->Get("log-format"), args->Get("log-level"),
+                                         &cfg->log_format, &cfg->log_level);
+      !s.ok()) {
+    return UsageError(s.message());
   }
   logging::Configure(cfg->log_format, cfg->log_level, "custos-agent");
   const auto& pos = args->positional();

@@ -372,15 +372,10 @@ int Main(int argc, char** argv) {
     return 2;
   }
   if (auto d = args->Get("data-dir")) cfg->data_dir = *d;
-  if (auto f = args->Get("log-format")) {
-    auto p = logging::ParseFormat(*f);
-    if (!p.ok()) return UsageError("--log-format: " + p.status().message());
-    cfg->log_format = *p;
-  }
-  if (auto l = args->Get("log-level")) {
-    auto p = logging::ParseLevel(*l);
-    if (!p.ok()) return UsageError("--log-level: " + p.status().message());
-    cfg->log_level = *p;
+  if (Status s = logging::ApplyOverrides(args->Get("log-format"), args->Get("log-level"),
+                                         &cfg->log_format, &cfg->log_level);
+      !s.ok()) {
+    return UsageError(s.message());
   }
   logging::Configure(cfg->log_format, cfg->log_level, "custos-collector");
   const auto& pos = args->positional();

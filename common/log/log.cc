@@ -316,4 +316,20 @@ std::string FormatRecord(Format format, Level level, std::string_view program, i
   return out;
 }
 
+Status ApplyOverrides(const std::optional<std::string>& format,
+                      const std::optional<std::string>& level, Format* out_format,
+                      Level* out_level) {
+  if (format) {
+    auto f = ParseFormat(*format);
+    if (!f.ok()) return InvalidArgumentError("--log-format: " + f.status().message());
+    *out_format = *f;
+  }
+  if (level) {
+    auto l = ParseLevel(*level);
+    if (!l.ok()) return InvalidArgumentError("--log-level: " + l.status().message());
+    *out_level = *l;
+  }
+  return OkStatus();
+}
+
 }  // namespace custos::logging

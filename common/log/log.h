@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -43,6 +44,12 @@ void SetOutputFd(int fd);
 
 Result<Level> ParseLevel(std::string_view text);    // debug|info|warn|error
 Result<Format> ParseFormat(std::string_view text);  // human|json
+
+// Applies command-line overrides (--log-format, --log-level; nullopt = not given) on top of the
+// configured values. InvalidArgument naming the flag when a value is not valid.
+Status ApplyOverrides(const std::optional<std::string>& format,
+                      const std::optional<std::string>& level, Format* out_format,
+                      Level* out_level);
 
 bool Enabled(Level level);
 void Log(Level level, std::string_view message, std::initializer_list<Field> fields = {});

@@ -212,5 +212,20 @@ TEST_F(PipeLogTest, WritesWholeJsonLinesFromManyThreads) {
   }
 }
 
+TEST(LogTest, AppliesCommandLineOverridesAndNamesTheBadFlag) {
+  Format f = Format::kHuman;
+  Level l = Level::kInfo;
+  ASSERT_TRUE(ApplyOverrides(std::nullopt, std::nullopt, &f, &l).ok());
+  EXPECT_EQ(f, Format::kHuman);
+  ASSERT_TRUE(ApplyOverrides(std::string("json"), std::string("debug"), &f, &l).ok());
+  EXPECT_EQ(f, Format::kJson);
+  EXPECT_EQ(l, Level::kDebug);
+  Status s = ApplyOverrides(std::string("xml"), std::nullopt, &f, &l);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("--log-format"), std::string::npos);
+  EXPECT_NE(ApplyOverrides(std::nullopt, std::string("loud"), &f, &l).message().find("--log-level"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace custos::logging

@@ -253,9 +253,8 @@ TEST_F(AgentE2eTest, CollectorKillAndCutConnectionsLoseAndDuplicateNothing) {
   proxy.SetRateLimit(200'000);
   ASSERT_TRUE(proxy.Start().ok());
   Enroll(proxy.port(), /*file_source=*/false);
-  auto agent = StartAgent(
-      {"--replay", dir_.Sub("replay.jsonl"), "--no-file-source", "--no-settings-source",
-       "--no-usb-source"});
+  auto agent = StartAgent({"--replay", dir_.Sub("replay.jsonl"), "--no-file-source",
+                           "--no-settings-source", "--no-usb-source"});
   auto progress = [&]() -> uint64_t {
     auto st = testing::ReadFile(dir_.Sub("agent/status.json"));
     if (!st.ok()) return uint64_t{0};
