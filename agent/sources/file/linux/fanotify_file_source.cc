@@ -255,6 +255,7 @@ void FanotifyFileSource::Stop() {
 
 void FanotifyFileSource::ReaderLoop() {
   std::vector<char> buffer(kReadBufferBytes);
+  std::vector<uint64_t> aligned(kReadBufferBytes / sizeof(uint64_t) + 1);
   std::vector<RawEvent> batch;
   std::unordered_map<uint32_t, custos::v1::Actor> memo;  // pid -> actor, per read batch
   while (!stopping_.load()) {
@@ -276,9 +277,18 @@ void FanotifyFileSource::ReaderLoop() {
     const int64_t now_ns = clock_->NowUnixNs();
     memo.clear();
     bool overflow = false;
-    ssize_t len = n;
-    for (auto* meta = reinterpret_cast<const struct fanotify_event_metadata*>(buffer.data());
-         FAN_EVENT_OK(meta, len); meta = FAN_EVENT_NEXT(meta, len)) {
+    // Records carry names, so their lengths are not multiples of 8 and a record in the read
+    // buffer may be misaligned for fanotify_event_metadata: copy each into aligned storage
+    // before reading it as a struct.
+    const auto total = static_cast<size_t>(n);
+    size_t event_len = 0;
+    for (size_t off = 0; off + sizeof(struct fanotify_event_metadata) <= total; off += event_len) {
+      uint32_t len32 = 0;
+      std::memcpy(&len32, buffer.data() + off, sizeof len32);  // event_len is the first field
+      event_len = len32;
+      if (event_len < sizeof(struct fanotify_event_metadata) || event_len > total - off) break;
+      std::memcpy(aligned.data(), buffer.data() + off, event_len);
+      const auto* meta = reinterpret_cast<const struct fanotify_event_metadata*>(aligned.data());
       if (meta->vers != FANOTIFY_METADATA_VERSION) {
         reporter_.SetCondition(
             "reader", custos::v1::HEALTH_LEVEL_FAILED,
