@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstddef>
 #include <cstring>
 #include <unordered_map>
@@ -18,11 +17,6 @@
 
 namespace custos::agent::file {
 namespace {
-
-// Reader coalescing: after a read of fewer than this many events, wait up to kCoalesceDelay
-// before the next read.
-constexpr size_t kCoalesceBelowEvents = 64;
-constexpr std::chrono::milliseconds kCoalesceDelay{10};
 
 using custos::v1::FileOp;
 
@@ -262,7 +256,6 @@ void FanotifyFileSource::Stop() {
 void FanotifyFileSource::ReaderLoop() {
   std::vector<char> buffer(kReadBufferBytes);
   std::vector<uint64_t> aligned(kReadBufferBytes / sizeof(uint64_t) + 1);
-  size_t last_read_events = 0;
   std::vector<RawEvent> batch;
   std::unordered_map<uint32_t, custos::v1::Actor> memo;  // pid -> actor, per read batch
   while (!stopping_.load()) {
@@ -274,13 +267,6 @@ void FanotifyFileSource::ReaderLoop() {
       return;
     }
     if (fds[1].revents != 0) return;
-    if (last_read_events < kCoalesceBelowEvents) {
-      // A trickle: let the kernel queue gather more before reading, so one wake-up of the
-      // reader, worker and writer serves many events instead of one (measured in
-      // docs/performance.md). Stop still wakes us at once.
-      struct pollfd wake = {wake_fd_, POLLIN, 0};
-      if (poll(&wake, 1, static_cast<int>(kCoalesceDelay.count())) > 0) return;
-    }
     const ssize_t n = read(fan_fd_, buffer.data(), buffer.size());
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) continue;
@@ -290,7 +276,6 @@ void FanotifyFileSource::ReaderLoop() {
     }
     const int64_t now_ns = clock_->NowUnixNs();
     memo.clear();
-    last_read_events = 0;
     bool overflow = false;
     // Records carry names, so their lengths are not multiples of 8 and a record in the read
     // buffer may be misaligned for fanotify_event_metadata: copy each into aligned storage
@@ -304,7 +289,6 @@ void FanotifyFileSource::ReaderLoop() {
       if (event_len < sizeof(struct fanotify_event_metadata) || event_len > total - off) break;
       std::memcpy(aligned.data(), buffer.data() + off, event_len);
       const auto* meta = reinterpret_cast<const struct fanotify_event_metadata*>(aligned.data());
-      ++last_read_events;
       if (meta->vers != FANOTIFY_METADATA_VERSION) {
         reporter_.SetCondition(
             "reader", custos::v1::HEALTH_LEVEL_FAILED,
