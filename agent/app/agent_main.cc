@@ -309,7 +309,9 @@ int Run(const AgentConfig& c, const flags::Args& args) {
                         {"lost", h.lost}});
       }
       st["sources"] = srcs;
-      (void)fs::WriteFileAtomic(f, c.status_path(), st.dump(2) + "\n", 0644);
+      // Rewritten every second for `status`; atomic for readers, no fsync (not worth a disk
+      // flush per second, and it is regenerated after a crash).
+      (void)fs::WriteFileAtomic(f, c.status_path(), st.dump(2) + "\n", 0644, /*durable=*/false);
       last_written = ws.written;
       last_tick = now;
       if (us.fatal) {

@@ -252,18 +252,19 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
       self->Disconnect("connect timed out");
     });
     resolver_ = std::make_unique<tcp::resolver>(strand_);
-    resolver_->async_resolve(
-        options_.endpoint.host, std::to_string(options_.endpoint.port),
-        [self = shared_from_this(), gen](const error_code& ec, const tcp::resolver::results_type& eps) {
-          if (gen != self->generation_ || self->stopped_) return;
-          if (ec) return self->Disconnect("resolve: " + ec.message());
-          asio::async_connect(self->stream_->lowest_layer(), eps,
-                              [self, gen](const error_code& ec2, const tcp::endpoint&) {
-                                if (gen != self->generation_ || self->stopped_) return;
-                                if (ec2) return self->Disconnect("connect: " + ec2.message());
-                                self->Handshake(gen);
-                              });
-        });
+    resolver_->async_resolve(options_.endpoint.host, std::to_string(options_.endpoint.port),
+                             [self = shared_from_this(), gen](
+                                 const error_code& ec, const tcp::resolver::results_type& eps) {
+                               if (gen != self->generation_ || self->stopped_) return;
+                               if (ec) return self->Disconnect("resolve: " + ec.message());
+                               asio::async_connect(
+                                   self->stream_->lowest_layer(), eps,
+                                   [self, gen](const error_code& ec2, const tcp::endpoint&) {
+                                     if (gen != self->generation_ || self->stopped_) return;
+                                     if (ec2) return self->Disconnect("connect: " + ec2.message());
+                                     self->Handshake(gen);
+                                   });
+                             });
   }
 
   void Handshake(uint64_t gen) {

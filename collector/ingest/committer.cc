@@ -53,6 +53,13 @@ void GroupCommitter::Submit(std::unique_ptr<store::BatchWrite> batch, Done done)
   done(UnavailableError("ingest: committer stopped"));
 }
 
+void GroupCommitter::RunOnWriter(std::function<void()> task) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (stopping_) return;
+  tasks_.push_back(std::move(task));
+  cv_.notify_one();
+}
+
 void GroupCommitter::Stop() {
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -70,7 +77,15 @@ void GroupCommitter::Run() {
     items.clear();
     {
       std::unique_lock<std::mutex> l(mu_);
-      cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
+      cv_.wait(l, [&] { return stopping_ || !queue_.empty() || !tasks_.empty(); });
+      if (!tasks_.empty()) {
+        std::vector<std::function<void()>> tasks;
+        tasks.swap(tasks_);
+        l.unlock();
+        for (auto& t : tasks) t();
+        l.lock();
+        if (queue_.empty() && !stopping_) continue;
+      }
       // Pacing: every commit rewrites each index leaf its agents touch, whole pages, however few
       // rows changed. When little is queued, gather for up to max_commit_delay so one commit
       // carries more rows per page (measured: docs/performance.md).

@@ -34,6 +34,9 @@ class GroupCommitter {
   // kept and run (on the committer thread) once the queue has drained below half the limit;
   // callers then stop reading from their peers until resumed.
   bool HasRoomOrNotify(std::function<void()> resume);
+  // Runs `task` on the committer thread before its next commit: for small store writes
+  // (e.g. an agent's last-seen time) that must not wait for the write lock on an I/O thread.
+  void RunOnWriter(std::function<void()> task);
   // Commits what is queued, then stops the thread. Later Submits fail with Unavailable.
   void Stop();
 
@@ -52,7 +55,8 @@ class GroupCommitter {
   metrics::Counter* commit_failures_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Item> queue_;  // guarded by mu_
+  std::deque<Item> queue_;                    // guarded by mu_
+  std::vector<std::function<void()>> tasks_;  // guarded by mu_
   uint64_t max_queued_events_;
   uint64_t queued_events_ = 0;                  // guarded by mu_
   std::vector<std::function<void()>> waiters_;  // guarded by mu_

@@ -501,7 +501,11 @@ void Session::HandleHello() {
   state_ = State::kStreaming;
   registered_ = true;
   server_->RegisterStreaming(agent_.key, shared_from_this());
-  (void)server_->store()->TouchAgent(agent_.key, server_->clock()->NowUnixNs());
+  // The write lock may be held by a group commit: never wait for it on an I/O thread.
+  server_->committer().RunOnWriter(
+      [store = server_->store(), key = agent_.key, now = server_->clock()->NowUnixNs()] {
+        (void)store->TouchAgent(key, now);
+      });
   v1::HelloAck ack;
   ack.set_last_committed_seq(*last);
   ack.set_window_batches(server_->options().window_batches);

@@ -174,14 +174,14 @@ FileSystem* Posix() {
 }
 
 Status WriteFileAtomic(FileSystem* fs, const std::string& path, std::string_view content,
-                       uint32_t mode) {
+                       uint32_t mode, bool durable) {
   std::string tmp = path + ".tmp";
   CUSTOS_ASSIGN_OR_RETURN(auto file, fs->OpenTruncate(tmp, mode));
   CUSTOS_RETURN_IF_ERROR(file->Append(content));
-  CUSTOS_RETURN_IF_ERROR(file->Sync());
+  if (durable) CUSTOS_RETURN_IF_ERROR(file->Sync());
   CUSTOS_RETURN_IF_ERROR(file->Close());
   CUSTOS_RETURN_IF_ERROR(fs->Rename(tmp, path));
-  return fs->SyncDir(DirName(path));
+  return durable ? fs->SyncDir(DirName(path)) : OkStatus();
 }
 
 // ---- FaultInjectionFileSystem ----------------------------------------------------------------

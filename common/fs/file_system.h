@@ -57,9 +57,11 @@ class FileSystem {
 
 // Replaces `path` with `content` atomically and durably: write a temp file in the same
 // directory, fsync it, rename over `path`, fsync the directory. Readers see old or new, never a
-// mix; after a crash the file is old or new.
+// mix; after a crash the file is old or new. With durable=false the two fsyncs are skipped:
+// still atomic for readers, for files that are rewritten often and need not survive a crash
+// (e.g. the agent's status file).
 Status WriteFileAtomic(FileSystem* fs, const std::string& path, std::string_view content,
-                       uint32_t mode);
+                       uint32_t mode, bool durable = true);
 
 std::string DirName(const std::string& path);
 

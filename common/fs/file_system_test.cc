@@ -85,5 +85,16 @@ TEST(FaultInjectionFileSystemTest, InjectedErrorsAreReturnedOnceAndCorruptionIsV
   EXPECT_EQ(fs.ReadFile("/d/x")->size(), 1u);
 }
 
+TEST(FaultInjectionFileSystemTest, NonDurableReplaceIsAtomicButNotSynced) {
+  FaultInjectionFileSystem fs;
+  ASSERT_TRUE(fs.CreateDirs("/state", 0700).ok());
+  ASSERT_TRUE(WriteFileAtomic(&fs, "/state/status", "old", 0644).ok());
+  ASSERT_TRUE(WriteFileAtomic(&fs, "/state/status", "new", 0644, /*durable=*/false).ok());
+  EXPECT_EQ(*fs.ReadFile("/state/status"), "new");
+  EXPECT_FALSE(fs.Exists("/state/status.tmp"));
+  fs.DropUnsyncedData();  // power loss: the unsynced replacement is gone, the old file stays
+  EXPECT_EQ(*fs.ReadFile("/state/status"), "old");
+}
+
 }  // namespace
 }  // namespace custos::fs
