@@ -47,6 +47,12 @@ Result<CollectorConfig> FromReader(config::ConfigReader& r, const std::string& p
   c.ingest.agent_certificate_validity = std::chrono::duration_cast<hours>(validity);
   c.server_names = r.StringList("enrollment.server_names", {});
 
+  std::string api = r.String("api.listen", "0.0.0.0:8443");
+  if (api == "off") {
+    c.api_enabled = false;
+  } else if (!flags::ParseHostPort(api, &c.api_host, &c.api_port).ok()) {
+    r.AddProblem("api.listen", "expected HOST:PORT or 'off', got '" + api + "'");
+  }
   std::string metrics = r.String("metrics.listen", "127.0.0.1:9464");
   if (metrics == "off") {
     c.metrics_enabled = false;

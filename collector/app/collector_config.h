@@ -22,6 +22,10 @@ struct CollectorConfig {
   bool metrics_enabled = true;
   std::string metrics_host = "127.0.0.1";
   uint16_t metrics_port = 9464;
+  // HTTPS API (/api/v1) for analysts, the CLI and integrations; bearer-token authenticated.
+  bool api_enabled = true;
+  std::string api_host = "0.0.0.0";
+  uint16_t api_port = 8443;
   logging::Format log_format = logging::Format::kHuman;
   logging::Level log_level = logging::Level::kInfo;
   // Names and addresses the server certificate is valid for (used by `init`).

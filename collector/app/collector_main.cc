@@ -7,7 +7,11 @@
 #include <cstdio>
 #include <iostream>
 
+#include "collector/api/api.h"
+#include "collector/api/https_server.h"
 #include "collector/app/collector_config.h"
+#include "collector/scoring/scorer.h"
+#include "collector/store/sqlite/sqlite_risk_store.h"
 #include "collector/ingest/enrollment.h"
 #include "collector/ingest/ingest.h"
 #include "collector/store/sqlite/sqlite_store.h"
@@ -28,7 +32,8 @@ constexpr const char* kUsage =
     R"(custos-collector — the Custos server: enrolls agents and stores their events.
 
 Usage:
-  custos-collector [run]            Serve agents (mTLS on 7443) until SIGTERM/SIGINT.
+  custos-collector [run]            Serve agents (mTLS on 7443), score their events and serve the
+                                    HTTPS API (8443) until SIGTERM/SIGINT.
   custos-collector init             Create the data directory, the collector CA, the server
                                     certificate and an admin credential. Safe to re-run: existing
                                     material is kept and reported.
@@ -37,6 +42,12 @@ Usage:
                                     Defaults: 1 use, valid 24h.
   custos-collector token list       Tokens with expiry and uses (never the secrets).
   custos-collector token revoke ID
+  custos-collector api-token create --role ROLE --name NAME
+                                    Mint a bearer token for the HTTPS API (printed once). Roles:
+                                    admin (everything), analyst (alerts, triggers, events),
+                                    viewer (read only).
+  custos-collector api-token list   API tokens (never the secrets).
+  custos-collector api-token revoke ID
   custos-collector agent list       Enrolled agents.
   custos-collector agent revoke AGENT_ID --reason TEXT
                                     Refuse this agent from now on (its open session is closed
@@ -51,7 +62,8 @@ Options (all commands):
 Options (run):
   --listen HOST:PORT   Agent listener (default 0.0.0.0:7443; port 0 picks a free port)
   --metrics HOST:PORT  Prometheus metrics at /metrics (default 127.0.0.1:9464; 'off' disables)
-  --ready-file FILE    Once listening, write {"ingest_port":N,"metrics_port":M} to FILE
+  --api HOST:PORT      HTTPS API /api/v1 (default 0.0.0.0:8443; port 0 picks one; 'off' disables)
+  --ready-file FILE    Once listening, write {"ingest_port":N,"metrics_port":M,"api_port":A}
 Options (init):
   --server-name NAME   A DNS name or IP agents use to reach this collector (repeatable;
                        default: localhost, this host's name, 127.0.0.1, ::1)
@@ -112,6 +124,20 @@ Result<std::unique_ptr<store::Store>> OpenStore(const CollectorConfig& c) {
   return store::OpenSqliteStore({.path = c.db_path()});
 }
 
+// The admin credential init writes is an API token with role admin: make sure the store knows
+// its hash (idempotent; also repairs a store created before API tokens existed).
+Status RegisterAdminToken(const CollectorConfig& c) {
+  auto text = fs::Posix()->ReadFile(c.admin_token_path());
+  if (!text.ok()) return text.status();
+  std::string token = *text;
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+  CUSTOS_ASSIGN_OR_RETURN(auto risk, store::OpenSqliteRiskStore(c.db_path()));
+  const std::string digest = crypto::Sha256(token);
+  if (risk->FindApiToken(digest).ok()) return OkStatus();
+  store::ApiTokenRecord rec{"atk_admin", "admin", "admin", RealClock()->NowUnixNs(), {}};
+  return risk->CreateApiToken(rec, digest);
+}
+
 int Init(const CollectorConfig& c, const flags::Args& args) {
   fs::FileSystem* f = fs::Posix();
   ::umask(077);
@@ -160,6 +186,7 @@ int Init(const CollectorConfig& c, const flags::Args& args) {
   if (!st.ok()) return Failure(st.status());
   std::printf("store: %s (SQLite, schema version %d)\n", c.db_path().c_str(),
               store::SqliteSchemaVersion());
+  st->reset();
   if (f->Exists(c.admin_token_path())) {
     std::printf("admin credential: kept existing %s\n", c.admin_token_path().c_str());
   } else {
@@ -172,8 +199,55 @@ int Init(const CollectorConfig& c, const flags::Args& args) {
     std::printf("admin credential: created %s (mode 0600; the bearer token for the HTTPS API)\n",
                 c.admin_token_path().c_str());
   }
+  if (Status s = RegisterAdminToken(c); !s.ok()) return Failure(s);
   std::printf("next: custos-collector token create   # then enroll agents with that token\n");
   return 0;
+}
+
+int ApiToken(const CollectorConfig& c, const flags::Args& args) {
+  const auto& pos = args.positional();
+  std::string sub = pos.size() > 1 ? pos[1] : "";
+  auto st = OpenStore(c);  // migrates
+  if (!st.ok()) return Failure(st.status());
+  auto risk = store::OpenSqliteRiskStore(c.db_path());
+  if (!risk.ok()) return Failure(risk.status());
+  if (sub == "create") {
+    std::string role = args.GetOr("role", "");
+    std::string name = args.GetOr("name", "");
+    if (!api::IsKnownRole(role)) return UsageError("api-token create: --role admin|analyst|viewer");
+    if (name.empty()) return UsageError("api-token create: --name NAME (who or what uses it)");
+    auto secret = crypto::RandomToken(32);
+    auto id = crypto::RandomBytes(4);
+    if (!secret.ok() || !id.ok()) return Failure(secret.ok() ? id.status() : secret.status());
+    std::string token = "cat_" + *secret;
+    store::ApiTokenRecord rec{"atk_" + crypto::HexEncode(*id), role, name,
+                              RealClock()->NowUnixNs(), {}};
+    if (Status s = (*risk)->CreateApiToken(rec, crypto::Sha256(token)); !s.ok()) return Failure(s);
+    std::printf("%s\n", token.c_str());
+    std::fprintf(stderr, "api token %s (role %s, name %s): shown once, store it safely\n",
+                 rec.id.c_str(), role.c_str(), name.c_str());
+    return 0;
+  }
+  if (sub == "list") {
+    auto tokens = (*risk)->ListApiTokens();
+    if (!tokens.ok()) return Failure(tokens.status());
+    std::printf("%-14s %-8s %-24s %-24s %s\n", "ID", "ROLE", "NAME", "CREATED", "REVOKED");
+    for (const auto& t : *tokens) {
+      std::printf("%-14s %-8s %-24s %-24s %s\n", t.id.c_str(), t.role.c_str(), t.name.c_str(),
+                  FormatUnixNs(t.created_at_ns).c_str(),
+                  t.revoked_at_ns ? FormatUnixNs(*t.revoked_at_ns).c_str() : "-");
+    }
+    return 0;
+  }
+  if (sub == "revoke") {
+    if (pos.size() < 3) return UsageError("api-token revoke ID");
+    if (Status s = (*risk)->RevokeApiToken(pos[2], RealClock()->NowUnixNs()); !s.ok()) {
+      return Failure(s);
+    }
+    std::printf("revoked %s\n", pos[2].c_str());
+    return 0;
+  }
+  return UsageError("api-token: create, list or revoke");
 }
 
 int Token(const CollectorConfig& c, const flags::Args& args) {
@@ -311,25 +385,57 @@ int Run(CollectorConfig c, const flags::Args& args, sigset_t stop_signals) {
     if (!m.ok()) return Failure(m.status().WithContext("metrics"));
     metrics_server = std::move(*m);
   }
+  if (auto a = args.Get("api")) {
+    if (*a == "off") {
+      c.api_enabled = false;
+    } else if (Status s = flags::ParseHostPort(*a, &c.api_host, &c.api_port); !s.ok()) {
+      return UsageError("--api: " + s.message());
+    }
+  }
+  auto risk = store::OpenSqliteRiskStore(c.db_path());
+  if (!risk.ok()) return Failure(risk.status());
+  if (fs::Posix()->Exists(c.admin_token_path())) {
+    if (Status s = RegisterAdminToken(c); !s.ok()) return Failure(s);
+  }
+  auto scorer = scoring::Scorer::Start({}, risk->get(), &registry, RealClock());
+  if (!scorer.ok()) return Failure(scorer.status().WithContext("scoring"));
+  scoring::Scorer* scorer_ptr = scorer->get();
+  c.ingest.on_committed = [scorer_ptr] { scorer_ptr->Notify(); };
   auto server = ingest::IngestServer::Start(c.ingest, *pki, store, &registry, RealClock());
   if (!server.ok()) return Failure(server.status());
+  api::ApiService api_service(store, risk->get(), scorer_ptr, RealClock());
+  std::unique_ptr<api::HttpsServer> api_server;
+  if (c.api_enabled) {
+    api::HttpsServerOptions o;
+    o.listen_host = c.api_host;
+    o.port = c.api_port;
+    auto a = api::HttpsServer::Start(o, pki->server_cert_pem + pki->ca_cert_pem,
+                                     pki->server_key_pem, api_service.AsHandler());
+    if (!a.ok()) return Failure(a.status().WithContext("api"));
+    api_server = std::move(*a);
+  }
   logging::Info(
       "custos-collector serving",
       {{"version", kVersion},
        {"ingest", c.ingest.listen_host + ":" + std::to_string((*server)->port())},
        {"metrics", metrics_server ? c.metrics_host + ":" + std::to_string(metrics_server->port())
                                   : std::string("off")},
+       {"api", api_server ? c.api_host + ":" + std::to_string(api_server->port())
+                          : std::string("off")},
        {"store", c.db_path()}});
   if (auto ready = args.Get("ready-file")) {
     std::string json =
         "{\"ingest_port\":" + std::to_string((*server)->port()) +
-        ",\"metrics_port\":" + std::to_string(metrics_server ? metrics_server->port() : 0) + "}\n";
+        ",\"metrics_port\":" + std::to_string(metrics_server ? metrics_server->port() : 0) +
+        ",\"api_port\":" + std::to_string(api_server ? api_server->port() : 0) + "}\n";
     if (Status s = fs::WriteFileAtomic(fs::Posix(), *ready, json, 0644); !s.ok()) return Failure(s);
   }
   int sig = 0;
   sigwait(&stop_signals, &sig);
   logging::Info("custos-collector stopping", {{"signal", sig}});
+  if (api_server) api_server->Stop();
   (*server)->Stop();
+  (*scorer)->Stop();
   if (metrics_server) metrics_server->Stop();
   logging::Info("custos-collector stopped");
   return 0;
@@ -345,6 +451,9 @@ int Main(int argc, char** argv) {
                                   {"log-level"},
                                   {"listen"},
                                   {"metrics"},
+                                  {"api"},
+                                  {"role"},
+                                  {"name"},
                                   {"ready-file"},
                                   {"server-name", true, true},
                                   {"uses"},
@@ -383,6 +492,7 @@ int Main(int argc, char** argv) {
   if (cmd == "run") return Run(std::move(*cfg), *args, stop_signals);
   if (cmd == "init") return Init(*cfg, *args);
   if (cmd == "token") return Token(*cfg, *args);
+  if (cmd == "api-token") return ApiToken(*cfg, *args);
   if (cmd == "agent") return Agent(*cfg, *args);
   return UsageError("unknown command '" + cmd + "'");
 }

@@ -9,10 +9,12 @@ namespace custos::collector::ingest {
 
 GroupCommitter::GroupCommitter(store::Store* store, metrics::Registry* registry,
                                uint32_t max_events_per_commit, uint64_t max_queued_events,
-                               std::chrono::milliseconds max_commit_delay)
+                               std::chrono::milliseconds max_commit_delay,
+                               std::function<void()> on_committed)
     : store_(store),
       max_events_per_commit_(max_events_per_commit),
       max_commit_delay_(max_commit_delay),
+      on_committed_(std::move(on_committed)),
       commit_seconds_(registry->GetHistogram("custos_store_commit_seconds",
                                              "Duration of one group commit (fsync included)",
                                              metrics::LatencyBounds())),
@@ -121,6 +123,8 @@ void GroupCommitter::Run() {
     if (!s.ok()) {
       commit_failures_->Inc();
       logging::Error("group commit failed", {{"batches", items.size()}, {"error", s.ToString()}});
+    } else if (on_committed_) {
+      on_committed_();
     }
     for (auto& it : items) it.done(s);
     std::vector<std::function<void()>> resume;

@@ -25,7 +25,8 @@ class GroupCommitter {
   // queued batches are small (under 1000 events on average), wait up to this long for more
   // before committing (0 = commit as soon as anything is queued).
   GroupCommitter(store::Store* store, metrics::Registry* registry, uint32_t max_events_per_commit,
-                 uint64_t max_queued_events, std::chrono::milliseconds max_commit_delay);
+                 uint64_t max_queued_events, std::chrono::milliseconds max_commit_delay,
+                 std::function<void()> on_committed = nullptr);
   ~GroupCommitter();  // Stop()
 
   // Queues a batch; `done` runs on the committer thread after the commit (or failure).
@@ -50,6 +51,7 @@ class GroupCommitter {
   store::Store* store_;
   uint32_t max_events_per_commit_;
   std::chrono::milliseconds max_commit_delay_;
+  std::function<void()> on_committed_;
   metrics::Histogram* commit_seconds_;
   metrics::Histogram* commit_batches_;
   metrics::Counter* commit_failures_;

@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -56,6 +57,9 @@ struct IngestOptions {
   uint64_t max_queued_events = 200'000;
   // Group-commit pacing: with little queued, wait up to this long to gather more per commit.
   std::chrono::milliseconds max_commit_delay{50};
+  // Called on the committer thread after every successful group commit (e.g. to wake scoring).
+  // Must be cheap and must not block.
+  std::function<void()> on_committed;
 };
 
 class IngestServer {

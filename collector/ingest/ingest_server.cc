@@ -94,7 +94,7 @@ class Server final : public IngestServer {
         ssl_ctx_(ssl::context::tls_server),
         acceptor_(io_),
         committer_(store, registry, options.max_events_per_commit, options.max_queued_events,
-                   options.max_commit_delay),
+                   options.max_commit_delay, options.on_committed),
         enroller_(pki_, store, clock, options.agent_certificate_validity),
         sessions_gauge_(registry->GetGauge("custos_ingest_connected_agents",
                                            "Agents with an active streaming session")),

@@ -1,4 +1,5 @@
 #include "collector/store/sqlite/sqlite_store.h"
+#include "collector/store/sqlite/sqlite_util.h"
 
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -63,16 +64,69 @@ CREATE UNIQUE INDEX events_by_key ON events(agent, epoch, seq);
 CREATE INDEX events_by_time ON events(time_ns);
 CREATE INDEX events_by_user_time ON events(user_id, time_ns) WHERE user_id IS NOT NULL;
 )sql",
+    // 2: risk scoring: directory, policies, triggers, alerts, API tokens (risk_store.h).
+    R"sql(
+CREATE TABLE people(
+  id TEXT PRIMARY KEY,
+  display_name TEXT NOT NULL DEFAULT '',
+  department TEXT NOT NULL DEFAULT '',
+  manager TEXT NOT NULL DEFAULT '',
+  groups_json TEXT NOT NULL DEFAULT '[]');
+CREATE TABLE logins(
+  login TEXT NOT NULL,
+  host TEXT NOT NULL,
+  person TEXT NOT NULL,
+  PRIMARY KEY(login, host)) WITHOUT ROWID;
+CREATE TABLE policies(
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  template TEXT NOT NULL,
+  body TEXT NOT NULL,
+  created_at_ns INTEGER NOT NULL);
+CREATE TABLE triggers(
+  id INTEGER PRIMARY KEY,
+  person TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  time_ns INTEGER NOT NULL,
+  end_ns INTEGER NOT NULL DEFAULT 0,
+  detail TEXT NOT NULL DEFAULT '',
+  source TEXT NOT NULL,
+  created_at_ns INTEGER NOT NULL,
+  dedup_key TEXT UNIQUE);
+CREATE TABLE alerts(
+  id INTEGER PRIMARY KEY,
+  person TEXT NOT NULL,
+  policy_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  score INTEGER NOT NULL,
+  created_at_ns INTEGER NOT NULL,
+  updated_at_ns INTEGER NOT NULL,
+  first_activity_ns INTEGER NOT NULL,
+  last_activity_ns INTEGER NOT NULL,
+  explanation TEXT NOT NULL,
+  status_reason TEXT NOT NULL DEFAULT '',
+  status_by TEXT NOT NULL DEFAULT '',
+  status_changed_at_ns INTEGER NOT NULL DEFAULT 0,
+  close_snapshot TEXT NOT NULL DEFAULT '',
+  updates INTEGER NOT NULL DEFAULT 1);
+CREATE UNIQUE INDEX alerts_open ON alerts(person, policy_id)
+  WHERE status IN ('needs_review', 'confirmed');
+CREATE INDEX alerts_by_updated ON alerts(updated_at_ns);
+CREATE TABLE api_tokens(
+  id TEXT PRIMARY KEY,
+  token_sha256 BLOB NOT NULL UNIQUE,
+  role TEXT NOT NULL,
+  name TEXT NOT NULL,
+  created_at_ns INTEGER NOT NULL,
+  revoked_at_ns INTEGER);
+)sql",
 };
 
-struct DbCloser {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-struct StmtFinalizer {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
-using Db = std::unique_ptr<sqlite3, DbCloser>;
-using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+using sqlite::BindText;
+using sqlite::ColumnText;
+using sqlite::Db;
+using sqlite::Stmt;
 
 class SqliteStore final : public Store {
  public:
@@ -407,15 +461,6 @@ class SqliteStore final : public Store {
       "SELECT id, agent_id, hostname, os, machine_id, agent_version, enrolled_at_ns, cert_serial, "
       "cert_not_after_ns, revoked_at_ns, revoke_reason, last_seen_ns, enrollment_token_id";
 
-  static std::string ColumnText(sqlite3_stmt* s, int i) {
-    const unsigned char* t = sqlite3_column_text(s, i);
-    return t ? std::string(reinterpret_cast<const char*>(t),
-                           static_cast<size_t>(sqlite3_column_bytes(s, i)))
-             : std::string();
-  }
-  static void BindText(sqlite3_stmt* s, int i, std::string_view v) {
-    sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-  }
   static EnrollmentTokenRecord ReadToken(sqlite3_stmt* s) {
     EnrollmentTokenRecord t;
     t.id = ColumnText(s, 0);
@@ -446,27 +491,9 @@ class SqliteStore final : public Store {
   }
 
   Status Error(sqlite3* db, std::string_view what) const {
-    int code = sqlite3_extended_errcode(db);
-    std::string m = "store: " + path_ + ": " + std::string(what) + ": " + sqlite3_errmsg(db);
-    switch (code & 0xff) {
-      case SQLITE_BUSY:
-      case SQLITE_LOCKED:
-        return UnavailableError(m);
-      case SQLITE_FULL:
-        return ResourceExhaustedError(m);
-      case SQLITE_CORRUPT:
-      case SQLITE_NOTADB:
-        return DataLossError(m);
-      case SQLITE_CONSTRAINT:
-        return AlreadyExistsError(m);
-      case SQLITE_CANTOPEN:
-      case SQLITE_PERM:
-      case SQLITE_READONLY:
-        return PermissionDeniedError(m);
-      default:
-        return InternalError(m);
-    }
+    return sqlite::SqliteError(db, path_, what);
   }
+
 
   Result<Db> OpenConnection(bool read_only) {
     sqlite3* raw = nullptr;

@@ -1,0 +1,630 @@
+#include "collector/api/api.h"
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "collector/api/router.h"
+#include "collector/cli/event_format.h"
+#include "collector/scoring/directory_import.h"
+#include "collector/scoring/hr_import.h"
+#include "collector/scoring/indicators.h"
+#include "collector/scoring/policy.h"
+#include "common/crypto/crypto.h"
+#include "common/log/log.h"
+#include "common/time/clock.h"
+
+namespace custos::collector::api {
+namespace {
+
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+constexpr std::string_view kAdmin = "admin";
+constexpr std::string_view kAnalyst = "analyst";
+constexpr std::string_view kViewer = "viewer";
+
+HttpResponse Json(int status, const ordered_json& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+HttpResponse FromStatus(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kInvalidArgument:
+      return JsonError(400, "invalid_argument", s.message());
+    case StatusCode::kNotFound:
+      return JsonError(404, "not_found", s.message());
+    case StatusCode::kAlreadyExists:
+      return JsonError(409, "already_exists", s.message());
+    case StatusCode::kFailedPrecondition:
+      return JsonError(409, "failed_precondition", s.message());
+    case StatusCode::kPermissionDenied:
+      return JsonError(403, "forbidden", s.message());
+    case StatusCode::kUnavailable:
+      return JsonError(503, "unavailable", s.message());
+    case StatusCode::kDeadlineExceeded:
+      return JsonError(504, "timeout", s.message());
+    default:
+      logging::Error("api: request failed", {{"error", s.ToString()}});
+      return JsonError(500, "internal", "internal error (see the collector's log)");
+  }
+}
+
+std::optional<int64_t> ParseInt(std::string_view text) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || p != text.data() + text.size()) return std::nullopt;
+  return v;
+}
+
+ordered_json ProblemsJson(const std::vector<scoring::ImportProblem>& problems) {
+  ordered_json a = ordered_json::array();
+  for (const auto& p : problems) {
+    a.push_back({{"line", p.line},
+                 {"column", p.column},
+                 {"message", p.message},
+                 {"text", scoring::FormatImportProblem(p)}});
+  }
+  return a;
+}
+
+ordered_json AlertSummary(const store::AlertRecord& a, const std::string& policy_name) {
+  return {{"id", a.id},
+          {"person", a.person},
+          {"policy_id", a.policy_id},
+          {"policy", policy_name},
+          {"status", a.status},
+          {"severity", a.severity},
+          {"score", a.score},
+          {"created_at", FormatUnixNs(a.created_at_ns)},
+          {"updated_at", FormatUnixNs(a.updated_at_ns)},
+          {"first_activity", a.first_activity_ns ? FormatUnixNs(a.first_activity_ns) : ""},
+          {"last_activity", a.last_activity_ns ? FormatUnixNs(a.last_activity_ns) : ""},
+          {"updates", a.updates},
+          {"status_reason", a.status_reason},
+          {"status_by", a.status_by}};
+}
+
+// Parses a JSON object body; nullopt (and *error set) otherwise.
+std::optional<json> ObjectBody(const HttpRequest& r, HttpResponse* error) {
+  json j = json::parse(r.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    *error = JsonError(400, "invalid_json", "the request body must be a JSON object");
+    return std::nullopt;
+  }
+  return j;
+}
+
+std::optional<std::string> StringField(const json& j, const char* key, bool required,
+                                       HttpResponse* error) {
+  if (!j.contains(key)) {
+    if (required) *error = JsonError(400, "missing_field", std::string("missing field: ") + key);
+    return std::nullopt;
+  }
+  if (!j[key].is_string()) {
+    *error = JsonError(400, "invalid_field", std::string(key) + ": expected a string");
+    return std::nullopt;
+  }
+  return j[key].get<std::string>();
+}
+
+}  // namespace
+
+bool IsKnownRole(std::string_view role) {
+  return role == kAdmin || role == kAnalyst || role == kViewer;
+}
+
+struct ApiService::Impl {
+  store::Store* events;
+  store::RiskStore* risk;
+  scoring::Scorer* scorer;
+  Clock* clock;
+  Router router;
+
+  struct Caller {
+    std::string token_id;
+    std::string role;
+    std::string name;
+  };
+
+  // 401/403 in *error when the caller may not proceed.
+  std::optional<Caller> Authorize(const HttpRequest& r,
+                                  std::initializer_list<std::string_view> roles,
+                                  HttpResponse* error) const {
+    constexpr std::string_view kBearer = "Bearer ";
+    if (r.authorization.size() <= kBearer.size() ||
+        r.authorization.compare(0, kBearer.size(), kBearer) != 0) {
+      *error = JsonError(401, "unauthenticated",
+                         "send 'Authorization: Bearer <token>' (custos-collector api-token create)");
+      error->headers.push_back({"WWW-Authenticate", "Bearer realm=\"custos\""});
+      return std::nullopt;
+    }
+    auto token = risk->FindApiToken(crypto::Sha256(r.authorization.substr(kBearer.size())));
+    if (!token.ok() || token->revoked_at_ns) {
+      if (!token.ok() && token.status().code() != StatusCode::kNotFound) {
+        *error = FromStatus(token.status());
+        return std::nullopt;
+      }
+      *error = JsonError(401, "unauthenticated", "unknown or revoked token");
+      error->headers.push_back({"WWW-Authenticate", "Bearer realm=\"custos\", error=\"invalid_token\""});
+      return std::nullopt;
+    }
+    bool allowed = false;
+    for (auto role : roles) allowed = allowed || token->role == role;
+    if (!allowed) {
+      *error = JsonError(403, "forbidden", "role '" + token->role + "' may not do this");
+      return std::nullopt;
+    }
+    return Caller{token->id, token->role, token->name};
+  }
+
+  std::map<std::string, std::string> PolicyNames() const {
+    std::map<std::string, std::string> names;
+    auto rows = risk->ListPolicies();
+    if (rows.ok()) {
+      for (const auto& p : *rows) names[p.id] = p.name;
+    }
+    return names;
+  }
+
+  void AddRoutes();
+};
+
+#define CUSTOS_API_AUTH(...)                                            \
+  HttpResponse auth_error;                                              \
+  auto caller = Authorize(r, {__VA_ARGS__}, &auth_error);               \
+  if (!caller) return auth_error;
+
+void ApiService::Impl::AddRoutes() {
+  router.Add("GET", "/api/v1/health", [](const HttpRequest&, const PathParams&) {
+    return Json(200, {{"status", "ok"}});
+  });
+
+  // ---- alerts ----
+  router.Add("GET", "/api/v1/alerts", [this](const HttpRequest& r, const PathParams&) {
+    CUSTOS_API_AUTH(kAdmin, kAnalyst, kViewer);
+    store::AlertQuery q;
+    if (auto v = r.Query("status"); !v.empty()) {
+      if (v != "open" && v != store::kNeedsReview && v != store::kConfirmed &&
+          v != store::kDismissed && v != store::kResolved) {
+        return JsonError(400, "invalid_query",
+                         "status: one of open, needs_review, confirmed, dismissed, resolved");
+      }
+      if (v != "open") q.status = v;
+    }
+    if (auto v = r.Query("severity"); !v.empty()) {
+      if (v != "low" && v != "medium" && v != "high") {
+        return JsonError(400, "invalid_query", "severity: one of low, medium, high");
+      }
+      q.severity = v;
+    }
+    if (auto v = r.Query("person"); !v.empty()) q.person = v;
+    if (auto v = r.Query("policy"); !v.empty()) q.policy_id = v;
+    if (auto v = r.Query("min_score"); !v.empty()) {
+      auto n = ParseInt(v);
+      if (!n || *n < 0 || *n > 100) return JsonError(400, "invalid_query", "min_score: 0..100");
+      q.min_score = static_cast<uint32_t>(*n);
+    }
+    if (auto v = r.Query("limit"); !v.empty()) {
+      auto n = ParseInt(v);
+      if (!n || *n < 1 || *n > 1000) return JsonError(400, "invalid_query", "limit: 1..1000");
+      q.limit = static_cast<uint32_t>(*n);
+    }
+    if (auto v = r.Query("before"); !v.empty()) {
+      auto n = ParseInt(v);
+      if (!n) return JsonError(400, "invalid_query", "before: an alert id");
+      q.before_id = *n;
+    }
+    const bool open_only = r.Query("status") == "open";
+    if (open_only) q.limit = std::min<uint32_t>(q.limit * 4, 4000);
+    auto alerts = risk->QueryAlerts(q);
+    if (!alerts.ok()) return FromStatus(alerts.status());
+    auto names = PolicyNames();
+    ordered_json list = ordered_json::array();
+    int64_t last_id = 0;
+    for (const auto& a : *alerts) {
+      if (open_only && a.status != store::kNeedsReview && a.status != store::kConfirmed) continue;
+      list.push_back(AlertSummary(a, names[a.policy_id]));
+      last_id = a.id;
+      if (open_only && list.size() >= std::stoul(r.Query("limit", "100"))) break;
+    }
+    ordered_json out = {{"alerts", list}};
+    if (!list.empty()) out["next_before"] = last_id;
+    return Json(200, out);
+  });
+
+  router.Add("GET", "/api/v1/alerts/{id}", [this](const HttpRequest& r, const PathParams& p) {
+    CUSTOS_API_AUTH(kAdmin, kAnalyst, kViewer);
+    auto id = ParseInt(p.at("id"));
+    if (!id) return JsonError(400, "invalid_id", "alert id must be a number");
+    auto a = risk->GetAlert(*id);
+    if (!a.ok()) return FromStatus(a.status());
+    ordered_json out = AlertSummary(*a, PolicyNames()[a->policy_id]);
+    out["explanation"] = ordered_json::parse(a->explanation_json, nullptr, false);
+    return Json(200, out);
+  });
+
+  router.Add("POST", "/api/v1/alerts/{id}/status", [this](const HttpRequest& r,
+                                                          const PathParams& p) {
+    CUSTOS_API_AUTH(kAdmin, kAnalyst);
+    auto id = ParseInt(p.at("id"));
+    if (!id) return JsonError(400, "invalid_id", "alert id must be a number");
+    HttpResponse err;
+    auto body = ObjectBody(r, &err);
+    if (!body) return err;
+    auto status = StringField(*body, "status", true, &err);
+    if (!status) return err;
+    auto reason = StringField(*body, "reason", false, &err);
+    if (!reason && err.status != 200) return err;
+    if (*status != store::kNeedsReview && *status != store::kConfirmed &&
+        *status != store::kDismissed && *status != store::kResolved) {
+      return JsonError(400, "invalid_field",
+                       "status: one of needs_review, confirmed, dismissed, resolved");
+    }
+    if (*status == store::kDismissed && reason.value_or("").empty()) {
+      return JsonError(400, "missing_field", "reason: dismissing an alert needs a reason");
+    }
+    if (reason && reason->size() > 4096) {
+      return JsonError(400, "invalid_field", "reason: at most 4096 bytes");
+    }
+    auto a = scorer->SetAlertStatus(*id, *status, reason.value_or(""), caller->name);
+    if (!a.ok()) return FromStatus(a.status());
+    logging::Info("api: alert status changed",
+                  {{"alert", *id}, {"status", *status}, {"by", caller->name}});
+    return Json(200, AlertSummary(*a, PolicyNames()[a->policy_id]));
+  });
+
+  // ---- events ----
+  router.Add("GET", "/api/v1/events", [this](const HttpRequest& r, const PathParams&) {
+    CUSTOS_API_AUTH(kAdmin, kAnalyst, kViewer);
+    store::EventQuery q;
+    const int64_t now = clock->NowUnixNs();
+    for (const char* key : {"since", "until"}) {
+      auto v = r.Query(key);
+      if (v.empty()) continue;
+      int64_t t = 0;
+      if (!ParseTimeSpec(v, now, &t)) {
+        return JsonError(400, "invalid_query",
+                         std::string(key) + ": a time like 2026-11-21T10:00:00Z, 2026-11-21 or -2h");
+      }
+      (std::string_view(key) == "since" ? q.since_ns : q.until_ns) = t;
+    }
+    if (auto v = r.Query("user"); !v.empty()) q.user = v;
+    if (auto v = r.Query("agent"); !v.empty()) q.agent_id = v;
+    if (auto v = r.Query("type"); !v.empty()) {
+      auto t = store::ParseEventType(v);
+      if (!t) return JsonError(400, "invalid_query", "type: file, usb, setting, process, ...");
+      q.type = *t;
+    }
+    q.limit = 100;
+    if (auto v = r.Query("limit"); !v.empty()) {
+      auto n = ParseInt(v);
+      if (!n || *n < 1 || *n > 10000) return JsonError(400, "invalid_query", "limit: 1..10000");
+      q.limit = static_cast<uint32_t>(*n);
+    }
+    q.newest_first = r.Query("order", "newest") != "oldest";
+    auto rows = events->QueryEvents(q);
+    if (!rows.ok()) return FromStatus(rows.status());
+    ordered_json list = ordered_json::array();
+    for (const auto& e : *rows) {
+      auto decoded = cli::DecodePayload(e);
+      list.push_back(cli::EventToJson(e, decoded ? &*decoded : nullptr));
+    }
+    return Json(200, {{"events", list}});
+  });
+
+  // ---- catalog ----
+  router.Add("GET", "/api/v1/indicators", [this](const HttpRequest& r, const PathParams&) {
+    CUSTOS_API_AUTH(kAdmin, kAnalyst, kViewer);
+    ordered_json list = ordered_json::array();
+    for (const auto& i : scoring::Catalog()) {
+      list.push_back({{"id", i.key},
+                      {"name", i.name},
+                      {"category", i.category},
+                      {"weight", i.weight},
+                      {"tiers", {{"low", i.tiers.low}, {"medium", i.tiers.medium},
+                                 {"high", i.tiers.high}}}});
+    }
+    return Json(200, {{"indicators", list}});
+  });
+
+  router.Add("GET", "/api/v1/templates", [this](const HttpRequest& r, const PathParams&) {
+    CUSTOS_API_AUTH(kAdmin, kAnalyst, kViewer);
+    ordered_json list = ordered_json::array();
+    for (const auto& t : scoring::Templates()) {
+      auto p = scoring::PolicyFromTemplate(t.id, t.name);
+      ordered_json e = {{"id", t.id}, {"name", t.name}, {"description", t.description}};
+      if (p.ok()) e["defaults"] = ordered_json::parse(scoring::PolicyToJson(*p));
+      list.push_back(std::move(e));
+    }
+    return Json(200, {{"templates", list}});
+  });
+
+  // ---- policies ----
+  router.Add("GET", "/api/v1/policies", [this](const HttpRequest& r, const PathParams&) {
+    CUSTOS_API_AUTH(kAdmin, kAnalyst, kViewer);
+    auto rows = risk->ListPolicies();
+    if (!rows.ok()) return FromStatus(rows.status());
+    ordered_json list = ordered_json::array();
+    for (const auto& p : *rows) list.push_back(ordered_json::parse(p.body_json, nullptr, false));
+    return Json(200, {{"policies", list}});
+  });
+
+  router.Add("GET", "/api/v1/policies/{id}", [this](const HttpRequest& r, const PathParams& p) {
+    CUSTOS_API_AUTH(kAdmin, kAnalyst, kViewer);
+    auto rows = risk->ListPolicies();
+    if (!rows.ok()) return FromStatus(rows.status());
+    for (const auto& row : *rows) {
+      if (row.id == p.at("id")) return Json(200, ordered_json::parse(row.body_json, nullptr, false));
+    }
+    return JsonError(404, "not_found", "policy " + p.at("id") + ": not found");
+  });
+
+  router.Add("POST", "/api/v1/policies", [this](const HttpRequest& r, const PathParams&) {
+    CUSTOS_API_AUTH(kAdmin);
+    HttpResponse err;
+    auto body = ObjectBody(r, &err);
+    if (!body) return err;
+    auto tmpl = StringField(*body, "template", true, &err);
+    if (!tmpl) return err;
+    auto name = StringField(*body, "name", true, &err);
+    if (!name) return err;
+    auto policy = scoring::PolicyFromTemplate(*tmpl, *name);
+    if (!policy.ok()) return FromStatus(policy.status());
+    Status s = scoring::ApplyPolicyJson(r.body, &*policy);
+    if (!s.ok()) return FromStatus(s);
+    auto rnd = crypto::RandomBytes(6);
+    if (!rnd.ok()) return FromStatus(rnd.status());
+    policy->id = "pol_" + crypto::HexEncode(*rnd);
+    policy->created_at_ns = clock->NowUnixNs();
+    const std::string text = scoring::PolicyToJson(*policy);
+    s = risk->InsertPolicy({policy->id, policy->name, policy->template_id, text,
+                            policy->created_at_ns});
+    if (!s.ok()) return FromStatus(s);
+    s = scorer->Reload();
+    if (!s.ok()) return FromStatus(s);
+    logging::Info("api: policy created", {{"policy", policy->id}, {"template", *tmpl},
+                                          {"by", caller->name}});
+    return Json(201, ordered_json::parse(text));
+  });
+
+  router.Add("DELETE", "/api/v1/policies/{id}", [this](const HttpRequest& r, const PathParams& p) {
+    CUSTOS_API_AUTH(kAdmin);
+    Status s = risk->DeletePolicy(p.at("id"));
+    if (!s.ok()) return FromStatus(s);
+    s = scorer->Reload();
+    if (!s.ok()) return FromStatus(s);
+    HttpResponse resp;
+    resp.status = 204;
+    resp.content_type.clear();
+    return resp;
+  });
+
+  // ---- directory ----
+  router.Add("GET", "/api/v1/people", [this](const HttpRequest& r, const PathParams&) {
+    CUSTOS_API_AUTH(kAdmin, kAnalyst, kViewer);
+    auto people = risk->ListPeople();
+    if (!people.ok()) return FromStatus(people.status());
+    auto logins = risk->ListLogins();
+    if (!logins.ok()) return FromStatus(logins.status());
+    ordered_json list = ordered_json::array();
+    for (const auto& p : *people) {
+      ordered_json ls = ordered_json::array();
+      for (const auto& l : *logins) {
+        if (l.person == p.id) ls.push_back({{"login", l.login}, {"host", l.host.empty() ? "*" : l.host}});
+      }
+      list.push_back({{"id", p.id},
+                      {"display_name", p.display_name},
+                      {"department", p.department},
+                      {"manager", p.manager},
+                      {"groups", p.groups},
+                      {"logins", ls}});
+    }
+    return Json(200, {{"people", list}});
+  });
+
+  router.Add("POST", "/api/v1/directory/import", [this](const HttpRequest& r, const PathParams&) {
+    CUSTOS_API_AUTH(kAdmin);
+    auto result = scoring::ParseDirectoryCsv(r.body);
+    if (!result.problems.empty()) {
+      return Json(422, {{"error", {{"status", 422}, {"code", "import_rejected"},
+                                   {"message", "nothing imported: fix every problem and retry"}}},
+                        {"problems", ProblemsJson(result.problems)}});
+    }
+    std::map<std::string, store::PersonRecord> people;
+    std::vector<store::LoginRecord> logins;
+    for (const auto& e : result.entries) {
+      auto& p = people[e.email];
+      p.id = e.email;
+      if (!e.display_name.empty()) p.display_name = e.display_name;
+      if (!e.department.empty()) p.department = e.department;
+      if (!e.manager.empty()) p.manager = e.manager;
+      for (const auto& g : e.groups) {
+        if (std::find(p.groups.begin(), p.groups.end(), g) == p.groups.end()) p.groups.push_back(g);
+      }
+      logins.push_back({e.login, e.host == "*" ? "" : e.host, e.email});
+    }
+    std::vector<store::PersonRecord> list;
+    for (auto& [id, p] : people) list.push_back(std::move(p));
+    Status s = risk->ReplaceDirectory(list, logins);
+    if (!s.ok()) return FromStatus(s);
+    s = scorer->Reload();
+    if (!s.ok()) return FromStatus(s);
+    logging::Info("api: directory imported",
+                  {{"people", list.size()}, {"logins", logins.size()}, {"by", caller->name}});
+    return Json(200, {{"people", list.size()}, {"logins", logins.size()}});
+  });
+
+  // ---- triggers: HR import, external alerts, manual ----
+  router.Add("POST", "/api/v1/hr/import", [this](const HttpRequest& r, const PathParams&) {
+    CUSTOS_API_AUTH(kAdmin);
+    std::optional<scoring::HrScenario> hint;
+    if (auto v = r.Query("scenario"); !v.empty()) {
+      hint = scoring::ParseHrScenario(v);
+      if (!hint) {
+        return JsonError(400, "invalid_query",
+                         "scenario: resignation, job_level_change, performance_review or "
+                         "performance_improvement_plan");
+      }
+    }
+    auto people = risk->ListPeople();
+    if (!people.ok()) return FromStatus(people.status());
+    std::set<std::string, std::less<>> known;
+    for (const auto& p : *people) known.insert(p.id);
+    auto result = scoring::ParseHrCsv(r.body, hint, [&](std::string_view email) {
+      return known.count(email) > 0;
+    });
+    if (!result.problems.empty()) {
+      return Json(422, {{"error", {{"status", 422}, {"code", "import_rejected"},
+                                   {"message", "nothing imported: fix every problem and retry"}}},
+                        {"problems", ProblemsJson(result.problems)}});
+    }
+    const int64_t now = clock->NowUnixNs();
+    std::vector<store::TriggerRecord> triggers;
+    for (const auto& rec : result.records) {
+      store::TriggerRecord t;
+      t.person = rec.email;
+      t.kind = std::string(scoring::HrScenarioName(rec.scenario));
+      t.time_ns = rec.effective_time_ns;
+      std::string detail = "HR " + t.kind + " effective " + FormatUnixNs(rec.effective_time_ns);
+      if (rec.last_working_time_ns) {
+        detail += ", last working day " + FormatUnixNs(*rec.last_working_time_ns);
+      }
+      if (!rec.old_level.empty() || !rec.new_level.empty()) {
+        detail += ", level " + rec.old_level + " -> " + rec.new_level;
+      }
+      if (!rec.rating.empty()) detail += ", rating " + rec.rating;
+      t.detail = detail;
+      t.source = "hr-import";
+      t.created_at_ns = now;
+      t.dedup_key = "hr|" + rec.email + "|" + t.kind + "|" + std::to_string(rec.effective_time_ns);
+      triggers.push_back(std::move(t));
+    }
+    auto added = risk->InsertTriggers(triggers);
+    if (!added.ok()) return FromStatus(added.status());
+    Status s = scorer->AddTriggers(std::move(triggers));
+    if (!s.ok()) return FromStatus(s);
+    logging::Info("api: HR rows imported", {{"rows", result.records.size()},
+                                            {"new", *added}, {"by", caller->name}});
+    return Json(200, {{"rows", result.records.size()}, {"new", *added},
+                      {"already_imported", result.records.size() - *added}});
+  });
+
+  router.Add("POST", "/api/v1/external-alerts", [this](const HttpRequest& r, const PathParams&) {
+    CUSTOS_API_AUTH(kAdmin, kAnalyst);
+    HttpResponse err;
+    auto body = ObjectBody(r, &err);
+    if (!body) return err;
+    auto person = StringField(*body, "person", true, &err);
+    if (!person) return err;
+    auto source = StringField(*body, "source", true, &err);
+    if (!source) return err;
+    auto title = StringField(*body, "title", true, &err);
+    if (!title) return err;
+    auto ext_id = StringField(*body, "id", false, &err);
+    if (!ext_id && err.status != 200) return err;
+    auto time = StringField(*body, "time", false, &err);
+    if (!time && err.status != 200) return err;
+    const int64_t now = clock->NowUnixNs();
+    int64_t t = now;
+    if (time && !ParseTimeSpec(*time, now, &t)) {
+      return JsonError(400, "invalid_field", "time: e.g. 2026-11-21T10:00:00Z");
+    }
+    if (person->empty() || source->empty() || title->empty()) {
+      return JsonError(400, "invalid_field", "person, source and title must not be empty");
+    }
+    store::TriggerRecord tr;
+    tr.person = *person;
+    for (char& c : tr.person) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    tr.kind = "external_alert";
+    tr.time_ns = t;
+    tr.detail = *source + ": " + *title;
+    tr.source = "external-alert:" + *source;
+    tr.created_at_ns = now;
+    if (ext_id && !ext_id->empty()) tr.dedup_key = "ext|" + *source + "|" + *ext_id;
+    auto added = risk->InsertTriggers({&tr, 1});
+    if (!added.ok()) return FromStatus(added.status());
+    if (*added > 0) {
+      Status s = scorer->AddTriggers({tr});
+      if (!s.ok()) return FromStatus(s);
+    }
+    return Json(*added > 0 ? 201 : 200, {{"accepted", true}, {"duplicate", *added == 0}});
+  });
+
+  router.Add("POST", "/api/v1/triggers", [this](const HttpRequest& r, const PathParams&) {
+    CUSTOS_API_AUTH(kAdmin, kAnalyst);
+    HttpResponse err;
+    auto body = ObjectBody(r, &err);
+    if (!body) return err;
+    auto person = StringField(*body, "person", true, &err);
+    if (!person) return err;
+    auto reason = StringField(*body, "reason", true, &err);
+    if (!reason) return err;
+    if (!body->contains("days") || !(*body)["days"].is_number_integer() ||
+        (*body)["days"].get<int64_t>() < 1 || (*body)["days"].get<int64_t>() > 365) {
+      return JsonError(400, "invalid_field", "days: a whole number from 1 to 365");
+    }
+    if (person->empty() || reason->empty()) {
+      return JsonError(400, "invalid_field", "person and reason must not be empty");
+    }
+    const int64_t now = clock->NowUnixNs();
+    store::TriggerRecord tr;
+    tr.person = *person;
+    tr.kind = "manual";
+    tr.time_ns = now;
+    tr.end_ns = now + (*body)["days"].get<int64_t>() * 86'400'000'000'000;
+    tr.detail = "manual by " + caller->name + ": " + *reason;
+    tr.source = "manual:" + caller->name;
+    tr.created_at_ns = now;
+    auto added = risk->InsertTriggers({&tr, 1});
+    if (!added.ok()) return FromStatus(added.status());
+    Status s = scorer->AddTriggers({tr});
+    if (!s.ok()) return FromStatus(s);
+    return Json(201, {{"person", tr.person},
+                      {"from", FormatUnixNs(tr.time_ns)},
+                      {"until", FormatUnixNs(tr.end_ns)}});
+  });
+
+  router.Add("GET", "/api/v1/triggers", [this](const HttpRequest& r, const PathParams&) {
+    CUSTOS_API_AUTH(kAdmin, kAnalyst, kViewer);
+    std::optional<std::string> person;
+    if (auto v = r.Query("person"); !v.empty()) person = v;
+    auto rows = risk->ListTriggers(person);
+    if (!rows.ok()) return FromStatus(rows.status());
+    ordered_json list = ordered_json::array();
+    for (const auto& t : *rows) {
+      list.push_back({{"id", t.id},
+                      {"person", t.person},
+                      {"kind", t.kind},
+                      {"time", FormatUnixNs(t.time_ns)},
+                      {"until", t.end_ns ? FormatUnixNs(t.end_ns) : ""},
+                      {"detail", t.detail},
+                      {"source", t.source}});
+    }
+    return Json(200, {{"triggers", list}});
+  });
+}
+
+ApiService::ApiService(store::Store* events, store::RiskStore* risk, scoring::Scorer* scorer,
+                       Clock* clock)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->events = events;
+  impl_->risk = risk;
+  impl_->scorer = scorer;
+  impl_->clock = clock;
+  impl_->AddRoutes();
+}
+
+ApiService::~ApiService() = default;
+
+HttpResponse ApiService::Handle(const HttpRequest& request) const {
+  return impl_->router.Dispatch(request);
+}
+
+Handler ApiService::AsHandler() const {
+  return [this](const HttpRequest& r) { return Handle(r); };
+}
+
+}  // namespace custos::collector::api

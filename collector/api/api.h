@@ -1,0 +1,41 @@
+// collector/api/api.h: the REST API under /api/v1 (front door of collector/api/; endpoints and
+// examples in docs/api.md).
+//
+// ApiService builds the routes over the stores and the scorer and checks every request:
+//  - Authentication: "Authorization: Bearer <token>"; tokens are created by
+//    `custos-collector api-token create` (and `init`'s admin.token) and stored as SHA-256 only.
+//    Missing or unknown token: 401; revoked: 401.
+//  - Authorization: each route names the roles allowed (admin; analyst; viewer). Refused: 403.
+//    Roles, cases and the audit log of a later issue extend Role and the per-route lists.
+//  - Bad input is a 4xx JSON error naming the field; nothing a client sends produces a 500.
+//  - Secrets are never logged: tokens, request bodies (HR data, directory) stay out of logs.
+// Threading: Handle may be called concurrently from the HTTPS server's workers. The stores,
+// scorer and clock must outlive the service.
+#pragma once
+
+#include <memory>
+
+#include "collector/api/http.h"
+#include "collector/scoring/scorer.h"
+#include "collector/store/risk_store.h"
+#include "collector/store/store.h"
+#include "common/time/clock.h"
+
+namespace custos::collector::api {
+
+class ApiService {
+ public:
+  ApiService(store::Store* events, store::RiskStore* risk, scoring::Scorer* scorer, Clock* clock);
+  ~ApiService();
+  HttpResponse Handle(const HttpRequest& request) const;
+  Handler AsHandler() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Roles a token can carry.
+bool IsKnownRole(std::string_view role);
+
+}  // namespace custos::collector::api

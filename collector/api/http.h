@@ -1,0 +1,69 @@
+// collector/api: plain HTTP request/response types shared by the HTTPS server, the router and the
+// HTTPS client of the collector's REST API. No Beast or Asio type appears here.
+//
+// Contract:
+//  - HttpRequest is filled by the server (ParseTarget does the target); handlers read it only.
+//  - HttpResponse is what a handler returns; the server adds Content-Length, Cache-Control:
+//    no-store and X-Content-Type-Options: nosniff to every response and manages Connection.
+//  - Error bodies are JSON: {"error":{"status":N,"code":"...","message":"..."}} (JsonError).
+//  - Everything here is a value type or a pure function: thread-safe, never throws on bad input.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/status/status.h"
+
+namespace custos::collector::api {
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ... as sent (case-sensitive, RFC 9110)
+  std::string target;  // raw request-target, e.g. "/api/v1/alerts?state=open"
+  std::string path;    // percent-decoded path without the query: "/api/v1/alerts"
+  std::multimap<std::string, std::string> query;  // decoded; '+' means space
+  std::string body;
+  std::string authorization;  // raw Authorization header value; never log it
+  std::string content_type;   // raw Content-Type header value
+  std::string remote_address;  // peer IP address, e.g. "127.0.0.1" or "::1"
+
+  // The first value of query parameter `key`, or `fallback` when absent.
+  std::string Query(std::string_view key, std::string_view fallback = "") const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";  // empty: no Content-Type header
+  std::string body;
+  // Extra headers. Content-Length, Transfer-Encoding and Connection are the server's and are
+  // ignored here; a name or value with CR, LF or NUL is dropped (and logged).
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// A JSON error response: {"error":{"status":status,"code":code,"message":message}}.
+// `code` is a stable snake_case identifier ("not_found"); `message` is for humans. Invalid UTF-8
+// in either is replaced (U+FFFD), never an exception.
+HttpResponse JsonError(int status, std::string_view code, std::string_view message);
+
+using Handler = std::function<HttpResponse(const HttpRequest&)>;
+
+// Fills request->target, ->path and ->query from a raw origin-form request-target
+// ("/a/b%20c?x=1&y=%2F"). InvalidArgument ("http: target: ...") when the target does not start
+// with '/', contains a '#', a byte below 0x21 or 0x7F, a malformed %-escape, or when the
+// decoded path would contain a NUL or control byte, an encoded '/' ("%2F": it would change the
+// path's segments) or a "." / ".." segment. Query keys and values may decode to any byte except
+// NUL. Pairs are split on '&', then on the first '='; empty pairs are skipped; a key without '='
+// gets "". On error *request is left partly filled.
+Status ParseTarget(std::string_view target, HttpRequest* request);
+
+// Decodes %XX escapes (and '+' as space when plus_is_space). InvalidArgument on a malformed
+// escape. Any decoded byte is allowed; callers check what they cannot accept.
+Result<std::string> PercentDecode(std::string_view in, bool plus_is_space);
+
+// "Not Found" for 404 etc.; "Unknown" for codes without a reason phrase here.
+std::string_view StatusReason(int status);
+
+}  // namespace custos::collector::api

@@ -1,0 +1,368 @@
+#include "collector/scoring/scorer.h"
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "common/log/log.h"
+
+namespace custos::collector::scoring {
+namespace {
+
+constexpr int64_t kNsPerDay = 86'400'000'000'000;
+
+class ScorerThread final : public Scorer {
+ public:
+  ScorerThread(const ScorerOptions& options, store::RiskStore* store, metrics::Registry* registry,
+               Clock* clock)
+      : options_(options),
+        store_(store),
+        clock_(clock),
+        events_total_(registry->GetCounter("custos_scoring_events_total", "Events scored")),
+        bad_payloads_(registry->GetCounter(
+            "custos_scoring_bad_payloads_total",
+            "Stored events whose payload could not be parsed (skipped by scoring)")),
+        alert_updates_(registry->GetCounter("custos_scoring_alert_updates_total",
+                                            "Alerts raised or revised")),
+        failures_(registry->GetCounter("custos_scoring_failures_total",
+                                       "Scoring rounds that failed (retried)")),
+        round_seconds_(registry->GetHistogram("custos_scoring_round_seconds",
+                                              "Duration of one scoring round",
+                                              metrics::LatencyBounds())) {}
+
+  ~ScorerThread() override { Stop(); }
+
+  Status Init() {
+    CUSTOS_RETURN_IF_ERROR(Rebuild());
+    thread_ = std::thread([this] { Run(); });
+    return OkStatus();
+  }
+
+  void Notify() override {
+    std::lock_guard<std::mutex> l(mu_);
+    notified_ = true;
+    cv_.notify_one();
+  }
+
+  Status Reload() override {
+    return Call([this] { return Rebuild(); });
+  }
+
+  Status AddTriggers(std::vector<store::TriggerRecord> triggers) override {
+    return Call([this, t = std::move(triggers)] {
+      for (const auto& r : t) ApplyTrigger(r);
+      return Flush();
+    });
+  }
+
+  Result<store::AlertRecord> SetAlertStatus(int64_t id, std::string_view status,
+                                            std::string_view reason,
+                                            std::string_view by) override {
+    Result<store::AlertRecord> out = NotFoundError("");
+    Status s = Call([&]() -> Status {
+      CUSTOS_ASSIGN_OR_RETURN(store::AlertRecord a, store_->GetAlert(id));
+      std::string snapshot;
+      const bool closing = status == store::kDismissed || status == store::kResolved;
+      if (closing && a.status != store::kDismissed && a.status != store::kResolved) {
+        snapshot = engine_->CloseAlert(a.person, a.policy_id, clock_->NowUnixNs());
+      }
+      out = store_->SetAlertStatus(id, status, reason, by, clock_->NowUnixNs(), snapshot);
+      if (!out.ok()) {
+        if (!snapshot.empty()) (void)Rebuild();  // the engine moved ahead of the store: undo
+        return out.status();
+      }
+      CUSTOS_RETURN_IF_ERROR(RefreshPriorCases(a.person));
+      return Flush();
+    });
+    if (!s.ok()) return s;
+    return out;
+  }
+
+  Status WaitCaughtUp(std::chrono::milliseconds timeout) override {
+    auto target = store_->LastEventId();
+    if (!target.ok()) return target.status();
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::unique_lock<std::mutex> l(mu_);
+    notified_ = true;
+    cv_.notify_one();
+    if (!done_cv_.wait_until(l, deadline, [&] { return scored_id_ >= *target || stopping_; })) {
+      return DeadlineExceededError("scoring: not caught up with event " +
+                                   std::to_string(*target) + " (at " + std::to_string(scored_id_) +
+                                   ")");
+    }
+    return OkStatus();
+  }
+
+  void Stop() override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stopping_ = true;
+      cv_.notify_all();
+      done_cv_.notify_all();
+    }
+    if (thread_.joinable()) thread_.join();
+    // Commands queued after the thread ended fail instead of hanging their callers.
+    std::deque<std::function<void()>> left;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      left.swap(commands_);
+    }
+    for (auto& c : left) c();
+  }
+
+ private:
+  // Runs fn on the scorer thread and waits for its status.
+  Status Call(std::function<Status()> fn) {
+    auto done = std::make_shared<std::promise<Status>>();
+    auto fut = done->get_future();
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (stopping_) return UnavailableError("scoring: stopped");
+      commands_.push_back([this, fn = std::move(fn), done] {
+        bool stopping;
+        {
+          std::lock_guard<std::mutex> l(mu_);
+          stopping = stopping_ && !thread_running_;
+        }
+        done->set_value(stopping ? UnavailableError("scoring: stopped") : fn());
+      });
+      cv_.notify_one();
+    }
+    return fut.get();
+  }
+
+  void Run() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      thread_running_ = true;
+    }
+    while (true) {
+      std::deque<std::function<void()>> commands;
+      {
+        std::unique_lock<std::mutex> l(mu_);
+        cv_.wait_for(l, options_.poll_interval,
+                     [&] { return stopping_ || notified_ || !commands_.empty(); });
+        if (stopping_) break;
+        notified_ = false;
+        commands.swap(commands_);
+      }
+      for (auto& c : commands) c();
+      bool more = true;
+      while (more) {
+        auto start = std::chrono::steady_clock::now();
+        Result<bool> r = Round();
+        round_seconds_->Observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        if (!r.ok()) {
+          failures_->Inc();
+          logging::Warn("scoring round failed; retrying", {{"error", r.status().ToString()}});
+          break;
+        }
+        more = *r;
+        std::lock_guard<std::mutex> l(mu_);
+        if (stopping_ || !commands_.empty()) break;
+      }
+    }
+    std::lock_guard<std::mutex> l(mu_);
+    thread_running_ = false;
+  }
+
+  // One batch from the feed; true when more is waiting.
+  Result<bool> Round() {
+    // The newest id first: once a read returns less than a full batch, everything up to it has
+    // been seen (events older than the retained window are skipped on purpose).
+    CUSTOS_ASSIGN_OR_RETURN(int64_t last, store_->LastEventId());
+    CUSTOS_ASSIGN_OR_RETURN(auto feed,
+                            store_->ReadEventsAfter(cursor_, min_time_ns_, options_.batch_events));
+    for (const auto& f : feed) Observe(f);
+    if (!feed.empty()) cursor_ = feed.back().id;
+    CUSTOS_RETURN_IF_ERROR(Flush());
+    const bool more = feed.size() == options_.batch_events;
+    std::lock_guard<std::mutex> l(mu_);
+    scored_id_ = std::max(scored_id_, more ? cursor_ : last);
+    done_cv_.notify_all();
+    return more;
+  }
+
+  void Observe(const store::FeedEvent& f) {
+    custos::v1::Event ev;
+    if (!ev.ParseFromString(f.event.payload)) {
+      bad_payloads_->Inc();
+      return;
+    }
+    EngineEvent e;
+    e.agent_id = f.event.agent_id;
+    e.host = f.event.hostname;
+    e.epoch = f.event.epoch;
+    e.seq = f.event.seq;
+    e.time_ns = f.event.time_ns;
+    e.login = f.event.user;
+    e.event = &ev;
+    engine_->Observe(e);
+    events_total_->Inc();
+  }
+
+  Status Flush() {
+    std::vector<AlertUpdate> updates = engine_->TakeUpdates();
+    if (updates.empty()) return OkStatus();
+    std::vector<store::AlertRecord> rows;
+    rows.reserve(updates.size());
+    for (auto& u : updates) {
+      store::AlertRecord a;
+      a.person = std::move(u.person);
+      a.policy_id = std::move(u.policy_id);
+      a.score = u.score;
+      a.severity = std::move(u.severity);
+      a.first_activity_ns = u.first_activity_ns;
+      a.last_activity_ns = u.last_activity_ns;
+      a.explanation_json = std::move(u.explanation_json);
+      rows.push_back(std::move(a));
+    }
+    Status s = store_->ApplyAlertUpdates(rows, clock_->NowUnixNs());
+    if (!s.ok()) {
+      // The engine believes these were written: mark the people dirty again so the next round
+      // retries them.
+      for (const auto& r : rows) engine_->SeedExplanation(r.person, r.policy_id, "");
+      for (const auto& r : rows) engine_->MarkDirty(r.person);
+      return s;
+    }
+    alert_updates_->Inc(rows.size());
+    return OkStatus();
+  }
+
+  void ApplyTrigger(const store::TriggerRecord& r) {
+    auto kind = ParseTriggerKind(r.kind);
+    if (!kind) {
+      logging::Warn("scoring: stored trigger has an unknown kind; ignored",
+                    {{"trigger", r.id}, {"kind", r.kind}});
+      return;
+    }
+    engine_->AddTrigger({r.person, *kind, r.time_ns, r.end_ns, r.detail});
+  }
+
+  Status RefreshPriorCases(const std::string& person) {
+    store::AlertQuery q;
+    q.person = person;
+    q.limit = 10'000;
+    CUSTOS_ASSIGN_OR_RETURN(auto alerts, store_->QueryAlerts(q));
+    uint32_t confirmed = 0;
+    for (const auto& a : alerts) {
+      // Confirmed, or resolved after a review (not dismissed): a prior case.
+      if (a.status == store::kResolved || (a.status == store::kConfirmed)) ++confirmed;
+    }
+    engine_->SetPriorConfirmed(person, confirmed);
+    return OkStatus();
+  }
+
+  Status Rebuild() {
+    CUSTOS_ASSIGN_OR_RETURN(auto policy_rows, store_->ListPolicies());
+    std::vector<Policy> policies;
+    uint32_t longest_days = options_.engine.baseline_days;
+    for (const auto& row : policy_rows) {
+      auto p = PolicyFromTemplate(row.template_id, row.name);
+      if (!p.ok()) {
+        logging::Warn("scoring: stored policy has an unknown template; skipped",
+                      {{"policy", row.id}, {"error", p.status().ToString()}});
+        continue;
+      }
+      Status s = ApplyPolicyJson(row.body_json, &*p);
+      if (!s.ok()) {
+        logging::Warn("scoring: stored policy is invalid; skipped",
+                      {{"policy", row.id}, {"error", s.ToString()}});
+        continue;
+      }
+      p->id = row.id;
+      p->created_at_ns = row.created_at_ns;
+      longest_days = std::max(longest_days, p->historic_days + p->activation_days);
+      policies.push_back(std::move(*p));
+    }
+    options_.engine.retain_days = longest_days + 1;
+    auto engine = std::make_unique<ScoringEngine>(options_.engine);
+    engine->SetPolicies(std::move(policies));
+    CUSTOS_ASSIGN_OR_RETURN(auto people, store_->ListPeople());
+    CUSTOS_ASSIGN_OR_RETURN(auto logins, store_->ListLogins());
+    std::vector<Person> ps;
+    for (auto& p : people) {
+      ps.push_back({p.id, p.display_name, p.department, p.manager, p.groups});
+    }
+    std::vector<DirectoryLogin> ls;
+    for (auto& l : logins) ls.push_back({l.login, l.host, l.person});
+    engine->SetDirectory(std::move(ps), std::move(ls));
+    CUSTOS_ASSIGN_OR_RETURN(auto triggers, store_->ListTriggers(std::nullopt));
+    std::swap(engine_, engine);
+    for (const auto& t : triggers) ApplyTrigger(t);
+
+    // Replay the retained events.
+    const int64_t now = clock_->NowUnixNs();
+    min_time_ns_ = now - static_cast<int64_t>(longest_days + 1) * kNsPerDay;
+    cursor_ = 0;
+    while (true) {
+      CUSTOS_ASSIGN_OR_RETURN(auto feed,
+                              store_->ReadEventsAfter(cursor_, min_time_ns_, options_.batch_events));
+      for (const auto& f : feed) Observe(f);
+      if (feed.empty()) break;
+      cursor_ = feed.back().id;
+    }
+    // Alerts: closes (with their snapshots), prior cases, and what open alerts already say.
+    store::AlertQuery q;
+    q.limit = 1'000'000;
+    CUSTOS_ASSIGN_OR_RETURN(auto alerts, store_->QueryAlerts(q));
+    std::set<std::string> people_with_alerts;
+    for (auto it = alerts.rbegin(); it != alerts.rend(); ++it) {  // oldest first
+      const auto& a = *it;
+      people_with_alerts.insert(a.person);
+      if (!a.close_snapshot.empty()) engine_->RestoreClose(a.person, a.policy_id, a.close_snapshot);
+    }
+    for (const auto& person : people_with_alerts) CUSTOS_RETURN_IF_ERROR(RefreshPriorCases(person));
+    for (const auto& a : alerts) {
+      if (a.status == store::kNeedsReview || a.status == store::kConfirmed) {
+        engine_->SeedExplanation(a.person, a.policy_id, a.explanation_json);
+      }
+    }
+    CUSTOS_RETURN_IF_ERROR(Flush());
+    logging::Info("scoring: state rebuilt",
+                  {{"policies", policy_rows.size()},
+                   {"people", engine_->people()},
+                   {"triggers", triggers.size()},
+                   {"replayed_through_event", cursor_}});
+    return OkStatus();
+  }
+
+  ScorerOptions options_;
+  store::RiskStore* store_;
+  Clock* clock_;
+  std::unique_ptr<ScoringEngine> engine_;  // scorer thread only (and Init before it starts)
+  int64_t cursor_ = 0;                     // scorer thread only
+  int64_t min_time_ns_ = 0;                // scorer thread only
+  metrics::Counter* events_total_;
+  metrics::Counter* bad_payloads_;
+  metrics::Counter* alert_updates_;
+  metrics::Counter* failures_;
+  metrics::Histogram* round_seconds_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::condition_variable done_cv_;
+  std::deque<std::function<void()>> commands_;  // guarded by mu_
+  bool notified_ = false;                       // guarded by mu_
+  bool stopping_ = false;                       // guarded by mu_
+  bool thread_running_ = false;                 // guarded by mu_
+  int64_t scored_id_ = 0;                       // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Scorer>> Scorer::Start(const ScorerOptions& options,
+                                              store::RiskStore* store,
+                                              metrics::Registry* registry, Clock* clock) {
+  auto s = std::make_unique<ScorerThread>(options, store, registry, clock);
+  CUSTOS_RETURN_IF_ERROR(s->Init());
+  return std::unique_ptr<Scorer>(std::move(s));
+}
+
+}  // namespace custos::collector::scoring

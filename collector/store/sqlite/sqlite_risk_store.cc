@@ -1,0 +1,529 @@
+#include "collector/store/sqlite/sqlite_risk_store.h"
+
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "collector/store/sqlite/sqlite_store.h"
+#include "collector/store/sqlite/sqlite_util.h"
+
+namespace custos::collector::store {
+namespace {
+
+using sqlite::BindText;
+using sqlite::ColumnText;
+using sqlite::Db;
+using sqlite::Stmt;
+
+constexpr const char* kAlertColumns =
+    "SELECT id, person, policy_id, status, severity, score, created_at_ns, updated_at_ns, "
+    "first_activity_ns, last_activity_ns, explanation, status_reason, status_by, "
+    "status_changed_at_ns, close_snapshot, updates FROM alerts";
+
+class SqliteRiskStore final : public RiskStore {
+ public:
+  explicit SqliteRiskStore(std::string path) : path_(std::move(path)) {}
+
+  Status Open() {
+    CUSTOS_ASSIGN_OR_RETURN(write_db_, Connect(false));
+    CUSTOS_ASSIGN_OR_RETURN(read_db_, Connect(true));
+    CUSTOS_ASSIGN_OR_RETURN(Stmt s, Prepare(read_db_.get(), "PRAGMA user_version"));
+    if (sqlite3_step(s.get()) != SQLITE_ROW) return Error(read_db_.get(), "schema version");
+    if (sqlite3_column_int(s.get(), 0) < 2) {
+      return FailedPreconditionError("store: " + path_ +
+                                     ": risk tables missing (schema older than version 2)");
+    }
+    return OkStatus();
+  }
+
+  Result<std::vector<FeedEvent>> ReadEventsAfter(int64_t after_id, int64_t min_time_ns,
+                                                 uint32_t limit) override {
+    std::lock_guard<std::mutex> l(read_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(
+        Stmt s, Prepare(read_db_.get(),
+                        "SELECT e.id, a.agent_id, a.hostname, e.epoch, e.seq, e.time_ns, e.type, "
+                        "u.name, e.payload FROM events e JOIN agents a ON a.id = e.agent "
+                        "LEFT JOIN users u ON u.id = e.user_id WHERE e.id > ? AND e.time_ns >= ? "
+                        "ORDER BY e.id LIMIT ?"));
+    sqlite3_bind_int64(s.get(), 1, after_id);
+    sqlite3_bind_int64(s.get(), 2, min_time_ns);
+    sqlite3_bind_int64(s.get(), 3, limit);
+    std::vector<FeedEvent> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      FeedEvent f;
+      f.id = sqlite3_column_int64(s.get(), 0);
+      f.event.agent_id = ColumnText(s.get(), 1);
+      f.event.hostname = ColumnText(s.get(), 2);
+      f.event.epoch = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 3));
+      f.event.seq = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 4));
+      f.event.time_ns = sqlite3_column_int64(s.get(), 5);
+      f.event.type = static_cast<EventType>(sqlite3_column_int(s.get(), 6));
+      f.event.user = ColumnText(s.get(), 7);
+      const void* blob = sqlite3_column_blob(s.get(), 8);
+      f.event.payload.assign(static_cast<const char*>(blob),
+                             static_cast<size_t>(sqlite3_column_bytes(s.get(), 8)));
+      out.push_back(std::move(f));
+    }
+    if (rc != SQLITE_DONE) return Error(read_db_.get(), "read event feed");
+    return out;
+  }
+
+  Result<int64_t> LastEventId() override {
+    std::lock_guard<std::mutex> l(read_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(Stmt s,
+                            Prepare(read_db_.get(), "SELECT coalesce(max(id), 0) FROM events"));
+    if (sqlite3_step(s.get()) != SQLITE_ROW) return Error(read_db_.get(), "last event id");
+    return sqlite3_column_int64(s.get(), 0);
+  }
+
+  Status ReplaceDirectory(std::span<const PersonRecord> people,
+                          std::span<const LoginRecord> logins) override {
+    return InWriteTransaction([&]() -> Status {
+      CUSTOS_RETURN_IF_ERROR(Exec(write_db_.get(), "DELETE FROM logins; DELETE FROM people;"));
+      CUSTOS_ASSIGN_OR_RETURN(
+          Stmt p, Prepare(write_db_.get(),
+                          "INSERT OR REPLACE INTO people(id, display_name, department, manager, "
+                          "groups_json) VALUES(?,?,?,?,?)"));
+      for (const auto& r : people) {
+        sqlite3_reset(p.get());
+        BindText(p.get(), 1, r.id);
+        BindText(p.get(), 2, r.display_name);
+        BindText(p.get(), 3, r.department);
+        BindText(p.get(), 4, r.manager);
+        BindText(p.get(), 5, nlohmann::json(r.groups).dump());
+        if (sqlite3_step(p.get()) != SQLITE_DONE) return Error(write_db_.get(), "insert person");
+      }
+      CUSTOS_ASSIGN_OR_RETURN(
+          Stmt lg, Prepare(write_db_.get(),
+                           "INSERT INTO logins(login, host, person) VALUES(?,?,?)"));
+      for (const auto& r : logins) {
+        sqlite3_reset(lg.get());
+        BindText(lg.get(), 1, r.login);
+        BindText(lg.get(), 2, r.host);
+        BindText(lg.get(), 3, r.person);
+        if (sqlite3_step(lg.get()) != SQLITE_DONE) {
+          return Error(write_db_.get(), "insert login " + r.login);
+        }
+      }
+      return OkStatus();
+    });
+  }
+
+  Result<std::vector<PersonRecord>> ListPeople() override {
+    std::lock_guard<std::mutex> l(read_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(
+        Stmt s, Prepare(read_db_.get(),
+                        "SELECT id, display_name, department, manager, groups_json FROM people "
+                        "ORDER BY id"));
+    std::vector<PersonRecord> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      PersonRecord p;
+      p.id = ColumnText(s.get(), 0);
+      p.display_name = ColumnText(s.get(), 1);
+      p.department = ColumnText(s.get(), 2);
+      p.manager = ColumnText(s.get(), 3);
+      auto groups = nlohmann::json::parse(ColumnText(s.get(), 4), nullptr, false);
+      if (groups.is_array()) {
+        for (const auto& g : groups) {
+          if (g.is_string()) p.groups.push_back(g.get<std::string>());
+        }
+      }
+      out.push_back(std::move(p));
+    }
+    if (rc != SQLITE_DONE) return Error(read_db_.get(), "list people");
+    return out;
+  }
+
+  Result<std::vector<LoginRecord>> ListLogins() override {
+    std::lock_guard<std::mutex> l(read_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(
+        Stmt s, Prepare(read_db_.get(), "SELECT login, host, person FROM logins ORDER BY 1, 2"));
+    std::vector<LoginRecord> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      out.push_back({ColumnText(s.get(), 0), ColumnText(s.get(), 1), ColumnText(s.get(), 2)});
+    }
+    if (rc != SQLITE_DONE) return Error(read_db_.get(), "list logins");
+    return out;
+  }
+
+  Status InsertPolicy(const PolicyRecord& r) override {
+    return InWriteTransaction([&]() -> Status {
+      CUSTOS_ASSIGN_OR_RETURN(
+          Stmt s, Prepare(write_db_.get(),
+                          "INSERT INTO policies(id, name, template, body, created_at_ns) "
+                          "VALUES(?,?,?,?,?)"));
+      BindText(s.get(), 1, r.id);
+      BindText(s.get(), 2, r.name);
+      BindText(s.get(), 3, r.template_id);
+      BindText(s.get(), 4, r.body_json);
+      sqlite3_bind_int64(s.get(), 5, r.created_at_ns);
+      if (sqlite3_step(s.get()) != SQLITE_DONE) {
+        Status e = Error(write_db_.get(), "insert policy");
+        if (e.code() == StatusCode::kAlreadyExists) {
+          return AlreadyExistsError("policy: a policy named '" + r.name + "' already exists");
+        }
+        return e;
+      }
+      return OkStatus();
+    });
+  }
+
+  Status DeletePolicy(std::string_view id) override {
+    return InWriteTransaction([&]() -> Status {
+      CUSTOS_ASSIGN_OR_RETURN(Stmt s,
+                              Prepare(write_db_.get(), "DELETE FROM policies WHERE id = ?"));
+      BindText(s.get(), 1, id);
+      if (sqlite3_step(s.get()) != SQLITE_DONE) return Error(write_db_.get(), "delete policy");
+      if (sqlite3_changes(write_db_.get()) == 0) {
+        return NotFoundError("policy " + std::string(id) + ": not found");
+      }
+      return OkStatus();
+    });
+  }
+
+  Result<std::vector<PolicyRecord>> ListPolicies() override {
+    std::lock_guard<std::mutex> l(read_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(
+        Stmt s, Prepare(read_db_.get(),
+                        "SELECT id, name, template, body, created_at_ns FROM policies "
+                        "ORDER BY created_at_ns, id"));
+    std::vector<PolicyRecord> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      out.push_back({ColumnText(s.get(), 0), ColumnText(s.get(), 1), ColumnText(s.get(), 2),
+                     ColumnText(s.get(), 3), sqlite3_column_int64(s.get(), 4)});
+    }
+    if (rc != SQLITE_DONE) return Error(read_db_.get(), "list policies");
+    return out;
+  }
+
+  Result<uint32_t> InsertTriggers(std::span<const TriggerRecord> triggers) override {
+    uint32_t added = 0;
+    Status st = InWriteTransaction([&]() -> Status {
+      CUSTOS_ASSIGN_OR_RETURN(
+          Stmt s, Prepare(write_db_.get(),
+                          "INSERT OR IGNORE INTO triggers(person, kind, time_ns, end_ns, detail, "
+                          "source, created_at_ns, dedup_key) VALUES(?,?,?,?,?,?,?,?)"));
+      for (const auto& t : triggers) {
+        sqlite3_reset(s.get());
+        BindText(s.get(), 1, t.person);
+        BindText(s.get(), 2, t.kind);
+        sqlite3_bind_int64(s.get(), 3, t.time_ns);
+        sqlite3_bind_int64(s.get(), 4, t.end_ns);
+        BindText(s.get(), 5, t.detail);
+        BindText(s.get(), 6, t.source);
+        sqlite3_bind_int64(s.get(), 7, t.created_at_ns);
+        if (t.dedup_key.empty()) {
+          sqlite3_bind_null(s.get(), 8);
+        } else {
+          BindText(s.get(), 8, t.dedup_key);
+        }
+        if (sqlite3_step(s.get()) != SQLITE_DONE) return Error(write_db_.get(), "insert trigger");
+        added += static_cast<uint32_t>(sqlite3_changes(write_db_.get()));
+      }
+      return OkStatus();
+    });
+    if (!st.ok()) return st;
+    return added;
+  }
+
+  Result<std::vector<TriggerRecord>> ListTriggers(std::optional<std::string> person) override {
+    std::lock_guard<std::mutex> l(read_mu_);
+    std::string sql =
+        "SELECT id, person, kind, time_ns, end_ns, detail, source, created_at_ns, "
+        "coalesce(dedup_key, '') FROM triggers";
+    if (person) sql += " WHERE person = ?";
+    sql += " ORDER BY id";
+    CUSTOS_ASSIGN_OR_RETURN(Stmt s, Prepare(read_db_.get(), sql));
+    if (person) BindText(s.get(), 1, *person);
+    std::vector<TriggerRecord> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      TriggerRecord t;
+      t.id = sqlite3_column_int64(s.get(), 0);
+      t.person = ColumnText(s.get(), 1);
+      t.kind = ColumnText(s.get(), 2);
+      t.time_ns = sqlite3_column_int64(s.get(), 3);
+      t.end_ns = sqlite3_column_int64(s.get(), 4);
+      t.detail = ColumnText(s.get(), 5);
+      t.source = ColumnText(s.get(), 6);
+      t.created_at_ns = sqlite3_column_int64(s.get(), 7);
+      t.dedup_key = ColumnText(s.get(), 8);
+      out.push_back(std::move(t));
+    }
+    if (rc != SQLITE_DONE) return Error(read_db_.get(), "list triggers");
+    return out;
+  }
+
+  Status ApplyAlertUpdates(std::span<AlertRecord> updates, int64_t now_ns) override {
+    return InWriteTransaction([&]() -> Status {
+      CUSTOS_ASSIGN_OR_RETURN(
+          Stmt up, Prepare(write_db_.get(),
+                           "UPDATE alerts SET score = ?, severity = ?, first_activity_ns = ?, "
+                           "last_activity_ns = ?, explanation = ?, updated_at_ns = ?, "
+                           "updates = updates + 1 WHERE person = ? AND policy_id = ? AND status "
+                           "IN ('needs_review', 'confirmed') RETURNING id"));
+      CUSTOS_ASSIGN_OR_RETURN(
+          Stmt ins, Prepare(write_db_.get(),
+                            "INSERT INTO alerts(person, policy_id, status, severity, score, "
+                            "created_at_ns, updated_at_ns, first_activity_ns, last_activity_ns, "
+                            "explanation) VALUES(?,?,'needs_review',?,?,?,?,?,?,?)"));
+      for (auto& a : updates) {
+        sqlite3_reset(up.get());
+        sqlite3_bind_int64(up.get(), 1, a.score);
+        BindText(up.get(), 2, a.severity);
+        sqlite3_bind_int64(up.get(), 3, a.first_activity_ns);
+        sqlite3_bind_int64(up.get(), 4, a.last_activity_ns);
+        BindText(up.get(), 5, a.explanation_json);
+        sqlite3_bind_int64(up.get(), 6, now_ns);
+        BindText(up.get(), 7, a.person);
+        BindText(up.get(), 8, a.policy_id);
+        int rc = sqlite3_step(up.get());
+        if (rc == SQLITE_ROW) {
+          a.id = sqlite3_column_int64(up.get(), 0);
+          while (sqlite3_step(up.get()) == SQLITE_ROW) {
+          }
+          continue;
+        }
+        if (rc != SQLITE_DONE) return Error(write_db_.get(), "update alert");
+        sqlite3_reset(ins.get());
+        BindText(ins.get(), 1, a.person);
+        BindText(ins.get(), 2, a.policy_id);
+        BindText(ins.get(), 3, a.severity);
+        sqlite3_bind_int64(ins.get(), 4, a.score);
+        sqlite3_bind_int64(ins.get(), 5, now_ns);
+        sqlite3_bind_int64(ins.get(), 6, now_ns);
+        sqlite3_bind_int64(ins.get(), 7, a.first_activity_ns);
+        sqlite3_bind_int64(ins.get(), 8, a.last_activity_ns);
+        BindText(ins.get(), 9, a.explanation_json);
+        if (sqlite3_step(ins.get()) != SQLITE_DONE) return Error(write_db_.get(), "insert alert");
+        a.id = sqlite3_last_insert_rowid(write_db_.get());
+      }
+      return OkStatus();
+    });
+  }
+
+  Result<std::vector<AlertRecord>> QueryAlerts(const AlertQuery& q) override {
+    std::string sql = std::string(kAlertColumns) + " WHERE 1=1";
+    if (q.status) sql += " AND status = :status";
+    if (q.severity) sql += " AND severity = :severity";
+    if (q.person) sql += " AND person = :person";
+    if (q.policy_id) sql += " AND policy_id = :policy";
+    if (q.min_score) sql += " AND score >= :min_score";
+    if (q.updated_since_ns) sql += " AND updated_at_ns >= :since";
+    if (q.before_id) sql += " AND id < :before";
+    sql += " ORDER BY id DESC LIMIT :limit";
+    std::lock_guard<std::mutex> l(read_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(Stmt s, Prepare(read_db_.get(), sql));
+    auto bind = [&](const char* name) { return sqlite3_bind_parameter_index(s.get(), name); };
+    if (q.status) BindText(s.get(), bind(":status"), *q.status);
+    if (q.severity) BindText(s.get(), bind(":severity"), *q.severity);
+    if (q.person) BindText(s.get(), bind(":person"), *q.person);
+    if (q.policy_id) BindText(s.get(), bind(":policy"), *q.policy_id);
+    if (q.min_score) sqlite3_bind_int64(s.get(), bind(":min_score"), *q.min_score);
+    if (q.updated_since_ns) sqlite3_bind_int64(s.get(), bind(":since"), *q.updated_since_ns);
+    if (q.before_id) sqlite3_bind_int64(s.get(), bind(":before"), *q.before_id);
+    sqlite3_bind_int64(s.get(), bind(":limit"), q.limit);
+    std::vector<AlertRecord> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) out.push_back(ReadAlert(s.get()));
+    if (rc != SQLITE_DONE) return Error(read_db_.get(), "query alerts");
+    return out;
+  }
+
+  Result<AlertRecord> GetAlert(int64_t id) override {
+    std::lock_guard<std::mutex> l(read_mu_);
+    return GetAlertOn(read_db_.get(), id);
+  }
+
+  Result<AlertRecord> SetAlertStatus(int64_t id, std::string_view status, std::string_view reason,
+                                     std::string_view by, int64_t now_ns,
+                                     std::string_view close_snapshot) override {
+    Result<AlertRecord> result = NotFoundError("");
+    Status st = InWriteTransaction([&]() -> Status {
+      CUSTOS_ASSIGN_OR_RETURN(AlertRecord a, GetAlertOn(write_db_.get(), id));
+      if (a.status == kDismissed || a.status == kResolved) {
+        return FailedPreconditionError("alert " + std::to_string(id) + " is already " + a.status +
+                                       "; closed alerts are final (new activity raises a new "
+                                       "alert)");
+      }
+      CUSTOS_ASSIGN_OR_RETURN(
+          Stmt s, Prepare(write_db_.get(),
+                          "UPDATE alerts SET status = ?, status_reason = ?, status_by = ?, "
+                          "status_changed_at_ns = ?, close_snapshot = ? WHERE id = ?"));
+      BindText(s.get(), 1, status);
+      BindText(s.get(), 2, reason);
+      BindText(s.get(), 3, by);
+      sqlite3_bind_int64(s.get(), 4, now_ns);
+      BindText(s.get(), 5, close_snapshot);
+      sqlite3_bind_int64(s.get(), 6, id);
+      if (sqlite3_step(s.get()) != SQLITE_DONE) return Error(write_db_.get(), "set alert status");
+      result = GetAlertOn(write_db_.get(), id);
+      return result.ok() ? OkStatus() : result.status();
+    });
+    if (!st.ok()) return st;
+    return result;
+  }
+
+  Status CreateApiToken(const ApiTokenRecord& t, std::string_view token_sha256) override {
+    return InWriteTransaction([&]() -> Status {
+      CUSTOS_ASSIGN_OR_RETURN(
+          Stmt s, Prepare(write_db_.get(),
+                          "INSERT INTO api_tokens(id, token_sha256, role, name, created_at_ns) "
+                          "VALUES(?,?,?,?,?)"));
+      BindText(s.get(), 1, t.id);
+      sqlite3_bind_blob(s.get(), 2, token_sha256.data(), static_cast<int>(token_sha256.size()),
+                        SQLITE_TRANSIENT);
+      BindText(s.get(), 3, t.role);
+      BindText(s.get(), 4, t.name);
+      sqlite3_bind_int64(s.get(), 5, t.created_at_ns);
+      if (sqlite3_step(s.get()) != SQLITE_DONE) return Error(write_db_.get(), "create API token");
+      return OkStatus();
+    });
+  }
+
+  Result<ApiTokenRecord> FindApiToken(std::string_view token_sha256) override {
+    std::lock_guard<std::mutex> l(read_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(
+        Stmt s, Prepare(read_db_.get(),
+                        "SELECT id, role, name, created_at_ns, revoked_at_ns FROM api_tokens "
+                        "WHERE token_sha256 = ?"));
+    sqlite3_bind_blob(s.get(), 1, token_sha256.data(), static_cast<int>(token_sha256.size()),
+                      SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s.get());
+    if (rc == SQLITE_DONE) return NotFoundError("api token: unknown");
+    if (rc != SQLITE_ROW) return Error(read_db_.get(), "find API token");
+    return ReadToken(s.get());
+  }
+
+  Result<std::vector<ApiTokenRecord>> ListApiTokens() override {
+    std::lock_guard<std::mutex> l(read_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(
+        Stmt s, Prepare(read_db_.get(),
+                        "SELECT id, role, name, created_at_ns, revoked_at_ns FROM api_tokens "
+                        "ORDER BY created_at_ns"));
+    std::vector<ApiTokenRecord> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) out.push_back(ReadToken(s.get()));
+    if (rc != SQLITE_DONE) return Error(read_db_.get(), "list API tokens");
+    return out;
+  }
+
+  Status RevokeApiToken(std::string_view id, int64_t now_ns) override {
+    return InWriteTransaction([&]() -> Status {
+      CUSTOS_ASSIGN_OR_RETURN(
+          Stmt s, Prepare(write_db_.get(),
+                          "UPDATE api_tokens SET revoked_at_ns = coalesce(revoked_at_ns, ?) "
+                          "WHERE id = ?"));
+      sqlite3_bind_int64(s.get(), 1, now_ns);
+      BindText(s.get(), 2, id);
+      if (sqlite3_step(s.get()) != SQLITE_DONE) return Error(write_db_.get(), "revoke API token");
+      if (sqlite3_changes(write_db_.get()) == 0) {
+        return NotFoundError("api token " + std::string(id) + ": not found");
+      }
+      return OkStatus();
+    });
+  }
+
+ private:
+  static ApiTokenRecord ReadToken(sqlite3_stmt* s) {
+    ApiTokenRecord t;
+    t.id = ColumnText(s, 0);
+    t.role = ColumnText(s, 1);
+    t.name = ColumnText(s, 2);
+    t.created_at_ns = sqlite3_column_int64(s, 3);
+    if (sqlite3_column_type(s, 4) != SQLITE_NULL) t.revoked_at_ns = sqlite3_column_int64(s, 4);
+    return t;
+  }
+
+  static AlertRecord ReadAlert(sqlite3_stmt* s) {
+    AlertRecord a;
+    a.id = sqlite3_column_int64(s, 0);
+    a.person = ColumnText(s, 1);
+    a.policy_id = ColumnText(s, 2);
+    a.status = ColumnText(s, 3);
+    a.severity = ColumnText(s, 4);
+    a.score = static_cast<uint32_t>(sqlite3_column_int64(s, 5));
+    a.created_at_ns = sqlite3_column_int64(s, 6);
+    a.updated_at_ns = sqlite3_column_int64(s, 7);
+    a.first_activity_ns = sqlite3_column_int64(s, 8);
+    a.last_activity_ns = sqlite3_column_int64(s, 9);
+    a.explanation_json = ColumnText(s, 10);
+    a.status_reason = ColumnText(s, 11);
+    a.status_by = ColumnText(s, 12);
+    a.status_changed_at_ns = sqlite3_column_int64(s, 13);
+    a.close_snapshot = ColumnText(s, 14);
+    a.updates = static_cast<uint32_t>(sqlite3_column_int64(s, 15));
+    return a;
+  }
+
+  Result<AlertRecord> GetAlertOn(sqlite3* db, int64_t id) {
+    CUSTOS_ASSIGN_OR_RETURN(Stmt s, Prepare(db, std::string(kAlertColumns) + " WHERE id = ?"));
+    sqlite3_bind_int64(s.get(), 1, id);
+    int rc = sqlite3_step(s.get());
+    if (rc == SQLITE_DONE) return NotFoundError("alert " + std::to_string(id) + ": not found");
+    if (rc != SQLITE_ROW) return Error(db, "get alert");
+    return ReadAlert(s.get());
+  }
+
+  template <typename Fn>
+  Status InWriteTransaction(Fn&& fn) {
+    std::lock_guard<std::mutex> l(write_mu_);
+    CUSTOS_RETURN_IF_ERROR(Exec(write_db_.get(), "BEGIN IMMEDIATE"));
+    Status s = fn();
+    if (s.ok()) s = Exec(write_db_.get(), "COMMIT");
+    if (!s.ok()) (void)Exec(write_db_.get(), "ROLLBACK");
+    return s;
+  }
+
+  Result<Db> Connect(bool read_only) {
+    sqlite3* raw = nullptr;
+    int flags = SQLITE_OPEN_NOMUTEX | (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE);
+    int rc = sqlite3_open_v2(path_.c_str(), &raw, flags, nullptr);
+    Db db(raw);
+    if (rc != SQLITE_OK) return sqlite::SqliteError(db.get(), path_, "open");
+    sqlite3_busy_timeout(db.get(), 30000);
+    if (!read_only) CUSTOS_RETURN_IF_ERROR(Exec(db.get(), "PRAGMA synchronous=FULL"));
+    return db;
+  }
+
+  Result<Stmt> Prepare(sqlite3* db, const std::string& sql) const {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), static_cast<int>(sql.size()), &raw, nullptr) !=
+        SQLITE_OK) {
+      return Error(db, "prepare");
+    }
+    return Stmt(raw);
+  }
+
+  Status Exec(sqlite3* db, const std::string& sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      sqlite3_free(err);
+      return Error(db, sql.substr(0, 40));
+    }
+    return OkStatus();
+  }
+
+  Status Error(sqlite3* db, std::string_view what) const {
+    return sqlite::SqliteError(db, path_, what);
+  }
+
+  std::string path_;
+  std::mutex write_mu_;
+  Db write_db_;  // guarded by write_mu_
+  std::mutex read_mu_;
+  Db read_db_;  // guarded by read_mu_
+};
+
+}  // namespace
+
+Result<std::unique_ptr<RiskStore>> OpenSqliteRiskStore(const std::string& path) {
+  auto store = std::make_unique<SqliteRiskStore>(path);
+  CUSTOS_RETURN_IF_ERROR(store->Open());
+  return std::unique_ptr<RiskStore>(std::move(store));
+}
+
+}  // namespace custos::collector::store

@@ -1,0 +1,61 @@
+// Small SQLite helpers shared by the SQLite engines (internal to collector/store/sqlite/).
+#pragma once
+
+#include <sqlite3.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/status/status.h"
+
+namespace custos::collector::store::sqlite {
+
+struct DbCloser {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+struct StmtFinalizer {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using Db = std::unique_ptr<sqlite3, DbCloser>;
+using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+
+inline std::string ColumnText(sqlite3_stmt* s, int i) {
+  const unsigned char* t = sqlite3_column_text(s, i);
+  return t ? std::string(reinterpret_cast<const char*>(t),
+                         static_cast<size_t>(sqlite3_column_bytes(s, i)))
+           : std::string();
+}
+
+inline void BindText(sqlite3_stmt* s, int i, std::string_view v) {
+  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+
+// "store: <path>: <what>: <sqlite message>" with a StatusCode that tells the caller what to do:
+// Unavailable (busy, retry), ResourceExhausted (disk full), DataLoss (corrupt), AlreadyExists
+// (constraint), PermissionDenied (cannot open / read-only), else Internal.
+inline Status SqliteError(sqlite3* db, std::string_view path, std::string_view what) {
+  int code = sqlite3_extended_errcode(db);
+  std::string m = "store: " + std::string(path) + ": " + std::string(what) + ": " +
+                  sqlite3_errmsg(db);
+  switch (code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return UnavailableError(m);
+    case SQLITE_FULL:
+      return ResourceExhaustedError(m);
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return DataLossError(m);
+    case SQLITE_CONSTRAINT:
+      return AlreadyExistsError(m);
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+      return PermissionDeniedError(m);
+    default:
+      return InternalError(m);
+  }
+}
+
+}  // namespace custos::collector::store::sqlite
