@@ -14,7 +14,7 @@ trap 'kill $cpid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' 
 "$bin/custos-collector" init --data-dir "$work/c" >/dev/null
 token=$("$bin/custos-collector" token create --data-dir "$work/c" --uses "$agents" 2>/dev/null)
 # CPU and peak RSS of the collector come from /proc (utime+stime, VmHWM).
-"$bin/custos-collector" run --data-dir "$work/c" ${CUSTOS_COLLECTOR_CONFIG:+--config "$CUSTOS_COLLECTOR_CONFIG"} \
+"$bin/custos-collector" run --data-dir "$work/c" --api 127.0.0.1:0 ${CUSTOS_COLLECTOR_CONFIG:+--config "$CUSTOS_COLLECTOR_CONFIG"} \
   --listen 127.0.0.1:0 --metrics off --ready-file "$work/ready" --log-level warn 2>"$work/collector.log" &
 cpid=$!
 for _ in $(seq 200); do [ -f "$work/ready" ] && break; sleep 0.05; done

@@ -32,6 +32,8 @@ class CollectorProcess {
   void Kill();     // SIGKILL
   int Stop();      // SIGTERM, returns exit code
   uint16_t port() const { return port_; }
+  uint16_t api_port() const { return api_port_; }  // the HTTPS API (picked at each Start)
+  std::string admin_token_path() const { return data_dir() + "/admin.token"; }
   std::string data_dir() const { return dir_ + "/data"; }
   std::string ca_path() const { return data_dir() + "/pki/ca.crt"; }
   std::string db_path() const { return data_dir() + "/custos.db"; }
@@ -40,6 +42,7 @@ class CollectorProcess {
  private:
   std::string dir_;
   uint16_t port_;
+  uint16_t api_port_ = 0;
   int generation_ = 0;
   std::unique_ptr<Subprocess> process_;
   std::string logs_;
