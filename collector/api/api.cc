@@ -169,6 +169,17 @@ struct ApiService::Impl {
     return names;
   }
 
+  // With scoring disabled (no scorer) changes are stored and take effect when it is enabled.
+  Status ReloadScoring() const { return scorer ? scorer->Reload() : OkStatus(); }
+  Status ApplyTriggers(std::vector<store::TriggerRecord> t) const {
+    return scorer ? scorer->AddTriggers(std::move(t)) : OkStatus();
+  }
+  Result<store::AlertRecord> SetStatus(int64_t id, std::string_view status,
+                                       std::string_view reason, std::string_view by) const {
+    if (scorer) return scorer->SetAlertStatus(id, status, reason, by);
+    return risk->SetAlertStatus(id, status, reason, by, clock->NowUnixNs(), "");
+  }
+
   void AddRoutes();
 };
 
@@ -269,7 +280,7 @@ void ApiService::Impl::AddRoutes() {
     if (reason && reason->size() > 4096) {
       return JsonError(400, "invalid_field", "reason: at most 4096 bytes");
     }
-    auto a = scorer->SetAlertStatus(*id, *status, reason.value_or(""), caller->name);
+    auto a = SetStatus(*id, *status, reason.value_or(""), caller->name);
     if (!a.ok()) return FromStatus(a.status());
     logging::Info("api: alert status changed",
                   {{"alert", *id}, {"status", *status}, {"by", caller->name}});
@@ -383,7 +394,7 @@ void ApiService::Impl::AddRoutes() {
     s = risk->InsertPolicy({policy->id, policy->name, policy->template_id, text,
                             policy->created_at_ns});
     if (!s.ok()) return FromStatus(s);
-    s = scorer->Reload();
+    s = ReloadScoring();
     if (!s.ok()) return FromStatus(s);
     logging::Info("api: policy created", {{"policy", policy->id}, {"template", *tmpl},
                                           {"by", caller->name}});
@@ -394,7 +405,7 @@ void ApiService::Impl::AddRoutes() {
     CUSTOS_API_AUTH(kAdmin);
     Status s = risk->DeletePolicy(p.at("id"));
     if (!s.ok()) return FromStatus(s);
-    s = scorer->Reload();
+    s = ReloadScoring();
     if (!s.ok()) return FromStatus(s);
     HttpResponse resp;
     resp.status = 204;
@@ -450,7 +461,7 @@ void ApiService::Impl::AddRoutes() {
     for (auto& [id, p] : people) list.push_back(std::move(p));
     Status s = risk->ReplaceDirectory(list, logins);
     if (!s.ok()) return FromStatus(s);
-    s = scorer->Reload();
+    s = ReloadScoring();
     if (!s.ok()) return FromStatus(s);
     logging::Info("api: directory imported",
                   {{"people", list.size()}, {"logins", logins.size()}, {"by", caller->name}});
@@ -504,7 +515,7 @@ void ApiService::Impl::AddRoutes() {
     }
     auto added = risk->InsertTriggers(triggers);
     if (!added.ok()) return FromStatus(added.status());
-    Status s = scorer->AddTriggers(std::move(triggers));
+    Status s = ApplyTriggers(std::move(triggers));
     if (!s.ok()) return FromStatus(s);
     logging::Info("api: HR rows imported", {{"rows", result.records.size()},
                                             {"new", *added}, {"by", caller->name}});
@@ -547,7 +558,7 @@ void ApiService::Impl::AddRoutes() {
     auto added = risk->InsertTriggers({&tr, 1});
     if (!added.ok()) return FromStatus(added.status());
     if (*added > 0) {
-      Status s = scorer->AddTriggers({tr});
+      Status s = ApplyTriggers({tr});
       if (!s.ok()) return FromStatus(s);
     }
     return Json(*added > 0 ? 201 : 200, {{"accepted", true}, {"duplicate", *added == 0}});
@@ -580,7 +591,7 @@ void ApiService::Impl::AddRoutes() {
     tr.created_at_ns = now;
     auto added = risk->InsertTriggers({&tr, 1});
     if (!added.ok()) return FromStatus(added.status());
-    Status s = scorer->AddTriggers({tr});
+    Status s = ApplyTriggers({tr});
     if (!s.ok()) return FromStatus(s);
     return Json(201, {{"person", tr.person},
                       {"from", FormatUnixNs(tr.time_ns)},

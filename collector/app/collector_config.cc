@@ -47,6 +47,7 @@ Result<CollectorConfig> FromReader(config::ConfigReader& r, const std::string& p
   c.ingest.agent_certificate_validity = std::chrono::duration_cast<hours>(validity);
   c.server_names = r.StringList("enrollment.server_names", {});
 
+  c.scoring_enabled = r.Bool("scoring.enabled", true);
   std::string api = r.String("api.listen", "0.0.0.0:8443");
   if (api == "off") {
     c.api_enabled = false;

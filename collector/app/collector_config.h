@@ -24,6 +24,9 @@ struct CollectorConfig {
   uint16_t metrics_port = 9464;
   // HTTPS API (/api/v1) for analysts, the CLI and integrations; bearer-token authenticated.
   bool api_enabled = true;
+  // Streaming risk scoring (docs/indicators.md). Off: events are stored, never scored; the API's
+  // scoring endpoints answer 503.
+  bool scoring_enabled = true;
   std::string api_host = "0.0.0.0";
   uint16_t api_port = 8443;
   logging::Format log_format = logging::Format::kHuman;

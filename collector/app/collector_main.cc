@@ -397,10 +397,17 @@ int Run(CollectorConfig c, const flags::Args& args, sigset_t stop_signals) {
   if (fs::Posix()->Exists(c.admin_token_path())) {
     if (Status s = RegisterAdminToken(c); !s.ok()) return Failure(s);
   }
-  auto scorer = scoring::Scorer::Start({}, risk->get(), &registry, RealClock());
-  if (!scorer.ok()) return Failure(scorer.status().WithContext("scoring"));
-  scoring::Scorer* scorer_ptr = scorer->get();
-  c.ingest.on_committed = [scorer_ptr] { scorer_ptr->Notify(); };
+  std::unique_ptr<scoring::Scorer> scorer;
+  if (c.scoring_enabled) {
+    auto s = scoring::Scorer::Start({}, risk->get(), &registry, RealClock());
+    if (!s.ok()) return Failure(s.status().WithContext("scoring"));
+    scorer = std::move(*s);
+    scoring::Scorer* scorer_ptr = scorer.get();
+    c.ingest.on_committed = [scorer_ptr] { scorer_ptr->Notify(); };
+  } else {
+    logging::Warn("scoring is disabled (scoring.enabled: false): events are stored, not scored");
+  }
+  scoring::Scorer* scorer_ptr = scorer.get();
   auto server = ingest::IngestServer::Start(c.ingest, *pki, store, &registry, RealClock());
   if (!server.ok()) return Failure(server.status());
   api::ApiService api_service(store, risk->get(), scorer_ptr, RealClock());
@@ -435,7 +442,7 @@ int Run(CollectorConfig c, const flags::Args& args, sigset_t stop_signals) {
   logging::Info("custos-collector stopping", {{"signal", sig}});
   if (api_server) api_server->Stop();
   (*server)->Stop();
-  (*scorer)->Stop();
+  if (scorer) scorer->Stop();
   if (metrics_server) metrics_server->Stop();
   logging::Info("custos-collector stopped");
   return 0;

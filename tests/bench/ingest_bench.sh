@@ -5,6 +5,10 @@
 # Usage: tests/bench/ingest_bench.sh [agents=100] [events_per_agent=20000] [batch=1000] [extra loadgen args...]
 #   CUSTOS_COLLECTOR_CONFIG=file.yaml runs the collector with that configuration.
 #   idle test: tests/bench/ingest_bench.sh 1000 0 1000 --hold 20s
+#   CUSTOS_BENCH_POLICIES=1 creates one policy per template before the stream (scoring at work).
+#   The collector's CPU is read once scoring has caught up with every acked event
+#   (custos_scoring_events_total), so scoring's share is inside the figure; with
+#   scoring.enabled: false in CUSTOS_COLLECTOR_CONFIG it is read when the stream ends.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=${CUSTOS_BIN:-$PWD/build/ci/bin}
@@ -15,10 +19,20 @@ trap 'kill $cpid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' 
 token=$("$bin/custos-collector" token create --data-dir "$work/c" --uses "$agents" 2>/dev/null)
 # CPU and peak RSS of the collector come from /proc (utime+stime, VmHWM).
 "$bin/custos-collector" run --data-dir "$work/c" --api 127.0.0.1:0 ${CUSTOS_COLLECTOR_CONFIG:+--config "$CUSTOS_COLLECTOR_CONFIG"} \
-  --listen 127.0.0.1:0 --metrics off --ready-file "$work/ready" --log-level warn 2>"$work/collector.log" &
+  --listen 127.0.0.1:0 --metrics 127.0.0.1:0 --ready-file "$work/ready" --log-level warn 2>"$work/collector.log" &
 cpid=$!
 for _ in $(seq 200); do [ -f "$work/ready" ] && break; sleep 0.05; done
 port=$(python3 -c "import json;print(json.load(open('$work/ready'))['ingest_port'])")
+mport=$(python3 -c "import json;print(json.load(open('$work/ready'))['metrics_port'])")
+aport=$(python3 -c "import json;print(json.load(open('$work/ready'))['api_port'])")
+if [ -n "${CUSTOS_BENCH_POLICIES:-}" ]; then
+  for t in data_theft_departing data_leaks data_leaks_priority_users data_leaks_disgruntled \
+           security_violations security_violations_departing security_violations_priority_users \
+           security_violations_disgruntled patient_data_misuse; do
+    curl -sf --cacert "$work/c/pki/ca.crt" -H "Authorization: Bearer $(cat "$work/c/admin.token")" \
+      -d "{\"template\":\"$t\",\"name\":\"$t\"}" "https://127.0.0.1:$aport/api/v1/policies" >/dev/null
+  done
+fi
 # Enroll first (not measured), then stream with the credentials kept in the state dir.
 "$bin/custos-loadgen" --collector "127.0.0.1:$port" --server-name localhost --ca "$work/c/pki/ca.crt" \
   --token "$token" --agents "$agents" --events 0 --hold 0s --state-dir "$work/lg" --quiet >/dev/null
@@ -26,6 +40,13 @@ read -r c_ut c_st < <(awk '{print $14, $15}' "/proc/$cpid/stat")
 /usr/bin/time -v -o "$work/loadgen.time" "$bin/custos-loadgen" --collector "127.0.0.1:$port" \
   --server-name localhost --ca "$work/c/pki/ca.crt" --agents "$agents" --events "$events" \
   --batch "$batch" --state-dir "$work/lg" --verify-db "$work/c/custos.db" --quiet "$@" | tee "$work/report.json"
+acked=$(python3 -c "import json;print(json.load(open('$work/report.json'))['events_acked'])")
+scored() { curl -s "http://127.0.0.1:$mport/metrics" | awk '/^custos_scoring_events_total/{print int($2)}'; }
+lag_start=$(date +%s.%N)
+if [ -n "$(scored)" ]; then
+  for _ in $(seq 1200); do [ "$(scored)" -ge "$acked" ] && break; sleep 0.1; done
+  echo "scoring caught up $(python3 -c "print(f'{$(date +%s.%N) - $lag_start:.2f}')") s after the last ack ($(scored) events scored)"
+fi
 read -r c_ut2 c_st2 < <(awk '{print $14, $15}' "/proc/$cpid/stat")
 rss_now=$(awk '/VmRSS/{print $2}' "/proc/$cpid/status")
 hwm=$(awk '/VmHWM/{print $2}' "/proc/$cpid/status")
