@@ -47,6 +47,36 @@ Result<AgentConfig> FromReader(config::ConfigReader& r, const std::string& path)
     }
   }
   c.usb_enabled = r.Bool("sources.usb.enabled", true);
+  c.usb_removable_mount_points = r.StringList("sources.usb.removable_mount_points", {});
+  for (const auto& mount_point : c.usb_removable_mount_points) {
+    if (mount_point.empty() || mount_point[0] != '/') {
+      r.AddProblem("sources.usb.removable_mount_points",
+                   "'" + mount_point + "' is not an absolute path");
+    }
+  }
+  c.copy_correlation_enabled = r.Bool("sources.usb.copy_correlation.enabled", true);
+  c.copy_window = r.Duration("sources.usb.copy_correlation.window", std::chrono::seconds(60),
+                             std::chrono::seconds(1), std::chrono::hours(24));
+  c.copy_hold = r.Duration("sources.usb.copy_correlation.hold", std::chrono::seconds(2),
+                           std::chrono::milliseconds(0), std::chrono::seconds(60));
+  c.copy_max_reads =
+      static_cast<uint32_t>(r.Int("sources.usb.copy_correlation.max_reads", 4096, 16, 1'000'000));
+  c.copy_send_reads = r.Bool("sources.usb.copy_correlation.send_reads", false);
+  c.usb_policy.mode =
+      r.Enum("sources.usb.policy.mode", "observe", {"observe", "enforce"}) == "enforce"
+          ? usb::UsbPolicyMode::kEnforce
+          : usb::UsbPolicyMode::kObserve;
+  for (const char* list : {"allow", "block"}) {
+    const std::string key = std::string("sources.usb.policy.") + list;
+    for (const auto& text : r.StringList(key, {})) {
+      auto rule = usb::ParseUsbRule(text);
+      if (!rule.ok()) {
+        r.AddProblem(key, rule.status().message());
+      } else {
+        (list[0] == 'a' ? c.usb_policy.allow : c.usb_policy.block).push_back(std::move(*rule));
+      }
+    }
+  }
   c.settings_enabled = r.Bool("sources.settings.enabled", true);
   c.settings_probe_interval =
       r.Duration("sources.settings.probe_interval", std::chrono::milliseconds(60'000),

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/sources/usb/device_policy.h"
 #include "common/log/log.h"
 #include "common/status/status.h"
 
@@ -35,8 +36,15 @@ struct AgentConfig {
   bool file_force_inotify = false;
   uint32_t inotify_watch_budget = 65536;
   std::vector<std::string> classification;  // "label:glob"
-  // USB devices and their mounts.
+  // USB devices, removable volumes, copy-to-removable, device policy.
   bool usb_enabled = true;
+  std::vector<std::string> usb_removable_mount_points;
+  bool copy_correlation_enabled = true;
+  std::chrono::milliseconds copy_window{60'000};
+  std::chrono::milliseconds copy_hold{2'000};
+  uint32_t copy_max_reads = 4096;
+  bool copy_send_reads = false;
+  usb::UsbPolicy usb_policy;
   // Security settings source.
   bool settings_enabled = true;
   std::chrono::milliseconds settings_probe_interval{60'000};

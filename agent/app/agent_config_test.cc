@@ -48,6 +48,55 @@ sources:
   EXPECT_TRUE(c->file_force_inotify);
 }
 
+TEST(AgentConfigTest, ReadsRemovableMediaCopyCorrelationAndUsbPolicy) {
+  auto d = LoadAgentConfig("");
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->usb_removable_mount_points.empty());
+  EXPECT_TRUE(d->copy_correlation_enabled);
+  EXPECT_EQ(d->copy_window, std::chrono::seconds(60));
+  EXPECT_EQ(d->copy_hold, std::chrono::seconds(2));
+  EXPECT_EQ(d->copy_max_reads, 4096u);
+  EXPECT_FALSE(d->copy_send_reads);
+  EXPECT_EQ(d->usb_policy.mode, usb::UsbPolicyMode::kObserve);
+  EXPECT_TRUE(d->usb_policy.block.empty());
+
+  auto c = ParseAgentConfig(R"(
+sources:
+  usb:
+    removable_mount_points: [/media/stick]
+    copy_correlation: {window: 5m, hold: 500ms, max_reads: 100, send_reads: true}
+    policy:
+      mode: enforce
+      block: ["class=08", "vendor=18d1 product=4ee7"]
+      allow: ["vendor=0781,product=5581,serial=4C53"]
+)",
+                            "agent.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->usb_removable_mount_points, std::vector<std::string>{"/media/stick"});
+  EXPECT_EQ(c->copy_window, std::chrono::minutes(5));
+  EXPECT_EQ(c->copy_hold, std::chrono::milliseconds(500));
+  EXPECT_EQ(c->copy_max_reads, 100u);
+  EXPECT_TRUE(c->copy_send_reads);
+  EXPECT_EQ(c->usb_policy.mode, usb::UsbPolicyMode::kEnforce);
+  ASSERT_EQ(c->usb_policy.block.size(), 2u);
+  EXPECT_EQ(c->usb_policy.block[1].vendor_id, 0x18d1u);
+  ASSERT_EQ(c->usb_policy.allow.size(), 1u);
+  EXPECT_EQ(c->usb_policy.allow[0].serial, "4C53");
+
+  auto bad = ParseAgentConfig(R"(
+sources:
+  usb:
+    removable_mount_points: [media/stick]
+    policy: {mode: block, block: ["vendor=xyz"]}
+)",
+                              "agent.yaml");
+  ASSERT_FALSE(bad.ok());
+  const std::string& m = bad.status().message();
+  EXPECT_NE(m.find("sources.usb.removable_mount_points"), std::string::npos) << m;
+  EXPECT_NE(m.find("sources.usb.policy.mode"), std::string::npos) << m;
+  EXPECT_NE(m.find("usb rule 'vendor=xyz': vendor must be 1-4 hex digits"), std::string::npos) << m;
+}
+
 TEST(AgentConfigTest, ErrorsNameKeyAndProblem) {
   auto c = ParseAgentConfig(
       "collector: {address: nowhere}\nsources: {file: {roots: [relative/path], classification: "

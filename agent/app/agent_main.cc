@@ -10,6 +10,7 @@
 
 #include "agent/app/agent_config.h"
 #include "agent/pipeline/attribution.h"
+#include "agent/pipeline/copy_correlator.h"
 #include "agent/pipeline/spool_writer.h"
 #include "agent/sources/file/file_source.h"
 #include "agent/sources/replay/replay_source.h"
@@ -198,6 +199,17 @@ int Run(const AgentConfig& c, const flags::Args& args) {
 
   std::vector<std::unique_ptr<Source>> sources;
   pipeline::ProcessAttributor attributor;
+  // File and USB sources push through the copy correlator (copy-to-removable: which file was
+  // copied onto a removable volume); the others straight into the writer.
+  const bool usb_on = c.usb_enabled && !args.Has("no-usb-source");
+  const bool correlate = usb_on && c.copy_correlation_enabled;
+  pipeline::CopyCorrelatorOptions co;
+  co.window = c.copy_window;
+  co.hold = correlate ? c.copy_hold : std::chrono::milliseconds(0);
+  co.max_reads = c.copy_max_reads;
+  co.forward_reads = c.copy_send_reads;
+  pipeline::CopyCorrelator correlator(&writer, co, &attributor, RealClock());
+  correlator.Start();
   if (c.file_enabled && !args.Has("no-file-source")) {
     file::FileSourceOptions fo;
     fo.roots = c.file_roots;
@@ -208,6 +220,7 @@ int Run(const AgentConfig& c, const flags::Args& args) {
     fo.state_dir = c.file_state_dir();
     fo.inotify_watch_budget = c.inotify_watch_budget;
     fo.force_inotify = c.file_force_inotify;
+    fo.report_reads = correlate;
     for (const auto& rule : c.classification) {
       auto colon = rule.find(':');
       fo.classification_rules.push_back({rule.substr(colon + 1), "", rule.substr(0, colon)});
@@ -216,17 +229,21 @@ int Run(const AgentConfig& c, const flags::Args& args) {
     if (!fsrc.ok()) {
       // One failing source degrades the agent; it never kills it.
       logging::Error("agent: file source unavailable", {{"error", fsrc.status().ToString()}});
-    } else if (Status s = (*fsrc)->Start(&writer); !s.ok()) {
+    } else if (Status s = (*fsrc)->Start(&correlator); !s.ok()) {
       logging::Error("agent: file source failed to start", {{"error", s.ToString()}});
     } else {
       sources.push_back(std::move(*fsrc));
     }
   }
-  if (c.usb_enabled && !args.Has("no-usb-source")) {
-    auto usrc = usb::CreateUsbSource(usb::UsbSourceOptions{}, RealClock());
+  if (usb_on) {
+    usb::UsbSourceOptions uo_usb;
+    uo_usb.removable_mount_points = c.usb_removable_mount_points;
+    uo_usb.attributor = &attributor;
+    uo_usb.policy = c.usb_policy;
+    auto usrc = usb::CreateUsbSource(std::move(uo_usb), RealClock());
     if (!usrc.ok()) {
       logging::Error("agent: usb source unavailable", {{"error", usrc.status().ToString()}});
-    } else if (Status st = (*usrc)->Start(&writer); !st.ok()) {
+    } else if (Status st = (*usrc)->Start(&correlator); !st.ok()) {
       logging::Error("agent: usb source failed to start", {{"error", st.ToString()}});
     } else {
       sources.push_back(std::move(*usrc));
@@ -296,8 +313,10 @@ int Run(const AgentConfig& c, const flags::Args& args) {
           {"dropped_records", ss.dropped_records},
           {"recovered_dropped_records", ss.recovered_dropped_records}};
       st["events_per_second"] = static_cast<double>(ws.written - last_written) / dt;
-      st["pipeline"] = {
-          {"written", ws.written}, {"dropped", ws.dropped}, {"write_errors", ws.write_errors}};
+      auto cs = correlator.stats();
+      st["pipeline"] = {{"written", ws.written},           {"dropped", ws.dropped},
+                        {"write_errors", ws.write_errors}, {"copies_to_removable", cs.copies},
+                        {"copies_linked", cs.linked},      {"copies_dropped", cs.dropped}};
       nlohmann::json srcs = nlohmann::json::array();
       for (const auto& s : sources) {
         auto h = s->Health();
@@ -328,6 +347,7 @@ int Run(const AgentConfig& c, const flags::Args& args) {
   }
   logging::Info("custos-agent stopping");
   for (auto& s : sources) s->Stop();
+  correlator.Stop();
   writer.Stop();
   client->Stop();
   runtime->Shutdown();

@@ -59,6 +59,15 @@ std::optional<int64_t> ParseInt(std::string_view text) {
   return v;
 }
 
+// People are e-mail addresses (lower-cased by the directory import) or login names (kept as
+// they are: logins are case-sensitive).
+std::string PersonId(std::string person) {
+  if (person.find('@') != std::string::npos) {
+    for (char& c : person) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return person;
+}
+
 ordered_json ProblemsJson(const std::vector<scoring::ImportProblem>& problems) {
   ordered_json a = ordered_json::array();
   for (const auto& p : problems) {
@@ -211,7 +220,7 @@ void ApiService::Impl::AddRoutes() {
       }
       q.severity = v;
     }
-    if (auto v = r.Query("person"); !v.empty()) q.person = v;
+    if (auto v = r.Query("person"); !v.empty()) q.person = PersonId(v);
     if (auto v = r.Query("policy"); !v.empty()) q.policy_id = v;
     if (auto v = r.Query("min_score"); !v.empty()) {
       auto n = ParseInt(v);
@@ -547,8 +556,7 @@ void ApiService::Impl::AddRoutes() {
       return JsonError(400, "invalid_field", "person, source and title must not be empty");
     }
     store::TriggerRecord tr;
-    tr.person = *person;
-    for (char& c : tr.person) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    tr.person = PersonId(*person);
     tr.kind = "external_alert";
     tr.time_ns = t;
     tr.detail = *source + ": " + *title;
@@ -582,7 +590,7 @@ void ApiService::Impl::AddRoutes() {
     }
     const int64_t now = clock->NowUnixNs();
     store::TriggerRecord tr;
-    tr.person = *person;
+    tr.person = PersonId(*person);
     tr.kind = "manual";
     tr.time_ns = now;
     tr.end_ns = now + (*body)["days"].get<int64_t>() * 86'400'000'000'000;

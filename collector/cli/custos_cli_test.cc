@@ -334,9 +334,14 @@ TEST_F(CustosCliTest, UsageErrorsExitTwoWithAClearMessage) {
   EXPECT_EQ(format.exit_code, 2);
   EXPECT_THAT(format.err, HasSubstr("--format: expected table, json or jsonl, got 'yaml'"));
 
-  auto command = Custos({"alerts"});
+  auto command = Custos({"frobnicate"});
   EXPECT_EQ(command.exit_code, 2);
-  EXPECT_THAT(command.err, HasSubstr("unknown command 'alerts'"));
+  EXPECT_THAT(command.err, HasSubstr("unknown command 'frobnicate'"));
+
+  // Flags of the API commands do not apply to events.
+  auto other = Events({"--severity", "high"});
+  EXPECT_EQ(other.exit_code, 2);
+  EXPECT_THAT(other.err, HasSubstr("--severity does not apply to 'custos events'"));
 
   auto nothing = Custos({});
   EXPECT_EQ(nothing.exit_code, 2);

@@ -1,9 +1,10 @@
 // custos: the Custos command-line tool. See `custos --help` and collector/cli/README.md.
 //
-// Three steps, kept apart so the data source can change without touching the rest: flags become
-// a store::EventQuery (EventQueryFromArgs), the query becomes events (FetchEvents: today the
-// collector's SQLite store opened read-only, later the collector's HTTPS API), and events become
-// output (collector/cli/event_format.h).
+// `custos events` reads the collector's store; every other command works through the collector's
+// HTTPS API (collector/cli/api_commands.h). Events take three steps, kept apart so the data source
+// can change without touching the rest: flags become a store::EventQuery (EventQueryFromArgs), the
+// query becomes events (FetchEvents: the collector's SQLite store opened read-only), and events
+// become output (collector/cli/event_format.h).
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -16,9 +17,11 @@
 #include <cstring>
 #include <exception>
 #include <iostream>
+#include <set>
 #include <string_view>
 
 #include "collector/app/collector_config.h"
+#include "collector/cli/api_commands.h"
 #include "collector/cli/event_format.h"
 #include "collector/store/sqlite/sqlite_store.h"
 #include "common/flags/flags.h"
@@ -30,12 +33,29 @@ namespace {
 constexpr const char* kVersion = "0.1.0";
 
 constexpr const char* kUsage =
-    R"(custos — the Custos command-line tool: look at what the collector stored.
+    R"(custos — the Custos command-line tool: look at what the collector stored, triage alerts,
+feed it HR and directory data, manage scoring policies.
 
 Usage:
-  custos events [options]   List stored events (newest first) as a table or JSON.
+  custos events [options]             List stored events (newest first) as a table or JSON.
+  custos alerts [filters]             List alerts.
+  custos alert show ID                One alert with its explanation.
+  custos alert confirm|dismiss|resolve|reopen ID [--reason TEXT]
+                                      Change an alert's status.
+  custos import hr|directory FILE     Import an HR or directory CSV file.
+  custos policies                     List scoring policies.
+  custos policy create|delete ...     Create a policy from a template, or delete one.
+  custos templates                    List policy templates.
+  custos trigger PERSON --days N --reason TEXT
+                                      Start scoring a person now, for N days.
+  custos external-alert --person P --source S --title T
+                                      Report another system's alert about a person.
   custos --version
-  custos COMMAND --help     Options of COMMAND.
+  custos COMMAND --help               Options of COMMAND.
+
+'events' reads the collector's store (DATA_DIR/custos.db) directly. The other commands use the
+collector's HTTPS API: --api https://HOST:PORT (default https://127.0.0.1:8443), with the token
+in DATA_DIR/admin.token, --token-file FILE or $CUSTOS_TOKEN; see any of their --help.
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
 )";
@@ -221,6 +241,14 @@ size_t TableWidth() {
 }
 
 int Events(const flags::Args& args) {
+  for (const auto& spec : AllFlagSpecs()) {
+    static const std::set<std::string> kEventFlags = {
+        "since",        "until",  "agent",    "user",   "type", "limit",
+        "oldest-first", "format", "data-dir", "config", "help"};
+    if (args.Has(spec.name) && !kEventFlags.count(spec.name)) {
+      return UsageError("--" + spec.name + " does not apply to 'custos events'");
+    }
+  }
   if (args.positional().size() > 1) {
     return UsageError("events takes no arguments, got '" + args.positional()[1] + "'");
   }
@@ -256,23 +284,17 @@ int Main(int argc, char** argv) {
   // A payload with invalid UTF-8 would make libprotobuf log to stderr for every row; the table
   // already says "(undecodable payload, N bytes)".
   google::protobuf::SetLogHandler(nullptr);
-  auto args = flags::Args::Parse(argc, argv,
-                                 {{"since"},
-                                  {"until"},
-                                  {"agent"},
-                                  {"user"},
-                                  {"type"},
-                                  {"limit"},
-                                  {"oldest-first", false},
-                                  {"format"},
-                                  {"data-dir"},
-                                  {"config"},
-                                  {"help", false},
-                                  {"version", false}});
+  auto args = flags::Args::Parse(argc, argv, AllFlagSpecs());
   if (!args.ok()) {
-    bool events = false;
-    for (int i = 1; i < argc; ++i) events = events || std::string_view(argv[i]) == "events";
-    return UsageError(args.status().message(), events ? "custos events --help" : "custos --help");
+    std::string hint = "custos --help";
+    for (int i = 1; i < argc; ++i) {
+      const std::string_view word = argv[i];
+      if (word == "events" || IsApiCommand(word)) {
+        hint = "custos " + std::string(word) + " --help";
+        break;
+      }
+    }
+    return UsageError(args.status().message(), hint.c_str());
   }
   const bool has_command = !args->positional().empty();
   if (args->Has("version")) {
@@ -294,6 +316,13 @@ int Main(int argc, char** argv) {
       return 0;
     }
     return Events(*args);
+  }
+  if (IsApiCommand(command)) {
+    if (args->Has("help")) {
+      std::fputs(ApiCommandUsage(command), stdout);
+      return 0;
+    }
+    return RunApiCommand(*args, EnvironmentFromProcess(TableWidth()), std::cout, std::cerr);
   }
   return UsageError("unknown command '" + command + "'", "custos --help");
 }

@@ -43,3 +43,16 @@ printf '\xff\xff\xff\xff\x03' >"$fd/huge_length.bin"
 printf '\x00\x00\x00\x00\x63' >"$fd/bad_type.bin"
 frame 3 "$bd/batch_zstd.bin" | head -c 30 >"$fd/truncated.bin"
 echo "seeds: $(ls "$fd" | wc -l) frame_decoder, $(ls "$bd" | wc -l) batch_decoder"
+
+# Volume headers (volume_fuzz, volume_test): the first 4 KiB of images made by mkfs (dosfstools,
+# e2fsprogs) plus a hand-made exFAT boot sector. Mountinfo seeds are plain text, edited by hand.
+vd=corpus/volume; mkdir -p "$vd"
+truncate -s 64M "$tmp/f32" && mkfs.vfat -F 32 -n "MY STICK" -i 1234ABCD "$tmp/f32" >/dev/null
+head -c 4096 "$tmp/f32" >"$vd/fat32_labelled"; head -c 600 "$tmp/f32" >"$vd/fat32_truncated"
+truncate -s 32M "$tmp/f16" && mkfs.vfat -F 16 "$tmp/f16" >/dev/null && head -c 4096 "$tmp/f16" >"$vd/fat16_no_label"
+truncate -s 8M "$tmp/e4" && mkfs.ext4 -q -L backup -U 0b1e2c3d-4e5f-4061-8273-94a5b6c7d8e9 "$tmp/e4"
+head -c 4096 "$tmp/e4" >"$vd/ext4_labelled"
+python3 -c "
+b=bytearray(512); b[3:11]=b'EXFAT   '; b[100:104]=bytes([0xef,0xbe,0xad,0xde]); b[510]=0x55; b[511]=0xaa
+open('$vd/exfat_header','wb').write(b)"
+echo "seeds: $(ls "$vd" | wc -l) volume"

@@ -47,6 +47,12 @@ class BoundedQueue {
     return had_items || !closed_;
   }
 
+  size_t size() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return queue_.size();
+  }
+  size_t capacity() const { return capacity_; }
+
   // Wakes a waiting PopAll (e.g. the reader flagged an overflow).
   void Wake() {
     {
@@ -74,7 +80,7 @@ class BoundedQueue {
 
  private:
   const size_t capacity_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<T> queue_;  // guarded by mu_
   bool closed_ = false;  // guarded by mu_

@@ -71,6 +71,7 @@ SourceHealth FileReporter::Health() const {
   };
   add("kernel_overflows", overflows_.load());
   add("unresolved_paths", unresolved_.load());
+  add("reads_dropped", reads_dropped_.load());
   const Hasher::Stats hs = hasher_.stats();
   add("hashed", hs.hashed);
   add("hash_too_big", hs.too_big);
@@ -200,6 +201,14 @@ bool FileReporter::Report(Change change) {
   Emit(change.op, change.path, "", change.is_dir, reported_state, std::move(change.actor),
        change.time_ns, std::move(change.open_object));
   return true;
+}
+
+void FileReporter::ReportRead(Change change) {
+  if (change.is_dir || !filter_.Reported(change.path)) return;
+  FileState state;
+  if (!StatChange(change, change.path, &state) || !S_ISREG(state.mode)) return;
+  Emit(custos::v1::FILE_OP_READ, change.path, "", false, &state, std::move(change.actor),
+       change.time_ns, nullptr);
 }
 
 bool FileReporter::ReportRename(Change& change) {

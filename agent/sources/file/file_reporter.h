@@ -45,6 +45,7 @@ class FileReporter {
   SourceHealth Health() const;
   void CountKernelOverflow() { overflows_.fetch_add(1, std::memory_order_relaxed); }
   void CountUnresolved() { unresolved_.fetch_add(1, std::memory_order_relaxed); }
+  void CountReadDropped() { reads_dropped_.fetch_add(1, std::memory_order_relaxed); }
 
   // ---- lifecycle (Start before the worker runs, Stop after it was joined) ----
   void Start(EventSink* sink);
@@ -72,6 +73,9 @@ class FileReporter {
   // loss still reports the CREATE. Returns false when nothing was done: outside the roots, or a
   // CREATE a scan already reported (same path and inode).
   bool Report(Change change);
+  // A read-only open of `change.path` was closed (FileSourceOptions::report_reads): FILE_OP_READ
+  // for a regular file that passes the filters; the snapshot is not touched.
+  void ReportRead(Change change);
   // A directory whose content the kernel may not have reported (inotify: created before its
   // watch existed): CREATE for every entry below `dir` that the snapshot does not hold.
   void ReportNewTree(const std::string& dir);
@@ -133,7 +137,7 @@ class FileReporter {
   mutable std::mutex health_mu_;
   std::map<std::string, std::pair<custos::v1::HealthLevel, std::string>>
       conditions_;  // guarded by health_mu_
-  std::atomic<uint64_t> events_{0}, lost_{0}, overflows_{0}, unresolved_{0};
+  std::atomic<uint64_t> events_{0}, lost_{0}, overflows_{0}, unresolved_{0}, reads_dropped_{0};
 };
 
 }  // namespace custos::agent::file

@@ -2,11 +2,11 @@
 //
 // What it reports (custos.v1.Event with a FileEvent payload, via the EventSink):
 //   CREATE, MODIFY (coalesced to close-after-write), DELETE, RENAME (path = new, old_path = old),
-//   ATTRIB (chmod, chown, utimes), each with size (regular files), is_dir, mode (permission bits,
-//   st_mode & 07777), classifications (labels of the rules that match; for a rename, of either
-//   name) and, for MODIFY of files <= hash_max_bytes, the SHA-256 of the content.
-//   Plus EventsLost (kernel queue or source ring overflow; count 0 = unknown) followed by a rescan
-//   of the roots, and AgentHealth events (component "source.file") when a limit is hit.
+//   ATTRIB (chmod, chown, utimes), READ (only with report_reads), each with size (regular files),
+//   is_dir, mode (permission bits, st_mode & 07777), classifications (labels of the rules that
+//   match; for a rename, of either name) and, for MODIFY of files <= hash_max_bytes, the SHA-256 of
+//   the content. Plus EventsLost (kernel queue or source ring overflow; count 0 = unknown) followed
+//   by a rescan of the roots, and AgentHealth events (component "source.file") when a limit is hit.
 //
 // Paths are raw bytes on Linux but proto3 strings must be valid UTF-8: every path is escaped with
 // pipeline::EscapeToUtf8 — a byte that is not part of well-formed UTF-8 becomes "\xNN" (lower-case
@@ -79,6 +79,14 @@ struct FileSourceOptions {
   size_t snapshot_max_entries = 100'000;
   uint32_t inotify_watch_budget = 65536;
   bool force_inotify = false;
+  // FILE_OP_READ events (fanotify only; inotify has no pid, so none): a regular file under the
+  // roots that passes the filters was closed after a read-only open (FAN_CLOSE_NOWRITE), with
+  // actor, size and classifications. Meant for pipeline::CopyCorrelator (copy-to-removable),
+  // which keeps them out of the spool by default. Reads are queued only while the ring between
+  // the kernel reader and the worker is at most half full; beyond that they are dropped and
+  // counted (Health: reads_dropped), never reported as EventsLost and never cause a rescan.
+  // Reads by the agent itself (scans, hashing) are ignored. Not in the snapshot.
+  bool report_reads = false;
 };
 
 // Creates the file source. Unless force_inotify, probes fanotify (fanotify_init with

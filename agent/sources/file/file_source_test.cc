@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -624,6 +625,44 @@ TEST_P(FileSourceTest, RefusedEventsAreCountedAndReportedAsLost) {
   EXPECT_LE(events[0].events_lost().window_start_ns(), events[0].events_lost().window_end_ns());
   EXPECT_EQ(CountPathMentions(events, "refused.txt"), 0u);
   EXPECT_EQ(source_->Health().lost, 2u);
+}
+
+TEST_P(FileSourceTest, ReadsAreReportedOnlyWhenAskedOnlyOnFanotifyAndNeverTheAgentsOwn) {
+  FileSourceOptions options = Options();
+  options.report_reads = true;
+  options.classification_rules = {{"", "docx", "confidential"}};
+  Start(options);
+  const std::string doc = root_ + "/plan.docx";
+  WriteRaw(doc, "hello");
+  const std::string own = root_ + "/own.txt";
+  WriteRaw(own, "x");
+  Barrier();
+  {
+    const int fd = open(own.c_str(), O_RDONLY | O_CLOEXEC);  // read by the test (= agent) itself
+    ASSERT_GE(fd, 0);
+    close(fd);
+  }
+  ASSERT_EQ(std::system(("cat '" + doc + "' >/dev/null; ls '" + root_ + "' >/dev/null").c_str()),
+            0);
+  Barrier();
+  if (!IsFanotify()) {
+    EXPECT_EQ(CountFile(sink_.Events(), custos::v1::FILE_OP_READ, doc), 0u) << "inotify: no pid";
+    return;
+  }
+  ASSERT_TRUE(sink_.WaitFor(Has(custos::v1::FILE_OP_READ, doc)));
+  const auto events = sink_.Events();
+  const Event* read = FindFile(events, custos::v1::FILE_OP_READ, doc);
+  ASSERT_NE(read, nullptr);
+  EXPECT_EQ(read->file().size(), 5u);
+  ASSERT_EQ(read->file().classifications_size(), 1);
+  EXPECT_EQ(read->file().classifications(0), "confidential");
+  EXPECT_NE(read->actor().pid(), static_cast<uint32_t>(getpid()));
+  if (!read->actor().partial()) {  // cat may be gone before it is attributed: then only the pid
+    EXPECT_NE(read->actor().executable().find("cat"), std::string::npos)
+        << read->ShortDebugString();
+  }
+  EXPECT_EQ(CountFile(events, custos::v1::FILE_OP_READ, own), 0u) << "the agent's own reads";
+  EXPECT_EQ(CountFile(events, custos::v1::FILE_OP_READ, root_), 0u) << "directories are not reads";
 }
 
 INSTANTIATE_TEST_SUITE_P(Mechanisms, FileSourceTest,

@@ -3,11 +3,14 @@
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <poll.h>
+#include <sys/fanotify.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <utility>
@@ -15,6 +18,7 @@
 
 #include "agent/pipeline/utf8.h"
 #include "agent/sources/usb/mountinfo.h"
+#include "agent/sources/usb/volume.h"
 #include "common/log/log.h"
 
 namespace custos::agent::usb {
@@ -25,6 +29,19 @@ constexpr uint32_t kKernelUeventGroup = 1;
 constexpr size_t kReceiveBufferBytes = kMaxUeventBytes * 2;
 // Hosts with many containers have thousands of mounts of ~150 bytes each.
 constexpr size_t kMaxMountinfoBytes = 8 << 20;
+constexpr size_t kFanotifyBufferBytes = 64 * 1024;
+
+std::string WithoutTrailingSlash(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path;
+}
+
+// True when `path` is `dir` or below it.
+bool IsAtOrBelow(const std::string& path, const std::string& dir) {
+  if (dir == "/") return !path.empty() && path[0] == '/';
+  return path.compare(0, dir.size(), dir) == 0 &&
+         (path.size() == dir.size() || path[dir.size()] == '/');
+}
 
 std::string ParentDevpath(const std::string& devpath) {
   size_t slash = devpath.rfind('/');
@@ -91,6 +108,7 @@ Status UsbSource::Start(EventSink* sink) {
   // the enumeration or queued on the socket (both: the duplicate "add" is ignored).
   Resync(/*initial=*/true);
   size_t devices = known_.size();  // read before the reader thread owns known_
+  if (options_.listen && options_.watch_removable_writes) OpenRemovableWatch();
   RefreshMounts();
   if (options_.listen && !options_.mountinfo_path.empty()) {
     mount_fd_ = ::open(options_.mountinfo_path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -119,6 +137,9 @@ void UsbSource::Stop() {
   fd_ = -1;
   if (mount_fd_ >= 0) ::close(mount_fd_);
   mount_fd_ = -1;
+  if (write_fd_ >= 0) ::close(write_fd_);
+  write_fd_ = -1;
+  usb_mounts_.clear();
   started_ = false;
 }
 
@@ -150,8 +171,8 @@ void UsbSource::SetHealth(custos::v1::HealthLevel level, std::string message) {
 void UsbSource::ReadLoop() {
   std::vector<char> buf(kReceiveBufferBytes);
   while (!stop_.load()) {
-    pollfd pfds[2] = {{fd_, POLLIN, 0}, {mount_fd_, POLLPRI, 0}};  // fd -1 is ignored
-    int ready = ::poll(pfds, 2, static_cast<int>(options_.poll_interval.count()));
+    pollfd pfds[3] = {{fd_, POLLIN, 0}, {mount_fd_, POLLPRI, 0}, {write_fd_, POLLIN, 0}};
+    int ready = ::poll(pfds, 3, static_cast<int>(options_.poll_interval.count()));  // -1: ignored
     if (ready < 0 && errno != EINTR) {
       Status s = ErrnoError("usb: poll(netlink uevent socket)", errno);
       SetHealth(custos::v1::HEALTH_LEVEL_FAILED, s.message());
@@ -159,6 +180,7 @@ void UsbSource::ReadLoop() {
       return;
     }
     if (ready > 0 && (pfds[1].revents & (POLLPRI | POLLERR)) != 0) RefreshMounts();
+    if (ready > 0 && pfds[2].revents != 0) ReadRemovableWrites();
     while (ready > 0 && pfds[0].revents != 0 && !stop_.load()) {
       sockaddr_nl sender{};
       iovec iov{buf.data(), buf.size()};
@@ -226,8 +248,8 @@ void UsbSource::ProcessMountsChanged() {
   RefreshMounts();
 }
 
-std::optional<custos::v1::UsbEvent> UsbSource::UsbFactsForBlockDevice(uint32_t major,
-                                                                      uint32_t minor) {
+std::optional<UsbSource::BlockFacts> UsbSource::DescribeBlockDevice(uint32_t major,
+                                                                    uint32_t minor) {
   std::error_code ec;
   const std::filesystem::path root = std::filesystem::canonical(options_.sysfs_root, ec);
   if (ec) return std::nullopt;
@@ -243,17 +265,85 @@ std::optional<custos::v1::UsbEvent> UsbSource::UsbFactsForBlockDevice(uint32_t m
     return devpath.size() > device.size() && devpath.compare(0, device.size(), device) == 0 &&
            devpath[device.size()] == '/';
   };
-  std::optional<custos::v1::UsbEvent> facts;
+  BlockFacts block;
+  block.name = real.filename().string();
   for (const auto& [device, usb] : known_) {
-    if (below(device)) facts = usb;
+    if (below(device)) block.usb = usb;
   }
   for (const auto& [device, p] : pending_) {
-    if (!facts && below(device)) facts = p.facts;
+    if (!block.usb && below(device)) block.usb = p.facts;
   }
-  if (facts) {
-    facts->set_block_device(pipeline::EscapeToUtf8("/dev/" + real.filename().string()));
+  // "removable" belongs to the disk: the node itself, or the parent of a partition.
+  std::string value;
+  if (ReadSysfsAttribute(real_str + "/removable", 16, &value, &read_stats_) ||
+      ReadSysfsAttribute(real.parent_path().string() + "/removable", 16, &value, &read_stats_)) {
+    block.removable = value == "1";
   }
-  return facts;
+  // An SD card: the mmc card node above the disk holds its CID register.
+  std::filesystem::path dir = real.parent_path();
+  for (int depth = 0; depth < 8 && dir.string().size() > root_str.size(); ++depth) {
+    if (ReadSysfsAttribute(dir.string() + "/cid", 64, &value, &read_stats_)) {
+      block.mmc_cid = pipeline::EscapeToUtf8(value);
+      break;
+    }
+    dir = dir.parent_path();
+  }
+  return block;
+}
+
+bool UsbSource::IsDeclaredRemovable(const std::string& mount_point) const {
+  for (const std::string& declared : options_.removable_mount_points) {
+    if (WithoutTrailingSlash(declared) == mount_point) return true;
+  }
+  return false;
+}
+
+std::optional<UsbSource::Volume> UsbSource::DescribeVolume(const MountEntry& m,
+                                                           const Volume* previous) {
+  std::optional<BlockFacts> block;
+  if (m.major != 0) block = DescribeBlockDevice(m.major, m.minor);
+  const bool declared = IsDeclaredRemovable(m.mount_point);
+  const bool on_usb = block && block->usb;
+  const bool removable_disk = block && block->removable;
+  if (!on_usb && !removable_disk && !declared) return std::nullopt;
+  Volume volume;
+  volume.source = m.source;
+  volume.major = m.major;
+  volume.minor = m.minor;
+  if (previous != nullptr && previous->source == volume.source && previous->major == m.major &&
+      previous->minor == m.minor &&
+      previous->facts.fs_type() == pipeline::EscapeToUtf8(m.fs_type)) {
+    volume.facts = previous->facts;  // still the same volume: no need to read it again
+    if (on_usb) {  // the device's facts may have been refined since (interfaces after bind)
+      std::string label = volume.facts.label();
+      volume.facts = *block->usb;
+      volume.facts.set_label(label);
+      volume.facts.set_block_device(pipeline::EscapeToUtf8("/dev/" + block->name));
+      volume.facts.set_mount_point(pipeline::EscapeToUtf8(m.mount_point));
+      volume.facts.set_fs_type(pipeline::EscapeToUtf8(m.fs_type));
+    }
+    return volume;
+  }
+  if (on_usb) volume.facts = *block->usb;
+  VolumeIdentity identity;
+  if (block) {
+    volume.facts.set_block_device(pipeline::EscapeToUtf8("/dev/" + block->name));
+    identity = ReadVolumeIdentity(options_.dev_root + "/" + block->name);
+    std::string label = LabelFromUdevLinks(options_.dev_root, block->name);
+    volume.facts.set_label(label.empty() ? identity.label : label);
+  }
+  if (!on_usb) {
+    if (block && !block->mmc_cid.empty()) {
+      volume.facts.set_fingerprint(VolumeFingerprint("mmc-cid", block->mmc_cid));
+    } else if (!identity.uuid.empty()) {
+      volume.facts.set_fingerprint(VolumeFingerprint("uuid", identity.uuid));
+    } else {
+      volume.facts.set_fingerprint(VolumeFingerprint("source", pipeline::EscapeToUtf8(m.source)));
+    }
+  }
+  volume.facts.set_mount_point(pipeline::EscapeToUtf8(m.mount_point));
+  volume.facts.set_fs_type(pipeline::EscapeToUtf8(m.fs_type));
+  return volume;
 }
 
 void UsbSource::RefreshMounts() {
@@ -266,31 +356,206 @@ void UsbSource::RefreshMounts() {
     return;
   }
   Mountinfo info = ParseMountinfo(text);
-  std::map<std::string, custos::v1::UsbEvent> current;
+  std::map<std::string, Volume> current;
   for (const MountEntry& m : info.mounts) {
-    if (m.major == 0) continue;  // no block device (tmpfs, proc, overlay...)
-    std::optional<custos::v1::UsbEvent> facts = UsbFactsForBlockDevice(m.major, m.minor);
-    if (!facts) continue;
-    facts->set_mount_point(pipeline::EscapeToUtf8(m.mount_point));
-    facts->set_fs_type(pipeline::EscapeToUtf8(m.fs_type));
-    current[m.mount_point] = std::move(*facts);
+    auto prev = usb_mounts_.find(m.mount_point);
+    std::optional<Volume> volume =
+        DescribeVolume(m, prev == usb_mounts_.end() ? nullptr : &prev->second);
+    if (!volume) continue;
+    current[m.mount_point] = std::move(*volume);  // the last (topmost) mount wins
   }
-  for (const auto& [mount_point, facts] : usb_mounts_) {
+  auto same = [](const Volume& a, const Volume& b) {
+    return a.facts.block_device() == b.facts.block_device() &&
+           a.facts.fingerprint() == b.facts.fingerprint() && a.source == b.source;
+  };
+  for (const auto& [mount_point, volume] : usb_mounts_) {
     auto it = current.find(mount_point);
-    if (it == current.end() || it->second.block_device() != facts.block_device() ||
-        it->second.fingerprint() != facts.fingerprint()) {
-      Report(facts, custos::v1::USB_ACTION_UNMOUNTED);
+    if (it == current.end() || !same(it->second, volume)) {
+      Report(volume.facts, custos::v1::USB_ACTION_UNMOUNTED);
     }
   }
-  for (const auto& [mount_point, facts] : current) {
+  for (const auto& [mount_point, volume] : current) {
     auto it = usb_mounts_.find(mount_point);
-    if (it == usb_mounts_.end() || it->second.block_device() != facts.block_device() ||
-        it->second.fingerprint() != facts.fingerprint()) {
-      Report(facts, custos::v1::USB_ACTION_MOUNTED);
+    if (it == usb_mounts_.end() || !same(it->second, volume)) {
+      MarkRemovable(mount_point);
+      Report(volume.facts, custos::v1::USB_ACTION_MOUNTED);
     }
   }
   usb_mounts_ = std::move(current);
+  unreadable_ = read_stats_.unreadable;
   if (options_.on_mounts_read) options_.on_mounts_read();
+}
+
+void UsbSource::OpenRemovableWatch() {
+  int fd = ::fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK,
+                           O_RDONLY | O_LARGEFILE | O_CLOEXEC | O_NOATIME);
+  if (fd < 0) {
+    Status s = ErrnoError("usb: fanotify_init (copy-to-removable)", errno);
+    SetHealth(custos::v1::HEALTH_LEVEL_DEGRADED,
+              s.message() + " (files written on removable volumes not reported)");
+    logging::Warn("usb: files written on removable volumes not reported", {{"error", s.message()}});
+    return;
+  }
+  write_fd_ = fd;
+}
+
+void UsbSource::MarkRemovable(const std::string& mount_point) {
+  if (write_fd_ < 0) return;
+  if (::fanotify_mark(write_fd_, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_CLOSE_WRITE, AT_FDCWD,
+                      mount_point.c_str()) != 0) {
+    Status s = ErrnoError("usb: fanotify_mark " + pipeline::EscapeToUtf8(mount_point), errno);
+    logging::Warn("usb: files written on a removable volume not reported",
+                  {{"error", s.message()}});
+  }
+}
+
+void UsbSource::ReadRemovableWrites() {
+  std::vector<uint64_t> aligned(kFanotifyBufferBytes / sizeof(uint64_t));
+  char* buf = reinterpret_cast<char*>(aligned.data());
+  const uint32_t self = static_cast<uint32_t>(::getpid());
+  for (int round = 0; round < 16 && !stop_.load(); ++round) {
+    ssize_t n = ::read(write_fd_, buf, kFanotifyBufferBytes);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // EAGAIN: drained
+    const auto total = static_cast<size_t>(n);
+    size_t len = 0;
+    for (size_t off = 0; off + sizeof(fanotify_event_metadata) <= total; off += len) {
+      fanotify_event_metadata meta;
+      std::memcpy(&meta, buf + off, sizeof(meta));
+      len = meta.event_len;
+      if (len < sizeof(meta) || len > total - off) break;
+      if (meta.vers != FANOTIFY_METADATA_VERSION) {
+        if (meta.fd >= 0) ::close(meta.fd);
+        continue;
+      }
+      if ((meta.mask & FAN_Q_OVERFLOW) != 0) {
+        ReportLoss("fanotify queue for removable volumes overflowed (files written not reported)",
+                   0);
+        continue;
+      }
+      if (meta.fd < 0) continue;
+      char link[4096];
+      const std::string proc = "/proc/self/fd/" + std::to_string(meta.fd);
+      const ssize_t l = ::readlink(proc.c_str(), link, sizeof(link));
+      struct stat st {};
+      const bool have_stat = ::fstat(meta.fd, &st) == 0;
+      ::close(meta.fd);
+      if (static_cast<uint32_t>(meta.pid) == self || l <= 0 || !have_stat || !S_ISREG(st.st_mode)) {
+        continue;
+      }
+      std::string path(link, static_cast<size_t>(l));
+      if (st.st_nlink == 0) continue;  // deleted before we got to it: no longer on the volume
+      HandleRemovableWrite(path, static_cast<uint32_t>(meta.pid), static_cast<uint64_t>(st.st_size),
+                           static_cast<uint32_t>(st.st_mode));
+    }
+  }
+}
+
+void UsbSource::ProcessRemovableWrite(const std::string& path, uint32_t pid, uint64_t size,
+                                      uint32_t mode) {
+  CUSTOS_CHECK(!options_.listen && sink_ != nullptr)
+      << "usb: ProcessRemovableWrite needs a started source with listen = false";
+  HandleRemovableWrite(path, pid, size, mode);
+}
+
+void UsbSource::HandleRemovableWrite(const std::string& path, uint32_t pid, uint64_t size,
+                                     uint32_t mode) {
+  const Volume* volume = nullptr;
+  size_t best = 0;
+  for (const auto& [mount_point, v] : usb_mounts_) {
+    if (IsAtOrBelow(path, mount_point) && mount_point.size() >= best) {
+      volume = &v;
+      best = mount_point.size();
+    }
+  }
+  if (volume == nullptr) return;  // unmounted meanwhile, or a mount below a removable volume
+  custos::v1::Event event;
+  event.set_time_ns(clock_->NowUnixNs());
+  if (options_.attributor != nullptr) {
+    *event.mutable_actor() = options_.attributor->AttributeProcess(pid);
+  } else {
+    event.mutable_actor()->set_pid(pid);
+    event.mutable_actor()->set_login_uid(pipeline::kUnsetLoginUid);
+    event.mutable_actor()->set_partial(true);
+  }
+  auto* f = event.mutable_file();
+  f->set_op(custos::v1::FILE_OP_COPY_TO_REMOVABLE);
+  f->set_path(pipeline::EscapeToUtf8(path));
+  f->set_size(size);
+  f->set_mode(mode & 07777);
+  f->set_device_fingerprint(volume->facts.fingerprint());
+  ++removable_writes_;
+  Emit(std::move(event));
+}
+
+void UsbSource::ApplyPolicy(const custos::v1::UsbEvent& device) {
+  if (IsUsbRootHub(device.bus_path())) return;
+  UsbPolicyDecision decision = EvaluateUsbPolicy(options_.policy, device);
+  if (!decision.blocked) return;
+  char ids[16];
+  std::snprintf(ids, sizeof(ids), "%04x:%04x", device.vendor_id() & 0xffff,
+                device.product_id() & 0xffff);
+  const bool enforce = options_.policy.mode == UsbPolicyMode::kEnforce;
+  std::map<std::string, std::string> facts = {{"rule", decision.rule},
+                                              {"mode", enforce ? "enforce" : "observe"},
+                                              {"fingerprint", device.fingerprint()},
+                                              {"vendor_id", std::string(ids, 4)},
+                                              {"product_id", std::string(ids + 5, 4)},
+                                              {"serial", device.serial()},
+                                              {"bus_path", device.bus_path()}};
+  if (!enforce) {
+    facts["policy_action"] = "would_block";
+    PushHealthEvent(custos::v1::HEALTH_LEVEL_OK,
+                    "usb: policy would block device " + std::string(ids) + " at " +
+                        device.bus_path() + " (rule '" + decision.rule + "'; mode observe)",
+                    facts);
+    return;
+  }
+  const std::string path =
+      options_.sysfs_root + "/bus/usb/devices/" + device.bus_path() + "/authorized";
+  Status written = OkStatus();
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    written = ErrnoError("usb: open " + path, errno);
+  } else {
+    ssize_t n;
+    do {
+      n = ::write(fd, "0", 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) written = ErrnoError("usb: write " + path, n < 0 ? errno : EIO);
+    ::close(fd);
+  }
+  if (!written.ok()) {
+    facts["policy_action"] = "block_failed";
+    facts["error"] = written.message();
+    logging::Error("usb: could not block device", {{"device", ids}, {"error", written.message()}});
+    PushHealthEvent(custos::v1::HEALTH_LEVEL_DEGRADED,
+                    "usb: policy could not block device " + std::string(ids) + " at " +
+                        device.bus_path() + " (rule '" + decision.rule + "'): " + written.message(),
+                    facts);
+    return;
+  }
+  facts["policy_action"] = "blocked";
+  logging::Warn("usb: device blocked by policy", {{"device", ids}, {"rule", decision.rule}});
+  Report(device, custos::v1::USB_ACTION_BLOCKED);
+  PushHealthEvent(custos::v1::HEALTH_LEVEL_OK,
+                  "usb: policy blocked device " + std::string(ids) + " at " + device.bus_path() +
+                      " (rule '" + decision.rule + "')",
+                  facts);
+}
+
+void UsbSource::PushHealthEvent(custos::v1::HealthLevel level, const std::string& message,
+                                const std::map<std::string, std::string>& facts) {
+  custos::v1::Event event;
+  event.set_time_ns(clock_->NowUnixNs());
+  auto* h = event.mutable_health();
+  h->set_component("source.usb");
+  h->set_level(level);
+  h->set_message(pipeline::EscapeToUtf8(message));
+  for (const auto& [key, value] : facts) {
+    (*h->mutable_facts())[key] = pipeline::EscapeToUtf8(value);
+  }
+  Emit(std::move(event));
 }
 
 void UsbSource::HandleDatagram(std::string_view datagram, bool from_kernel) {
@@ -427,11 +692,14 @@ void UsbSource::Resync(bool initial) {
 }
 
 void UsbSource::Report(custos::v1::UsbEvent facts, custos::v1::UsbAction action) {
+  std::optional<custos::v1::UsbEvent> added;
+  if (action == custos::v1::USB_ACTION_ADDED && !options_.policy.block.empty()) added = facts;
   custos::v1::Event event;
   event.set_time_ns(clock_->NowUnixNs());
   facts.set_action(action);
   *event.mutable_usb() = std::move(facts);
   Emit(std::move(event));
+  if (added) ApplyPolicy(*added);
 }
 
 bool UsbSource::Emit(custos::v1::Event&& event) {
@@ -469,6 +737,12 @@ void UsbSource::ReportLoss(std::string reason, uint64_t count) {
 
 Result<std::unique_ptr<Source>> CreateUsbSource(UsbSourceOptions options, Clock* clock) {
   if (options.sysfs_root.empty()) return InvalidArgumentError("usb: sysfs_root is empty");
+  for (const std::string& mount_point : options.removable_mount_points) {
+    if (mount_point.empty() || mount_point[0] != '/') {
+      return InvalidArgumentError("usb: removable mount point '" + mount_point +
+                                  "' is not an absolute path");
+    }
+  }
   if (options.poll_interval.count() <= 0) {
     return InvalidArgumentError("usb: poll_interval must be positive");
   }

@@ -18,6 +18,7 @@
 #include "agent/sources/usb/mountinfo.h"
 #include "agent/sources/usb/uevent.h"
 #include "agent/sources/usb/usb_device.h"
+#include "agent/sources/usb/volume.h"
 #include "common/testing/testing.h"
 #include "gtest/gtest.h"
 
@@ -654,6 +655,221 @@ TEST(UsbSourceTest, CreateRejectsBadOptions) {
   auto ok = CreateUsbSource(UsbSourceOptions{}, nullptr);
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ((*ok)->name(), "usb");
+}
+
+// ---- Removable volumes, copy-to-removable, device policy ------------------------------------
+
+void LinkBlock(const std::string& sys, const std::string& devpath, const std::string& dev) {
+  Write(sys + devpath + "/dev", dev + "\n");
+  fs::create_directories(sys + "/dev/block");
+  fs::create_symlink("../.." + devpath, sys + "/dev/block/" + dev);
+}
+
+std::string VolumeSeed(const std::string& name) {
+  auto data = testing::ReadFile(testing::SourcePath("tests/fuzz/corpus/volume/" + name));
+  EXPECT_TRUE(data.ok()) << data.status().ToString();
+  return data.ok() ? *data : std::string();
+}
+
+struct RemovableTree {
+  testing::TempDir dir;
+  std::string sys = dir.Sub("sys");
+  std::string dev = dir.Sub("dev");
+  std::string mountinfo = dir.Sub("mountinfo");
+  static constexpr char kCard[] = "/devices/platform/soc/fe320000.mmc/mmc_host/mmc0/mmc0:aaaa";
+  static constexpr char kCid[] = "035344534331364780a1b2c3d4014d00";
+  RemovableTree() {
+    AddDevice(sys, Stick());
+    LinkBlock(sys, std::string(kStick) + "/1-2:1.0/host6/target6:0:0/6:0:0:0/block/sdb/sdb1",
+              "8:17");
+    Write(sys + kStick + "/1-2:1.0/host6/target6:0:0/6:0:0:0/block/sdb/removable", "1\n");
+    LinkBlock(sys, "/devices/pci0000:00/0000:00:17.0/ata1/host0/block/sda/sda1", "8:1");
+    Write(sys + "/devices/pci0000:00/0000:00:17.0/ata1/host0/block/sda/removable", "0\n");
+    Write(sys + kCard + "/cid", std::string(kCid) + "\n");
+    Write(sys + kCard + "/block/mmcblk0/removable", "1\n");
+    LinkBlock(sys, std::string(kCard) + "/block/mmcblk0/mmcblk0p1", "179:1");
+    Write(sys + "/devices/virtual/block/loop0/removable", "0\n");
+    LinkBlock(sys, "/devices/virtual/block/loop0", "7:0");
+    Write(dev + "/sdb1", VolumeSeed("fat32_labelled"));
+    Write(dev + "/loop0", VolumeSeed("ext4_labelled"));
+    Write(mountinfo,
+          "27 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+          "36 27 8:17 / /media/alice/MY\\040STICK rw,nosuid shared:2 - vfat /dev/sdb1 rw\n"
+          "37 27 179:1 / /media/alice/SD rw shared:3 - exfat /dev/mmcblk0p1 rw\n"
+          "38 27 7:0 / /srv/backup rw shared:4 - ext4 /dev/loop0 rw\n"
+          "39 27 0:77 / /mnt/share rw shared:5 - nfs4 server:/export rw\n");
+  }
+  std::unique_ptr<UsbSource> Source(Clock* clock, UsbPolicy policy = {}) {
+    UsbSourceOptions options;
+    options.sysfs_root = sys;
+    options.dev_root = dev;
+    options.mountinfo_path = mountinfo;
+    options.listen = false;
+    options.removable_mount_points = {"/srv/backup/", "/mnt/share"};
+    options.policy = std::move(policy);
+    return std::make_unique<UsbSource>(options, clock);
+  }
+};
+
+TEST(UsbSourceTest, RemovableVolumesAreUsbSdCardsAndDeclaredMountPointsWithLabels) {
+  RemovableTree tree;
+  FakeClock clock;
+  RecordingSink sink;
+  auto source = tree.Source(&clock);
+  ASSERT_TRUE(source->Start(&sink).ok());
+  std::map<std::string, UsbEvent> mounted;
+  std::string stick_fingerprint;
+  for (const auto& e : sink.Take()) {
+    ASSERT_TRUE(e.has_usb());
+    if (e.usb().action() == custos::v1::USB_ACTION_ADDED) stick_fingerprint = e.usb().fingerprint();
+    if (e.usb().action() == custos::v1::USB_ACTION_MOUNTED)
+      mounted[e.usb().mount_point()] = e.usb();
+  }
+  ASSERT_EQ(mounted.size(), 4u) << "the internal disk (removable=0) is not a removable volume";
+  const UsbEvent& stick = mounted["/media/alice/MY STICK"];
+  EXPECT_EQ(stick.label(), "MY STICK") << "from the FAT boot sector";
+  EXPECT_EQ(stick.fingerprint(), stick_fingerprint);
+  EXPECT_EQ(stick.serial(), "4C530001230815117331");
+  const UsbEvent& sd = mounted["/media/alice/SD"];
+  EXPECT_EQ(sd.block_device(), "/dev/mmcblk0p1");
+  EXPECT_EQ(sd.vendor_id(), 0u);
+  EXPECT_EQ(sd.fingerprint(), VolumeFingerprint("mmc-cid", RemovableTree::kCid));
+  EXPECT_EQ(sd.label(), "") << "no device node in the fake /dev: unreadable, not an error";
+  const UsbEvent& backup = mounted["/srv/backup"];
+  EXPECT_EQ(backup.block_device(), "/dev/loop0");
+  EXPECT_EQ(backup.label(), "backup");
+  EXPECT_EQ(backup.fs_type(), "ext4");
+  EXPECT_EQ(backup.fingerprint(),
+            VolumeFingerprint("uuid", "0b1e2c3d-4e5f-4061-8273-94a5b6c7d8e9"));
+  const UsbEvent& share = mounted["/mnt/share"];
+  EXPECT_EQ(share.block_device(), "");
+  EXPECT_EQ(share.fingerprint(), VolumeFingerprint("source", "server:/export"));
+
+  // Unchanged volumes are not reported (or read) again; the ones gone are UNMOUNTED.
+  Write(tree.mountinfo,
+        "27 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+        "40 27 7:0 / /srv/backup rw shared:4 - ext4 /dev/loop0 rw\n");
+  source->ProcessMountsChanged();
+  std::set<std::string> unmounted;
+  for (const auto& e : sink.Take()) {
+    EXPECT_EQ(e.usb().action(), custos::v1::USB_ACTION_UNMOUNTED);
+    unmounted.insert(e.usb().mount_point());
+  }
+  EXPECT_EQ(unmounted,
+            (std::set<std::string>{"/media/alice/MY STICK", "/media/alice/SD", "/mnt/share"}));
+  source->Stop();
+
+  // A udev by-label link wins over the filesystem header.
+  fs::create_directories(tree.dev + "/disk/by-label");
+  fs::create_symlink("../../loop0", tree.dev + "/disk/by-label/Backup\\x20Disk");
+  RecordingSink again;
+  auto restarted = tree.Source(&clock);
+  ASSERT_TRUE(restarted->Start(&again).ok());
+  auto events = again.Take();
+  ASSERT_EQ(events.size(), 2u);  // the stick's ADDED, the backup volume's MOUNTED
+  EXPECT_EQ(events[1].usb().label(), "Backup Disk");
+}
+
+TEST(UsbSourceTest, FilesWrittenOnRemovableVolumesAreCopyEventsWithTheDeviceFingerprint) {
+  RemovableTree tree;
+  FakeClock clock;
+  RecordingSink sink;
+  auto source = tree.Source(&clock);
+  ASSERT_TRUE(source->Start(&sink).ok());
+  std::map<std::string, std::string> fingerprint;
+  for (const auto& e : sink.Take()) {
+    if (e.usb().action() == custos::v1::USB_ACTION_MOUNTED) {
+      fingerprint[e.usb().mount_point()] = e.usb().fingerprint();
+    }
+  }
+  source->ProcessRemovableWrite("/media/alice/MY STICK/dir/plan\xff.xlsx", 4242, 1000, 0100640);
+  source->ProcessRemovableWrite("/srv/backup/db.dump", 7, 5, 0100600);
+  source->ProcessRemovableWrite("/home/alice/not-removable.txt", 7, 5, 0100600);
+  auto events = sink.Take();
+  ASSERT_EQ(events.size(), 2u);
+  const auto& copy = events[0];
+  ASSERT_TRUE(copy.has_file());
+  EXPECT_EQ(copy.file().op(), custos::v1::FILE_OP_COPY_TO_REMOVABLE);
+  EXPECT_EQ(copy.file().path(), "/media/alice/MY STICK/dir/plan\\xff.xlsx");
+  EXPECT_EQ(copy.file().size(), 1000u);
+  EXPECT_EQ(copy.file().mode(), 0640u);
+  EXPECT_EQ(copy.file().device_fingerprint(), fingerprint["/media/alice/MY STICK"]);
+  EXPECT_EQ(copy.actor().pid(), 4242u);
+  EXPECT_EQ(copy.time_ns(), clock.NowUnixNs());
+  EXPECT_EQ(events[1].file().device_fingerprint(), fingerprint["/srv/backup"]);
+  EXPECT_EQ(source->removable_writes(), 2u);
+}
+
+TEST(UsbSourceTest, PolicyObserveModeOnlyReportsWhatWouldBeBlocked) {
+  RemovableTree tree;
+  Write(tree.sys + kStick + "/authorized", "1\n");
+  UsbPolicy policy;
+  policy.block = {*ParseUsbRule("class=08")};
+  FakeClock clock;
+  RecordingSink sink;
+  auto source = tree.Source(&clock, policy);
+  ASSERT_TRUE(source->Start(&sink).ok());
+  bool would_block = false;
+  for (const auto& e : sink.Take()) {
+    if (e.has_usb()) {
+      EXPECT_NE(e.usb().action(), custos::v1::USB_ACTION_BLOCKED);
+    }
+    if (e.has_health()) {
+      EXPECT_EQ(e.health().component(), "source.usb");
+      EXPECT_EQ(e.health().facts().at("policy_action"), "would_block");
+      EXPECT_EQ(e.health().facts().at("rule"), "class=08");
+      EXPECT_EQ(e.health().facts().at("mode"), "observe");
+      EXPECT_EQ(e.health().facts().at("vendor_id"), "0781");
+      EXPECT_EQ(e.health().facts().at("product_id"), "5581");
+      would_block = true;
+    }
+  }
+  EXPECT_TRUE(would_block);
+  EXPECT_EQ(*testing::ReadFile(tree.sys + kStick + "/authorized"), "1\n");
+}
+
+TEST(UsbSourceTest, PolicyEnforceModeDeauthorisesABlockedDeviceAndReportsBlocked) {
+  RemovableTree tree;
+  Write(tree.sys + kStick + "/authorized", "1\n");
+  AddDevice(tree.sys, {kPhone, "18d1", "4ee2", "", "Google", "Pixel 7", {"06", "ff"}});
+  UsbPolicy policy;
+  policy.mode = UsbPolicyMode::kEnforce;
+  policy.block = {*ParseUsbRule("class=08"), *ParseUsbRule("vendor=18d1")};
+  FakeClock clock;
+  RecordingSink sink;
+  auto source = tree.Source(&clock, policy);
+  ASSERT_TRUE(source->Start(&sink).ok());
+  std::vector<std::string> seen;
+  std::map<std::string, std::string> stick_facts, phone_facts;
+  for (const auto& e : sink.Take()) {
+    if (e.has_usb()) {
+      seen.push_back(custos::v1::UsbAction_Name(e.usb().action()) + " " + e.usb().bus_path());
+    } else if (e.has_health()) {
+      auto& facts = e.health().facts().at("bus_path") == "1-2" ? stick_facts : phone_facts;
+      for (const auto& [k, v] : e.health().facts()) facts[k] = v;
+    }
+  }
+  EXPECT_EQ(*testing::ReadFile(tree.sys + kStick + "/authorized"), "0\n");  // "1" overwritten
+  auto has = [&](const std::string& s) {
+    return std::find(seen.begin(), seen.end(), s) != seen.end();
+  };
+  EXPECT_TRUE(has("USB_ACTION_ADDED 1-2"));
+  EXPECT_TRUE(has("USB_ACTION_BLOCKED 1-2"));
+  EXPECT_EQ(stick_facts["policy_action"], "blocked");
+  EXPECT_EQ(stick_facts["rule"], "class=08");
+  // The phone's node has no "authorized" file in the fake tree: the failure is reported.
+  EXPECT_FALSE(has("USB_ACTION_BLOCKED 1-4.1"));
+  EXPECT_EQ(phone_facts["policy_action"], "block_failed");
+  EXPECT_EQ(phone_facts["rule"], "vendor=18d1");
+  EXPECT_NE(phone_facts["error"].find("No such file"), std::string::npos) << phone_facts["error"];
+}
+
+TEST(UsbSourceTest, CreateRejectsRelativeRemovableMountPoints) {
+  UsbSourceOptions options;
+  options.removable_mount_points = {"media/stick"};
+  auto created = CreateUsbSource(options, nullptr);
+  ASSERT_FALSE(created.ok());
+  EXPECT_NE(created.status().message().find("not an absolute path"), std::string::npos);
 }
 
 // ---- The real kernel: NETLINK_KOBJECT_UEVENT ----------------------------------------------

@@ -66,7 +66,8 @@ struct Setup {
   }
 };
 
-Result<Setup> SetUp(const PathFilter& filter, const FanotifyFileSource::Tuning& tuning) {
+Result<Setup> SetUp(const PathFilter& filter, const FanotifyFileSource::Tuning& tuning,
+                    bool report_reads) {
   Setup s;
   const unsigned int base = FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK;
   const unsigned int event_flags = O_RDONLY | O_LARGEFILE | O_CLOEXEC;
@@ -77,7 +78,8 @@ Result<Setup> SetUp(const PathFilter& filter, const FanotifyFileSource::Tuning& 
   if (s.fd < 0) s.fd = fanotify_init(base | FAN_REPORT_DFID_NAME, event_flags);
   if (s.fd < 0) return FanotifyError("fanotify_init", errno);
 
-  const uint64_t common = FAN_CREATE | FAN_DELETE | FAN_CLOSE_WRITE | FAN_ATTRIB | FAN_ONDIR;
+  const uint64_t common = FAN_CREATE | FAN_DELETE | FAN_CLOSE_WRITE | FAN_ATTRIB | FAN_ONDIR |
+                          (report_reads ? FAN_CLOSE_NOWRITE : 0);
   bool decided = false;
   for (const std::string& root : filter.roots()) {
     struct statfs sfs;
@@ -171,7 +173,7 @@ void ParseInfo(const struct fanotify_event_metadata* meta, FanotifyFileSource::R
 
 Status FanotifyFileSource::Probe(const FileSourceOptions& options) {
   CUSTOS_ASSIGN_OR_RETURN(PathFilter filter, PathFilter::Create(options));
-  CUSTOS_ASSIGN_OR_RETURN(Setup setup, SetUp(filter, Tuning{}));
+  CUSTOS_ASSIGN_OR_RETURN(Setup setup, SetUp(filter, Tuning{}, options.report_reads));
   setup.Close();
   return OkStatus();
 }
@@ -203,7 +205,7 @@ SourceHealth FanotifyFileSource::Health() const { return reporter_.Health(); }
 Status FanotifyFileSource::Start(EventSink* sink) {
   std::lock_guard<std::mutex> lock(lifecycle_mu_);
   if (started_) return FailedPreconditionError("file: already started");
-  CUSTOS_ASSIGN_OR_RETURN(Setup setup, SetUp(filter_, tuning_));
+  CUSTOS_ASSIGN_OR_RETURN(Setup setup, SetUp(filter_, tuning_, options_.report_reads));
   watch_began_ns_ = KernelNowNs();
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) {
@@ -258,6 +260,7 @@ void FanotifyFileSource::ReaderLoop() {
   std::vector<uint64_t> aligned(kReadBufferBytes / sizeof(uint64_t) + 1);
   std::vector<RawEvent> batch;
   std::unordered_map<uint32_t, custos::v1::Actor> memo;  // pid -> actor, per read batch
+  const auto self = static_cast<uint32_t>(getpid());
   while (!stopping_.load()) {
     struct pollfd fds[2] = {{fan_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     if (poll(fds, 2, -1) < 0) {
@@ -299,6 +302,14 @@ void FanotifyFileSource::ReaderLoop() {
       if (meta->mask & FAN_Q_OVERFLOW) {
         overflow = true;
         continue;
+      }
+      // A read alone (report_reads) is for correlation only: never worth a loss or a rescan.
+      if ((meta->mask & ~static_cast<uint64_t>(FAN_ONDIR)) == FAN_CLOSE_NOWRITE) {
+        if ((meta->mask & FAN_ONDIR) != 0 || static_cast<uint32_t>(meta->pid) == self) continue;
+        if (ring_.size() + batch.size() > ring_.capacity() / 2) {
+          reporter_.CountReadDropped();
+          continue;
+        }
       }
       RawEvent raw;
       raw.mask = meta->mask;
@@ -518,6 +529,9 @@ void FanotifyFileSource::Process(RawEvent& raw) {
   }
   if (m & FAN_ATTRIB) reporter_.Report(change(custos::v1::FILE_OP_ATTRIB, path));
   if (m & FAN_CLOSE_WRITE) reporter_.Report(change(custos::v1::FILE_OP_MODIFY, path));
+  if ((m & FAN_CLOSE_NOWRITE) && !is_dir && raw.pid != static_cast<uint32_t>(getpid())) {
+    reporter_.ReportRead(change(custos::v1::FILE_OP_READ, path));
+  }
   if (m & FAN_MOVED_FROM) {
     const uint64_t key = (static_cast<uint64_t>(raw.pid) << 1) | (is_dir ? 1 : 0);
     pairer_.AddFrom(key, Pending{path, is_dir, raw.actor, raw.time_ns}, clock_->SteadyNow());

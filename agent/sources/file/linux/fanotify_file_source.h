@@ -5,7 +5,9 @@
 // FAN_REPORT_TARGET_FID on 5.17+], O_RDONLY | O_LARGEFILE) and one
 // fanotify_mark(FAN_MARK_ADD | FAN_MARK_FILESYSTEM) per filesystem holding a root, for FAN_CREATE,
 // FAN_DELETE, FAN_CLOSE_WRITE, FAN_ATTRIB, FAN_ONDIR and FAN_RENAME (5.17+) or else
-// FAN_MOVED_FROM | FAN_MOVED_TO. (FAN_EVENT_ON_CHILD is implied by filesystem marks.) Events of the
+// FAN_MOVED_FROM | FAN_MOVED_TO, plus FAN_CLOSE_NOWRITE with report_reads (reads for copy
+// correlation: dropped in the reader when they are the agent's own, a directory's, or when the
+// ring is over half full). (FAN_EVENT_ON_CHILD is implied by filesystem marks.) Events of the
 // whole filesystem arrive; those outside the roots or excluded are dropped in user space.
 //
 // Paths: an event names a directory by file handle plus an entry name. The handle is resolved
