@@ -48,6 +48,7 @@ Result<CollectorConfig> FromReader(config::ConfigReader& r, const std::string& p
   c.server_names = r.StringList("enrollment.server_names", {});
 
   c.scoring_enabled = r.Bool("scoring.enabled", true);
+  c.approved_software = r.StringList("scoring.approved_software", {});
   std::string api = r.String("api.listen", "0.0.0.0:8443");
   if (api == "off") {
     c.api_enabled = false;

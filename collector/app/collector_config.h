@@ -27,6 +27,8 @@ struct CollectorConfig {
   // Streaming risk scoring (docs/indicators.md). Off: events are stored, never scored; the API's
   // scoring endpoints answer 503.
   bool scoring_enabled = true;
+  // Packages whose installation is not "unapproved software" (exact names or globs, "python3-*").
+  std::vector<std::string> approved_software;
   std::string api_host = "0.0.0.0";
   uint16_t api_port = 8443;
   logging::Format log_format = logging::Format::kHuman;

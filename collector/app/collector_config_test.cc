@@ -15,6 +15,10 @@ TEST(CollectorConfigTest, DefaultsAreSafe) {
   EXPECT_EQ(c->metrics_host, "127.0.0.1");
   EXPECT_EQ(c->metrics_port, 9464);
   EXPECT_EQ(c->ingest.max_frame_bytes, 4u << 20);
+  EXPECT_TRUE(c->api_enabled);
+  EXPECT_EQ(c->api_port, 8443);
+  EXPECT_TRUE(c->scoring_enabled);
+  EXPECT_TRUE(c->approved_software.empty());
 }
 
 TEST(CollectorConfigTest, ReadsEveryDocumentedKey) {
@@ -36,6 +40,11 @@ enrollment:
   server_names: [collector.example.com, 10.0.0.5]
 metrics:
   listen: "off"
+api:
+  listen: 127.0.0.1:18443
+scoring:
+  enabled: false
+  approved_software: [vim, "python3-*"]
 log:
   format: json
   level: debug
@@ -53,6 +62,10 @@ store:
   EXPECT_EQ(c->ingest.agent_certificate_validity, std::chrono::hours(24 * 7));
   EXPECT_EQ(c->server_names.size(), 2u);
   EXPECT_FALSE(c->metrics_enabled);
+  EXPECT_EQ(c->api_host, "127.0.0.1");
+  EXPECT_EQ(c->api_port, 18443);
+  EXPECT_FALSE(c->scoring_enabled);
+  EXPECT_EQ(c->approved_software, (std::vector<std::string>{"vim", "python3-*"}));
   EXPECT_EQ(c->log_format, logging::Format::kJson);
 }
 

@@ -399,7 +399,9 @@ int Run(CollectorConfig c, const flags::Args& args, sigset_t stop_signals) {
   }
   std::unique_ptr<scoring::Scorer> scorer;
   if (c.scoring_enabled) {
-    auto s = scoring::Scorer::Start({}, risk->get(), &registry, RealClock());
+    scoring::ScorerOptions so;
+    so.engine.mapping.approved_software = c.approved_software;
+    auto s = scoring::Scorer::Start(so, risk->get(), &registry, RealClock());
     if (!s.ok()) return Failure(s.status().WithContext("scoring"));
     scorer = std::move(*s);
     scoring::Scorer* scorer_ptr = scorer.get();

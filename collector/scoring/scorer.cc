@@ -174,34 +174,44 @@ class ScorerThread final : public Scorer {
   // One batch from the feed; true when more is waiting.
   Result<bool> Round() {
     // The newest id first: once a read returns less than a full batch, everything up to it has
-    // been seen (events older than the retained window are skipped on purpose).
+    // been seen.
     CUSTOS_ASSIGN_OR_RETURN(int64_t last, store_->LastEventId());
-    CUSTOS_ASSIGN_OR_RETURN(auto feed,
-                            store_->ReadEventsAfter(cursor_, min_time_ns_, options_.batch_events));
-    for (const auto& f : feed) Observe(f);
-    if (!feed.empty()) cursor_ = feed.back().id;
-    CUSTOS_RETURN_IF_ERROR(Flush());
-    const bool more = feed.size() == options_.batch_events;
-    std::lock_guard<std::mutex> l(mu_);
-    scored_id_ = std::max(scored_id_, more ? cursor_ : last);
-    done_cv_.notify_all();
+    CUSTOS_ASSIGN_OR_RETURN(uint32_t n, store_->ScanEventsAfter(cursor_, options_.batch_events,
+                                                                [this](const store::FeedEventView& f) {
+                                                                  Observe(f);
+                                                                  cursor_ = f.id;
+                                                                }));
+    const bool more = n == options_.batch_events;
+    if (!more) seen_id_ = std::max(seen_id_, last);
+    seen_id_ = std::max(seen_id_, cursor_);
+    // Scores (and explanations, which are JSON) are recomputed at most every flush_interval
+    // under load: recomputing after every commit was the larger part of scoring's CPU
+    // (docs/performance.md); an alert still appears within poll + flush interval.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_flush_ >= options_.flush_interval) {
+      CUSTOS_RETURN_IF_ERROR(Flush());
+      last_flush_ = now;
+      std::lock_guard<std::mutex> l(mu_);
+      scored_id_ = std::max(scored_id_, seen_id_);
+      done_cv_.notify_all();
+    }
     return more;
   }
 
-  void Observe(const store::FeedEvent& f) {
-    custos::v1::Event ev;
-    if (!ev.ParseFromString(f.event.payload)) {
+  void Observe(const store::FeedEventView& f) {
+    if (f.time_ns < min_time_ns_) return;  // older than any window: nothing to score
+    if (!event_.ParseFromArray(f.payload.data(), static_cast<int>(f.payload.size()))) {
       bad_payloads_->Inc();
       return;
     }
     EngineEvent e;
-    e.agent_id = f.event.agent_id;
-    e.host = f.event.hostname;
-    e.epoch = f.event.epoch;
-    e.seq = f.event.seq;
-    e.time_ns = f.event.time_ns;
-    e.login = f.event.user;
-    e.event = &ev;
+    e.agent_id = f.agent_id;
+    e.host = f.hostname;
+    e.epoch = f.epoch;
+    e.seq = f.seq;
+    e.time_ns = f.time_ns;
+    e.login = f.user;
+    e.event = &event_;
     engine_->Observe(e);
     events_total_->Inc();
   }
@@ -299,13 +309,16 @@ class ScorerThread final : public Scorer {
     // Replay the retained events.
     const int64_t now = clock_->NowUnixNs();
     min_time_ns_ = now - static_cast<int64_t>(longest_days + 1) * kNsPerDay;
-    cursor_ = 0;
+    CUSTOS_ASSIGN_OR_RETURN(int64_t first, store_->FirstEventIdSince(min_time_ns_));
+    cursor_ = first - 1;
     while (true) {
-      CUSTOS_ASSIGN_OR_RETURN(auto feed,
-                              store_->ReadEventsAfter(cursor_, min_time_ns_, options_.batch_events));
-      for (const auto& f : feed) Observe(f);
-      if (feed.empty()) break;
-      cursor_ = feed.back().id;
+      CUSTOS_ASSIGN_OR_RETURN(uint32_t n, store_->ScanEventsAfter(
+                                              cursor_, options_.batch_events,
+                                              [this](const store::FeedEventView& f) {
+                                                Observe(f);
+                                                cursor_ = f.id;
+                                              }));
+      if (n < options_.batch_events) break;
     }
     // Alerts: closes (with their snapshots), prior cases, and what open alerts already say.
     store::AlertQuery q;
@@ -338,6 +351,9 @@ class ScorerThread final : public Scorer {
   std::unique_ptr<ScoringEngine> engine_;  // scorer thread only (and Init before it starts)
   int64_t cursor_ = 0;                     // scorer thread only
   int64_t min_time_ns_ = 0;                // scorer thread only
+  custos::v1::Event event_;                // scorer thread only: reused for every event
+  std::chrono::steady_clock::time_point last_flush_{};  // scorer thread only
+  int64_t seen_id_ = 0;  // scorer thread only: observed, alerts not necessarily written yet
   metrics::Counter* events_total_;
   metrics::Counter* bad_payloads_;
   metrics::Counter* alert_updates_;

@@ -29,6 +29,8 @@ namespace custos::collector::scoring {
 struct ScorerOptions {
   std::chrono::milliseconds poll_interval{100};
   uint32_t batch_events = 10'000;
+  // Under load, scores are recomputed and alerts written at most this often.
+  std::chrono::milliseconds flush_interval{200};
   EngineOptions engine;
 };
 

@@ -63,14 +63,14 @@ struct Trigger {
   std::string detail;  // shown in explanations ("HR import 2026-11-20: resignation ...")
 };
 
-// One stored event as the engine sees it.
+// One stored event as the engine sees it; the views and the event are only read during Observe.
 struct EngineEvent {
-  std::string agent_id;
-  std::string host;
+  std::string_view agent_id;
+  std::string_view host;
   uint64_t epoch = 0;
   uint64_t seq = 0;
   int64_t time_ns = 0;
-  std::string login;  // the event's login user ("" when none)
+  std::string_view login;  // the event's login user ("" when none)
   const custos::v1::Event* event = nullptr;
 };
 

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -105,10 +106,18 @@ struct ApiTokenRecord {
   std::optional<int64_t> revoked_at_ns;
 };
 
-// An event in the order it was stored (id ascending) — scoring's feed.
-struct FeedEvent {
+// An event in the order it was stored (id ascending) — scoring's feed. The views are valid only
+// during the visitor call.
+struct FeedEventView {
   int64_t id = 0;
-  StoredEvent event;
+  std::string_view agent_id;
+  std::string_view hostname;
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+  int64_t time_ns = 0;
+  EventType type = EventType::kUnknown;
+  std::string_view user;     // "" when the event names no user
+  std::string_view payload;  // serialized custos.v1.Event
 };
 
 class RiskStore {
@@ -116,9 +125,13 @@ class RiskStore {
   virtual ~RiskStore() = default;
 
   // ---- event feed ----
-  // Events with id > after_id and time_ns >= min_time_ns, by id, at most `limit`.
-  virtual Result<std::vector<FeedEvent>> ReadEventsAfter(int64_t after_id, int64_t min_time_ns,
-                                                         uint32_t limit) = 0;
+  // Calls `visit` for the events with id > after_id, by id, at most `limit` (an index range scan:
+  // cheap however large the table; no copies). Returns how many were visited.
+  virtual Result<uint32_t> ScanEventsAfter(
+      int64_t after_id, uint32_t limit, const std::function<void(const FeedEventView&)>& visit) = 0;
+  // The smallest id of an event with time_ns >= min_time_ns (every such event has an id at
+  // least this), or LastEventId() + 1 when there is none.
+  virtual Result<int64_t> FirstEventIdSince(int64_t min_time_ns) = 0;
   virtual Result<int64_t> LastEventId() = 0;
 
   // ---- directory: an import replaces the whole directory ----

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 bin=${CUSTOS_BIN:-$PWD/build/ci/bin}
 samples=${1:-200}; bg_agents=${2:-0}; bg_rate=${3:-0}
 work=$(mktemp -d /tmp/custos-latency-bench-XXXXXX)
-trap 'kill $apid $cpid ${lpid:-} 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $apid $cpid ${lpid:-} 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${CUSTOS_BENCH_KEEP:-}" ] || rm -rf "$work"' EXIT
 "$bin/custos-collector" init --data-dir "$work/c" >/dev/null
 "$bin/custos-collector" run --data-dir "$work/c" --listen 127.0.0.1:0 --api 127.0.0.1:0 \
   --metrics off --ready-file "$work/ready" --log-level warn 2>"$work/collector.log" &

@@ -150,6 +150,28 @@ TEST_F(ScoringE2eTest, ReplayedEventsBecomeExplainedAlertsThatAnalystsTriage) {
   EXPECT_FALSE(ex["indicators"][0]["events"][0]["agent_id"].get<std::string>().empty());
   EXPECT_EQ(ex["triggers"][0]["kind"], "indicator");
 
+  // The same alert through the CLI.
+  const std::vector<std::string> conn = {"--api", "https://127.0.0.1:" + std::to_string(collector_->api_port()),
+                                         "--ca", collector_->ca_path(), "--token-file",
+                                         collector_->admin_token_path()};
+  auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), BinaryPath("custos"));
+    args.insert(args.end(), conn.begin(), conn.end());
+    return testing::Run(args, 30s);
+  };
+  auto listed = cli({"alerts", "--status", "open", "--format", "json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  json cli_alerts = json::parse(listed.out, nullptr, false);
+  ASSERT_FALSE(cli_alerts.is_discarded()) << listed.out;
+  const json& arr = cli_alerts.is_array() ? cli_alerts : cli_alerts["alerts"];
+  ASSERT_EQ(arr.size(), 1u) << listed.out;
+  EXPECT_EQ(arr[0]["id"], id);
+  auto shown = cli({"alert", "show", std::to_string(id)});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_NE(shown.out.find("usb_copy"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("alice@corp.example"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("customers-"), std::string::npos) << "sample events shown";
+
   // The events behind it are readable too.
   auto [es, evs] = Call("GET", "/api/v1/events?user=alice&limit=5");
   ASSERT_EQ(es, 200);

@@ -190,7 +190,8 @@ TEST_P(ScenarioTest, ProducesExpectedAlerts) {
   uint64_t seq = 0;
   for (size_t i = 0; i < events.size(); ++i) {
     const auto& te = events[i];
-    EngineEvent e{"agent-" + te.host, te.host, 1, ++seq, te.time_ns, te.login, &te.event};
+    const std::string agent = "agent-" + te.host;
+    EngineEvent e{agent, te.host, 1, ++seq, te.time_ns, te.login, &te.event};
     engine.Observe(e);
     take(i + 1);
   }

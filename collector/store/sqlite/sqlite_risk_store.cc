@@ -1,6 +1,7 @@
 #include "collector/store/sqlite/sqlite_risk_store.h"
 
 #include <mutex>
+#include <unordered_map>
 #include <nlohmann/json.hpp>
 
 #include "collector/store/sqlite/sqlite_store.h"
@@ -35,37 +36,68 @@ class SqliteRiskStore final : public RiskStore {
     return OkStatus();
   }
 
-  Result<std::vector<FeedEvent>> ReadEventsAfter(int64_t after_id, int64_t min_time_ns,
-                                                 uint32_t limit) override {
+  Result<int64_t> FirstEventIdSince(int64_t min_time_ns) override {
     std::lock_guard<std::mutex> l(read_mu_);
     CUSTOS_ASSIGN_OR_RETURN(
         Stmt s, Prepare(read_db_.get(),
-                        "SELECT e.id, a.agent_id, a.hostname, e.epoch, e.seq, e.time_ns, e.type, "
-                        "u.name, e.payload FROM events e JOIN agents a ON a.id = e.agent "
-                        "LEFT JOIN users u ON u.id = e.user_id WHERE e.id > ? AND e.time_ns >= ? "
-                        "ORDER BY e.id LIMIT ?"));
-    sqlite3_bind_int64(s.get(), 1, after_id);
-    sqlite3_bind_int64(s.get(), 2, min_time_ns);
-    sqlite3_bind_int64(s.get(), 3, limit);
-    std::vector<FeedEvent> out;
-    int rc;
-    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-      FeedEvent f;
-      f.id = sqlite3_column_int64(s.get(), 0);
-      f.event.agent_id = ColumnText(s.get(), 1);
-      f.event.hostname = ColumnText(s.get(), 2);
-      f.event.epoch = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 3));
-      f.event.seq = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 4));
-      f.event.time_ns = sqlite3_column_int64(s.get(), 5);
-      f.event.type = static_cast<EventType>(sqlite3_column_int(s.get(), 6));
-      f.event.user = ColumnText(s.get(), 7);
-      const void* blob = sqlite3_column_blob(s.get(), 8);
-      f.event.payload.assign(static_cast<const char*>(blob),
-                             static_cast<size_t>(sqlite3_column_bytes(s.get(), 8)));
-      out.push_back(std::move(f));
+                        "SELECT coalesce((SELECT min(id) FROM events WHERE time_ns >= ?), "
+                        "(SELECT coalesce(max(id), 0) + 1 FROM events))"));
+    sqlite3_bind_int64(s.get(), 1, min_time_ns);
+    if (sqlite3_step(s.get()) != SQLITE_ROW) return Error(read_db_.get(), "first event since");
+    return sqlite3_column_int64(s.get(), 0);
+  }
+
+  Result<uint32_t> ScanEventsAfter(
+      int64_t after_id, uint32_t limit,
+      const std::function<void(const FeedEventView&)>& visit) override {
+    std::lock_guard<std::mutex> l(read_mu_);
+    if (!feed_stmt_) {
+      // No joins: agent and user names come from small caches (a join costs two B-tree lookups
+      // per event, measured as the largest part of scoring's cost; docs/performance.md).
+      CUSTOS_ASSIGN_OR_RETURN(
+          feed_stmt_, Prepare(read_db_.get(),
+                              "SELECT id, agent, epoch, seq, time_ns, type, user_id, payload "
+                              "FROM events WHERE id > ? ORDER BY id LIMIT ?"));
     }
+    sqlite3_stmt* s = feed_stmt_.get();
+    sqlite3_reset(s);
+    sqlite3_bind_int64(s, 1, after_id);
+    sqlite3_bind_int64(s, 2, limit);
+    uint32_t n = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      FeedEventView v;
+      v.id = sqlite3_column_int64(s, 0);
+      const int64_t agent = sqlite3_column_int64(s, 1);
+      auto a = agents_.find(agent);
+      if (a == agents_.end()) {
+        CUSTOS_ASSIGN_OR_RETURN(auto names, LookupAgent(agent));
+        a = agents_.emplace(agent, std::move(names)).first;
+      }
+      v.agent_id = a->second.first;
+      v.hostname = a->second.second;
+      v.epoch = static_cast<uint64_t>(sqlite3_column_int64(s, 2));
+      v.seq = static_cast<uint64_t>(sqlite3_column_int64(s, 3));
+      v.time_ns = sqlite3_column_int64(s, 4);
+      v.type = static_cast<EventType>(sqlite3_column_int(s, 5));
+      if (sqlite3_column_type(s, 6) != SQLITE_NULL) {
+        const int64_t user = sqlite3_column_int64(s, 6);
+        auto u = users_.find(user);
+        if (u == users_.end()) {
+          CUSTOS_ASSIGN_OR_RETURN(auto name, LookupUser(user));
+          u = users_.emplace(user, std::move(name)).first;
+        }
+        v.user = u->second;
+      }
+      const void* blob = sqlite3_column_blob(s, 7);
+      v.payload = std::string_view(static_cast<const char*>(blob),
+                                   static_cast<size_t>(sqlite3_column_bytes(s, 7)));
+      visit(v);
+      ++n;
+    }
+    sqlite3_reset(s);
     if (rc != SQLITE_DONE) return Error(read_db_.get(), "read event feed");
-    return out;
+    return n;
   }
 
   Result<int64_t> LastEventId() override {
@@ -428,6 +460,21 @@ class SqliteRiskStore final : public RiskStore {
   }
 
  private:
+  // Agents and users are never deleted or renamed, so cached names stay true.
+  Result<std::pair<std::string, std::string>> LookupAgent(int64_t key) {
+    CUSTOS_ASSIGN_OR_RETURN(
+        Stmt s, Prepare(read_db_.get(), "SELECT agent_id, hostname FROM agents WHERE id = ?"));
+    sqlite3_bind_int64(s.get(), 1, key);
+    if (sqlite3_step(s.get()) != SQLITE_ROW) return Error(read_db_.get(), "agent of event");
+    return std::make_pair(ColumnText(s.get(), 0), ColumnText(s.get(), 1));
+  }
+  Result<std::string> LookupUser(int64_t id) {
+    CUSTOS_ASSIGN_OR_RETURN(Stmt s, Prepare(read_db_.get(), "SELECT name FROM users WHERE id = ?"));
+    sqlite3_bind_int64(s.get(), 1, id);
+    if (sqlite3_step(s.get()) != SQLITE_ROW) return Error(read_db_.get(), "user of event");
+    return ColumnText(s.get(), 0);
+  }
+
   static ApiTokenRecord ReadToken(sqlite3_stmt* s) {
     ApiTokenRecord t;
     t.id = ColumnText(s, 0);
@@ -516,6 +563,9 @@ class SqliteRiskStore final : public RiskStore {
   Db write_db_;  // guarded by write_mu_
   std::mutex read_mu_;
   Db read_db_;  // guarded by read_mu_
+  Stmt feed_stmt_;  // guarded by read_mu_
+  std::unordered_map<int64_t, std::pair<std::string, std::string>> agents_;  // guarded by read_mu_
+  std::unordered_map<int64_t, std::string> users_;                           // guarded by read_mu_
 };
 
 }  // namespace
