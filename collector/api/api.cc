@@ -79,6 +79,15 @@ ordered_json ProblemsJson(const std::vector<scoring::ImportProblem>& problems) {
   return a;
 }
 
+// 422: the import is all or nothing; every problem is listed.
+HttpResponse ImportRejected(const std::vector<scoring::ImportProblem>& problems) {
+  return Json(422, {{"error",
+                     {{"status", 422},
+                      {"code", "import_rejected"},
+                      {"message", "nothing imported: fix every problem and retry"}}},
+                    {"problems", ProblemsJson(problems)}});
+}
+
 ordered_json AlertSummary(const store::AlertRecord& a, const std::string& policy_name) {
   return {{"id", a.id},
           {"person", a.person},
@@ -145,8 +154,9 @@ struct ApiService::Impl {
     constexpr std::string_view kBearer = "Bearer ";
     if (r.authorization.size() <= kBearer.size() ||
         r.authorization.compare(0, kBearer.size(), kBearer) != 0) {
-      *error = JsonError(401, "unauthenticated",
-                         "send 'Authorization: Bearer <token>' (custos-collector api-token create)");
+      *error =
+          JsonError(401, "unauthenticated",
+                    "send 'Authorization: Bearer <token>' (custos-collector api-token create)");
       error->headers.push_back({"WWW-Authenticate", "Bearer realm=\"custos\""});
       return std::nullopt;
     }
@@ -157,7 +167,8 @@ struct ApiService::Impl {
         return std::nullopt;
       }
       *error = JsonError(401, "unauthenticated", "unknown or revoked token");
-      error->headers.push_back({"WWW-Authenticate", "Bearer realm=\"custos\", error=\"invalid_token\""});
+      error->headers.push_back(
+          {"WWW-Authenticate", "Bearer realm=\"custos\", error=\"invalid_token\""});
       return std::nullopt;
     }
     bool allowed = false;
@@ -183,8 +194,8 @@ struct ApiService::Impl {
   Status ApplyTriggers(std::vector<store::TriggerRecord> t) const {
     return scorer ? scorer->AddTriggers(std::move(t)) : OkStatus();
   }
-  Result<store::AlertRecord> SetStatus(int64_t id, std::string_view status,
-                                       std::string_view reason, std::string_view by) const {
+  Result<store::AlertRecord> SetStatus(int64_t id, std::string_view status, std::string_view reason,
+                                       std::string_view by) const {
     if (scorer) return scorer->SetAlertStatus(id, status, reason, by);
     return risk->SetAlertStatus(id, status, reason, by, clock->NowUnixNs(), "");
   }
@@ -192,9 +203,9 @@ struct ApiService::Impl {
   void AddRoutes();
 };
 
-#define CUSTOS_API_AUTH(...)                                            \
-  HttpResponse auth_error;                                              \
-  auto caller = Authorize(r, {__VA_ARGS__}, &auth_error);               \
+#define CUSTOS_API_AUTH(...)                              \
+  HttpResponse auth_error;                                \
+  auto caller = Authorize(r, {__VA_ARGS__}, &auth_error); \
   if (!caller) return auth_error;
 
 void ApiService::Impl::AddRoutes() {
@@ -266,35 +277,35 @@ void ApiService::Impl::AddRoutes() {
     return Json(200, out);
   });
 
-  router.Add("POST", "/api/v1/alerts/{id}/status", [this](const HttpRequest& r,
-                                                          const PathParams& p) {
-    CUSTOS_API_AUTH(kAdmin, kAnalyst);
-    auto id = ParseInt(p.at("id"));
-    if (!id) return JsonError(400, "invalid_id", "alert id must be a number");
-    HttpResponse err;
-    auto body = ObjectBody(r, &err);
-    if (!body) return err;
-    auto status = StringField(*body, "status", true, &err);
-    if (!status) return err;
-    auto reason = StringField(*body, "reason", false, &err);
-    if (!reason && err.status != 200) return err;
-    if (*status != store::kNeedsReview && *status != store::kConfirmed &&
-        *status != store::kDismissed && *status != store::kResolved) {
-      return JsonError(400, "invalid_field",
-                       "status: one of needs_review, confirmed, dismissed, resolved");
-    }
-    if (*status == store::kDismissed && reason.value_or("").empty()) {
-      return JsonError(400, "missing_field", "reason: dismissing an alert needs a reason");
-    }
-    if (reason && reason->size() > 4096) {
-      return JsonError(400, "invalid_field", "reason: at most 4096 bytes");
-    }
-    auto a = SetStatus(*id, *status, reason.value_or(""), caller->name);
-    if (!a.ok()) return FromStatus(a.status());
-    logging::Info("api: alert status changed",
-                  {{"alert", *id}, {"status", *status}, {"by", caller->name}});
-    return Json(200, AlertSummary(*a, PolicyNames()[a->policy_id]));
-  });
+  router.Add(
+      "POST", "/api/v1/alerts/{id}/status", [this](const HttpRequest& r, const PathParams& p) {
+        CUSTOS_API_AUTH(kAdmin, kAnalyst);
+        auto id = ParseInt(p.at("id"));
+        if (!id) return JsonError(400, "invalid_id", "alert id must be a number");
+        HttpResponse err;
+        auto body = ObjectBody(r, &err);
+        if (!body) return err;
+        auto status = StringField(*body, "status", true, &err);
+        if (!status) return err;
+        auto reason = StringField(*body, "reason", false, &err);
+        if (!reason && err.status != 200) return err;
+        if (*status != store::kNeedsReview && *status != store::kConfirmed &&
+            *status != store::kDismissed && *status != store::kResolved) {
+          return JsonError(400, "invalid_field",
+                           "status: one of needs_review, confirmed, dismissed, resolved");
+        }
+        if (*status == store::kDismissed && reason.value_or("").empty()) {
+          return JsonError(400, "missing_field", "reason: dismissing an alert needs a reason");
+        }
+        if (reason && reason->size() > 4096) {
+          return JsonError(400, "invalid_field", "reason: at most 4096 bytes");
+        }
+        auto a = SetStatus(*id, *status, reason.value_or(""), caller->name);
+        if (!a.ok()) return FromStatus(a.status());
+        logging::Info("api: alert status changed",
+                      {{"alert", *id}, {"status", *status}, {"by", caller->name}});
+        return Json(200, AlertSummary(*a, PolicyNames()[a->policy_id]));
+      });
 
   // ---- events ----
   router.Add("GET", "/api/v1/events", [this](const HttpRequest& r, const PathParams&) {
@@ -306,8 +317,9 @@ void ApiService::Impl::AddRoutes() {
       if (v.empty()) continue;
       int64_t t = 0;
       if (!ParseTimeSpec(v, now, &t)) {
-        return JsonError(400, "invalid_query",
-                         std::string(key) + ": a time like 2026-11-21T10:00:00Z, 2026-11-21 or -2h");
+        return JsonError(
+            400, "invalid_query",
+            std::string(key) + ": a time like 2026-11-21T10:00:00Z, 2026-11-21 or -2h");
       }
       (std::string_view(key) == "since" ? q.since_ns : q.until_ns) = t;
     }
@@ -340,12 +352,12 @@ void ApiService::Impl::AddRoutes() {
     CUSTOS_API_AUTH(kAdmin, kAnalyst, kViewer);
     ordered_json list = ordered_json::array();
     for (const auto& i : scoring::Catalog()) {
-      list.push_back({{"id", i.key},
-                      {"name", i.name},
-                      {"category", i.category},
-                      {"weight", i.weight},
-                      {"tiers", {{"low", i.tiers.low}, {"medium", i.tiers.medium},
-                                 {"high", i.tiers.high}}}});
+      list.push_back(
+          {{"id", i.key},
+           {"name", i.name},
+           {"category", i.category},
+           {"weight", i.weight},
+           {"tiers", {{"low", i.tiers.low}, {"medium", i.tiers.medium}, {"high", i.tiers.high}}}});
     }
     return Json(200, {{"indicators", list}});
   });
@@ -377,7 +389,8 @@ void ApiService::Impl::AddRoutes() {
     auto rows = risk->ListPolicies();
     if (!rows.ok()) return FromStatus(rows.status());
     for (const auto& row : *rows) {
-      if (row.id == p.at("id")) return Json(200, ordered_json::parse(row.body_json, nullptr, false));
+      if (row.id == p.at("id"))
+        return Json(200, ordered_json::parse(row.body_json, nullptr, false));
     }
     return JsonError(404, "not_found", "policy " + p.at("id") + ": not found");
   });
@@ -400,13 +413,13 @@ void ApiService::Impl::AddRoutes() {
     policy->id = "pol_" + crypto::HexEncode(*rnd);
     policy->created_at_ns = clock->NowUnixNs();
     const std::string text = scoring::PolicyToJson(*policy);
-    s = risk->InsertPolicy({policy->id, policy->name, policy->template_id, text,
-                            policy->created_at_ns});
+    s = risk->InsertPolicy(
+        {policy->id, policy->name, policy->template_id, text, policy->created_at_ns});
     if (!s.ok()) return FromStatus(s);
     s = ReloadScoring();
     if (!s.ok()) return FromStatus(s);
-    logging::Info("api: policy created", {{"policy", policy->id}, {"template", *tmpl},
-                                          {"by", caller->name}});
+    logging::Info("api: policy created",
+                  {{"policy", policy->id}, {"template", *tmpl}, {"by", caller->name}});
     return Json(201, ordered_json::parse(text));
   });
 
@@ -433,7 +446,8 @@ void ApiService::Impl::AddRoutes() {
     for (const auto& p : *people) {
       ordered_json ls = ordered_json::array();
       for (const auto& l : *logins) {
-        if (l.person == p.id) ls.push_back({{"login", l.login}, {"host", l.host.empty() ? "*" : l.host}});
+        if (l.person == p.id)
+          ls.push_back({{"login", l.login}, {"host", l.host.empty() ? "*" : l.host}});
       }
       list.push_back({{"id", p.id},
                       {"display_name", p.display_name},
@@ -449,9 +463,7 @@ void ApiService::Impl::AddRoutes() {
     CUSTOS_API_AUTH(kAdmin);
     auto result = scoring::ParseDirectoryCsv(r.body);
     if (!result.problems.empty()) {
-      return Json(422, {{"error", {{"status", 422}, {"code", "import_rejected"},
-                                   {"message", "nothing imported: fix every problem and retry"}}},
-                        {"problems", ProblemsJson(result.problems)}});
+      return ImportRejected(result.problems);
     }
     std::map<std::string, store::PersonRecord> people;
     std::vector<store::LoginRecord> logins;
@@ -493,13 +505,10 @@ void ApiService::Impl::AddRoutes() {
     if (!people.ok()) return FromStatus(people.status());
     std::set<std::string, std::less<>> known;
     for (const auto& p : *people) known.insert(p.id);
-    auto result = scoring::ParseHrCsv(r.body, hint, [&](std::string_view email) {
-      return known.count(email) > 0;
-    });
+    auto result = scoring::ParseHrCsv(
+        r.body, hint, [&](std::string_view email) { return known.count(email) > 0; });
     if (!result.problems.empty()) {
-      return Json(422, {{"error", {{"status", 422}, {"code", "import_rejected"},
-                                   {"message", "nothing imported: fix every problem and retry"}}},
-                        {"problems", ProblemsJson(result.problems)}});
+      return ImportRejected(result.problems);
     }
     const int64_t now = clock->NowUnixNs();
     std::vector<store::TriggerRecord> triggers;
@@ -526,9 +535,10 @@ void ApiService::Impl::AddRoutes() {
     if (!added.ok()) return FromStatus(added.status());
     Status s = ApplyTriggers(std::move(triggers));
     if (!s.ok()) return FromStatus(s);
-    logging::Info("api: HR rows imported", {{"rows", result.records.size()},
-                                            {"new", *added}, {"by", caller->name}});
-    return Json(200, {{"rows", result.records.size()}, {"new", *added},
+    logging::Info("api: HR rows imported",
+                  {{"rows", result.records.size()}, {"new", *added}, {"by", caller->name}});
+    return Json(200, {{"rows", result.records.size()},
+                      {"new", *added},
                       {"already_imported", result.records.size() - *added}});
   });
 

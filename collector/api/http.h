@@ -26,8 +26,8 @@ struct HttpRequest {
   std::string path;    // percent-decoded path without the query: "/api/v1/alerts"
   std::multimap<std::string, std::string> query;  // decoded; '+' means space
   std::string body;
-  std::string authorization;  // raw Authorization header value; never log it
-  std::string content_type;   // raw Content-Type header value
+  std::string authorization;   // raw Authorization header value; never log it
+  std::string content_type;    // raw Content-Type header value
   std::string remote_address;  // peer IP address, e.g. "127.0.0.1" or "::1"
 
   // The first value of query parameter `key`, or `fallback` when absent.

@@ -10,9 +10,9 @@ namespace {
 
 TEST(ParseTargetTest, DecodesPathAndQuery) {
   HttpRequest request;
-  ASSERT_TRUE(ParseTarget("/api/v1/alerts/a%20b?state=open&q=x+y%2Bz&empty=&flag&&state=closed",
-                          &request)
-                  .ok());
+  ASSERT_TRUE(
+      ParseTarget("/api/v1/alerts/a%20b?state=open&q=x+y%2Bz&empty=&flag&&state=closed", &request)
+          .ok());
   EXPECT_EQ(request.target, "/api/v1/alerts/a%20b?state=open&q=x+y%2Bz&empty=&flag&&state=closed");
   EXPECT_EQ(request.path, "/api/v1/alerts/a b");
   EXPECT_EQ(request.query.size(), 5u);
@@ -38,10 +38,9 @@ TEST(ParseTargetTest, KeepsUtf8AndEncodedQueryDelimiters) {
 }
 
 TEST(ParseTargetTest, RefusesBadTargets) {
-  for (const char* target :
-       {"", "api/v1", "http://host/x", "*", "/a%2Fb", "/a%2fb", "/a/%", "/a/%4", "/a/%zz",
-        "/a/../b", "/a/./b", "/a/%2e%2e/b", "/a/%00", "/a/%0A", "/a b", "/a#frag", "/a?x=%00",
-        "/a?x=%G1", "/a\x7f"}) {
+  for (const char* target : {"", "api/v1", "http://host/x", "*", "/a%2Fb", "/a%2fb", "/a/%",
+                             "/a/%4", "/a/%zz", "/a/../b", "/a/./b", "/a/%2e%2e/b", "/a/%00",
+                             "/a/%0A", "/a b", "/a#frag", "/a?x=%00", "/a?x=%G1", "/a\x7f"}) {
     HttpRequest request;
     const Status status = ParseTarget(target, &request);
     EXPECT_FALSE(status.ok()) << target;

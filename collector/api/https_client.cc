@@ -87,8 +87,8 @@ Status VerifyFailure(std::string_view where, std::string_view host, long verify)
       message += "server certificate does not chain to the configured CA (" + reason + ")";
       break;
     default:
-      message += "server certificate rejected when verified against the configured CA (" +
-                 reason + ")";
+      message +=
+          "server certificate rejected when verified against the configured CA (" + reason + ")";
       break;
   }
   return PermissionDeniedError(std::move(message));
@@ -103,8 +103,7 @@ Result<HttpResponse> HttpsClient::Request(std::string_view method, std::string_v
                                           std::string_view content_type) const {
   const std::string& host = options_.host;
   const bool is_v6 = host.find(':') != std::string::npos;
-  const std::string where =
-      (is_v6 ? "[" + host + "]" : host) + ":" + std::to_string(options_.port);
+  const std::string where = (is_v6 ? "[" + host + "]" : host) + ":" + std::to_string(options_.port);
   if (!IsToken(method)) return InvalidArgumentError("api: request: invalid method");
   if (target.empty() || target.front() != '/' || HasControl(target) ||
       target.find(' ') != std::string_view::npos) {
@@ -113,8 +112,8 @@ Result<HttpResponse> HttpsClient::Request(std::string_view method, std::string_v
   if (HasControl(bearer_token) || HasControl(content_type)) {
     return InvalidArgumentError("api: request: control character in a header value");
   }
-  const std::string what = std::string(method) + " " +
-                           std::string(target.substr(0, target.find('?'))) + " to " + where;
+  const std::string what =
+      std::string(method) + " " + std::string(target.substr(0, target.find('?'))) + " to " + where;
 
   crypto::TlsClientOptions tls_options;
   tls_options.ca_pem = options_.ca_pem;
@@ -128,7 +127,8 @@ Result<HttpResponse> HttpsClient::Request(std::string_view method, std::string_v
 
   asio::io_context io(1);
   ssl::stream<tcp::socket> stream(io, ctx);
-  CUSTOS_RETURN_IF_ERROR(crypto::ConfigureClientSsl(stream.native_handle(), host).WithContext("api"));
+  CUSTOS_RETURN_IF_ERROR(
+      crypto::ConfigureClientSsl(stream.native_handle(), host).WithContext("api"));
   tcp::socket& socket = stream.next_layer();
   const SteadyClock::time_point deadline = SteadyClock::now() + options_.timeout;
   const auto timeout_error = [&] {
@@ -152,9 +152,8 @@ Result<HttpResponse> HttpsClient::Request(std::string_view method, std::string_v
     for (const auto& entry : results) endpoints.push_back(entry.endpoint());
   }
 
-  ec = RunUntil(io, deadline, socket, &timed_out, [&](auto handler) {
-    asio::async_connect(socket, endpoints, std::move(handler));
-  });
+  ec = RunUntil(io, deadline, socket, &timed_out,
+                [&](auto handler) { asio::async_connect(socket, endpoints, std::move(handler)); });
   if (timed_out) return timeout_error();
   if (ec) return UnavailableError("api: connect " + where + ": " + ec.message());
   socket.set_option(tcp::no_delay(true), ec);  // best effort: avoids Nagle + delayed-ACK stalls

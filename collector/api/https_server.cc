@@ -32,8 +32,8 @@ using SteadyClock = std::chrono::steady_clock;
 
 constexpr std::string_view kAlpnHttp11 = "http/1.1";
 // After an error response the client may still be sending the rest of its request; reading it
-// (up to this much, for at most kDrainTime or the idle timeout) before closing keeps the kernel from answering with
-// RST, which could destroy the response before the client reads it.
+// (up to this much, for at most kDrainTime or the idle timeout) before closing keeps the kernel
+// from answering with RST, which could destroy the response before the client reads it.
 constexpr size_t kMaxDrainBytes = 4u << 20;
 constexpr std::chrono::milliseconds kDrainTime{2000};
 constexpr std::chrono::milliseconds kShutdownTime{1000};
@@ -193,7 +193,8 @@ class BeastHttpsServer final : public HttpsServer {
       endpoint = tcp::endpoint(address, options_.port);
     } else {
       tcp::resolver resolver(*io_);
-      const auto results = resolver.resolve(options_.listen_host, std::to_string(options_.port), ec);
+      const auto results =
+          resolver.resolve(options_.listen_host, std::to_string(options_.port), ec);
       if (ec || results.empty()) {
         return InvalidArgumentError(context + ": " + (ec ? ec.message() : "no addresses"));
       }
@@ -254,9 +255,8 @@ class BeastHttpsServer final : public HttpsServer {
     try {
       return handler_(request);
     } catch (const std::exception& e) {
-      logging::Error("api: handler failed", {{"method", request.method},
-                                              {"path", request.path},
-                                              {"error", e.what()}});
+      logging::Error("api: handler failed",
+                     {{"method", request.method}, {"path", request.path}, {"error", e.what()}});
     } catch (...) {
       logging::Error("api: handler failed",
                      {{"method", request.method}, {"path", request.path}, {"error", "unknown"}});
@@ -286,37 +286,37 @@ class BeastHttpsServer final : public HttpsServer {
   }
 
   void Accept() {
-    acceptor_->async_accept(asio::make_strand(*io_), [this](const error_code& ec,
-                                                           tcp::socket socket) {
-      if (ec == asio::error::operation_aborted || stopping()) return;
-      if (ec) {
-        // Transient (EMFILE, ECONNABORTED): retry shortly rather than spin.
-        logging::Warn("api: accept failed", {{"error", ec.message()}});
-        retry_timer_.emplace(acceptor_->get_executor());
-        retry_timer_->expires_after(std::chrono::milliseconds(100));
-        retry_timer_->async_wait([this](const error_code& timer_ec) {
-          if (!timer_ec) Accept();
+    acceptor_->async_accept(
+        asio::make_strand(*io_), [this](const error_code& ec, tcp::socket socket) {
+          if (ec == asio::error::operation_aborted || stopping()) return;
+          if (ec) {
+            // Transient (EMFILE, ECONNABORTED): retry shortly rather than spin.
+            logging::Warn("api: accept failed", {{"error", ec.message()}});
+            retry_timer_.emplace(acceptor_->get_executor());
+            retry_timer_->expires_after(std::chrono::milliseconds(100));
+            retry_timer_->async_wait([this](const error_code& timer_ec) {
+              if (!timer_ec) Accept();
+            });
+            return;
+          }
+          if (open_connections_.load(std::memory_order_relaxed) >= options_.max_connections) {
+            const uint64_t n = refused_.fetch_add(1, std::memory_order_relaxed);
+            if (n % 1000 == 0) {
+              logging::Warn("api: too many connections, refusing",
+                            {{"max_connections", options_.max_connections}, {"refused", n + 1}});
+            }
+            error_code ignored;
+            socket.shutdown(tcp::socket::shutdown_both, ignored);
+            socket.close(ignored);
+          } else {
+            open_connections_.fetch_add(1, std::memory_order_relaxed);
+            // Responses go out as a few TLS records; Nagle plus delayed ACK would add 40 ms.
+            error_code ignored;
+            socket.set_option(tcp::no_delay(true), ignored);
+            std::make_shared<Connection>(this, std::move(socket), *ssl_ctx_)->Start();
+          }
+          Accept();
         });
-        return;
-      }
-      if (open_connections_.load(std::memory_order_relaxed) >= options_.max_connections) {
-        const uint64_t n = refused_.fetch_add(1, std::memory_order_relaxed);
-        if (n % 1000 == 0) {
-          logging::Warn("api: too many connections, refusing",
-                        {{"max_connections", options_.max_connections}, {"refused", n + 1}});
-        }
-        error_code ignored;
-        socket.shutdown(tcp::socket::shutdown_both, ignored);
-        socket.close(ignored);
-      } else {
-        open_connections_.fetch_add(1, std::memory_order_relaxed);
-        // Responses go out as a few TLS records; Nagle plus delayed ACK would add 40 ms.
-        error_code ignored;
-        socket.set_option(tcp::no_delay(true), ignored);
-        std::make_shared<Connection>(this, std::move(socket), *ssl_ctx_)->Start();
-      }
-      Accept();
-    });
   }
 
   const HttpsServerOptions options_;
@@ -347,10 +347,9 @@ Connection::~Connection() { server_->ConnectionClosed(); }
 
 void Connection::Start() {
   beast::get_lowest_layer(stream_).expires_after(server_->options().handshake_timeout);
-  stream_.async_handshake(ssl::stream_base::server,
-                          [self = shared_from_this()](const error_code& ec) {
-                            self->OnHandshake(ec);
-                          });
+  stream_.async_handshake(
+      ssl::stream_base::server,
+      [self = shared_from_this()](const error_code& ec) { self->OnHandshake(ec); });
 }
 
 void Connection::OnHandshake(const error_code& ec) {
@@ -368,14 +367,13 @@ void Connection::OnHandshake(const error_code& ec) {
 void Connection::ReadHeader() {
   request_start_ = SteadyClock::now();  // replaced once the header is in; for early errors
   parser_.emplace();
-  parser_->header_limit(static_cast<uint32_t>(
-      std::min<size_t>(server_->options().max_header_bytes, UINT32_MAX)));
+  parser_->header_limit(
+      static_cast<uint32_t>(std::min<size_t>(server_->options().max_header_bytes, UINT32_MAX)));
   parser_->body_limit(static_cast<uint64_t>(server_->options().max_body_bytes));
   beast::get_lowest_layer(stream_).expires_after(server_->options().idle_timeout);
-  http::async_read_header(stream_, buffer_, *parser_,
-                          [self = shared_from_this()](const error_code& ec, size_t) {
-                            self->OnHeader(ec);
-                          });
+  http::async_read_header(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](const error_code& ec, size_t) { self->OnHeader(ec); });
 }
 
 void Connection::OnHeader(const error_code& ec) {
@@ -422,13 +420,13 @@ void Connection::OnBody(const error_code& ec) {
 
 void Connection::OnReadError(const error_code& ec) {
   if (ec == http::error::body_limit) {
-    SendError(413, "payload_too_large",
-              "request body exceeds " + std::to_string(server_->options().max_body_bytes) +
-                  " bytes");
+    SendError(
+        413, "payload_too_large",
+        "request body exceeds " + std::to_string(server_->options().max_body_bytes) + " bytes");
   } else if (ec == http::error::header_limit) {
-    SendError(431, "header_too_large",
-              "request header exceeds " + std::to_string(server_->options().max_header_bytes) +
-                  " bytes");
+    SendError(
+        431, "header_too_large",
+        "request header exceeds " + std::to_string(server_->options().max_header_bytes) + " bytes");
   } else if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
     Shutdown();  // the client closed (between requests, or mid-request)
   } else if (IsHttpError(ec)) {
@@ -529,8 +527,8 @@ void Connection::Respond(HttpResponse response, bool close, const std::string& m
   response_.keep_alive(!close);
 
   if (logging::Enabled(logging::Level::kDebug)) {
-    const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
-        SteadyClock::now() - request_start_);
+    const auto elapsed =
+        std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - request_start_);
     logging::Debug("api: request", {{"method", method},
                                     {"path", path},
                                     {"status", response.status},
@@ -539,22 +537,21 @@ void Connection::Respond(HttpResponse response, bool close, const std::string& m
   }
 
   beast::get_lowest_layer(stream_).expires_after(server_->options().idle_timeout);
-  http::async_write(stream_, response_,
-                    [self = shared_from_this(), close](const error_code& ec, size_t) {
-                      if (ec) {
-                        self->Close();
-                      } else if (!close) {
-                        self->ReadHeader();
-                      } else if (self->drain_before_close_) {
-                        self->drain_deadline_ =
-                            SteadyClock::now() +
-                            std::min<SteadyClock::duration>(kDrainTime,
-                                                            self->server_->options().idle_timeout);
-                        self->Drain();
-                      } else {
-                        self->Shutdown();
-                      }
-                    });
+  http::async_write(
+      stream_, response_, [self = shared_from_this(), close](const error_code& ec, size_t) {
+        if (ec) {
+          self->Close();
+        } else if (!close) {
+          self->ReadHeader();
+        } else if (self->drain_before_close_) {
+          self->drain_deadline_ =
+              SteadyClock::now() +
+              std::min<SteadyClock::duration>(kDrainTime, self->server_->options().idle_timeout);
+          self->Drain();
+        } else {
+          self->Shutdown();
+        }
+      });
 }
 
 void Connection::Drain() {
@@ -591,13 +588,11 @@ HttpsServer::~HttpsServer() = default;
 
 Result<std::unique_ptr<HttpsServer>> HttpsServer::Start(const HttpsServerOptions& options,
                                                         std::string_view cert_chain_pem,
-                                                        std::string_view key_pem,
-                                                        Handler handler) {
+                                                        std::string_view key_pem, Handler handler) {
   if (options.io_threads < 1 || options.worker_threads < 1) {
     return InvalidArgumentError("api: io_threads and worker_threads must be at least 1");
   }
-  if (options.max_connections < 1 || options.max_body_bytes < 1 ||
-      options.max_header_bytes < 256) {
+  if (options.max_connections < 1 || options.max_body_bytes < 1 || options.max_header_bytes < 256) {
     return InvalidArgumentError(
         "api: max_connections and max_body_bytes must be positive, max_header_bytes >= 256");
   }

@@ -64,8 +64,8 @@ const Pki& TestPki() {
     auto ca = crypto::CreateCa("Custos API Test CA", hours(24));
     CUSTOS_CHECK(ca.ok()) << ca.status().ToString();
     p->ca = *ca;
-    auto server = crypto::IssueServerCertificate(p->ca, "localhost", {"localhost"}, {"127.0.0.1"},
-                                                 hours(24));
+    auto server =
+        crypto::IssueServerCertificate(p->ca, "localhost", {"localhost"}, {"127.0.0.1"}, hours(24));
     CUSTOS_CHECK(server.ok()) << server.status().ToString();
     p->server = *server;
     return p;
@@ -75,8 +75,7 @@ const Pki& TestPki() {
 
 std::string Header(const HttpResponse& response, std::string_view name) {
   for (const auto& [k, v] : response.headers) {
-    if (k.size() == name.size() &&
-        std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
           return std::tolower(static_cast<unsigned char>(a)) ==
                  std::tolower(static_cast<unsigned char>(b));
         })) {
@@ -197,8 +196,8 @@ class HttpsServerTest : public ::testing::Test {
  protected:
   void Start(Handler handler, HttpsServerOptions options = {}) {
     options.port = 0;
-    auto server = HttpsServer::Start(options, TestPki().server.cert_pem,
-                                     TestPki().server.key_pem, std::move(handler));
+    auto server = HttpsServer::Start(options, TestPki().server.cert_pem, TestPki().server.key_pem,
+                                     std::move(handler));
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(server).value();
   }
@@ -218,8 +217,9 @@ class HttpsServerTest : public ::testing::Test {
 TEST_F(HttpsServerTest, RoundTripsGetWithDecodedQuery) {
   Start(Echo);
   ASSERT_OK_AND_ASSIGN(HttpResponse response,
-                       Client().Request("GET", "/api/v1/alerts/a%20b?state=open&q=two+words&"
-                                               "state=closed&x=%2F%26",
+                       Client().Request("GET",
+                                        "/api/v1/alerts/a%20b?state=open&q=two+words&"
+                                        "state=closed&x=%2F%26",
                                         "", "tok-1"));
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(response.content_type, "application/json");
@@ -288,8 +288,9 @@ TEST_F(HttpsServerTest, KeepsConnectionAliveAcrossRequestsAndPipelining) {
     EXPECT_EQ(response.body, "/r" + std::to_string(i) + "#" + std::to_string(i));
   }
   // Two pipelined requests in one write are answered in order.
-  ASSERT_OK(raw.Write(
-      "POST /p1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /p2 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_OK(
+      raw.Write("POST /p1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /p2 "
+                "HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_OK_AND_ASSIGN(RawTlsClient::Response first, raw.ReadResponse());
   ASSERT_OK_AND_ASSIGN(RawTlsClient::Response second, raw.ReadResponse());
   EXPECT_EQ(first.body, "/p1#4");
@@ -312,8 +313,8 @@ TEST_F(HttpsServerTest, HonoursExpectContinue) {
   Start(Echo);
   RawTlsClient raw;
   ASSERT_OK(raw.Connect(server_->port()));
-  ASSERT_OK(raw.Write(
-      "PUT /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
+  ASSERT_OK(
+      raw.Write("PUT /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
   ASSERT_OK_AND_ASSIGN(RawTlsClient::Response interim, raw.ReadResponse());
   EXPECT_EQ(interim.status, 100);
   ASSERT_OK(raw.Write("hello"));
@@ -404,9 +405,9 @@ TEST_F(HttpsServerTest, HandlerExceptionGives500AndLogsNoSecrets) {
     throw 42;
   });
   HttpsClient client = Client();
-  ASSERT_OK_AND_ASSIGN(HttpResponse response,
-                       client.Request("POST", "/std?q=secret-query-789", "secret-body-456",
-                                      "secret-token-123"));
+  ASSERT_OK_AND_ASSIGN(
+      HttpResponse response,
+      client.Request("POST", "/std?q=secret-query-789", "secret-body-456", "secret-token-123"));
   ASSERT_OK_AND_ASSIGN(HttpResponse other, client.Request("GET", "/other"));
   server_->Stop();
   logging::SetOutputFd(2);
@@ -611,12 +612,12 @@ TEST(HttpsServerStartTest, RefusesBadMaterialAndBusyPort) {
   ASSERT_FALSE(garbage.ok());
   EXPECT_EQ(garbage.status().code(), StatusCode::kInvalidArgument);
 
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<HttpsServer> first,
-                       HttpsServer::Start(options, TestPki().server.cert_pem,
-                                          TestPki().server.key_pem, Echo));
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<HttpsServer> first,
+      HttpsServer::Start(options, TestPki().server.cert_pem, TestPki().server.key_pem, Echo));
   options.port = first->port();
-  auto busy = HttpsServer::Start(options, TestPki().server.cert_pem, TestPki().server.key_pem,
-                                 Echo);
+  auto busy =
+      HttpsServer::Start(options, TestPki().server.cert_pem, TestPki().server.key_pem, Echo);
   ASSERT_FALSE(busy.ok());
   EXPECT_EQ(busy.status().code(), StatusCode::kUnavailable) << busy.status().ToString();
 }

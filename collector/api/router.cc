@@ -62,7 +62,8 @@ void Router::Add(std::string_view method, std::string_view pattern, RouteHandler
     CUSTOS_CHECK(!raw.empty()) << "router: pattern '" << pattern << "' has an empty segment";
     Segment segment;
     if (raw.front() == '{') {
-      CUSTOS_CHECK(raw.size() > 2 && raw.back() == '}' && IsParamName(raw.substr(1, raw.size() - 2)))
+      CUSTOS_CHECK(raw.size() > 2 && raw.back() == '}' &&
+                   IsParamName(raw.substr(1, raw.size() - 2)))
           << "router: pattern '" << pattern << "': bad parameter '" << raw << "'";
       segment.is_param = true;
       segment.text = std::string(raw.substr(1, raw.size() - 2));

@@ -10,10 +10,10 @@
 #include "collector/api/api.h"
 #include "collector/api/https_server.h"
 #include "collector/app/collector_config.h"
-#include "collector/scoring/scorer.h"
-#include "collector/store/sqlite/sqlite_risk_store.h"
 #include "collector/ingest/enrollment.h"
 #include "collector/ingest/ingest.h"
+#include "collector/scoring/scorer.h"
+#include "collector/store/sqlite/sqlite_risk_store.h"
 #include "collector/store/sqlite/sqlite_store.h"
 #include "common/config/config.h"
 #include "common/crypto/crypto.h"
@@ -220,8 +220,8 @@ int ApiToken(const CollectorConfig& c, const flags::Args& args) {
     auto id = crypto::RandomBytes(4);
     if (!secret.ok() || !id.ok()) return Failure(secret.ok() ? id.status() : secret.status());
     std::string token = "cat_" + *secret;
-    store::ApiTokenRecord rec{"atk_" + crypto::HexEncode(*id), role, name,
-                              RealClock()->NowUnixNs(), {}};
+    store::ApiTokenRecord rec{
+        "atk_" + crypto::HexEncode(*id), role, name, RealClock()->NowUnixNs(), {}};
     if (Status s = (*risk)->CreateApiToken(rec, crypto::Sha256(token)); !s.ok()) return Failure(s);
     std::printf("%s\n", token.c_str());
     std::fprintf(stderr, "api token %s (role %s, name %s): shown once, store it safely\n",
@@ -429,8 +429,8 @@ int Run(CollectorConfig c, const flags::Args& args, sigset_t stop_signals) {
        {"ingest", c.ingest.listen_host + ":" + std::to_string((*server)->port())},
        {"metrics", metrics_server ? c.metrics_host + ":" + std::to_string(metrics_server->port())
                                   : std::string("off")},
-       {"api", api_server ? c.api_host + ":" + std::to_string(api_server->port())
-                          : std::string("off")},
+       {"api",
+        api_server ? c.api_host + ":" + std::to_string(api_server->port()) : std::string("off")},
        {"store", c.db_path()}});
   if (auto ready = args.Get("ready-file")) {
     std::string json =

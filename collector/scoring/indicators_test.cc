@@ -89,9 +89,10 @@ TEST(IndicatorsTest, SecuritySettings) {
   s->set_summary("installed tor 1\ninstalled vim 2\nremoved x 1\nupgraded y 1 -> 2");
   MappingOptions approved{{"vim*"}};
   auto f = MapEvent(e, approved);
-  EXPECT_EQ(std::count_if(f.hits.begin(), f.hits.end(),
-                          [](const IndicatorHit& h) { return h.id == IndicatorId::kUnapprovedSoftware; }),
-            1);
+  EXPECT_EQ(
+      std::count_if(f.hits.begin(), f.hits.end(),
+                    [](const IndicatorHit& h) { return h.id == IndicatorId::kUnapprovedSoftware; }),
+      1);
   s->set_area("agent");
   EXPECT_TRUE(Has(MapEvent(e, {}), IndicatorId::kAgentTampering));
 }

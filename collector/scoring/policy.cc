@@ -12,8 +12,8 @@ using T = TriggerKind;
 using nlohmann::json;
 
 constexpr std::array<std::string_view, 7> kTriggerNames = {
-    "resignation",   "job_level_change", "performance_review", "performance_improvement_plan",
-    "external_alert", "manual",          "indicator"};
+    "resignation",    "job_level_change", "performance_review", "performance_improvement_plan",
+    "external_alert", "manual",           "indicator"};
 
 constexpr std::array<PolicyTemplate, 9> kTemplates = {{
     {"data_theft_departing", "Data theft by departing users",
@@ -49,9 +49,9 @@ std::vector<IndicatorSetting> Settings(std::initializer_list<IndicatorId> ids) {
 }
 
 const std::initializer_list<IndicatorId> kDataIndicators = {
-    I::kUsbCopy,        I::kCloudUpload,       I::kBulkCreate,        I::kBulkRename,
-    I::kBulkDelete,     I::kArchiveCreated,    I::kExtensionChanged,  I::kPriorityContent,
-    I::kHiddenFileCreated, I::kNewUsbDevice,   I::kTelemetryGap,      I::kAgentTampering};
+    I::kUsbCopy,           I::kCloudUpload,    I::kBulkCreate,       I::kBulkRename,
+    I::kBulkDelete,        I::kArchiveCreated, I::kExtensionChanged, I::kPriorityContent,
+    I::kHiddenFileCreated, I::kNewUsbDevice,   I::kTelemetryGap,     I::kAgentTampering};
 const std::initializer_list<IndicatorId> kSecurityIndicators = {
     I::kSecurityControlDisabled, I::kPrivilegeChange, I::kUnapprovedSoftware,
     I::kAgentTampering,          I::kTelemetryGap,    I::kNewUsbDevice};
@@ -129,9 +129,9 @@ Result<Policy> PolicyFromTemplate(std::string_view template_id, std::string_view
   const std::string_view t = template_id;
   const bool security = t.starts_with("security_violations");
   if (t == "patient_data_misuse") {
-    p.indicators = Settings({I::kPriorityContent, I::kUsbCopy, I::kCloudUpload, I::kBulkCreate,
-                             I::kBulkDelete, I::kArchiveCreated, I::kExtensionChanged,
-                             I::kTelemetryGap});
+    p.indicators =
+        Settings({I::kPriorityContent, I::kUsbCopy, I::kCloudUpload, I::kBulkCreate, I::kBulkDelete,
+                  I::kArchiveCreated, I::kExtensionChanged, I::kTelemetryGap});
     p.priority_content.paths = {"*/patients/*", "*/patient-records/*", "*/ehr/*"};
     p.priority_content.extensions = {".hl7", ".dcm", ".ccda"};
     p.priority_content.labels = {"PHI", "patient"};
@@ -154,8 +154,8 @@ Result<Policy> PolicyFromTemplate(std::string_view template_id, std::string_view
     p.trigger_indicators = {I::kUsbCopy, I::kCloudUpload};
   } else if (t == "security_violations" || t == "security_violations_priority_users") {
     p.triggers = {T::kExternalAlert, T::kManual, T::kIndicator};
-    p.trigger_indicators = {I::kSecurityControlDisabled, I::kUnapprovedSoftware,
-                            I::kAgentTampering, I::kPrivilegeChange};
+    p.trigger_indicators = {I::kSecurityControlDisabled, I::kUnapprovedSoftware, I::kAgentTampering,
+                            I::kPrivilegeChange};
   }
   if (t.ends_with("_priority_users")) {
     p.scope.all = false;
@@ -176,10 +176,10 @@ std::string PolicyToJson(const Policy& p) {
                 {"excluded", p.scope.excluded}};
   json ind = json::array();
   for (const auto& s : p.indicators) {
-    ind.push_back({{"id", std::string(Info(s.id).key)},
-                   {"weight", s.weight},
-                   {"tiers", {{"low", s.tiers.low}, {"medium", s.tiers.medium},
-                              {"high", s.tiers.high}}}});
+    ind.push_back(
+        {{"id", std::string(Info(s.id).key)},
+         {"weight", s.weight},
+         {"tiers", {{"low", s.tiers.low}, {"medium", s.tiers.medium}, {"high", s.tiers.high}}}});
   }
   j["indicators"] = ind;
   j["priority_content"] = {{"paths", p.priority_content.paths},
@@ -244,7 +244,8 @@ Status ApplyPolicyJson(std::string_view text, Policy* p) {
         } else if (e.is_object() && e.contains("id") && e["id"].is_string()) {
           key = e["id"].get<std::string>();
         } else {
-          return Bad(k, "each entry is an indicator id or {\"id\":..., \"weight\":..., \"tiers\":...}");
+          return Bad(
+              k, "each entry is an indicator id or {\"id\":..., \"weight\":..., \"tiers\":...}");
         }
         auto id = ParseIndicator(key);
         if (!id) return Bad(k, "unknown indicator '" + key + "' (see docs/indicators.md)");
@@ -330,7 +331,8 @@ Status ApplyPolicyJson(std::string_view text, Policy* p) {
                     : s.key() == "priority_users" ? &p->boost_priority_users
                     : s.key() == "prior_cases"    ? &p->boost_prior_cases
                                                   : nullptr;
-        if (dst == nullptr) return Bad(sk, "unknown booster (above_baseline, priority_users, prior_cases)");
+        if (dst == nullptr)
+          return Bad(sk, "unknown booster (above_baseline, priority_users, prior_cases)");
         CUSTOS_RETURN_IF_ERROR(ReadBool(s.value(), sk, dst));
       }
     } else if (k == "sequences") {

@@ -22,13 +22,13 @@
 namespace custos::collector::scoring {
 
 enum class TriggerKind : uint8_t {
-  kResignation = 0,           // HR connector: resignation (ResignationDate)
-  kJobLevelChange,            // HR connector
-  kPerformanceReview,         // HR connector
+  kResignation = 0,             // HR connector: resignation (ResignationDate)
+  kJobLevelChange,              // HR connector
+  kPerformanceReview,           // HR connector
   kPerformanceImprovementPlan,  // HR connector
-  kExternalAlert,             // posted to the API (e.g. a DLP alert)
-  kManual,                    // "start scoring this person for N days"
-  kIndicator,                 // the person's first hit of one of the policy's trigger indicators
+  kExternalAlert,               // posted to the API (e.g. a DLP alert)
+  kManual,                      // "start scoring this person for N days"
+  kIndicator,                   // the person's first hit of one of the policy's trigger indicators
 };
 std::string_view TriggerKindName(TriggerKind kind);
 std::optional<TriggerKind> ParseTriggerKind(std::string_view name);

@@ -24,7 +24,9 @@ TEST(PolicyTest, OverridesApplyAndBadOnesNameTheKey) {
   ASSERT_TRUE(p.ok());
   ASSERT_TRUE(ApplyPolicyJson(R"({"historic_days": 60, "indicators": [
       {"id": "usb_copy", "weight": 50, "tiers": {"low": 2, "medium": 4, "high": 8}}, "archive_created"],
-      "priority_content": {"extensions": ["XLSX"]}})", &*p).ok());
+      "priority_content": {"extensions": ["XLSX"]}})",
+                              &*p)
+                  .ok());
   EXPECT_EQ(p->historic_days, 60u);
   ASSERT_EQ(p->indicators.size(), 2u);
   EXPECT_EQ(p->indicators[0].weight, 50u);

@@ -26,8 +26,8 @@ class ScorerThread final : public Scorer {
         bad_payloads_(registry->GetCounter(
             "custos_scoring_bad_payloads_total",
             "Stored events whose payload could not be parsed (skipped by scoring)")),
-        alert_updates_(registry->GetCounter("custos_scoring_alert_updates_total",
-                                            "Alerts raised or revised")),
+        alert_updates_(
+            registry->GetCounter("custos_scoring_alert_updates_total", "Alerts raised or revised")),
         failures_(registry->GetCounter("custos_scoring_failures_total",
                                        "Scoring rounds that failed (retried)")),
         round_seconds_(registry->GetHistogram("custos_scoring_round_seconds",
@@ -60,8 +60,7 @@ class ScorerThread final : public Scorer {
   }
 
   Result<store::AlertRecord> SetAlertStatus(int64_t id, std::string_view status,
-                                            std::string_view reason,
-                                            std::string_view by) override {
+                                            std::string_view reason, std::string_view by) override {
     Result<store::AlertRecord> out = NotFoundError("");
     Status s = Call([&]() -> Status {
       CUSTOS_ASSIGN_OR_RETURN(store::AlertRecord a, store_->GetAlert(id));
@@ -90,9 +89,8 @@ class ScorerThread final : public Scorer {
     notified_ = true;
     cv_.notify_one();
     if (!done_cv_.wait_until(l, deadline, [&] { return scored_id_ >= *target || stopping_; })) {
-      return DeadlineExceededError("scoring: not caught up with event " +
-                                   std::to_string(*target) + " (at " + std::to_string(scored_id_) +
-                                   ")");
+      return DeadlineExceededError("scoring: not caught up with event " + std::to_string(*target) +
+                                   " (at " + std::to_string(scored_id_) + ")");
     }
     return OkStatus();
   }
@@ -176,11 +174,12 @@ class ScorerThread final : public Scorer {
     // The newest id first: once a read returns less than a full batch, everything up to it has
     // been seen.
     CUSTOS_ASSIGN_OR_RETURN(int64_t last, store_->LastEventId());
-    CUSTOS_ASSIGN_OR_RETURN(uint32_t n, store_->ScanEventsAfter(cursor_, options_.batch_events,
-                                                                [this](const store::FeedEventView& f) {
-                                                                  Observe(f);
-                                                                  cursor_ = f.id;
-                                                                }));
+    CUSTOS_ASSIGN_OR_RETURN(uint32_t n,
+                            store_->ScanEventsAfter(cursor_, options_.batch_events,
+                                                    [this](const store::FeedEventView& f) {
+                                                      Observe(f);
+                                                      cursor_ = f.id;
+                                                    }));
     const bool more = n == options_.batch_events;
     if (!more) seen_id_ = std::max(seen_id_, last);
     seen_id_ = std::max(seen_id_, cursor_);
@@ -312,12 +311,12 @@ class ScorerThread final : public Scorer {
     CUSTOS_ASSIGN_OR_RETURN(int64_t first, store_->FirstEventIdSince(min_time_ns_));
     cursor_ = first - 1;
     while (true) {
-      CUSTOS_ASSIGN_OR_RETURN(uint32_t n, store_->ScanEventsAfter(
-                                              cursor_, options_.batch_events,
-                                              [this](const store::FeedEventView& f) {
-                                                Observe(f);
-                                                cursor_ = f.id;
-                                              }));
+      CUSTOS_ASSIGN_OR_RETURN(uint32_t n,
+                              store_->ScanEventsAfter(cursor_, options_.batch_events,
+                                                      [this](const store::FeedEventView& f) {
+                                                        Observe(f);
+                                                        cursor_ = f.id;
+                                                      }));
       if (n < options_.batch_events) break;
     }
     // Alerts: closes (with their snapshots), prior cases, and what open alerts already say.
@@ -337,11 +336,10 @@ class ScorerThread final : public Scorer {
       }
     }
     CUSTOS_RETURN_IF_ERROR(Flush());
-    logging::Info("scoring: state rebuilt",
-                  {{"policies", policy_rows.size()},
-                   {"people", engine_->people()},
-                   {"triggers", triggers.size()},
-                   {"replayed_through_event", cursor_}});
+    logging::Info("scoring: state rebuilt", {{"policies", policy_rows.size()},
+                                             {"people", engine_->people()},
+                                             {"triggers", triggers.size()},
+                                             {"replayed_through_event", cursor_}});
     return OkStatus();
   }
 
@@ -373,8 +371,7 @@ class ScorerThread final : public Scorer {
 
 }  // namespace
 
-Result<std::unique_ptr<Scorer>> Scorer::Start(const ScorerOptions& options,
-                                              store::RiskStore* store,
+Result<std::unique_ptr<Scorer>> Scorer::Start(const ScorerOptions& options, store::RiskStore* store,
                                               metrics::Registry* registry, Clock* clock) {
   auto s = std::make_unique<ScorerThread>(options, store, registry, clock);
   CUSTOS_RETURN_IF_ERROR(s->Init());

@@ -37,8 +37,8 @@ struct ScorerOptions {
 class Scorer {
  public:
   static Result<std::unique_ptr<Scorer>> Start(const ScorerOptions& options,
-                                               store::RiskStore* store,
-                                               metrics::Registry* registry, Clock* clock);
+                                               store::RiskStore* store, metrics::Registry* registry,
+                                               Clock* clock);
   virtual ~Scorer() = default;
 
   // New events were committed: score them now rather than at the next poll.

@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <unordered_map>
-#include <nlohmann/json.hpp>
 
 namespace custos::collector::scoring {
 namespace {
@@ -97,12 +97,12 @@ struct SequenceHit {
 };
 
 struct PolicyPerson {
-  int64_t floor_ns = 0;          // activity before this is not scored (alert closed)
+  int64_t floor_ns = 0;  // activity before this is not scored (alert closed)
   // Counts of the day the alert was closed, at the close: subtracted from that day.
   int64_t floor_day = INT64_MIN;
   std::array<uint32_t, kIndicatorCount> floor_counts{};
   std::vector<uint32_t> floor_priority;  // by policy index
-  int64_t self_trigger_ns = 0;   // first trigger-indicator hit after floor_ns
+  int64_t self_trigger_ns = 0;           // first trigger-indicator hit after floor_ns
   int64_t last_trigger_hit_ns = 0;
   Sample self_trigger_sample;
   std::string last_explanation;  // what the last update said
@@ -133,8 +133,10 @@ std::string Describe(const custos::v1::Event& e) {
     case custos::v1::Event::kFile: {
       const auto& f = e.file();
       static constexpr std::array<std::string_view, 8> kOps = {
-          "file", "created", "modified", "deleted", "renamed", "attributes changed", "read",
-          "copied to removable media"};
+          "file",     "created",
+          "modified", "deleted",
+          "renamed",  "attributes changed",
+          "read",     "copied to removable media"};
       std::string op(f.op() >= 0 && f.op() < 8 ? kOps[f.op()] : "file");
       std::string s = op + " " + f.path();
       if (!f.old_path().empty()) s += " (was " + f.old_path() + ")";
@@ -144,8 +146,8 @@ std::string Describe(const custos::v1::Event& e) {
     case custos::v1::Event::kSetting: {
       const auto& s = e.setting();
       std::string out = s.area() + " " + s.key() + ": ";
-      out += s.summary().empty() ? s.old_value() + " -> " + s.new_value()
-                                 : s.summary().substr(0, 200);
+      out +=
+          s.summary().empty() ? s.old_value() + " -> " + s.new_value() : s.summary().substr(0, 200);
       return out;
     }
     case custos::v1::Event::kUsb:
@@ -163,8 +165,11 @@ std::string Describe(const custos::v1::Event& e) {
 }
 
 json SampleJson(const Sample& s) {
-  return {{"agent_id", s.agent_id}, {"epoch", s.epoch}, {"seq", s.seq},
-          {"time_ns", s.time_ns},   {"what", s.what}};
+  return {{"agent_id", s.agent_id},
+          {"epoch", s.epoch},
+          {"seq", s.seq},
+          {"time_ns", s.time_ns},
+          {"what", s.what}};
 }
 
 bool Listed(const std::vector<std::string>& list, const std::string& v) {
@@ -217,10 +222,10 @@ bool MatchesPriority(const PriorityContent& pc, const EventFacts& f) {
 struct ScoringEngine::State {
   EngineOptions options;
   std::vector<Policy> policies;
-  std::unordered_map<std::string, Person> people;                // by id
-  std::unordered_map<std::string, std::string> login_host;       // "login\nhost" -> person id
-  std::unordered_map<std::string, std::string> login_any;        // login -> person id
-  std::unordered_map<std::string, PersonState> persons;          // by person id
+  std::unordered_map<std::string, Person> people;                 // by id
+  std::unordered_map<std::string, std::string> login_host;        // "login\nhost" -> person id
+  std::unordered_map<std::string, std::string> login_any;         // login -> person id
+  std::unordered_map<std::string, PersonState> persons;           // by person id
   std::unordered_map<std::string, std::string> host_last_person;  // host -> person id
   std::map<int64_t, OrgDay> org_days;
   std::vector<std::string> dirty;
@@ -254,9 +259,8 @@ struct ScoringEngine::State {
 
   void TrackSequence(PersonState& p, const EventFacts& f, const EngineEvent& e) {
     if (f.stage == Stage::kNone || f.name.empty()) return;
-    const int64_t window = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                               options.sequence_window)
-                               .count();
+    const int64_t window =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(options.sequence_window).count();
     auto lookup = [&](const std::string& name) -> Chain* {
       if (name.empty()) return nullptr;
       auto it = p.name_to_chain.find(name);
@@ -273,8 +277,8 @@ struct ScoringEngine::State {
       chain_id = p.next_chain++;
       chain = &p.chains[chain_id];
     } else {
-      chain_id = p.name_to_chain[f.name.empty() || lookup(f.name) == nullptr ? f.previous_name
-                                                                              : f.name];
+      chain_id =
+          p.name_to_chain[f.name.empty() || lookup(f.name) == nullptr ? f.previous_name : f.name];
     }
     const size_t stage = static_cast<size_t>(f.stage);
     if (f.stage == Stage::kCleanup && chain->at[static_cast<size_t>(Stage::kExfiltration)] == 0) {
@@ -421,12 +425,14 @@ void ScoringEngine::RestoreClose(const std::string& person, const std::string& p
   pp.floor_priority.assign(s_->policies.size(), 0);
   if (snap.contains("counts") && snap["counts"].is_array()) {
     for (size_t i = 0; i < kIndicatorCount && i < snap["counts"].size(); ++i) {
-      if (snap["counts"][i].is_number_unsigned()) pp.floor_counts[i] = snap["counts"][i].get<uint32_t>();
+      if (snap["counts"][i].is_number_unsigned())
+        pp.floor_counts[i] = snap["counts"][i].get<uint32_t>();
     }
   }
   if (snap.contains("priority") && snap["priority"].is_array()) {
     for (size_t i = 0; i < pp.floor_priority.size() && i < snap["priority"].size(); ++i) {
-      if (snap["priority"][i].is_number_unsigned()) pp.floor_priority[i] = snap["priority"][i].get<uint32_t>();
+      if (snap["priority"][i].is_number_unsigned())
+        pp.floor_priority[i] = snap["priority"][i].get<uint32_t>();
     }
   }
   // Replayed after a restart, hits after the close are already known: keep the latest one.
@@ -585,13 +591,15 @@ std::optional<AlertUpdate> ScoringEngine::State::Score(size_t pi, PersonState& p
     int64_t busiest_day = 0;
     json samples = json::array();
     for (auto it = lo; it != hi; ++it) {
-      const Counter& c = priority ? it->second.priority[pi] : it->second.ind[static_cast<size_t>(setting.id)];
+      const Counter& c =
+          priority ? it->second.priority[pi] : it->second.ind[static_cast<size_t>(setting.id)];
       if (c.count == 0) continue;
       // The day an alert was closed: only what happened after the close counts.
       uint64_t count = c.count;
       if (it->first == pp.floor_day) {
-        const uint32_t before = priority ? (pi < pp.floor_priority.size() ? pp.floor_priority[pi] : 0)
-                                         : pp.floor_counts[static_cast<size_t>(setting.id)];
+        const uint32_t before = priority
+                                    ? (pi < pp.floor_priority.size() ? pp.floor_priority[pi] : 0)
+                                    : pp.floor_counts[static_cast<size_t>(setting.id)];
         count = count > before ? count - before : 0;
       }
       if (count == 0) continue;
@@ -622,8 +630,10 @@ std::optional<AlertUpdate> ScoringEngine::State::Score(size_t pi, PersonState& p
                   {"count_in_window", total},
                   {"busiest_day", DayName(busiest_day)},
                   {"busiest_day_count", busiest},
-                  {"thresholds", {{"low", setting.tiers.low}, {"medium", setting.tiers.medium},
-                                  {"high", setting.tiers.high}}},
+                  {"thresholds",
+                   {{"low", setting.tiers.low},
+                    {"medium", setting.tiers.medium},
+                    {"high", setting.tiers.high}}},
                   {"events", samples}};
     if (bytes > 0) entry["bytes"] = bytes;
     indicators.push_back(std::move(entry));
@@ -642,7 +652,8 @@ std::optional<AlertUpdate> ScoringEngine::State::Score(size_t pi, PersonState& p
       if (busiest > 3 * mean) {
         above_baseline = true;
         char buf[256];
-        std::snprintf(buf, sizeof buf, "%s: %llu on %s vs the person's own %.2f per day over %u days",
+        std::snprintf(buf, sizeof buf,
+                      "%s: %llu on %s vs the person's own %.2f per day over %u days",
                       std::string(info.key).c_str(), static_cast<unsigned long long>(busiest),
                       DayName(busiest_day).c_str(), mean, days);
         baseline_detail = buf;
@@ -664,9 +675,10 @@ std::optional<AlertUpdate> ScoringEngine::State::Score(size_t pi, PersonState& p
   }
   if (pol.boost_prior_cases && pp.prior_confirmed > 0) {
     factor *= kBoost;
-    boosters.push_back({{"id", "prior_cases"},
-                        {"factor", kBoost},
-                        {"detail", std::to_string(pp.prior_confirmed) + " earlier confirmed alert(s)"}});
+    boosters.push_back(
+        {{"id", "prior_cases"},
+         {"factor", kBoost},
+         {"detail", std::to_string(pp.prior_confirmed) + " earlier confirmed alert(s)"}});
   }
 
   // ---- Sequences ----
@@ -724,8 +736,9 @@ std::optional<AlertUpdate> ScoringEngine::State::Score(size_t pi, PersonState& p
              {"boost_factor", factor},
              {"sequences", sequences},
              {"sequence_points", sequence_points},
-             {"formula", "score = min(100, base x boost_factor + sequence_points + "
-                         "cumulative_exfiltration.points)"}};
+             {"formula",
+              "score = min(100, base x boost_factor + sequence_points + "
+              "cumulative_exfiltration.points)"}};
   if (!cumulative.is_null()) ex["cumulative_exfiltration"] = cumulative;
   std::string text = ex.dump();
   if (text == pp.last_explanation) return std::nullopt;

@@ -28,11 +28,11 @@
 
 #include <chrono>
 #include <cstdint>
-#include <string_view>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "collector/scoring/indicators.h"
@@ -87,7 +87,7 @@ struct AlertUpdate {
 
 struct EngineOptions {
   uint32_t retain_days = 90;  // per-day counts older than this (before the newest day) are dropped
-  uint32_t baseline_days = 30;  // the person's own baseline: the days before the busiest day
+  uint32_t baseline_days = 30;     // the person's own baseline: the days before the busiest day
   uint32_t min_baseline_days = 7;  // no above-baseline booster for people seen fewer days
   std::chrono::hours sequence_window{72};
   size_t max_tracked_names = 10'000;  // per person

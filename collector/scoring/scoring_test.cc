@@ -82,7 +82,8 @@ TEST(ScoringEngineTest, ScopeByGroupsAndExclusions) {
   p->scope.groups = {"sales"};
   p->scope.excluded = {"carl@x"};
   engine.SetPolicies({*p});
-  engine.SetDirectory({{"ann@x", "", "", "", {"sales"}}, {"carl@x", "", "", "", {"sales"}},
+  engine.SetDirectory({{"ann@x", "", "", "", {"sales"}},
+                       {"carl@x", "", "", "", {"sales"}},
                        {"dan@x", "", "", "", {"eng"}}},
                       {{"ann", "", "ann@x"}, {"carl", "", "carl@x"}, {"dan", "pc1", "dan@x"}});
   EXPECT_EQ(engine.PersonFor("dan", "pc1"), "dan@x");

@@ -39,12 +39,11 @@ class CollectorCrashTest : public ::testing::Test {
 
   void StartCollector(Subprocess* p, int generation) {
     std::string ready = dir_.Sub("ready" + std::to_string(generation));
-    ASSERT_TRUE(
-        p->Start({BinaryPath("custos-collector"), "run", "--data-dir", data_, "--listen",
-                  "127.0.0.1:" + std::to_string(port_), "--metrics", "off", "--api", "127.0.0.1:0",
-                  "--ready-file", ready},
-                 dir_.Sub("collector" + std::to_string(generation)))
-            .ok());
+    ASSERT_TRUE(p->Start({BinaryPath("custos-collector"), "run", "--data-dir", data_, "--listen",
+                          "127.0.0.1:" + std::to_string(port_), "--metrics", "off", "--api",
+                          "127.0.0.1:0", "--ready-file", ready},
+                         dir_.Sub("collector" + std::to_string(generation)))
+                    .ok());
     ASSERT_TRUE(WaitFor([&] { return access(ready.c_str(), F_OK) == 0 || !p->running(); }, 30s));
     ASSERT_TRUE(p->running()) << p->Stderr();
   }

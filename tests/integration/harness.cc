@@ -49,11 +49,11 @@ Result<std::string> CollectorProcess::Token(int uses) {
 Status CollectorProcess::Start() {
   std::string ready = dir_ + "/ready" + std::to_string(++generation_);
   process_ = std::make_unique<Subprocess>();
-  CUSTOS_RETURN_IF_ERROR(process_->Start(
-      {BinaryPath("custos-collector"), "run", "--data-dir", data_dir(), "--listen",
-       "127.0.0.1:" + std::to_string(port_), "--metrics", "off", "--api", "127.0.0.1:0",
-       "--ready-file", ready},
-      dir_ + "/collector" + std::to_string(generation_)));
+  CUSTOS_RETURN_IF_ERROR(
+      process_->Start({BinaryPath("custos-collector"), "run", "--data-dir", data_dir(), "--listen",
+                       "127.0.0.1:" + std::to_string(port_), "--metrics", "off", "--api",
+                       "127.0.0.1:0", "--ready-file", ready},
+                      dir_ + "/collector" + std::to_string(generation_)));
   if (!WaitFor([&] { return access(ready.c_str(), F_OK) == 0 || !process_->running(); }, 30s) ||
       !process_->running()) {
     return InternalError("collector did not start: " + process_->Stderr());
@@ -62,9 +62,8 @@ Status CollectorProcess::Start() {
   auto text = ReadFile(ready);
   if (!text.ok()) return text.status();
   auto pos = text->find("\"api_port\":");
-  api_port_ = pos == std::string::npos
-                  ? 0
-                  : static_cast<uint16_t>(std::stoi(text->substr(pos + 11)));
+  api_port_ =
+      pos == std::string::npos ? 0 : static_cast<uint16_t>(std::stoi(text->substr(pos + 11)));
   return OkStatus();
 }
 

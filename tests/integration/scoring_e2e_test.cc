@@ -44,11 +44,11 @@ class ScoringE2eTest : public ::testing::Test {
 
   // Sends a request with the admin token; returns {status, parsed body}.
   std::pair<int, json> Call(std::string_view method, std::string_view target,
-                            std::string_view body = "", std::string_view content_type =
-                                                            "application/json",
+                            std::string_view body = "",
+                            std::string_view content_type = "application/json",
                             std::string_view token = "admin") {
-    auto r = Client().Request(method, target, body, token == "admin" ? token_ : token,
-                              content_type);
+    auto r =
+        Client().Request(method, target, body, token == "admin" ? token_ : token, content_type);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     if (!r.ok()) return {0, json()};
     return {r->status, json::parse(r->body, nullptr, false)};
@@ -68,10 +68,10 @@ class ScoringE2eTest : public ::testing::Test {
     cfg.close();
     auto enroll_token = collector_->Token(1);
     ASSERT_TRUE(enroll_token.ok());
-    auto r = testing::Run({BinaryPath("custos-agent"), "enroll", "--config", dir_.Sub("agent.yaml"),
-                           "--state-dir", dir_.Sub("agent"), "--token", *enroll_token, "--ca",
-                           collector_->ca_path()},
-                          30s);
+    auto r = testing::Run(
+        {BinaryPath("custos-agent"), "enroll", "--config", dir_.Sub("agent.yaml"), "--state-dir",
+         dir_.Sub("agent"), "--token", *enroll_token, "--ca", collector_->ca_path()},
+        30s);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     Subprocess agent;
     ASSERT_TRUE(agent
@@ -151,9 +151,10 @@ TEST_F(ScoringE2eTest, ReplayedEventsBecomeExplainedAlertsThatAnalystsTriage) {
   EXPECT_EQ(ex["triggers"][0]["kind"], "indicator");
 
   // The same alert through the CLI.
-  const std::vector<std::string> conn = {"--api", "https://127.0.0.1:" + std::to_string(collector_->api_port()),
-                                         "--ca", collector_->ca_path(), "--token-file",
-                                         collector_->admin_token_path()};
+  const std::vector<std::string> conn = {
+      "--api",        "https://127.0.0.1:" + std::to_string(collector_->api_port()),
+      "--ca",         collector_->ca_path(),
+      "--token-file", collector_->admin_token_path()};
   auto cli = [&](std::vector<std::string> args) {
     args.insert(args.begin(), BinaryPath("custos"));
     args.insert(args.end(), conn.begin(), conn.end());
@@ -185,9 +186,10 @@ TEST_F(ScoringE2eTest, ReplayedEventsBecomeExplainedAlertsThatAnalystsTriage) {
   EXPECT_EQ(Call("GET", "/api/v1/alerts/abc").first, 400);
   EXPECT_EQ(Call("DELETE", "/api/v1/alerts").first, 405);
   EXPECT_EQ(Call("POST", "/api/v1/alerts/1/status", "{not json").first, 400);
-  EXPECT_EQ(Call("POST", "/api/v1/alerts/" + std::to_string(id) + "/status",
-                 R"({"status":"dismissed"})").first,
-            400)
+  EXPECT_EQ(
+      Call("POST", "/api/v1/alerts/" + std::to_string(id) + "/status", R"({"status":"dismissed"})")
+          .first,
+      400)
       << "dismissing needs a reason";
   EXPECT_EQ(Call("POST", "/api/v1/policies", R"({"template":"nope","name":"x"})").first, 404);
   EXPECT_EQ(Call("POST", "/api/v1/policies", R"({"template":"data_leaks","name":"Leaks"})").first,
@@ -208,9 +210,10 @@ TEST_F(ScoringE2eTest, ReplayedEventsBecomeExplainedAlertsThatAnalystsTriage) {
   ASSERT_EQ(ds, 200) << dismissed.dump();
   EXPECT_EQ(dismissed["status"], "dismissed");
   EXPECT_EQ(dismissed["status_by"], "admin");
-  EXPECT_EQ(Call("POST", "/api/v1/alerts/" + std::to_string(id) + "/status",
-                 R"({"status":"confirmed"})").first,
-            409);
+  EXPECT_EQ(
+      Call("POST", "/api/v1/alerts/" + std::to_string(id) + "/status", R"({"status":"confirmed"})")
+          .first,
+      409);
 
   // A restart rebuilds scoring from the store: the dismissed activity does not come back.
   EXPECT_EQ(collector_->Stop(), 0);

@@ -4,10 +4,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cinttypes>
 #include <cmath>
 #include <csignal>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
@@ -76,7 +76,8 @@ class BatchPool {
     auto zc = wire::ZstdCompressor::Create(3);
     // Recent times, so the collector's scorer (which scores the last weeks) sees the load too.
     int64_t t0 = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                     std::chrono::system_clock::now().time_since_epoch()).count();
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
     for (int v = 0; v < variants; ++v) {
       testing::SyntheticEvents gen(static_cast<uint32_t>(v), 7);
       Encoded enc;

@@ -61,7 +61,8 @@ int64_t Duration(const std::string& s) {
 }
 
 std::string Substitute(std::string text, int i) {
-  for (size_t p; (p = text.find("{i}")) != std::string::npos;) text.replace(p, 3, std::to_string(i));
+  for (size_t p; (p = text.find("{i}")) != std::string::npos;)
+    text.replace(p, 3, std::to_string(i));
   return text;
 }
 
@@ -125,7 +126,8 @@ TEST_P(ScenarioTest, ProducesExpectedAlerts) {
   std::vector<Policy> policies;
   std::map<std::string, std::string> policy_ids;  // name -> id
   for (const auto& p : s["policies"]) {
-    auto policy = PolicyFromTemplate(p["template"].get<std::string>(), p["name"].get<std::string>());
+    auto policy =
+        PolicyFromTemplate(p["template"].get<std::string>(), p["name"].get<std::string>());
     ASSERT_TRUE(policy.ok()) << policy.status().ToString();
     if (p.contains("set")) {
       Status st = ApplyPolicyJson(p["set"].dump(), &*policy);
@@ -242,7 +244,8 @@ TEST_P(ScenarioTest, ProducesExpectedAlerts) {
       }
     }
     if (want.contains("cumulative_exfiltration")) {
-      EXPECT_EQ(ex.contains("cumulative_exfiltration"), want["cumulative_exfiltration"].get<bool>());
+      EXPECT_EQ(ex.contains("cumulative_exfiltration"),
+                want["cumulative_exfiltration"].get<bool>());
     }
     if (want.contains("raised_by_event")) {
       // Streaming: the alert appears with the event that crosses the threshold, not later.

@@ -1,8 +1,8 @@
 #include "collector/store/sqlite/sqlite_risk_store.h"
 
 #include <mutex>
-#include <unordered_map>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "collector/store/sqlite/sqlite_store.h"
 #include "collector/store/sqlite/sqlite_util.h"
@@ -126,8 +126,8 @@ class SqliteRiskStore final : public RiskStore {
         if (sqlite3_step(p.get()) != SQLITE_DONE) return Error(write_db_.get(), "insert person");
       }
       CUSTOS_ASSIGN_OR_RETURN(
-          Stmt lg, Prepare(write_db_.get(),
-                           "INSERT INTO logins(login, host, person) VALUES(?,?,?)"));
+          Stmt lg,
+          Prepare(write_db_.get(), "INSERT INTO logins(login, host, person) VALUES(?,?,?)"));
       for (const auto& r : logins) {
         sqlite3_reset(lg.get());
         BindText(lg.get(), 1, r.login);
@@ -217,10 +217,10 @@ class SqliteRiskStore final : public RiskStore {
 
   Result<std::vector<PolicyRecord>> ListPolicies() override {
     std::lock_guard<std::mutex> l(read_mu_);
-    CUSTOS_ASSIGN_OR_RETURN(
-        Stmt s, Prepare(read_db_.get(),
-                        "SELECT id, name, template, body, created_at_ns FROM policies "
-                        "ORDER BY created_at_ns, id"));
+    CUSTOS_ASSIGN_OR_RETURN(Stmt s,
+                            Prepare(read_db_.get(),
+                                    "SELECT id, name, template, body, created_at_ns FROM policies "
+                                    "ORDER BY created_at_ns, id"));
     std::vector<PolicyRecord> out;
     int rc;
     while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
@@ -562,8 +562,8 @@ class SqliteRiskStore final : public RiskStore {
   std::mutex write_mu_;
   Db write_db_;  // guarded by write_mu_
   std::mutex read_mu_;
-  Db read_db_;  // guarded by read_mu_
-  Stmt feed_stmt_;  // guarded by read_mu_
+  Db read_db_;                                                               // guarded by read_mu_
+  Stmt feed_stmt_;                                                           // guarded by read_mu_
   std::unordered_map<int64_t, std::pair<std::string, std::string>> agents_;  // guarded by read_mu_
   std::unordered_map<int64_t, std::string> users_;                           // guarded by read_mu_
 };

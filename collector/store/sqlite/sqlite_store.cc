@@ -494,7 +494,6 @@ class SqliteStore final : public Store {
     return sqlite::SqliteError(db, path_, what);
   }
 
-
   Result<Db> OpenConnection(bool read_only) {
     sqlite3* raw = nullptr;
     int flags = SQLITE_OPEN_NOMUTEX |

@@ -36,8 +36,8 @@ inline void BindText(sqlite3_stmt* s, int i, std::string_view v) {
 // (constraint), PermissionDenied (cannot open / read-only), else Internal.
 inline Status SqliteError(sqlite3* db, std::string_view path, std::string_view what) {
   int code = sqlite3_extended_errcode(db);
-  std::string m = "store: " + std::string(path) + ": " + std::string(what) + ": " +
-                  sqlite3_errmsg(db);
+  std::string m =
+      "store: " + std::string(path) + ": " + std::string(what) + ": " + sqlite3_errmsg(db);
   switch (code & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
