@@ -12,7 +12,7 @@ work=$(mktemp -d /tmp/custos-latency-bench-XXXXXX)
 trap 'kill $apid $cpid ${lpid:-} 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${CUSTOS_BENCH_KEEP:-}" ] || rm -rf "$work"' EXIT
 "$bin/custos-collector" init --data-dir "$work/c" >/dev/null
 "$bin/custos-collector" run --data-dir "$work/c" --listen 127.0.0.1:0 --api 127.0.0.1:0 \
-  --metrics off --ready-file "$work/ready" --log-level warn 2>"$work/collector.log" &
+  --metrics 127.0.0.1:0 --ready-file "$work/ready" --log-level warn 2>"$work/collector.log" &
 cpid=$!
 for _ in $(seq 200); do [ -f "$work/ready" ] && break; sleep 0.05; done
 port=$(python3 -c "import json;print(json.load(open('$work/ready'))['ingest_port'])")
@@ -20,7 +20,7 @@ aport=$(python3 -c "import json;print(json.load(open('$work/ready'))['api_port']
 if [ "$bg_agents" -gt 0 ]; then
   token=$("$bin/custos-collector" token create --data-dir "$work/c" --uses "$bg_agents" 2>/dev/null)
   "$bin/custos-loadgen" --collector "127.0.0.1:$port" --server-name localhost --ca "$work/c/pki/ca.crt" \
-    --token "$token" --agents "$bg_agents" --events 100000000 --rate "$bg_rate" --state-dir "$work/lg" \
+    --token "$token" --agents "$bg_agents" --events 100000000 --rate "$bg_rate" --fresh-times --state-dir "$work/lg" \
     --quiet >/dev/null 2>&1 &
   lpid=$!
 fi

@@ -53,6 +53,8 @@ Options:
   --events N              events per agent (default 10000; 0 = connect and stay idle)
   --batch N               events per batch (default 1000)
   --threads N             network threads (default 1)
+  --fresh-times           stamp every batch with the current time when it is sent (re-encodes
+                          each batch: more loadgen CPU, a realistic ever-increasing stream)
   --rate N                cap on events/s offered by all agents together (default 0 = as fast
                           as the collector acknowledges)
   --hold DURATION         with --events 0: how long to stay connected (default 10s)
@@ -72,7 +74,11 @@ struct AgentCreds {
 // compressed EventBatch can be sent at any position of any stream.
 class BatchPool {
  public:
-  BatchPool(uint32_t batch_events, int variants) : batch_events_(batch_events) {
+  // fresh_times: every batch is re-stamped with the current time and re-encoded when sent (costs
+  // loadgen CPU), as a real agent's stream would be; otherwise the pooled batches repeat the same
+  // timestamps, which makes the collector's time indexes take inserts all over their range.
+  BatchPool(uint32_t batch_events, int variants, bool fresh_times)
+      : batch_events_(batch_events), fresh_times_(fresh_times) {
     auto zc = wire::ZstdCompressor::Create(3);
     // Recent times, so the collector's scorer (which scores the last weeks) sees the load too.
     int64_t t0 = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -96,13 +102,18 @@ class BatchPool {
   std::string Body(uint64_t first_seq, uint32_t count, size_t variant) {
     const Encoded* enc = nullptr;
     Encoded tmp;
-    if (count == batch_events_) {
+    if (count == batch_events_ && !fresh_times_) {
       enc = &pool_[variant % pool_.size()];
     } else {
       v1::EventBatch part;
       const auto& full = batches_[variant % batches_.size()];
-      for (uint32_t i = 0; i < count; ++i)
+      const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+      for (uint32_t i = 0; i < count; ++i) {
         *part.add_events() = full.events(static_cast<int>(i % batch_events_));
+        if (fresh_times_) part.mutable_events(static_cast<int>(i))->set_time_ns(now + i * 1000);
+      }
       std::string raw = part.SerializeAsString();
       tmp.uncompressed = raw.size();
       auto zc = wire::ZstdCompressor::Create(3);
@@ -118,6 +129,7 @@ class BatchPool {
     return b.SerializeAsString();
   }
   uint32_t batch_events() const { return batch_events_; }
+  bool fresh_times() const { return fresh_times_; }
 
  private:
   struct Encoded {
@@ -125,6 +137,7 @@ class BatchPool {
     uint64_t uncompressed = 0;
   };
   uint32_t batch_events_;
+  bool fresh_times_ = false;
   std::vector<Encoded> pool_;
   std::vector<v1::EventBatch> batches_;
 };
@@ -326,6 +339,7 @@ int Main(int argc, char** argv) {
                                   {"batch"},
                                   {"threads"},
                                   {"rate"},
+                                  {"fresh-times", false},
                                   {"hold"},
                                   {"timeout"},
                                   {"verify-db"},
@@ -384,7 +398,7 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "%lld agents ready in %.1fs\n", static_cast<long long>(*agents_n),
                  enroll_s);
 
-  BatchPool pool(static_cast<uint32_t>(*batch_n), 16);
+  BatchPool pool(static_cast<uint32_t>(*batch_n), 16, args->Has("fresh-times"));
   uint64_t epoch =
       static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
   metrics::Histogram latency(metrics::LatencyBounds());

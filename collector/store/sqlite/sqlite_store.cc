@@ -155,6 +155,13 @@ class SqliteStore final : public Store {
       CUSTOS_ASSIGN_OR_RETURN(read_db_, OpenConnection(true));
       if (options.background_checkpoint) {
         CUSTOS_ASSIGN_OR_RETURN(checkpoint_db_, OpenConnection(false));
+        // A connection that has never read the database does not know it is in WAL mode, and
+        // sqlite3_wal_checkpoint_v2 on it silently does nothing (log size -1): read it once.
+        // Found in session 3, when the WAL grew to 10 GB under a steady load.
+        if (sqlite3_exec(checkpoint_db_.get(), "SELECT count(*) FROM sqlite_master", nullptr,
+                         nullptr, nullptr) != SQLITE_OK) {
+          return Error(checkpoint_db_.get(), "open checkpoint connection");
+        }
         checkpointer_ = std::thread([this] { RunCheckpointer(); });
       }
     } else {
@@ -664,6 +671,19 @@ class SqliteStore final : public Store {
       // PASSIVE never blocks the writer or readers; it copies what it can.
       int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
                                          &wal_frames, &done);
+      // PASSIVE never resets the log while some reader still uses it, and with the scorer and
+      // the API reading all the time there always is one: the WAL grew without bound (10 GB in
+      // 80 s at 50k events/s, commits and reads slowing with it; docs/performance.md). Past
+      // kRestartWalFrames, RESTART finishes the copy and waits (busy handler) for the readers of
+      // the old log — short queries — so the next commit starts the log from the beginning.
+      // Commits wait meanwhile, briefly: PASSIVE has already copied nearly everything.
+      // The writer mutex is taken first: the busy handler alone starved against back-to-back
+      // group commits, which take the file lock again the moment it is free.
+      if (rc == SQLITE_OK && wal_frames > kRestartWalFrames) {
+        std::lock_guard<std::mutex> w(write_mu_);
+        rc = sqlite3_wal_checkpoint_v2(checkpoint_db_.get(), nullptr, SQLITE_CHECKPOINT_RESTART,
+                                       &wal_frames, &done);
+      }
       if (rc != SQLITE_OK && rc != SQLITE_BUSY && !warned_checkpoint_) {
         warned_checkpoint_ = true;
         std::fprintf(stderr, "store: %s: checkpoint: %s\n", path_.c_str(),
@@ -680,6 +700,7 @@ class SqliteStore final : public Store {
     checkpoint_cv_.notify_all();
     if (checkpointer_.joinable()) checkpointer_.join();
   }
+  static constexpr int kRestartWalFrames = 4096;  // 64 MiB of 16 KiB pages
   Db checkpoint_db_;
   std::thread checkpointer_;
   std::mutex checkpoint_mu_;
