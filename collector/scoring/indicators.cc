@@ -292,10 +292,11 @@ EventFacts MapEvent(const custos::v1::Event& event, const MappingOptions& option
       const auto& f = event.file();
       if (f.is_dir()) break;
       facts.path = f.path();
-      facts.name = std::string(BaseName(f.path()));
-      facts.labels.assign(f.classifications().begin(), f.classifications().end());
+      facts.name = BaseName(f.path());
+      facts.labels = &f.classifications();
       const bool hidden = !facts.name.empty() && facts.name[0] == '.';
-      const std::string ext = Extension(f.path());
+      facts.extension = Extension(f.path());
+      const std::string& ext = facts.extension;
       const bool to_removable =
           f.op() == custos::v1::FILE_OP_COPY_TO_REMOVABLE ||
           (!f.device_fingerprint().empty() &&
@@ -306,7 +307,8 @@ EventFacts MapEvent(const custos::v1::Event& event, const MappingOptions& option
         facts.stage = Stage::kExfiltration;
         if (!f.source_path().empty()) {
           facts.source_path = f.source_path();
-          facts.previous_name = std::string(BaseName(f.source_path()));
+          facts.source_extension = Extension(f.source_path());
+          facts.previous_name = BaseName(f.source_path());
         }
         break;
       }
@@ -323,7 +325,7 @@ EventFacts MapEvent(const custos::v1::Event& event, const MappingOptions& option
           break;
         case custos::v1::FILE_OP_RENAME: {
           facts.hits.push_back({I::kBulkRename, 0});
-          facts.previous_name = std::string(BaseName(f.old_path()));
+          facts.previous_name = BaseName(f.old_path());
           const std::string old_ext = Extension(f.old_path());
           if (!old_ext.empty() && !ext.empty() && old_ext != ext &&
               !Contains(kTransientExtensions, old_ext) && !Contains(kTransientExtensions, ext)) {
@@ -352,7 +354,8 @@ EventFacts MapEvent(const custos::v1::Event& event, const MappingOptions& option
         facts.exfiltrated_bytes = n.bytes();
         facts.stage = Stage::kExfiltration;
         facts.path = n.path();
-        facts.name = std::string(BaseName(n.path()));
+        facts.extension = Extension(n.path());
+        facts.name = BaseName(n.path());
       }
       break;
     }

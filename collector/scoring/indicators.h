@@ -83,18 +83,21 @@ struct IndicatorHit {
   uint64_t bytes = 0;
 };
 
-// What one event means for scoring, independent of policies.
+// What one event means for scoring, independent of policies. The views point into the event
+// passed to MapEvent and live as long as it does (no copies: this runs for every stored event).
 struct EventFacts {
   std::vector<IndicatorHit> hits;
   // File events: the base names involved (for a rename: old, then new) and the stage.
   Stage stage = Stage::kNone;
-  std::string name;
-  std::string previous_name;  // rename: the old base name
-  std::string path;           // the file's path (priority content is matched on it)
-  std::string source_path;    // copy to removable media: the file read just before
-  std::vector<std::string> labels;
+  std::string_view name;
+  std::string_view previous_name;  // rename: the old base name
+  std::string_view path;           // the file's path (priority content is matched on it)
+  std::string_view source_path;    // copy to removable media: the file read just before
+  std::string extension;           // of path, lower-case (short: no allocation)
+  std::string source_extension;    // of source_path
+  const google::protobuf::RepeatedPtrField<std::string>* labels = nullptr;
   uint64_t exfiltrated_bytes = 0;
-  std::string usb_fingerprint;  // a mass-storage device arrived (new-device check is stateful)
+  std::string_view usb_fingerprint;  // a mass-storage device arrived (new-device check is stateful)
 };
 
 // Options that are organisation-wide rather than per policy.

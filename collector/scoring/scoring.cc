@@ -59,6 +59,8 @@ std::string_view StageName(Stage s) {
   return "none";
 }
 
+uint64_t NameKey(std::string_view name) { return std::hash<std::string_view>{}(name); }
+
 struct Sample {
   std::string agent_id;
   uint64_t epoch = 0;
@@ -113,7 +115,9 @@ struct PersonState {
   std::string id;
   std::map<int64_t, Day> days;
   std::set<std::string> usb_seen;
-  std::unordered_map<std::string, uint64_t> name_to_chain;
+  // Keyed by a 64-bit hash of the file name: no string kept per tracked file (a collision can
+  // only join two files' stages; the names shown come from the chain itself).
+  std::unordered_map<uint64_t, uint64_t> name_to_chain;
   std::map<uint64_t, Chain> chains;
   uint64_t next_chain = 1;
   std::vector<SequenceHit> sequences;
@@ -197,32 +201,49 @@ std::string LiteralCore(const std::string& glob) {
   return run.size() > best.size() ? run : best;
 }
 
-bool MatchesPriority(const PriorityContent& pc, const EventFacts& f) {
-  if (pc.empty() || f.path.empty()) return false;
-  for (const auto& l : f.labels) {
-    if (Listed(pc.labels, l)) return true;
+// A policy's priority content, prepared once per policy (this runs for every file event).
+struct PriorityMatcher {
+  const PriorityContent* content = nullptr;
+  std::vector<std::string> cores;  // LiteralCore of each path glob
+
+  explicit PriorityMatcher(const PriorityContent& pc) : content(&pc) {
+    for (const auto& g : pc.paths) cores.push_back(LiteralCore(g));
   }
-  const std::string* paths[2] = {&f.path, &f.source_path};
-  for (const std::string* p : paths) {
-    if (p->empty()) continue;
-    if (!pc.extensions.empty() && Listed(pc.extensions, Extension(*p))) return true;
-    for (const auto& g : pc.paths) {
-      // fnmatch is the measured hot spot of scoring: skip it when the glob's literal part is
-      // absent (an exact test: such a path cannot match).
-      const std::string core = LiteralCore(g);
-      if (!core.empty() && p->find(core) == std::string::npos) continue;
-      if (fnmatch(g.c_str(), p->c_str(), 0) == 0) return true;
+
+  bool Matches(const EventFacts& f) const {
+    const PriorityContent& pc = *content;
+    if (pc.empty() || f.path.empty()) return false;
+    if (f.labels != nullptr && !pc.labels.empty()) {
+      for (const auto& l : *f.labels) {
+        if (Listed(pc.labels, l)) return true;
+      }
     }
+    const std::string_view paths[2] = {f.path, f.source_path};
+    const std::string* exts[2] = {&f.extension, &f.source_extension};
+    for (int i = 0; i < 2; ++i) {
+      if (paths[i].empty()) continue;
+      if (!pc.extensions.empty() && !exts[i]->empty() && Listed(pc.extensions, *exts[i])) {
+        return true;
+      }
+      for (size_t g = 0; g < pc.paths.size(); ++g) {
+        // fnmatch is the measured hot spot: skip it when the glob's literal part is absent
+        // (exact: such a path cannot match).
+        if (!cores[g].empty() && paths[i].find(cores[g]) == std::string_view::npos) continue;
+        if (fnmatch(pc.paths[g].c_str(), std::string(paths[i]).c_str(), 0) == 0) return true;
+      }
+    }
+    return false;
   }
-  return false;
-}
+};
 
 }  // namespace
 
 struct ScoringEngine::State {
   EngineOptions options;
   std::vector<Policy> policies;
-  std::unordered_map<std::string, Person> people;                 // by id
+  std::vector<PriorityMatcher> matchers;           // by policy index
+  std::vector<char> self_triggered;                // by policy index: has the `indicator` trigger
+  std::unordered_map<std::string, Person> people;  // by id
   std::unordered_map<std::string, std::string> login_host;        // "login\nhost" -> person id
   std::unordered_map<std::string, std::string> login_any;         // login -> person id
   std::unordered_map<std::string, PersonState> persons;           // by person id
@@ -261,9 +282,9 @@ struct ScoringEngine::State {
     if (f.stage == Stage::kNone || f.name.empty()) return;
     const int64_t window =
         std::chrono::duration_cast<std::chrono::nanoseconds>(options.sequence_window).count();
-    auto lookup = [&](const std::string& name) -> Chain* {
+    auto lookup = [&](std::string_view name) -> Chain* {
       if (name.empty()) return nullptr;
-      auto it = p.name_to_chain.find(name);
+      auto it = p.name_to_chain.find(NameKey(name));
       if (it == p.name_to_chain.end()) return nullptr;
       auto c = p.chains.find(it->second);
       if (c == p.chains.end() || e.time_ns - c->second.last_ns > window) return nullptr;
@@ -277,8 +298,9 @@ struct ScoringEngine::State {
       chain_id = p.next_chain++;
       chain = &p.chains[chain_id];
     } else {
-      chain_id =
-          p.name_to_chain[f.name.empty() || lookup(f.name) == nullptr ? f.previous_name : f.name];
+      const std::string_view key =
+          f.name.empty() || lookup(f.name) == nullptr ? f.previous_name : f.name;
+      chain_id = p.name_to_chain.find(NameKey(key))->second;
     }
     const size_t stage = static_cast<size_t>(f.stage);
     if (f.stage == Stage::kCleanup && chain->at[static_cast<size_t>(Stage::kExfiltration)] == 0) {
@@ -286,11 +308,23 @@ struct ScoringEngine::State {
     }
     if (chain->at[stage] == 0) chain->at[stage] = e.time_ns;
     chain->last_ns = e.time_ns;
-    chain->last = {std::string(e.agent_id), e.epoch, e.seq, e.time_ns, Describe(*e.event)};
-    for (const std::string* n : {&f.previous_name, &f.name}) {
-      if (n->empty()) continue;
-      if (!Listed(chain->names, *n)) chain->names.push_back(*n);
-      p.name_to_chain[*n] = chain_id;
+    const int stages_seen = static_cast<int>(
+        std::count_if(chain->at.begin() + 1, chain->at.end(), [](int64_t t) { return t != 0; }));
+    // Only a chain that can become a sequence needs its last event described (most chains are a
+    // single created file).
+    if (stages_seen >= 2) {
+      chain->last = {std::string(e.agent_id), e.epoch, e.seq, e.time_ns, Describe(*e.event)};
+    }
+    for (std::string_view n : {f.previous_name, f.name}) {
+      if (n.empty()) continue;
+      // Names are kept once a chain has two stages: the event that adds the second stage names
+      // the first one's file too (rename: old name; copy: source name), so nothing is lost and a
+      // lone created file costs no string.
+      if (stages_seen >= 2 &&
+          std::find(chain->names.begin(), chain->names.end(), n) == chain->names.end()) {
+        chain->names.emplace_back(n);
+      }
+      p.name_to_chain[NameKey(n)] = chain_id;
     }
     // Bound memory: forget the oldest chains (and names pointing at them lazily).
     while (p.chains.size() > options.max_tracked_names) p.chains.erase(p.chains.begin());
@@ -348,6 +382,12 @@ ScoringEngine::~ScoringEngine() = default;
 
 void ScoringEngine::SetPolicies(std::vector<Policy> policies) {
   s_->policies = std::move(policies);
+  s_->matchers.clear();
+  s_->self_triggered.clear();
+  for (const auto& p : s_->policies) {
+    s_->matchers.emplace_back(p.priority_content);
+    s_->self_triggered.push_back(p.HasTrigger(TriggerKind::kIndicator));
+  }
   for (auto& [id, p] : s_->persons) {
     for (auto& [d, day] : p.days) day.priority.resize(s_->policies.size());
     s_->Touch(p);
@@ -489,7 +529,7 @@ void ScoringEngine::Observe(const EngineEvent& e) {
     p.days.erase(p.days.begin(), p.days.lower_bound(oldest));
     s.org_days.erase(s.org_days.begin(), s.org_days.lower_bound(oldest));
   }
-  if (!f.usb_fingerprint.empty() && p.usb_seen.insert(f.usb_fingerprint).second) {
+  if (!f.usb_fingerprint.empty() && p.usb_seen.insert(std::string(f.usb_fingerprint)).second) {
     f.hits.push_back({IndicatorId::kNewUsbDevice, 0});
   }
   if (f.hits.empty() && f.stage == Stage::kNone) return;
@@ -502,17 +542,17 @@ void ScoringEngine::Observe(const EngineEvent& e) {
   }
   for (size_t i = 0; i < s.policies.size(); ++i) {
     const Policy& pol = s.policies[i];
-    bool priority = MatchesPriority(pol.priority_content, f);
+    const bool priority = s.matchers[i].Matches(f);
     if (priority) s.Count(p, day, day.priority[i], e, 0, attributed);
-    if (!pol.HasTrigger(TriggerKind::kIndicator)) continue;
-    PolicyPerson& pp = p.per_policy[pol.id];
-    if (e.time_ns < pp.floor_ns) continue;
+    if (!s.self_triggered[i]) continue;
     bool fires = false;
     for (IndicatorId t : pol.trigger_indicators) {
       if (t == IndicatorId::kPriorityContent && priority) fires = true;
       for (const auto& h : f.hits) fires = fires || h.id == t;
     }
     if (!fires) continue;
+    PolicyPerson& pp = p.per_policy[pol.id];
+    if (e.time_ns < pp.floor_ns) continue;
     pp.last_trigger_hit_ns = std::max(pp.last_trigger_hit_ns, e.time_ns);
     if (pp.self_trigger_ns == 0) {
       pp.self_trigger_ns = e.time_ns;

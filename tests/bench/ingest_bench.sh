@@ -48,13 +48,21 @@ if [ -n "$(scored)" ]; then
   echo "scoring caught up $(python3 -c "print(f'{$(date +%s.%N) - $lag_start:.2f}')") s after the last ack ($(scored) events scored)"
 fi
 read -r c_ut2 c_st2 < <(awk '{print $14, $15}' "/proc/$cpid/stat")
+# The scorer's own thread (named custos-scorer): its CPU is scoring's whole cost, so the share it
+# adds to ingest is exact within one run, whatever the machine's noise.
+s_cpu=0
+for t in /proc/$cpid/task/*; do
+  if [ "$(cat "$t/comm" 2>/dev/null)" = custos-scorer ]; then
+    s_cpu=$(awk '{print $14 + $15}' "$t/stat")
+  fi
+done
 rss_now=$(awk '/VmRSS/{print $2}' "/proc/$cpid/status")
 hwm=$(awk '/VmHWM/{print $2}' "/proc/$cpid/status")
 kill -TERM $cpid; wait $cpid || true
 tck=$(getconf CLK_TCK)
-python3 - "$work" "$c_ut" "$c_st" "$c_ut2" "$c_st2" "$tck" "$rss_now" "$hwm" <<'PY'
+python3 - "$work" "$c_ut" "$c_st" "$c_ut2" "$c_st2" "$tck" "$rss_now" "$hwm" "$s_cpu" <<'PY'
 import json, re, sys
-w, ut, st, ut2, st2, tck, rss_now, hwm = sys.argv[1], *map(int, sys.argv[2:])
+w, ut, st, ut2, st2, tck, rss_now, hwm, s_cpu = sys.argv[1], *map(int, sys.argv[2:])
 r = json.load(open(f"{w}/report.json"))
 lg = open(f"{w}/loadgen.time").read()
 lg_cpu = float(re.search(r"User time \(seconds\): ([\d.]+)", lg).group(1)) + float(re.search(r"System time \(seconds\): ([\d.]+)", lg).group(1))
@@ -63,4 +71,8 @@ ev = max(r["events_acked"], 1)
 print(f"collector: {c_cpu:.2f} CPU s during the stream = {c_cpu / ev * 1e6:.2f} CPU s per 1M events; "
       f"RSS at end {rss_now / 1024:.0f} MB, peak {hwm / 1024:.0f} MB")
 print(f"loadgen:   {lg_cpu:.2f} CPU s = {lg_cpu / ev * 1e6:.2f} CPU s per 1M events")
+if s_cpu:
+    sc = s_cpu / tck
+    print(f"scorer thread: {sc:.2f} CPU s = {sc / ev * 1e6:.2f} CPU s per 1M events, "
+          f"+{100 * sc / max(c_cpu - sc, 1e-9):.0f}% of the rest of the collector's CPU")
 PY
