@@ -79,6 +79,12 @@ ordered_json ProblemsJson(const std::vector<scoring::ImportProblem>& problems) {
   return a;
 }
 
+// A JSON document read back from the store; null (not an invalid "<discarded>") if it is damaged.
+ordered_json StoredJson(const std::string& text) {
+  ordered_json j = ordered_json::parse(text, nullptr, false);
+  return j.is_discarded() ? ordered_json() : j;
+}
+
 // 422: the import is all or nothing; every problem is listed.
 HttpResponse ImportRejected(const std::vector<scoring::ImportProblem>& problems) {
   return Json(422, {{"error",
@@ -197,7 +203,12 @@ struct ApiService::Impl {
   Result<store::AlertRecord> SetStatus(int64_t id, std::string_view status, std::string_view reason,
                                        std::string_view by) const {
     if (scorer) return scorer->SetAlertStatus(id, status, reason, by);
-    return risk->SetAlertStatus(id, status, reason, by, clock->NowUnixNs(), "");
+    // Without the engine there is no snapshot; the close time alone still keeps a later
+    // rebuild from scoring the closed activity again (floor at the close).
+    const int64_t now = clock->NowUnixNs();
+    const bool closing = status == store::kDismissed || status == store::kResolved;
+    return risk->SetAlertStatus(id, status, reason, by, now,
+                                closing ? "{\"floor_ns\":" + std::to_string(now) + "}" : "");
   }
 
   void AddRoutes();
@@ -248,18 +259,15 @@ void ApiService::Impl::AddRoutes() {
       if (!n) return JsonError(400, "invalid_query", "before: an alert id");
       q.before_id = *n;
     }
-    const bool open_only = r.Query("status") == "open";
-    if (open_only) q.limit = std::min<uint32_t>(q.limit * 4, 4000);
+    q.open_only = r.Query("status") == "open";
     auto alerts = risk->QueryAlerts(q);
     if (!alerts.ok()) return FromStatus(alerts.status());
     auto names = PolicyNames();
     ordered_json list = ordered_json::array();
     int64_t last_id = 0;
     for (const auto& a : *alerts) {
-      if (open_only && a.status != store::kNeedsReview && a.status != store::kConfirmed) continue;
       list.push_back(AlertSummary(a, names[a.policy_id]));
       last_id = a.id;
-      if (open_only && list.size() >= std::stoul(r.Query("limit", "100"))) break;
     }
     ordered_json out = {{"alerts", list}};
     if (!list.empty()) out["next_before"] = last_id;
@@ -273,7 +281,7 @@ void ApiService::Impl::AddRoutes() {
     auto a = risk->GetAlert(*id);
     if (!a.ok()) return FromStatus(a.status());
     ordered_json out = AlertSummary(*a, PolicyNames()[a->policy_id]);
-    out["explanation"] = ordered_json::parse(a->explanation_json, nullptr, false);
+    out["explanation"] = StoredJson(a->explanation_json);
     return Json(200, out);
   });
 
@@ -380,7 +388,7 @@ void ApiService::Impl::AddRoutes() {
     auto rows = risk->ListPolicies();
     if (!rows.ok()) return FromStatus(rows.status());
     ordered_json list = ordered_json::array();
-    for (const auto& p : *rows) list.push_back(ordered_json::parse(p.body_json, nullptr, false));
+    for (const auto& p : *rows) list.push_back(StoredJson(p.body_json));
     return Json(200, {{"policies", list}});
   });
 
@@ -442,13 +450,13 @@ void ApiService::Impl::AddRoutes() {
     if (!people.ok()) return FromStatus(people.status());
     auto logins = risk->ListLogins();
     if (!logins.ok()) return FromStatus(logins.status());
+    std::map<std::string, ordered_json> by_person;
+    for (const auto& l : *logins) {
+      by_person[l.person].push_back({{"login", l.login}, {"host", l.host.empty() ? "*" : l.host}});
+    }
     ordered_json list = ordered_json::array();
     for (const auto& p : *people) {
-      ordered_json ls = ordered_json::array();
-      for (const auto& l : *logins) {
-        if (l.person == p.id)
-          ls.push_back({{"login", l.login}, {"host", l.host.empty() ? "*" : l.host}});
-      }
+      ordered_json ls = by_person.count(p.id) ? by_person[p.id] : ordered_json::array();
       list.push_back({{"id", p.id},
                       {"display_name", p.display_name},
                       {"department", p.department},

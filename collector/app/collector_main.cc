@@ -416,6 +416,9 @@ int Run(CollectorConfig c, const flags::Args& args, sigset_t stop_signals) {
   std::unique_ptr<api::HttpsServer> api_server;
   if (c.api_enabled) {
     api::HttpsServerOptions o;
+    // Handlers block on the database and policy changes wait for a scoring rebuild: enough
+    // workers that one slow request never holds up the rest.
+    o.worker_threads = 8;
     o.listen_host = c.api_host;
     o.port = c.api_port;
     auto a = api::HttpsServer::Start(o, pki->server_cert_pem + pki->ca_cert_pem,

@@ -7,6 +7,7 @@
 #include <deque>
 #include <functional>
 #include <future>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -33,6 +34,9 @@ class ScorerThread final : public Scorer {
             registry->GetCounter("custos_scoring_alert_updates_total", "Alerts raised or revised")),
         failures_(registry->GetCounter("custos_scoring_failures_total",
                                        "Scoring rounds that failed (retried)")),
+        future_events_(registry->GetCounter(
+            "custos_scoring_future_events_total",
+            "Events dated more than a day ahead of the collector's clock (stored, not scored)")),
         round_seconds_(registry->GetHistogram("custos_scoring_round_seconds",
                                               "Duration of one scoring round",
                                               metrics::LatencyBounds())) {}
@@ -74,11 +78,25 @@ class ScorerThread final : public Scorer {
       }
       out = store_->SetAlertStatus(id, status, reason, by, clock_->NowUnixNs(), snapshot);
       if (!out.ok()) {
-        if (!snapshot.empty()) (void)Rebuild();  // the engine moved ahead of the store: undo
+        if (!snapshot.empty()) {
+          // The engine moved ahead of the store: rebuild it from the store (on failure the
+          // previous engine stays, and the next Reload or restart repairs it).
+          Status r = Rebuild();
+          if (!r.ok())
+            logging::Warn("scoring: rebuild after a failed close", {{"error", r.ToString()}});
+        }
         return out.status();
       }
-      CUSTOS_RETURN_IF_ERROR(RefreshPriorCases(a.person));
-      return Flush();
+      // The change is stored: what follows only refreshes scores, and a failure there must not
+      // tell the caller the change failed (a retry would then hit 409).
+      Status after = RefreshPriorCases(a.person);
+      if (after.ok()) after = Flush();
+      if (!after.ok()) {
+        engine_->MarkDirty(a.person);
+        logging::Warn("scoring: alert status stored, rescoring deferred",
+                      {{"alert", id}, {"error", after.ToString()}});
+      }
+      return OkStatus();
     });
     if (!s.ok()) return s;
     return out;
@@ -129,7 +147,15 @@ class ScorerThread final : public Scorer {
           std::lock_guard<std::mutex> l(mu_);
           stopping = stopping_ && !thread_running_;
         }
-        done->set_value(stopping ? UnavailableError("scoring: stopped") : fn());
+        Status result = UnavailableError("scoring: stopped");
+        if (!stopping) {
+          try {
+            result = fn();
+          } catch (const std::exception& e) {
+            result = InternalError(std::string("scoring: command failed: ") + e.what());
+          }
+        }
+        done->set_value(result);
       });
       cv_.notify_one();
     }
@@ -156,7 +182,14 @@ class ScorerThread final : public Scorer {
       bool more = true;
       while (more) {
         auto start = std::chrono::steady_clock::now();
-        Result<bool> r = Round();
+        Result<bool> r = InternalError("scoring: round did not run");
+        try {
+          r = Round();
+        } catch (const std::exception& e) {
+          // Nothing an event contains may stop scoring; the round is retried (a poisoned
+          // event would repeat — logged, counted, never a crash).
+          r = InternalError(std::string("scoring: round threw: ") + e.what());
+        }
         round_seconds_->Observe(
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
         if (!r.ok()) {
@@ -175,6 +208,7 @@ class ScorerThread final : public Scorer {
 
   // One batch from the feed; true when more is waiting.
   Result<bool> Round() {
+    max_time_ns_ = clock_->NowUnixNs() + kNsPerDay;
     // The newest id first: once a read returns less than a full batch, everything up to it has
     // been seen.
     CUSTOS_ASSIGN_OR_RETURN(int64_t last, store_->LastEventId());
@@ -204,6 +238,12 @@ class ScorerThread final : public Scorer {
 
   void Observe(const store::FeedEventView& f) {
     if (f.time_ns < min_time_ns_) return;  // older than any window: nothing to score
+    // An agent clock far ahead (or a forged time) must not move every window and drop the
+    // person's history: such events are stored but not scored, and counted.
+    if (f.time_ns > max_time_ns_) {
+      future_events_->Inc();
+      return;
+    }
     // Parsed into an arena reset after every scan: no allocation per event or per string.
     auto* event = google::protobuf::Arena::CreateMessage<custos::v1::Event>(&arena_);
     if (!event->ParseFromArray(f.payload.data(), static_cast<int>(f.payload.size()))) {
@@ -265,12 +305,19 @@ class ScorerThread final : public Scorer {
     q.person = person;
     q.limit = 10'000;
     CUSTOS_ASSIGN_OR_RETURN(auto alerts, store_->QueryAlerts(q));
-    uint32_t confirmed = 0;
+    // Confirmed or resolved alerts are prior cases — except, for each policy, that policy's own
+    // open alert (confirming an alert must not boost that same alert).
+    uint32_t total = 0;
+    std::map<std::string, uint32_t> own_open_confirmed;
+    std::set<std::string> policies;
     for (const auto& a : alerts) {
-      // Confirmed, or resolved after a review (not dismissed): a prior case.
-      if (a.status == store::kResolved || (a.status == store::kConfirmed)) ++confirmed;
+      policies.insert(a.policy_id);
+      if (a.status == store::kResolved || a.status == store::kConfirmed) ++total;
+      if (a.status == store::kConfirmed) ++own_open_confirmed[a.policy_id];
     }
-    engine_->SetPriorConfirmed(person, confirmed);
+    for (const auto& id : policy_ids_) {
+      engine_->SetPriorConfirmed(person, id, total - own_open_confirmed[id]);
+    }
     return OkStatus();
   }
 
@@ -309,7 +356,25 @@ class ScorerThread final : public Scorer {
     for (auto& l : logins) ls.push_back({l.login, l.host, l.person});
     engine->SetDirectory(std::move(ps), std::move(ls));
     CUSTOS_ASSIGN_OR_RETURN(auto triggers, store_->ListTriggers(std::nullopt));
+    std::vector<std::string> ids;
+    for (const auto& row : policy_rows) ids.push_back(row.id);
+    // From here the new engine is in place; if anything fails before the end, the old engine,
+    // cursor and window come back (a half-built engine would re-raise closed alerts).
     std::swap(engine_, engine);
+    std::swap(policy_ids_, ids);
+    const int64_t old_cursor = cursor_, old_min = min_time_ns_;
+    bool rebuilt = false;
+    struct Undo {
+      std::function<void()> fn;
+      ~Undo() { fn(); }
+    } undo{[&] {
+      if (rebuilt) return;
+      std::swap(engine_, engine);
+      std::swap(policy_ids_, ids);
+      cursor_ = old_cursor;
+      min_time_ns_ = old_min;
+    }};
+    if (max_time_ns_ == INT64_MAX) max_time_ns_ = clock_->NowUnixNs() + kNsPerDay;
     for (const auto& t : triggers) ApplyTrigger(t);
 
     // Replay the retained events.
@@ -344,6 +409,7 @@ class ScorerThread final : public Scorer {
       }
     }
     CUSTOS_RETURN_IF_ERROR(Flush());
+    rebuilt = true;
     logging::Info("scoring: state rebuilt", {{"policies", policy_rows.size()},
                                              {"people", engine_->people()},
                                              {"triggers", triggers.size()},
@@ -357,6 +423,8 @@ class ScorerThread final : public Scorer {
   std::unique_ptr<ScoringEngine> engine_;  // scorer thread only (and Init before it starts)
   int64_t cursor_ = 0;                     // scorer thread only
   int64_t min_time_ns_ = 0;                // scorer thread only
+  int64_t max_time_ns_ = INT64_MAX;        // scorer thread only: now + 1 day
+  std::vector<std::string> policy_ids_;    // scorer thread only
   google::protobuf::Arena arena_;          // scorer thread only: this scan's parsed events
   std::chrono::steady_clock::time_point last_flush_{};  // scorer thread only
   int64_t seen_id_ = 0;  // scorer thread only: observed, alerts not necessarily written yet
@@ -364,6 +432,7 @@ class ScorerThread final : public Scorer {
   metrics::Counter* bad_payloads_;
   metrics::Counter* alert_updates_;
   metrics::Counter* failures_;
+  metrics::Counter* future_events_;
   metrics::Histogram* round_seconds_;
 
   std::mutex mu_;

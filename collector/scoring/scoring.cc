@@ -23,6 +23,12 @@ constexpr double kCumulativeFactor = 3.0;
 constexpr uint32_t kMinPeopleForNorm = 3;
 constexpr size_t kMaxSequencesKept = 50;
 
+int64_t SatAdd(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) return b > 0 ? INT64_MAX : INT64_MIN;
+  return r;
+}
+
 int64_t DayOf(int64_t ns) { return ns >= 0 ? ns / kNsPerDay : (ns - kNsPerDay + 1) / kNsPerDay; }
 
 std::string DayName(int64_t day) {
@@ -132,6 +138,14 @@ struct OrgDay {
   uint32_t active_people = 0;
 };
 
+// At most `max` bytes of `s`, never cutting a UTF-8 sequence in two.
+std::string Utf8Prefix(const std::string& s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
+}
+
 std::string Describe(const custos::v1::Event& e) {
   switch (e.payload_case()) {
     case custos::v1::Event::kFile: {
@@ -150,8 +164,8 @@ std::string Describe(const custos::v1::Event& e) {
     case custos::v1::Event::kSetting: {
       const auto& s = e.setting();
       std::string out = s.area() + " " + s.key() + ": ";
-      out +=
-          s.summary().empty() ? s.old_value() + " -> " + s.new_value() : s.summary().substr(0, 200);
+      out += s.summary().empty() ? s.old_value() + " -> " + s.new_value()
+                                 : Utf8Prefix(s.summary(), 200);
       return out;
     }
     case custos::v1::Event::kUsb:
@@ -419,13 +433,20 @@ std::string ScoringEngine::PersonFor(const std::string& login, const std::string
 
 void ScoringEngine::AddTrigger(const Trigger& trigger) {
   PersonState& p = s_->Get(trigger.person);
+  for (const auto& t : p.triggers) {
+    if (t.kind == trigger.kind && t.time_ns == trigger.time_ns && t.end_ns == trigger.end_ns &&
+        t.detail == trigger.detail) {
+      return;  // the same trigger again (e.g. an HR file imported twice)
+    }
+  }
   p.triggers.push_back(trigger);
   s_->Touch(p);
 }
 
-void ScoringEngine::SetPriorConfirmed(const std::string& person, uint32_t count) {
+void ScoringEngine::SetPriorConfirmed(const std::string& person, const std::string& policy_id,
+                                      uint32_t count) {
   PersonState& p = s_->Get(person);
-  for (const auto& pol : s_->policies) p.per_policy[pol.id].prior_confirmed = count;
+  p.per_policy[policy_id].prior_confirmed = count;
   s_->Touch(p);
 }
 
@@ -591,17 +612,17 @@ std::optional<AlertUpdate> ScoringEngine::State::Score(size_t pi, PersonState& p
   json triggers = json::array();
   for (const auto& t : p.triggers) {
     if (!pol.HasTrigger(t.kind)) continue;
-    const int64_t end = t.end_ns != 0 ? t.end_ns : t.time_ns + activation;
+    const int64_t end = t.end_ns != 0 ? t.end_ns : SatAdd(t.time_ns, activation);
     if (end < pp.floor_ns) continue;
-    from = std::min(from, t.time_ns - historic);
+    from = std::min(from, SatAdd(t.time_ns, -historic));
     to = std::max(to, end);
     triggers.push_back({{"kind", std::string(TriggerKindName(t.kind))},
                         {"time_ns", t.time_ns},
                         {"detail", t.detail}});
   }
   if (pol.HasTrigger(TriggerKind::kIndicator) && pp.self_trigger_ns != 0) {
-    from = std::min(from, pp.self_trigger_ns - historic);
-    to = std::max(to, pp.self_trigger_ns + activation);
+    from = std::min(from, SatAdd(pp.self_trigger_ns, -historic));
+    to = std::max(to, SatAdd(pp.self_trigger_ns, activation));
     triggers.push_back({{"kind", "indicator"},
                         {"time_ns", pp.self_trigger_ns},
                         {"detail", "first trigger indicator: " + pp.self_trigger_sample.what},
@@ -780,7 +801,8 @@ std::optional<AlertUpdate> ScoringEngine::State::Score(size_t pi, PersonState& p
               "score = min(100, base x boost_factor + sequence_points + "
               "cumulative_exfiltration.points)"}};
   if (!cumulative.is_null()) ex["cumulative_exfiltration"] = cumulative;
-  std::string text = ex.dump();
+  // Event text is agent input: never let invalid UTF-8 throw (replaced with U+FFFD).
+  std::string text = ex.dump(-1, ' ', false, json::error_handler_t::replace);
   if (text == pp.last_explanation) return std::nullopt;
   pp.last_explanation = text;
   AlertUpdate u;

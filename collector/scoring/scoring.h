@@ -105,8 +105,9 @@ class ScoringEngine {
   void SetPolicies(std::vector<Policy> policies);
   void SetDirectory(std::vector<Person> people, std::vector<DirectoryLogin> logins);
   void AddTrigger(const Trigger& trigger);
-  // The person has `count` alerts confirmed under any policy (prior-cases booster).
-  void SetPriorConfirmed(const std::string& person, uint32_t count);
+  // For the prior-cases booster of (person, policy): the person's confirmed or resolved alerts,
+  // not counting the open alert of that policy itself.
+  void SetPriorConfirmed(const std::string& person, const std::string& policy_id, uint32_t count);
   // The alert for (person, policy) was dismissed or resolved at time_ns: later scores count only
   // activity after it. Returns a snapshot (JSON) to keep with the alert; RestoreClose with it
   // after replaying the events (restart) puts the engine back in the same state. A policy

@@ -126,5 +126,37 @@ TEST(ScoringEngineTest, UnattributableEventsAreDroppedNotGuessed) {
   EXPECT_EQ(f.engine.people(), 0u);
 }
 
+TEST(ScoringEngineTest, AgentTextThatIsNotUtf8NeverThrows) {
+  ScoringEngine engine({});
+  auto p = PolicyFromTemplate("security_violations", "Sec");
+  p->id = "pol_1";
+  engine.SetPolicies({*p});
+  custos::v1::Event e;
+  auto* s = e.mutable_setting();
+  s->set_area("sudoers");
+  s->set_key("/etc/sudoers");
+  // A multi-byte character across byte 200 of the summary, and bytes that are not UTF-8.
+  s->set_summary("+ " + std::string(197, 'x') + "\xc3\xbc" + " \xff\xfe trailing");
+  engine.Observe({"a", "h", 1, 1, kT0, "mallory", &e});
+  std::vector<AlertUpdate> updates;
+  ASSERT_NO_THROW(updates = engine.TakeUpdates());
+  ASSERT_EQ(updates.size(), 1u);
+  EXPECT_FALSE(nlohmann::json::parse(updates[0].explanation_json).is_discarded());
+}
+
+TEST(ScoringEngineTest, TheSameTriggerTwiceCountsOnce) {
+  Fixture f;
+  auto p = PolicyFromTemplate("data_theft_departing", "Departing");
+  p->id = "pol_2";
+  f.engine.SetPolicies({*p});
+  for (int i = 0; i < 3; ++i) {
+    f.engine.AddTrigger({"u", TriggerKind::kResignation, kT0 - kDay, 0, "HR resignation"});
+  }
+  auto updates = f.Copies(12, kT0);
+  ASSERT_FALSE(updates.empty());
+  auto ex = nlohmann::json::parse(updates.back().explanation_json);
+  EXPECT_EQ(ex["triggers"].size(), 1u) << ex.dump(2);
+}
+
 }  // namespace
 }  // namespace custos::collector::scoring

@@ -89,6 +89,7 @@ struct AlertRecord {
 
 struct AlertQuery {
   std::optional<std::string> status;
+  bool open_only = false;  // needs_review or confirmed
   std::optional<std::string> severity;
   std::optional<std::string> person;
   std::optional<std::string> policy_id;

@@ -61,6 +61,12 @@ class SqliteRiskStore final : public RiskStore {
     }
     sqlite3_stmt* s = feed_stmt_.get();
     sqlite3_reset(s);
+    // Every exit resets the statement: a statement left mid-scan would hold a read snapshot
+    // (stale reads on this connection, a WAL that cannot restart).
+    struct Reset {
+      sqlite3_stmt* s;
+      ~Reset() { sqlite3_reset(s); }
+    } reset{s};
     sqlite3_bind_int64(s, 1, after_id);
     sqlite3_bind_int64(s, 2, limit);
     uint32_t n = 0;
@@ -340,6 +346,7 @@ class SqliteRiskStore final : public RiskStore {
   Result<std::vector<AlertRecord>> QueryAlerts(const AlertQuery& q) override {
     std::string sql = std::string(kAlertColumns) + " WHERE 1=1";
     if (q.status) sql += " AND status = :status";
+    if (q.open_only) sql += " AND status IN ('needs_review', 'confirmed')";
     if (q.severity) sql += " AND severity = :severity";
     if (q.person) sql += " AND person = :person";
     if (q.policy_id) sql += " AND policy_id = :policy";
@@ -532,7 +539,12 @@ class SqliteRiskStore final : public RiskStore {
     Db db(raw);
     if (rc != SQLITE_OK) return sqlite::SqliteError(db.get(), path_, "open");
     sqlite3_busy_timeout(db.get(), 30000);
-    if (!read_only) CUSTOS_RETURN_IF_ERROR(Exec(db.get(), "PRAGMA synchronous=FULL"));
+    if (!read_only) {
+      CUSTOS_RETURN_IF_ERROR(Exec(db.get(), "PRAGMA synchronous=FULL"));
+      // Checkpoints belong to the store's background checkpointer; one run from here could make
+      // its PASSIVE pass busy and skip the log restart.
+      CUSTOS_RETURN_IF_ERROR(Exec(db.get(), "PRAGMA wal_autocheckpoint=0"));
+    }
     return db;
   }
 
