@@ -2,7 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -12,7 +14,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -172,7 +176,7 @@ enum class Kind {
   kPresence,  // a directory that must exist
   kValue,     // a single probe value
   kList,      // probe lines (modules, firewall ruleset)
-  kPackages,  // dpkg status: lines "name version"
+  kPackages,  // dpkg status or the rpm command: lines "name version", sorted
 };
 
 struct ItemDef {
@@ -183,15 +187,61 @@ struct ItemDef {
   Kind kind = Kind::kText;
 };
 
+struct Owner {
+  uint32_t uid = 0, gid = 0;
+  bool operator==(const Owner&) const = default;
+};
+
 struct ItemState {
   bool exists = false;
   uint32_t mode = 0;
+  // Files that exist; unknown for probes and in state files written before owners were tracked.
+  std::optional<Owner> owner;
   std::string value;               // "sha256:..." or a probe value
   std::vector<std::string> lines;  // for diffs
 };
 
 bool operator==(const ItemState& a, const ItemState& b) {
-  return a.exists == b.exists && a.mode == b.mode && a.value == b.value && a.lines == b.lines;
+  return a.exists == b.exists && a.mode == b.mode && a.owner == b.owner && a.value == b.value &&
+         a.lines == b.lines;
+}
+
+// getpwuid_r/getgrgid_r want a caller buffer; ERANGE means "larger".
+template <typename Entry, typename Lookup>
+std::string NameOrNumber(uint32_t id, int size_hint_name, Lookup lookup, char* Entry::*name_field) {
+  const long hint = sysconf(size_hint_name);
+  std::vector<char> buf(hint > 0 ? static_cast<size_t>(hint) : 1024);
+  Entry entry{};
+  Entry* found = nullptr;
+  int rc;
+  while ((rc = lookup(id, &entry, buf.data(), buf.size(), &found)) == ERANGE &&
+         buf.size() < (1u << 20)) {
+    buf.resize(buf.size() * 2);
+  }
+  if (rc == 0 && found != nullptr && found->*name_field != nullptr && *(found->*name_field)) {
+    return found->*name_field;
+  }
+  return std::to_string(id);
+}
+
+// "user:group" by the host's name service; numbers for ids without a name.
+std::string OwnerText(const Owner& o) {
+  return NameOrNumber<passwd>(o.uid, _SC_GETPW_R_SIZE_MAX, getpwuid_r, &passwd::pw_name) + ":" +
+         NameOrNumber<group>(o.gid, _SC_GETGR_R_SIZE_MAX, getgrgid_r, &group::gr_name);
+}
+
+// Summary lines for attribute changes of a file that existed before and still does. An owner
+// is compared only when both sides know it (state files of older versions have none).
+void AppendAttributeChanges(const ItemState& old, const ItemState& now,
+                            std::vector<std::string>* out) {
+  if (old.mode != now.mode) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "mode %04o -> %04o", old.mode, now.mode);
+    out->push_back(buf);
+  }
+  if (old.owner && now.owner && *old.owner != *now.owner) {
+    out->push_back("owner " + OwnerText(*old.owner) + " -> " + OwnerText(*now.owner));
+  }
 }
 
 struct StatSig {
@@ -259,10 +309,26 @@ std::string SerializeBaseline(const Baseline& b) {
   for (const auto& r : b.roots) out += "root " + Escape(r) + "\n";
   for (const auto& [key, st] : b.items) {
     out += "item " + Escape(key) + " " + (st.exists ? "1" : "0") + " " + std::to_string(st.mode) +
-           " " + Escape(st.value) + " " + std::to_string(st.lines.size()) + "\n";
+           " " + Escape(st.value) + " " + std::to_string(st.lines.size());
+    if (st.owner) {
+      out += " " + std::to_string(st.owner->uid) + " " + std::to_string(st.owner->gid);
+    }
+    out += "\n";
     for (const auto& l : st.lines) out += Escape(l) + "\n";
   }
   return out;
+}
+
+// A decimal uint32 with nothing else (strtoul alone would take "-1", "" and "7x").
+bool ParseU32(const std::string& s, uint32_t* out) {
+  if (s.empty() || s.size() > 10 ||
+      !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  const unsigned long long v = std::strtoull(s.c_str(), nullptr, 10);
+  if (v > UINT32_MAX) return false;
+  *out = static_cast<uint32_t>(v);
+  return true;
 }
 
 Result<Baseline> ParseBaseline(const std::string& content) {
@@ -276,7 +342,8 @@ Result<Baseline> ParseBaseline(const std::string& content) {
       b.roots.insert(s);
       continue;
     }
-    if (f.size() != 6 || f[0] != "item") {
+    // 6 fields: written before owners were tracked; 8: with "<uid> <gid>" appended.
+    if ((f.size() != 6 && f.size() != 8) || f[0] != "item") {
       return DataLossError("line " + std::to_string(i + 1) + ": malformed");
     }
     std::string key;
@@ -290,6 +357,13 @@ Result<Baseline> ParseBaseline(const std::string& content) {
     }
     st.exists = f[2] == "1";
     st.mode = static_cast<uint32_t>(mode);
+    if (f.size() == 8) {
+      Owner o;
+      if (!ParseU32(f[6], &o.uid) || !ParseU32(f[7], &o.gid)) {
+        return DataLossError("line " + std::to_string(i + 1) + ": malformed owner");
+      }
+      st.owner = o;
+    }
     for (unsigned long long k = 0; k < n; ++k) {
       if (!Unescape(lines[++i], &s)) return DataLossError("line " + std::to_string(i + 1));
       st.lines.push_back(s);
@@ -627,6 +701,9 @@ std::vector<ItemDef> SettingsSource::State::ProbeItems() {
   items.push_back({"audit", "auditd", "", "auditd", Kind::kValue});
   items.push_back({"kernel", "modules", Real("/proc/modules"), "modules", Kind::kList});
   items.push_back({"packages", "dpkg", Real("/var/lib/dpkg/status"), "dpkg", Kind::kPackages});
+  if (!options_.rpm_command.empty()) {
+    items.push_back({"packages", "rpm", "", "rpm", Kind::kPackages});
+  }
   return items;
 }
 
@@ -663,6 +740,46 @@ std::optional<ItemState> SettingsSource::State::Read(const ItemDef& def, bool us
       std::string n = NormalizeRuleLine(l);
       if (!n.empty()) st.lines.push_back(std::move(n));
     }
+    std::string joined;
+    for (const auto& l : st.lines) joined += l + "\n";
+    st.value = HashValue(joined);
+    return st;
+  }
+  if (def.area == "packages" && def.key == "rpm") {
+    const auto& cmd = options_.rpm_command;
+    if (access(cmd[0].c_str(), X_OK) != 0) {
+      Problem("rpm:tool", "settings: rpm probe: " + cmd[0] + " not found; rpm packages not probed",
+              custos::v1::HEALTH_LEVEL_OK);
+      return std::nullopt;
+    }
+    auto out = RunCommand(cmd, options_.command_timeout, options_.max_file_bytes);
+    if (!out.ok() || out->exit_code != 0) {
+      Problem(def.key, "settings: rpm probe: " + cmd[0] + ": " +
+                           (out.ok() ? "exit code " + std::to_string(out->exit_code)
+                                     : out.status().message()));
+      return std::nullopt;
+    }
+    if (out->out.size() >= options_.max_file_bytes) {
+      Problem(def.key, "settings: rpm probe: " + cmd[0] + ": output larger than " +
+                           std::to_string(options_.max_file_bytes) + " bytes; not tracked");
+      return std::nullopt;
+    }
+    for (const auto& l : SplitLines(out->out)) {
+      const std::string t = Trim(l);
+      if (t.empty()) continue;
+      const size_t sp = t.find(' ');
+      if (sp == 0 || sp == std::string::npos) {
+        Problem(def.key, "settings: rpm probe: " + cmd[0] +
+                             ": expected 'NAME VERSION' lines, got '" + SafeUtf8(t.substr(0, 80)) +
+                             "'");
+        return std::nullopt;
+      }
+      st.lines.push_back(t.substr(0, sp) + " " + Trim(t.substr(sp + 1)));
+    }
+    Resolved(def.key);
+    // rpm lists in database order; sorted, the value changes only when the set does.
+    std::sort(st.lines.begin(), st.lines.end());
+    st.exists = true;
     std::string joined;
     for (const auto& l : st.lines) joined += l + "\n";
     st.value = HashValue(joined);
@@ -772,6 +889,7 @@ std::optional<ItemState> SettingsSource::State::Read(const ItemDef& def, bool us
   }
   st.exists = true;
   st.mode = sb.st_mode & 07777;
+  st.owner = Owner{static_cast<uint32_t>(sb.st_uid), static_cast<uint32_t>(sb.st_gid)};
   switch (def.kind) {
     case Kind::kBinary:
       st.value = HashValue(*content);
@@ -880,7 +998,13 @@ void SettingsSource::State::Check(const ItemDef& def, custos::v1::ObservedBy by,
   auto now = Read(def, use_stat_cache, &unchanged);
   if (!now) return;  // unchanged or unreadable: keep the last known state
   auto it = baseline_.items.find(def.key);
-  const ItemState* old = it == baseline_.items.end() ? nullptr : &it->second;
+  ItemState* old = it == baseline_.items.end() ? nullptr : &it->second;
+  // A state file of an older version knows no owners: the first owner seen is recorded silently,
+  // so an upgrade never reports every watched file as re-owned.
+  if (old != nullptr && old->exists && !old->owner && now->owner) {
+    old->owner = now->owner;
+    dirty_ = true;
+  }
   if (old != nullptr && *old == *now) return;
   if (old == nullptr && !now->exists) return;  // still absent: nothing to record
   // Items never seen before: reported when their root was already tracked (a new file in a
@@ -921,11 +1045,7 @@ void SettingsSource::State::Report(const ItemDef& def, const ItemState* old, con
       for (const auto& [user, h] : before) {
         if (after.count(user) == 0) out.push_back("shadow entry removed for user " + user);
       }
-      if (was && now.exists && old->mode != now.mode) {
-        char buf[64];
-        std::snprintf(buf, sizeof(buf), "mode %04o -> %04o", old->mode, now.mode);
-        out.push_back(buf);
-      }
+      if (was && now.exists) AppendAttributeChanges(*old, now, &out);
       if (!was) out.insert(out.begin(), "created");
       if (!now.exists) out = {"deleted"};
       Emit(def.area, def.key, was ? "present" : "",
@@ -938,26 +1058,39 @@ void SettingsSource::State::Report(const ItemDef& def, const ItemState* old, con
            def.key + ": " + (old != nullptr ? old->value : "?") + " -> " + now.value, by);
       return;
     case Kind::kPackages: {
-      std::map<std::string, std::string> before, after;
-      for (const auto& l : old != nullptr ? old->lines : std::vector<std::string>{}) {
-        auto f = Split(l, ' ');
-        before[f[0]] = f.size() > 1 ? f[1] : "";
-      }
-      for (const auto& l : now.lines) {
-        auto f = Split(l, ' ');
-        after[f[0]] = f.size() > 1 ? f[1] : "";
-      }
-      std::vector<std::string> out;
-      for (const auto& [n, v] : after) {
-        auto b = before.find(n);
-        if (b == before.end()) {
-          out.push_back("installed " + n + " " + v);
-        } else if (b->second != v) {
-          out.push_back("upgraded " + n + " " + b->second + " -> " + v);
+      // rpm installs some packages (kernel, gpg-pubkey) in several versions side by side: one
+      // version replaced by one other is an upgrade, anything else single installs and removals.
+      using Versions = std::map<std::string, std::set<std::string>>;
+      auto parse = [](const std::vector<std::string>& lines) {
+        Versions m;
+        for (const auto& l : lines) {
+          const size_t sp = l.find(' ');
+          m[l.substr(0, sp)].insert(sp == std::string::npos ? "" : l.substr(sp + 1));
         }
+        return m;
+      };
+      const Versions before = parse(old != nullptr ? old->lines : std::vector<std::string>{});
+      const Versions after = parse(now.lines);
+      static const std::set<std::string> kNone;
+      std::vector<std::string> out;
+      for (const auto& [n, vs] : after) {
+        auto b = before.find(n);
+        const auto& old_vs = b == before.end() ? kNone : b->second;
+        std::vector<std::string> added, removed;
+        std::set_difference(vs.begin(), vs.end(), old_vs.begin(), old_vs.end(),
+                            std::back_inserter(added));
+        std::set_difference(old_vs.begin(), old_vs.end(), vs.begin(), vs.end(),
+                            std::back_inserter(removed));
+        if (added.size() == 1 && removed.size() == 1) {
+          out.push_back("upgraded " + n + " " + removed[0] + " -> " + added[0]);
+          continue;
+        }
+        for (const auto& v : added) out.push_back("installed " + n + " " + v);
+        for (const auto& v : removed) out.push_back("removed " + n + " " + v);
       }
-      for (const auto& [n, v] : before) {
-        if (after.count(n) == 0) out.push_back("removed " + n + " " + v);
+      for (const auto& [n, vs] : before) {
+        if (after.count(n) != 0) continue;
+        for (const auto& v : vs) out.push_back("removed " + n + " " + v);
       }
       if (out.empty()) return;  // only non-version fields of the status file changed
       Emit(def.area, def.key, was ? old->value : "", now.exists ? now.value : "",
@@ -986,11 +1119,7 @@ void SettingsSource::State::Report(const ItemDef& def, const ItemState* old, con
   } else if (was) {
     out.push_back("binary replaced");
   }
-  if (was && now.exists && old->mode != now.mode) {
-    char buf[64];
-    std::snprintf(buf, sizeof(buf), "mode %04o -> %04o", old->mode, now.mode);
-    out.push_back(buf);
-  }
+  if (was && now.exists) AppendAttributeChanges(*old, now, &out);
   Emit(def.area, def.key, was ? old->value : "", now.exists ? now.value : "", CapSummary(out, cap),
        by);
   if (def.area == "accounts") ReportAccounts(def, old, now, by);
@@ -1082,7 +1211,12 @@ void SettingsSource::State::ProbeRound() {
   for (const auto& def : ProbeItems()) Check(def, custos::v1::OBSERVED_BY_PROBE, true);
   // Every root is now part of the baseline: new files below it are reported from here on.
   for (const auto& w : all_watched_) baseline_.roots.insert(w.path);
-  for (const auto& def : ProbeItems()) baseline_.roots.insert(def.root);
+  for (const auto& def : ProbeItems()) {
+    // Until rpm has answered once (it may be missing or failing), its first listing is the
+    // baseline, not a report of every package as installed.
+    if (def.key == "rpm" && baseline_.items.count(def.key) == 0) continue;
+    baseline_.roots.insert(def.root);
+  }
   Persist();
 }
 
@@ -1263,6 +1397,10 @@ Result<std::unique_ptr<SettingsSource>> SettingsSource::Create(SettingsSourceOpt
     if (c.empty() || c[0].empty() || c[0][0] != '/') {
       return InvalidArgumentError("settings: firewall command: program must be an absolute path");
     }
+  }
+  if (!options.rpm_command.empty() &&
+      (options.rpm_command[0].empty() || options.rpm_command[0][0] != '/')) {
+    return InvalidArgumentError("settings: rpm command: program must be an absolute path");
   }
   return std::unique_ptr<SettingsSource>(
       new SettingsSource(std::make_unique<State>(std::move(options), clock)));

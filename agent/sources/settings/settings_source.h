@@ -2,19 +2,24 @@
 //
 // What it reports (custos.v1.Event with a SettingChange payload, via the EventSink):
 //   - Watched config files and directories (one level deep), each with an area: a change to a
-//     file's content or mode gives area, key = the file's path, old/new value "sha256:<hex>"
-//     (empty when the file did not exist) and a summary of removed ("- line") and added
-//     ("+ line") lines, capped at max_summary_bytes. Creation and deletion are changes too.
+//     file's content, mode or owner gives area, key = the file's path, old/new value
+//     "sha256:<hex>" (empty when the file did not exist) and a summary of removed ("- line") and
+//     added ("+ line") lines, then "mode 0644 -> 0666" and "owner root:root -> alice:root" (names
+//     from the host's passwd/group via getpwuid_r/getgrgid_r, numbers for ids without a name),
+//     capped at max_summary_bytes. Creation and deletion are changes too.
 //   - /etc/shadow (any watched file named "shadow" or "gshadow"): never content, hash or diff.
 //     Values are "changed"/"created"/"deleted" and the summary names only the users whose
-//     entries changed ("password hash changed for user alice").
+//     entries changed ("password hash changed for user alice"), plus mode and owner lines.
 //   - Accounts, from /etc/passwd and /etc/group: area "account", key "user:<name>" (created,
 //     deleted) and "group:<name>" for privileged groups (sudo, wheel, adm, root, docker) with
 //     new_value "<user> added" / "<user> removed".
 //   - Probes (area, key): ("firewall", "ruleset") the live ruleset from the first available
 //     firewall command (counters ignored); ("lsm", "selinux"), ("lsm", "apparmor") the LSM
 //     modes; ("audit", "auditd") whether a process named auditd runs; ("kernel", "modules")
-//     loaded modules; ("packages", "dpkg") installed packages (installed/removed/upgraded);
+//     loaded modules; ("packages", "dpkg") installed packages from the dpkg status file and
+//     ("packages", "rpm") from rpm_command, both with summary lines "installed NAME VERSION",
+//     "removed NAME VERSION", "upgraded NAME OLD -> NEW" (a package rpm holds in several versions,
+//     like kernel, gives installed/removed lines per version unless exactly one replaced one);
 //     ("agent", ...) the agent's own config file, binary (hash only) and spool directory.
 //   Watch changes (inotify) have observed_by WATCH; probe rounds (at Start, every
 //   probe_interval and on ProbeNow) observed_by PROBE and also re-check every watched file, so a
@@ -24,13 +29,16 @@
 // Baseline: the last known state of every item is persisted in state_dir ("settings-state.v1",
 // replaced atomically after each change). Start compares the disk with it, so changes made
 // while the agent was down are reported (observed_by PROBE). Without a state file (first run)
-// Start only records the baseline. Note: the state file holds watched files' lines (sudoers,
-// sshd, ...) but for shadow only SHA-256 digests of each entry's fields; keep state_dir 0700.
+// Start only records the baseline. Items the baseline does not know yet are recorded silently:
+// a file's owner when the state file predates owner tracking (format: README.md), and the rpm
+// listing until rpm has answered once (a missing or failing rpm is not "everything installed").
+// Note: the state file holds watched files' lines (sudoers, sshd, ...) but for shadow only
+// SHA-256 digests of each entry's fields; keep state_dir 0700.
 //
 // Errors: an unreadable or unparsable file, a failing command or a bad state file gives an
 // AgentHealth event (component "source.settings", DEGRADED, naming the file and the error) once
 // per distinct problem, and Health() is DEGRADED until it clears; the source keeps going. A
-// missing tool (no nft, no iptables-save) is an OK-level health note, sent once.
+// missing tool (no nft, no iptables-save, no rpm) is an OK-level health note, sent once.
 //
 // Threading: Start runs the baseline round on the caller's thread, then one thread polls
 // inotify and runs the periodic probes. ProbeNow may be called from any thread (serialised
@@ -67,7 +75,7 @@ struct SettingsSourceOptions {
   std::chrono::seconds probe_interval{60};
   // Prepended to every absolute path the source reads (watched files, /proc, /sys, dpkg status
   // and the agent's own paths), so tests run on a temp tree. Not applied to state_dir or to
-  // firewall commands.
+  // firewall and rpm commands.
   std::string root_prefix;
   // Where the baseline is persisted; empty = not persisted.
   std::string state_dir;
@@ -75,7 +83,12 @@ struct SettingsSourceOptions {
   // firewall probe off.
   std::vector<std::vector<std::string>> firewall_commands = {{"/usr/sbin/nft", "list", "ruleset"},
                                                              {"/usr/sbin/iptables-save"}};
-  std::chrono::milliseconds command_timeout{5000};
+  // rpm package listing (argv, no shell, program an absolute path: no PATH search as root),
+  // printing one "NAME VERSION" line per installed package; used when its program exists.
+  // Empty = rpm probe off. Runs every probe round.
+  std::vector<std::string> rpm_command = {"/usr/bin/rpm", "-qa", "--qf",
+                                          "%{NAME} %{VERSION}-%{RELEASE}\n"};
+  std::chrono::milliseconds command_timeout{5000};  // per firewall or rpm command
   size_t max_summary_bytes = 512;
   size_t max_file_bytes = 8u << 20;      // text files and command output beyond this: unparsed
   size_t max_binary_bytes = 256u << 20;  // the agent binary is hashed up to this size

@@ -1,5 +1,7 @@
 #include "agent/sources/settings/settings_source.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,6 +9,7 @@
 #include <cstdio>
 #include <functional>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -113,6 +116,7 @@ class SettingsSourceTest : public ::testing::Test {
     o.root_prefix = dir_.path();
     o.state_dir = dir_.Sub("state");
     o.firewall_commands = {};
+    o.rpm_command = {};  // hermetic: the host's rpm (if any) is not probed
     o.probe_interval = std::chrono::hours(1);
     o.agent_config_path = "/opt/custos/agent.yaml";
     o.agent_binary_path = "/opt/custos/custos-agent";
@@ -121,7 +125,11 @@ class SettingsSourceTest : public ::testing::Test {
   }
 
   std::unique_ptr<SettingsSource> StartSource(CollectingSink* sink) {
-    auto s = SettingsSource::Create(Options(), &clock_);
+    return StartSource(sink, Options());
+  }
+
+  std::unique_ptr<SettingsSource> StartSource(CollectingSink* sink, SettingsSourceOptions o) {
+    auto s = SettingsSource::Create(std::move(o), &clock_);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     auto source = std::move(*s);
     Status st = source->Start(sink);
@@ -437,6 +445,260 @@ TEST_F(SettingsSourceTest, ChangesMadeWhileDownAreReportedAtStart) {
                            std::chrono::milliseconds(0)));
 }
 
+std::function<bool(const Event&)> SummaryHas(const std::string& key, const std::string& needle) {
+  return [=](const Event& e) {
+    return e.has_setting() && e.setting().key() == key &&
+           e.setting().summary().find(needle) != std::string::npos;
+  };
+}
+
+// What the source should print for an id: the host's name, else the number.
+std::string UserText(uid_t uid) {
+  const passwd* pw = getpwuid(uid);
+  return pw != nullptr ? pw->pw_name : std::to_string(uid);
+}
+
+TEST_F(SettingsSourceTest, OwnerChangeOfAWatchedFileIsReported) {
+  if (::geteuid() != 0) GTEST_SKIP() << "NOT TESTED: chown needs root";
+  constexpr gid_t kUnnamedGid = 4242421;
+  ASSERT_EQ(getgrgid(kUnnamedGid), nullptr) << "test needs a gid without a name";
+  const std::string ops = dir_.Sub("etc/sudoers.d/ops");
+  ASSERT_EQ(chown(ops.c_str(), 0, 0), 0);
+  const std::string root = UserText(0);
+  const std::string nobody = UserText(65534);
+  CollectingSink sink;
+  auto source = StartSource(&sink);
+
+  ASSERT_EQ(chown(ops.c_str(), 65534, static_cast<gid_t>(-1)), 0);
+  auto e = sink.WaitFor(SummaryHas("/etc/sudoers.d/ops", "owner "));
+  ASSERT_TRUE(e) << "no owner change reported";
+  EXPECT_EQ(e->setting().area(), "sudoers");
+  EXPECT_EQ(e->setting().summary(), "owner " + root + ":root -> " + nobody + ":root");
+  // Content is unchanged: the hash stays.
+  EXPECT_EQ(e->setting().old_value(), e->setting().new_value());
+
+  sink.Clear();
+  ASSERT_EQ(chown(ops.c_str(), static_cast<uid_t>(-1), kUnnamedGid), 0);
+  e = sink.WaitFor(SummaryHas("/etc/sudoers.d/ops", "owner "));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->setting().summary(), "owner " + nobody + ":root -> " + nobody + ":4242421");
+
+  sink.Clear();
+  ASSERT_EQ(chown(ops.c_str(), 0, 0), 0);
+  e = sink.WaitFor(SummaryHas("/etc/sudoers.d/ops", "owner "));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->setting().summary(), "owner " + nobody + ":4242421 -> " + root + ":root");
+
+  // /etc/shadow: owner lines, still no content.
+  sink.Clear();
+  ASSERT_EQ(chown(dir_.Sub("etc/shadow").c_str(), 65534, static_cast<gid_t>(-1)), 0);
+  e = sink.WaitFor(SummaryHas("/etc/shadow", "owner "));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->setting().summary(), "owner " + root + ":root -> " + nobody + ":root");
+  EXPECT_EQ(e->setting().new_value(), "changed");
+
+  // Owners survive a restart: nothing is reported again.
+  source->Stop();
+  sink.Clear();
+  source = StartSource(&sink);
+  for (const auto& ev : sink.Events()) EXPECT_FALSE(ev.has_setting()) << ev.DebugString();
+}
+
+// The state file as the version before owner tracking wrote it: "item" lines with 6 fields.
+std::string WithoutOwners(const std::string& state) {
+  std::istringstream in(state);
+  std::string out, line;
+  while (std::getline(in, line)) {
+    if (line.rfind("item ", 0) == 0) {
+      size_t fields = 1;
+      for (char c : line) fields += c == ' ';
+      if (fields == 8) line = line.substr(0, line.rfind(' ', line.rfind(' ') - 1));
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+TEST_F(SettingsSourceTest, StateFileWithoutOwnersLoadsAndReportsNoOwnerChange) {
+  {
+    CollectingSink sink;
+    auto source = StartSource(&sink);
+    source->Stop();
+  }
+  const std::string path = dir_.Sub("state/settings-state.v1");
+  auto state = testing::ReadFile(path);
+  ASSERT_TRUE(state.ok());
+  const std::string old_format = WithoutOwners(*state);
+  ASSERT_NE(old_format, *state) << "the new format should carry owners";
+  ASSERT_EQ(old_format.find(" 0 0\n"), std::string::npos) << old_format;
+  Write("state/settings-state.v1", old_format);
+  // While "down", a file changes owner: the old baseline cannot know it, so it is no change.
+  const bool root = ::geteuid() == 0;
+  if (root) {
+    ASSERT_EQ(chown(dir_.Sub("etc/sudoers").c_str(), 65534, 65534), 0);
+  }
+
+  CollectingSink sink;
+  auto source = StartSource(&sink);
+  source->ProbeNow();
+  for (const auto& e : sink.Events()) {
+    EXPECT_FALSE(e.has_setting()) << e.DebugString();
+    EXPECT_FALSE(e.has_health() && e.health().level() != custos::v1::HEALTH_LEVEL_OK)
+        << e.DebugString();
+  }
+  EXPECT_EQ(source->Health().level, custos::v1::HEALTH_LEVEL_OK) << source->Health().message;
+  source->Stop();
+  // The owners were recorded silently: the file is in the new format again.
+  state = testing::ReadFile(path);
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(WithoutOwners(*state), old_format);
+  EXPECT_NE(*state, old_format);
+  if (!root) return;
+  // ... and from now on an owner change is reported.
+  source = StartSource(&sink);
+  ASSERT_EQ(chown(dir_.Sub("etc/sudoers").c_str(), 0, 65534), 0);
+  auto e = sink.WaitFor(SummaryHas("/etc/sudoers", "owner "));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->setting().summary(), "owner " + UserText(65534) + ":" + getgrgid(65534)->gr_name +
+                                        " -> " + UserText(0) + ":" + getgrgid(65534)->gr_name);
+}
+
+TEST_F(SettingsSourceTest, MalformedOwnerInStateFileIsAHealthEventNotACrash) {
+  Write("state/settings-state.v1",
+        "custos-settings-state v1\nitem /etc/sudoers 1 420 \\e 0 -1 0\n");
+  CollectingSink sink;
+  auto source = StartSource(&sink);
+  ASSERT_TRUE(sink.WaitFor(HealthAbout("line 2: malformed owner"), std::chrono::milliseconds(0)));
+}
+
+// A fake rpm: a shell script printing the package list the test keeps in a file.
+class RpmProbeTest : public SettingsSourceTest {
+ protected:
+  void SetUp() override {
+    SettingsSourceTest::SetUp();
+    ASSERT_EQ(system(("mkdir -p " + dir_.Sub("bin")).c_str()), 0);
+    SetPackages("bash 5.2-1.fc40\nkernel 6.8.1-100.fc40\nopenssl 3.1.1-4.fc40\n");
+  }
+  // Written (and closed) before the source runs, so no forked child holds it open: exec would
+  // fail with ETXTBSY.
+  void InstallFakeRpm() {
+    Write("bin/rpm", "#!/bin/sh\n[ \"$1\" = -qa ] && [ \"$2\" = --qf ] || exit 3\nexec cat " +
+                         dir_.Sub("packages") + "\n");
+    ASSERT_EQ(chmod(dir_.Sub("bin/rpm").c_str(), 0755), 0);
+  }
+  void SetPackages(const std::string& list) { Write("packages", list); }
+  SettingsSourceOptions RpmOptions() {
+    SettingsSourceOptions o = Options();
+    o.rpm_command = SettingsSourceOptions().rpm_command;
+    o.rpm_command[0] = dir_.Sub("bin/rpm");
+    return o;
+  }
+};
+
+TEST_F(RpmProbeTest, InstalledRemovedAndUpgradedPackagesAreFoundByProbe) {
+  InstallFakeRpm();
+  CollectingSink sink;
+  auto source = StartSource(&sink, RpmOptions());
+  for (const auto& e : sink.Events()) {
+    EXPECT_FALSE(e.has_setting()) << e.DebugString();
+    EXPECT_FALSE(e.has_health()) << e.DebugString();
+  }
+  // Unsorted, as rpm prints; a second kernel installed beside the first.
+  SetPackages(
+      "openssl 3.1.1-4.fc40\nbash 5.2-2.fc40\nkernel 6.8.1-100.fc40\nkernel 6.9.2-200.fc40\n"
+      "netcat 1.219-2.fc40\n");
+  source->ProbeNow();
+  auto e = sink.WaitFor(Setting("packages", "rpm", custos::v1::OBSERVED_BY_PROBE),
+                        std::chrono::milliseconds(0));
+  ASSERT_TRUE(e) << "no rpm package change";
+  EXPECT_EQ(e->setting().summary(),
+            "upgraded bash 5.2-1.fc40 -> 5.2-2.fc40\ninstalled kernel 6.9.2-200.fc40\n"
+            "installed netcat 1.219-2.fc40");
+  EXPECT_EQ(e->setting().old_value(), Sha("bash 5.2-1.fc40\nkernel 6.8.1-100.fc40\n"
+                                          "openssl 3.1.1-4.fc40\n"));
+  EXPECT_NE(e->setting().old_value(), e->setting().new_value());
+
+  sink.Clear();
+  source->ProbeNow();  // same list: nothing
+  EXPECT_FALSE(sink.WaitFor(Setting("packages", "rpm", custos::v1::OBSERVED_BY_PROBE),
+                            std::chrono::milliseconds(0)));
+
+  SetPackages("bash 5.2-2.fc40\nkernel 6.9.2-200.fc40\nopenssl 3.1.1-4.fc40\n");
+  source->ProbeNow();
+  e = sink.WaitFor(Setting("packages", "rpm", custos::v1::OBSERVED_BY_PROBE),
+                   std::chrono::milliseconds(0));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->setting().summary(), "removed kernel 6.8.1-100.fc40\nremoved netcat 1.219-2.fc40");
+
+  // Changes while down are reported at the next start.
+  source->Stop();
+  sink.Clear();
+  SetPackages("bash 5.2-2.fc40\nkernel 6.9.2-200.fc40\nopenssl 3.2.0-1.fc40\n");
+  source = StartSource(&sink, RpmOptions());
+  e = sink.WaitFor(Setting("packages", "rpm", custos::v1::OBSERVED_BY_PROBE),
+                   std::chrono::milliseconds(0));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->setting().summary(), "upgraded openssl 3.1.1-4.fc40 -> 3.2.0-1.fc40");
+  EXPECT_EQ(source->Health().level, custos::v1::HEALTH_LEVEL_OK) << source->Health().message;
+}
+
+TEST_F(RpmProbeTest, MissingRpmIsAnOkNoteOnceAndItsLaterArrivalOnlyABaseline) {
+  CollectingSink sink;
+  auto source = StartSource(&sink, RpmOptions());
+  source->ProbeNow();
+  source->ProbeNow();
+  int notes = 0;
+  for (const auto& e : sink.Events()) {
+    EXPECT_FALSE(e.has_setting()) << e.DebugString();
+    if (e.has_health()) {
+      EXPECT_EQ(e.health().level(), custos::v1::HEALTH_LEVEL_OK) << e.DebugString();
+      EXPECT_NE(e.health().message().find(dir_.Sub("bin/rpm") + " not found"), std::string::npos)
+          << e.DebugString();
+      ++notes;
+    }
+  }
+  EXPECT_EQ(notes, 1);
+  EXPECT_EQ(source->Health().level, custos::v1::HEALTH_LEVEL_OK) << source->Health().message;
+
+  // rpm installed later: its first listing is the baseline, not three "installed" lines. The
+  // source's own thread runs no commands (probe interval 1 h), so writing the script is safe.
+  InstallFakeRpm();
+  source->ProbeNow();
+  EXPECT_FALSE(sink.WaitFor(Setting("packages", "rpm", custos::v1::OBSERVED_BY_PROBE),
+                            std::chrono::milliseconds(0)));
+  SetPackages("bash 5.2-1.fc40\nkernel 6.8.1-100.fc40\n");
+  source->ProbeNow();
+  auto e = sink.WaitFor(Setting("packages", "rpm", custos::v1::OBSERVED_BY_PROBE),
+                        std::chrono::milliseconds(0));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->setting().summary(), "removed openssl 3.1.1-4.fc40");
+}
+
+TEST_F(RpmProbeTest, FailingOrGarbledRpmIsAHealthEventAndKeepsTheLastListing) {
+  InstallFakeRpm();
+  CollectingSink sink;
+  auto source = StartSource(&sink, RpmOptions());
+  SetPackages("only-a-name-without-version\n");
+  source->ProbeNow();
+  ASSERT_TRUE(
+      sink.WaitFor(HealthAbout("expected 'NAME VERSION' lines"), std::chrono::milliseconds(0)));
+  EXPECT_EQ(source->Health().level, custos::v1::HEALTH_LEVEL_DEGRADED);
+  ASSERT_EQ(unlink(dir_.Sub("packages").c_str()), 0);  // cat fails: exit code 1
+  source->ProbeNow();
+  ASSERT_TRUE(sink.WaitFor(HealthAbout("rpm probe: " + dir_.Sub("bin/rpm") + ": exit code 1"),
+                           std::chrono::milliseconds(0)));
+  EXPECT_FALSE(sink.WaitFor(Setting("packages", "rpm", custos::v1::OBSERVED_BY_PROBE),
+                            std::chrono::milliseconds(0)));
+  // Fixed: compared with the last good listing, and healthy again.
+  SetPackages("bash 5.2-1.fc40\nkernel 6.8.1-100.fc40\nopenssl 3.1.1-4.fc40\nzsh 5.9-1\n");
+  source->ProbeNow();
+  auto e = sink.WaitFor(Setting("packages", "rpm", custos::v1::OBSERVED_BY_PROBE),
+                        std::chrono::milliseconds(0));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->setting().summary(), "installed zsh 5.9-1");
+  EXPECT_EQ(source->Health().level, custos::v1::HEALTH_LEVEL_OK) << source->Health().message;
+}
+
 TEST(SettingsSourceCreateTest, RejectsRelativePathsAndZeroInterval) {
   FakeClock clock;
   SettingsSourceOptions o;
@@ -445,6 +707,11 @@ TEST(SettingsSourceCreateTest, RejectsRelativePathsAndZeroInterval) {
   o.watched = {};
   o.probe_interval = std::chrono::seconds(0);
   EXPECT_FALSE(CreateSettingsSource(o, &clock).ok());
+  o.probe_interval = std::chrono::seconds(60);
+  o.rpm_command = {"rpm", "-qa"};
+  EXPECT_FALSE(CreateSettingsSource(o, &clock).ok());
+  o.rpm_command = {};
+  EXPECT_TRUE(CreateSettingsSource(o, &clock).ok());
 }
 
 // Real kernel: a scratch nftables table added and removed is seen by the firewall probe.
