@@ -444,7 +444,8 @@ void ApiService::Impl::AddRoutes() {
   });
 
   // ---- directory ----
-  router.Add("GET", "/api/v1/people", [this](const HttpRequest& r, const PathParams&) {
+  // The directory's people are the users policies and alerts speak of: /users is the same list.
+  RouteHandler list_people = [this](const HttpRequest& r, const PathParams&) {
     CUSTOS_API_AUTH(kAdmin, kAnalyst, kViewer);
     auto people = risk->ListPeople();
     if (!people.ok()) return FromStatus(people.status());
@@ -465,7 +466,9 @@ void ApiService::Impl::AddRoutes() {
                       {"logins", ls}});
     }
     return Json(200, {{"people", list}});
-  });
+  };
+  router.Add("GET", "/api/v1/people", list_people);
+  router.Add("GET", "/api/v1/users", list_people);
 
   router.Add("POST", "/api/v1/directory/import", [this](const HttpRequest& r, const PathParams&) {
     CUSTOS_API_AUTH(kAdmin);

@@ -115,6 +115,11 @@ TEST_F(ScoringE2eTest, ReplayedEventsBecomeExplainedAlertsThatAnalystsTriage) {
                          "alice,*,alice@corp.example,Alice,Sales,boss@corp.example,sales\n",
                          "text/csv");
   ASSERT_EQ(dst, 200) << dir.dump();
+  auto [us, users] = Call("GET", "/api/v1/users");
+  ASSERT_EQ(us, 200);
+  ASSERT_EQ(users["people"].size(), 1u) << users.dump();
+  EXPECT_EQ(users["people"][0]["id"], "alice@corp.example");
+  EXPECT_EQ(users["people"][0]["logins"][0]["login"], "alice");
 
   const int64_t now = RealClock()->NowUnixNs();
   std::vector<custos::v1::Event> events;
