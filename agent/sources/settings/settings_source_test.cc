@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -782,6 +783,220 @@ TEST(SettingsSourceRealTest, NftablesRuleAddedAndRemovedIsDetectedByProbe) {
   ASSERT_TRUE(e) << "firewall probe missed the removed table";
   EXPECT_NE(e->setting().summary().find("- table inet custos_test {"), std::string::npos)
       << e->setting().summary();
+  source->Stop();
+}
+
+// ---- Real-system helpers: programs by absolute path (testing::Run does no PATH search) ----
+
+std::string FindProgram(const std::string& name) {
+  for (const char* dir : {"/usr/sbin/", "/usr/bin/", "/sbin/", "/bin/"}) {
+    const std::string path = dir + name;
+    if (::access(path.c_str(), X_OK) == 0) return path;
+  }
+  return "";
+}
+
+// dpkg looks for ldconfig, start-stop-daemon, ... in PATH, which may lack the sbin directories.
+const std::map<std::string, std::string>& SystemPath() {
+  static const std::map<std::string, std::string> kEnv = {
+      {"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}};
+  return kEnv;
+}
+
+testing::RunResult RunTool(const std::vector<std::string>& argv) {
+  return testing::Run(argv, std::chrono::seconds(120), SystemPath());
+}
+
+// Runs f on scope exit (also when an ASSERT returns early).
+class ScopeExit {
+ public:
+  explicit ScopeExit(std::function<void()> f) : f_(std::move(f)) {}
+  ~ScopeExit() { f_(); }
+  ScopeExit(const ScopeExit&) = delete;
+  ScopeExit& operator=(const ScopeExit&) = delete;
+
+ private:
+  std::function<void()> f_;
+};
+
+// A setting change with this area, key and new value, whoever saw it (watch or probe).
+std::function<bool(const Event&)> Change(const std::string& area, const std::string& key,
+                                         const std::string& new_value) {
+  return [=](const Event& e) {
+    return e.has_setting() && e.setting().area() == area && e.setting().key() == key &&
+           e.setting().new_value() == new_value;
+  };
+}
+
+// Real dpkg: a tiny package installed and removed is seen by the dpkg probe reading the host's
+// /var/lib/dpkg/status (root_prefix empty).
+TEST(SettingsSourceRealTest, DebianPackageInstalledAndRemovedIsDetectedByProbe) {
+  constexpr char kPkg[] = "custos-probe-test";
+  // CI runs as root on Debian (dpkg is essential there): there this test must run.
+  const bool root = ::geteuid() == 0;
+  const bool debian = ::access("/etc/debian_version", F_OK) == 0;
+  const std::string dpkg = FindProgram("dpkg");
+  const std::string dpkg_deb = FindProgram("dpkg-deb");
+  if (dpkg.empty() || dpkg_deb.empty() || ::access("/var/lib/dpkg/status", R_OK) != 0) {
+    if (root && debian) {
+      FAIL() << "root on Debian but dpkg, dpkg-deb or a readable /var/lib/dpkg/status is missing";
+    }
+    GTEST_SKIP() << "NOT TESTED: dpkg, dpkg-deb or /var/lib/dpkg/status is missing (not Debian)";
+  }
+  if (!root) GTEST_SKIP() << "NOT TESTED: installing a package (dpkg -i) needs root";
+
+  // Left installed by an earlier crashed run? Purging a package that is not there is a no-op.
+  auto purge = RunTool({dpkg, "--purge", kPkg});
+  ASSERT_EQ(purge.exit_code, 0) << "dpkg --purge " << kPkg << ": " << purge.err;
+  ScopeExit cleanup([&] { RunTool({dpkg, "--purge", kPkg}); });
+
+  // The package: control file and one documentation file, owned by root (--root-owner-group).
+  testing::TempDir dir;
+  const std::string pkgroot = dir.Sub("pkg");
+  const std::string docdir = pkgroot + "/usr/share/doc/" + kPkg;
+  for (const std::string& d : {pkgroot, pkgroot + "/DEBIAN", pkgroot + "/usr",
+                               pkgroot + "/usr/share", pkgroot + "/usr/share/doc", docdir}) {
+    ASSERT_EQ(::mkdir(d.c_str(), 0755), 0) << d;
+    ASSERT_EQ(::chmod(d.c_str(), 0755), 0) << d;  // dpkg-deb rejects a DEBIAN dir under umask 077
+  }
+  ASSERT_TRUE(testing::WriteFile(pkgroot + "/DEBIAN/control",
+                                 std::string("Package: ") + kPkg +
+                                     "\nVersion: 1.0\nArchitecture: all\n"
+                                     "Maintainer: Custos tests <tests@custos.invalid>\n"
+                                     "Section: misc\nPriority: optional\n"
+                                     "Description: Custos settings source test package\n"
+                                     " Installed and purged by settings_source_test.\n")
+                  .ok());
+  ASSERT_TRUE(testing::WriteFile(docdir + "/README", "custos settings source test\n").ok());
+  for (const std::string& f : {pkgroot + "/DEBIAN/control", docdir + "/README"}) {
+    ASSERT_EQ(::chmod(f.c_str(), 0644), 0) << f;
+  }
+  const std::string deb = dir.Sub(std::string(kPkg) + "_1.0_all.deb");
+  auto built = RunTool({dpkg_deb, "--root-owner-group", "--build", pkgroot, deb});
+  ASSERT_EQ(built.exit_code, 0) << "dpkg-deb --build: " << built.err;
+
+  SettingsSourceOptions o;
+  o.watched = {};
+  o.state_dir = dir.Sub("state");  // no state file yet: Start only records the baseline
+  o.probe_interval = std::chrono::hours(1);
+  o.firewall_commands = {};
+  o.rpm_command = {};
+  // root_prefix stays empty: the dpkg probe reads the real /var/lib/dpkg/status.
+  auto created = SettingsSource::Create(o, RealClock());
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  auto source = std::move(*created);
+  CollectingSink sink;
+  ASSERT_TRUE(source->Start(&sink).ok());
+  EXPECT_FALSE(sink.WaitFor(Setting("packages", "dpkg", custos::v1::OBSERVED_BY_PROBE),
+                            std::chrono::milliseconds(0)))
+      << "the first Start should only record the baseline";
+
+  auto installed = RunTool({dpkg, "-i", deb});
+  ASSERT_EQ(installed.exit_code, 0) << "dpkg -i: " << installed.err;
+  source->ProbeNow();
+  auto e = sink.WaitFor(SummaryHas("dpkg", std::string("installed ") + kPkg + " 1.0"));
+  ASSERT_TRUE(e) << "dpkg probe missed the installed package";
+  EXPECT_EQ(e->setting().area(), "packages");
+  EXPECT_EQ(e->setting().observed_by(), custos::v1::OBSERVED_BY_PROBE);
+  EXPECT_NE(e->setting().old_value(), e->setting().new_value());
+
+  sink.Clear();
+  auto removed = RunTool({dpkg, "-r", kPkg});
+  ASSERT_EQ(removed.exit_code, 0) << "dpkg -r: " << removed.err;
+  source->ProbeNow();
+  e = sink.WaitFor(SummaryHas("dpkg", std::string("removed ") + kPkg + " 1.0"));
+  ASSERT_TRUE(e) << "dpkg probe missed the removed package";
+  EXPECT_EQ(e->setting().area(), "packages");
+  source->Stop();
+}
+
+// Real accounts: a throwaway user created, added to a privileged group and deleted with the
+// shadow tools is seen in the host's /etc/passwd and /etc/group.
+TEST(SettingsSourceRealTest, UserAddedToPrivilegedGroupIsDetected) {
+  const std::string user = "custos-probe-u";
+  const bool root = ::geteuid() == 0;
+  const std::string useradd = FindProgram("useradd");
+  const std::string userdel = FindProgram("userdel");
+  const std::string gpasswd = FindProgram("gpasswd");
+  const std::string groupadd = FindProgram("groupadd");
+  const std::string groupdel = FindProgram("groupdel");
+  if (useradd.empty() || userdel.empty() || gpasswd.empty() || groupadd.empty() ||
+      groupdel.empty()) {
+    if (root) FAIL() << "running as root but useradd/userdel/gpasswd/groupadd/groupdel missing";
+    GTEST_SKIP() << "NOT TESTED: useradd/userdel/gpasswd/groupadd/groupdel missing (passwd)";
+  }
+  if (!root) GTEST_SKIP() << "NOT TESTED: useradd, gpasswd and userdel need root";
+
+  // A privileged group from the source's list: sudo (Debian), else wheel, created if missing.
+  std::string group = "sudo";
+  bool created_group = false;
+  if (getgrnam("sudo") == nullptr) {
+    group = "wheel";
+    if (getgrnam("wheel") == nullptr) {
+      auto r = RunTool({groupadd, group});
+      ASSERT_EQ(r.exit_code, 0) << "groupadd " << group << ": " << r.err;
+      created_group = true;
+    }
+  }
+  // Left behind by an earlier crashed run? userdel also drops the user's own group (usergroups)
+  // and its membership in the privileged group; groupdel catches a group left on its own.
+  auto remove_user = [&] {
+    RunTool({userdel, user});
+    RunTool({groupdel, user});
+  };
+  remove_user();
+  ScopeExit cleanup([&] {
+    remove_user();
+    if (created_group) RunTool({groupdel, group});
+  });
+  ASSERT_EQ(getpwnam(user.c_str()), nullptr) << "could not remove a leftover " << user;
+
+  testing::TempDir dir;
+  SettingsSourceOptions o;
+  o.watched = {{"accounts", "/etc/passwd"}, {"accounts", "/etc/group"}};
+  o.state_dir = dir.Sub("state");  // no state file yet: Start only records the baseline
+  o.probe_interval = std::chrono::hours(1);
+  o.firewall_commands = {};
+  o.rpm_command = {};
+  auto created = SettingsSource::Create(o, RealClock());
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  auto source = std::move(*created);
+  CollectingSink sink;
+  ASSERT_TRUE(source->Start(&sink).ok());
+  for (const auto& ev : sink.Events()) {
+    EXPECT_FALSE(ev.has_setting() && ev.setting().area() == "account") << ev.DebugString();
+  }
+
+  // --no-log-init: nothing written to lastlog/faillog for the throwaway uid.
+  auto r =
+      RunTool({useradd, "--no-create-home", "--no-log-init", "--shell", "/usr/sbin/nologin", user});
+  ASSERT_EQ(r.exit_code, 0) << "useradd: " << r.err;
+  const passwd* pw = getpwnam(user.c_str());
+  ASSERT_NE(pw, nullptr);
+  const std::string uid = std::to_string(pw->pw_uid);
+  source->ProbeNow();  // a missed notification is found by the probe round
+  auto e = sink.WaitFor(Change("account", "user:" + user, "created"));
+  ASSERT_TRUE(e) << "user creation not reported";
+  EXPECT_EQ(e->setting().summary(),
+            "user " + user + " created (uid " + uid + ", shell /usr/sbin/nologin)");
+  ASSERT_TRUE(sink.WaitFor(SummaryHas("/etc/passwd", "+ " + user + ":x:" + uid + ":")))
+      << "no /etc/passwd change naming the new user";
+
+  r = RunTool({gpasswd, "-a", user, group});
+  ASSERT_EQ(r.exit_code, 0) << "gpasswd -a: " << r.err;
+  source->ProbeNow();
+  e = sink.WaitFor(Change("account", "group:" + group, user + " added"));
+  ASSERT_TRUE(e) << "no account change for group:" << group;
+  EXPECT_EQ(e->setting().summary(), user + " added to privileged group " + group);
+
+  r = RunTool({userdel, user});
+  ASSERT_EQ(r.exit_code, 0) << "userdel: " << r.err;
+  source->ProbeNow();
+  ASSERT_TRUE(sink.WaitFor(Change("account", "user:" + user, "deleted")))
+      << "user deletion not reported";
+  e = sink.WaitFor(Change("account", "group:" + group, user + " removed"));
+  ASSERT_TRUE(e) << "userdel's removal from " << group << " not reported";
+  EXPECT_EQ(e->setting().summary(), user + " removed from privileged group " + group);
   source->Stop();
 }
 
