@@ -200,13 +200,7 @@ class BeastHttpsServer final : public HttpsServer {
       }
       endpoint = results.begin()->endpoint();
     }
-    acceptor_->open(endpoint.protocol(), ec);
-    if (ec) return SocketError(context, ec);
-    acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
-    if (ec) return SocketError(context, ec);
-    acceptor_->bind(endpoint, ec);
-    if (ec) return SocketError(context, ec);
-    acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+    net::OpenListener(*acceptor_, endpoint, ec);
     if (ec) return SocketError(context, ec);
     const tcp::endpoint local = acceptor_->local_endpoint(ec);
     if (ec) return SocketError(context, ec);

@@ -121,10 +121,7 @@ class Server final : public IngestServer {
       return InvalidArgumentError("ingest: listen address '" + options_.listen_host +
                                   "': " + ec.message());
     tcp::endpoint ep(addr, options_.port);
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(ep, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    net::OpenListener(acceptor_, ep, ec);
     if (ec) {
       return UnavailableError("ingest: listen on " + options_.listen_host + ":" +
                               std::to_string(options_.port) + ": " + ec.message());

@@ -499,13 +499,7 @@ class AsioMetricsHttpServer final : public MetricsHttpServer {
       endpoint = results.begin()->endpoint();
     }
     const std::string context = "metrics: listen on " + host + ":" + std::to_string(port);
-    acceptor_->open(endpoint.protocol(), ec);
-    if (ec) return SocketError(context, ec);
-    acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
-    if (ec) return SocketError(context, ec);
-    acceptor_->bind(endpoint, ec);
-    if (ec) return SocketError(context, ec);
-    acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+    net::OpenListener(*acceptor_, endpoint, ec);
     if (ec) return SocketError(context, ec);
     const tcp::endpoint local = acceptor_->local_endpoint(ec);
     if (ec) return SocketError(context, ec);

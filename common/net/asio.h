@@ -7,3 +7,18 @@
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
+
+namespace custos::net {
+
+// Opens `acceptor` on `endpoint` with SO_REUSEADDR, binds and listens (the steps every Custos
+// listener takes). On failure `ec` is set; the caller turns it into its own Status.
+inline void OpenListener(boost::asio::ip::tcp::acceptor& acceptor,
+                         const boost::asio::ip::tcp::endpoint& endpoint,
+                         boost::system::error_code& ec) {
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(boost::asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(boost::asio::socket_base::max_listen_connections, ec);
+}
+
+}  // namespace custos::net
