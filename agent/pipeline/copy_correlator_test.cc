@@ -1,4 +1,5 @@
 #include "agent/pipeline/copy_correlator.h"
+#include "agent/sources/recording_sink.h"
 
 #include <mutex>
 #include <string>
@@ -15,32 +16,6 @@ using std::chrono::seconds;
 
 constexpr int64_t kSecond = 1'000'000'000;
 constexpr int64_t kT0 = 1'763'700'000 * kSecond;
-
-class RecordingSink : public EventSink {
- public:
-  bool Push(Event&& event) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (refuse_ > 0) {
-      --refuse_;
-      return false;
-    }
-    events_.push_back(std::move(event));
-    return true;
-  }
-  std::vector<Event> Take() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return std::exchange(events_, {});
-  }
-  void Refuse(int n) {
-    std::lock_guard<std::mutex> lock(mu_);
-    refuse_ = n;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<Event> events_;
-  int refuse_ = 0;
-};
 
 Event Read(uint32_t pid, const std::string& path, uint64_t size, int64_t time_ns,
            std::vector<std::string> labels = {}) {

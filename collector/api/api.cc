@@ -134,6 +134,23 @@ std::optional<std::string> StringField(const json& j, const char* key, bool requ
   return j[key].get<std::string>();
 }
 
+// The listed fields, each a non-empty string, in order; nullopt with a 400 in *error otherwise.
+std::optional<std::vector<std::string>> RequiredStrings(const json& j,
+                                                        std::initializer_list<const char*> keys,
+                                                        HttpResponse* error) {
+  std::vector<std::string> out;
+  for (const char* key : keys) {
+    auto v = StringField(j, key, true, error);
+    if (!v) return std::nullopt;
+    if (v->empty()) {
+      *error = JsonError(400, "invalid_field", std::string(key) + " must not be empty");
+      return std::nullopt;
+    }
+    out.push_back(std::move(*v));
+  }
+  return out;
+}
+
 }  // namespace
 
 bool IsKnownRole(std::string_view role) {
@@ -148,7 +165,6 @@ struct ApiService::Impl {
   Router router;
 
   struct Caller {
-    std::string token_id;
     std::string role;
     std::string name;
   };
@@ -183,7 +199,7 @@ struct ApiService::Impl {
       *error = JsonError(403, "forbidden", "role '" + token->role + "' may not do this");
       return std::nullopt;
     }
-    return Caller{token->id, token->role, token->name};
+    return Caller{token->role, token->name};
   }
 
   std::map<std::string, std::string> PolicyNames() const {
@@ -558,12 +574,11 @@ void ApiService::Impl::AddRoutes() {
     HttpResponse err;
     auto body = ObjectBody(r, &err);
     if (!body) return err;
-    auto person = StringField(*body, "person", true, &err);
-    if (!person) return err;
-    auto source = StringField(*body, "source", true, &err);
-    if (!source) return err;
-    auto title = StringField(*body, "title", true, &err);
-    if (!title) return err;
+    auto fields = RequiredStrings(*body, {"person", "source", "title"}, &err);
+    if (!fields) return err;
+    const std::string& person = (*fields)[0];
+    const std::string& source = (*fields)[1];
+    const std::string& title = (*fields)[2];
     auto ext_id = StringField(*body, "id", false, &err);
     if (!ext_id && err.status != 200) return err;
     auto time = StringField(*body, "time", false, &err);
@@ -573,17 +588,14 @@ void ApiService::Impl::AddRoutes() {
     if (time && !ParseTimeSpec(*time, now, &t)) {
       return JsonError(400, "invalid_field", "time: e.g. 2026-11-21T10:00:00Z");
     }
-    if (person->empty() || source->empty() || title->empty()) {
-      return JsonError(400, "invalid_field", "person, source and title must not be empty");
-    }
     store::TriggerRecord tr;
-    tr.person = PersonId(*person);
+    tr.person = PersonId(person);
     tr.kind = "external_alert";
     tr.time_ns = t;
-    tr.detail = *source + ": " + *title;
-    tr.source = "external-alert:" + *source;
+    tr.detail = source + ": " + title;
+    tr.source = "external-alert:" + source;
     tr.created_at_ns = now;
-    if (ext_id && !ext_id->empty()) tr.dedup_key = "ext|" + *source + "|" + *ext_id;
+    if (ext_id && !ext_id->empty()) tr.dedup_key = "ext|" + source + "|" + *ext_id;
     auto added = risk->InsertTriggers({&tr, 1});
     if (!added.ok()) return FromStatus(added.status());
     if (*added > 0) {
@@ -598,24 +610,21 @@ void ApiService::Impl::AddRoutes() {
     HttpResponse err;
     auto body = ObjectBody(r, &err);
     if (!body) return err;
-    auto person = StringField(*body, "person", true, &err);
-    if (!person) return err;
-    auto reason = StringField(*body, "reason", true, &err);
-    if (!reason) return err;
+    auto fields = RequiredStrings(*body, {"person", "reason"}, &err);
+    if (!fields) return err;
+    const std::string& person = (*fields)[0];
+    const std::string& reason = (*fields)[1];
     if (!body->contains("days") || !(*body)["days"].is_number_integer() ||
         (*body)["days"].get<int64_t>() < 1 || (*body)["days"].get<int64_t>() > 365) {
       return JsonError(400, "invalid_field", "days: a whole number from 1 to 365");
     }
-    if (person->empty() || reason->empty()) {
-      return JsonError(400, "invalid_field", "person and reason must not be empty");
-    }
     const int64_t now = clock->NowUnixNs();
     store::TriggerRecord tr;
-    tr.person = PersonId(*person);
+    tr.person = PersonId(person);
     tr.kind = "manual";
     tr.time_ns = now;
-    tr.end_ns = now + (*body)["days"].get<int64_t>() * 86'400'000'000'000;
-    tr.detail = "manual by " + caller->name + ": " + *reason;
+    tr.end_ns = now + (*body)["days"].get<int64_t>() * kNanosPerDay;
+    tr.detail = "manual by " + caller->name + ": " + reason;
     tr.source = "manual:" + caller->name;
     tr.created_at_ns = now;
     auto added = risk->InsertTriggers({&tr, 1});

@@ -1,5 +1,7 @@
 #include "collector/scoring/hr_import.h"
 
+#include "common/time/clock.h"
+
 #include <array>
 #include <map>
 #include <utility>
@@ -71,8 +73,7 @@ bool ReadDigits(std::string_view s, size_t pos, size_t count, int64_t* out) {
 }
 
 int64_t UtcDay(int64_t time_ns) {
-  constexpr int64_t kNsPerDay = int64_t{86400} * 1'000'000'000;
-  return time_ns >= 0 ? time_ns / kNsPerDay : (time_ns - kNsPerDay + 1) / kNsPerDay;
+  return time_ns >= 0 ? time_ns / kNanosPerDay : (time_ns - kNanosPerDay + 1) / kNanosPerDay;
 }
 
 bool IsAt(std::string_view s, size_t pos, char c) { return pos < s.size() && s[pos] == c; }

@@ -58,13 +58,6 @@ const std::initializer_list<IndicatorId> kSecurityIndicators = {
 const std::vector<TriggerKind> kDisgruntled = {T::kJobLevelChange, T::kPerformanceReview,
                                                T::kPerformanceImprovementPlan, T::kManual};
 
-template <typename E, size_t N>
-json NamesOf(const std::vector<E>& v, std::string_view (*name)(E)) {
-  json a = json::array();
-  for (E e : v) a.push_back(std::string(name(e)));
-  return a;
-}
-
 std::string_view IndicatorKey(IndicatorId id) { return Info(id).key; }
 
 Status Bad(std::string_view key, std::string_view why) {

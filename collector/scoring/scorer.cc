@@ -17,8 +17,6 @@
 namespace custos::collector::scoring {
 namespace {
 
-constexpr int64_t kNsPerDay = 86'400'000'000'000;
-
 class ScorerThread final : public Scorer {
  public:
   ScorerThread(const ScorerOptions& options, store::RiskStore* store, metrics::Registry* registry,
@@ -102,26 +100,11 @@ class ScorerThread final : public Scorer {
     return out;
   }
 
-  Status WaitCaughtUp(std::chrono::milliseconds timeout) override {
-    auto target = store_->LastEventId();
-    if (!target.ok()) return target.status();
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    std::unique_lock<std::mutex> l(mu_);
-    notified_ = true;
-    cv_.notify_one();
-    if (!done_cv_.wait_until(l, deadline, [&] { return scored_id_ >= *target || stopping_; })) {
-      return DeadlineExceededError("scoring: not caught up with event " + std::to_string(*target) +
-                                   " (at " + std::to_string(scored_id_) + ")");
-    }
-    return OkStatus();
-  }
-
   void Stop() override {
     {
       std::lock_guard<std::mutex> l(mu_);
       stopping_ = true;
       cv_.notify_all();
-      done_cv_.notify_all();
     }
     if (thread_.joinable()) thread_.join();
     // Commands queued after the thread ended fail instead of hanging their callers.
@@ -208,10 +191,7 @@ class ScorerThread final : public Scorer {
 
   // One batch from the feed; true when more is waiting.
   Result<bool> Round() {
-    max_time_ns_ = clock_->NowUnixNs() + kNsPerDay;
-    // The newest id first: once a read returns less than a full batch, everything up to it has
-    // been seen.
-    CUSTOS_ASSIGN_OR_RETURN(int64_t last, store_->LastEventId());
+    max_time_ns_ = clock_->NowUnixNs() + kNanosPerDay;
     CUSTOS_ASSIGN_OR_RETURN(uint32_t n,
                             store_->ScanEventsAfter(cursor_, options_.batch_events,
                                                     [this](const store::FeedEventView& f) {
@@ -220,8 +200,6 @@ class ScorerThread final : public Scorer {
                                                     }));
     arena_.Reset();
     const bool more = n == options_.batch_events;
-    if (!more) seen_id_ = std::max(seen_id_, last);
-    seen_id_ = std::max(seen_id_, cursor_);
     // Scores (and explanations, which are JSON) are recomputed at most every flush_interval
     // under load: recomputing after every commit was the larger part of scoring's CPU
     // (docs/performance.md); an alert still appears within poll + flush interval.
@@ -229,9 +207,6 @@ class ScorerThread final : public Scorer {
     if (now - last_flush_ >= options_.flush_interval) {
       CUSTOS_RETURN_IF_ERROR(Flush());
       last_flush_ = now;
-      std::lock_guard<std::mutex> l(mu_);
-      scored_id_ = std::max(scored_id_, seen_id_);
-      done_cv_.notify_all();
     }
     return more;
   }
@@ -309,9 +284,7 @@ class ScorerThread final : public Scorer {
     // open alert (confirming an alert must not boost that same alert).
     uint32_t total = 0;
     std::map<std::string, uint32_t> own_open_confirmed;
-    std::set<std::string> policies;
     for (const auto& a : alerts) {
-      policies.insert(a.policy_id);
       if (a.status == store::kResolved || a.status == store::kConfirmed) ++total;
       if (a.status == store::kConfirmed) ++own_open_confirmed[a.policy_id];
     }
@@ -374,12 +347,12 @@ class ScorerThread final : public Scorer {
       cursor_ = old_cursor;
       min_time_ns_ = old_min;
     }};
-    if (max_time_ns_ == INT64_MAX) max_time_ns_ = clock_->NowUnixNs() + kNsPerDay;
+    if (max_time_ns_ == INT64_MAX) max_time_ns_ = clock_->NowUnixNs() + kNanosPerDay;
     for (const auto& t : triggers) ApplyTrigger(t);
 
     // Replay the retained events.
     const int64_t now = clock_->NowUnixNs();
-    min_time_ns_ = now - static_cast<int64_t>(longest_days + 1) * kNsPerDay;
+    min_time_ns_ = now - static_cast<int64_t>(longest_days + 1) * kNanosPerDay;
     CUSTOS_ASSIGN_OR_RETURN(int64_t first, store_->FirstEventIdSince(min_time_ns_));
     cursor_ = first - 1;
     while (true) {
@@ -427,7 +400,6 @@ class ScorerThread final : public Scorer {
   std::vector<std::string> policy_ids_;    // scorer thread only
   google::protobuf::Arena arena_;          // scorer thread only: this scan's parsed events
   std::chrono::steady_clock::time_point last_flush_{};  // scorer thread only
-  int64_t seen_id_ = 0;  // scorer thread only: observed, alerts not necessarily written yet
   metrics::Counter* events_total_;
   metrics::Counter* bad_payloads_;
   metrics::Counter* alert_updates_;
@@ -437,12 +409,10 @@ class ScorerThread final : public Scorer {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::condition_variable done_cv_;
   std::deque<std::function<void()>> commands_;  // guarded by mu_
   bool notified_ = false;                       // guarded by mu_
   bool stopping_ = false;                       // guarded by mu_
   bool thread_running_ = false;                 // guarded by mu_
-  int64_t scored_id_ = 0;                       // guarded by mu_
   std::thread thread_;
 };
 

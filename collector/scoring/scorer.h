@@ -53,9 +53,6 @@ class Scorer {
   virtual Result<store::AlertRecord> SetAlertStatus(int64_t alert_id, std::string_view status,
                                                     std::string_view reason,
                                                     std::string_view by) = 0;
-  // Blocks until every event stored before the call is scored and its alerts written (tests,
-  // benchmarks). DeadlineExceeded after `timeout`.
-  virtual Status WaitCaughtUp(std::chrono::milliseconds timeout) = 0;
   virtual void Stop() = 0;  // idempotent; joins
 };
 

@@ -6,14 +6,15 @@
 #include <array>
 #include <cmath>
 #include <nlohmann/json.hpp>
+
 #include <set>
 #include <unordered_map>
+#include "common/time/clock.h"
 
 namespace custos::collector::scoring {
 namespace {
 
 using nlohmann::json;
-constexpr int64_t kNsPerDay = 86'400'000'000'000;
 constexpr double kBoost = 1.25;
 constexpr uint32_t kFullSequencePoints = 15;
 constexpr uint32_t kPartialSequencePoints = 8;
@@ -29,25 +30,12 @@ int64_t SatAdd(int64_t a, int64_t b) {
   return r;
 }
 
-int64_t DayOf(int64_t ns) { return ns >= 0 ? ns / kNsPerDay : (ns - kNsPerDay + 1) / kNsPerDay; }
-
-std::string DayName(int64_t day) {
-  // civil_from_days (H. Hinnant): UTC date of a day number.
-  int64_t z = day + 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t y = yoe + era * 400;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  const int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  const int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  if (m <= 2) ++y;
-  char buf[80];
-  std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lld", static_cast<long long>(y),
-                static_cast<long long>(m), static_cast<long long>(d));
-  return buf;
+int64_t DayOf(int64_t ns) {
+  return ns >= 0 ? ns / kNanosPerDay : (ns - kNanosPerDay + 1) / kNanosPerDay;
 }
+
+// "2026-11-21": the UTC date of a day number.
+std::string DayName(int64_t day) { return FormatUnixNs(day * kNanosPerDay).substr(0, 10); }
 
 std::string_view StageName(Stage s) {
   switch (s) {
@@ -280,16 +268,13 @@ struct ScoringEngine::State {
     }
   }
 
-  void Count(PersonState& p, Day& day, Counter& c, const EngineEvent& e, uint64_t bytes,
-             const std::string& what_prefix) {
-    (void)day;
+  void Count(Counter& c, const EngineEvent& e, uint64_t bytes, const std::string& what_prefix) {
     ++c.count;
     c.bytes += bytes;
     if (c.samples.size() < options.samples_per_indicator) {
       c.samples.push_back(
           {std::string(e.agent_id), e.epoch, e.seq, e.time_ns, what_prefix + Describe(*e.event)});
     }
-    (void)p;
   }
 
   void TrackSequence(PersonState& p, const EventFacts& f, const EngineEvent& e) {
@@ -555,7 +540,7 @@ void ScoringEngine::Observe(const EngineEvent& e) {
   }
   if (f.hits.empty() && f.stage == Stage::kNone) return;
   for (const auto& h : f.hits) {
-    s.Count(p, day, day.ind[static_cast<size_t>(h.id)], e, h.bytes, attributed);
+    s.Count(day.ind[static_cast<size_t>(h.id)], e, h.bytes, attributed);
   }
   if (f.exfiltrated_bytes > 0) {
     day.exfil_bytes += f.exfiltrated_bytes;
@@ -564,7 +549,7 @@ void ScoringEngine::Observe(const EngineEvent& e) {
   for (size_t i = 0; i < s.policies.size(); ++i) {
     const Policy& pol = s.policies[i];
     const bool priority = s.matchers[i].Matches(f);
-    if (priority) s.Count(p, day, day.priority[i], e, 0, attributed);
+    if (priority) s.Count(day.priority[i], e, 0, attributed);
     if (!s.self_triggered[i]) continue;
     bool fires = false;
     for (IndicatorId t : pol.trigger_indicators) {
@@ -604,8 +589,8 @@ std::optional<AlertUpdate> ScoringEngine::State::Score(size_t pi, PersonState& p
   const Policy& pol = policies[pi];
   if (!InScope(pol, p)) return std::nullopt;
   PolicyPerson& pp = p.per_policy[pol.id];
-  const int64_t historic = static_cast<int64_t>(pol.historic_days) * kNsPerDay;
-  const int64_t activation = static_cast<int64_t>(pol.activation_days) * kNsPerDay;
+  const int64_t historic = static_cast<int64_t>(pol.historic_days) * kNanosPerDay;
+  const int64_t activation = static_cast<int64_t>(pol.activation_days) * kNanosPerDay;
 
   // ---- Window: from the triggers ----
   int64_t from = INT64_MAX, to = INT64_MIN;

@@ -10,6 +10,8 @@
 
 namespace custos {
 
+inline constexpr int64_t kNanosPerDay = int64_t{86'400} * 1'000'000'000;
+
 class Clock {
  public:
   virtual ~Clock() = default;

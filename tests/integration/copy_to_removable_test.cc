@@ -18,6 +18,7 @@
 #include "agent/pipeline/attribution.h"
 #include "agent/pipeline/copy_correlator.h"
 #include "agent/sources/file/file_source.h"
+#include "agent/sources/recording_sink.h"
 #include "agent/sources/usb/usb_source.h"
 #include "common/testing/testing.h"
 #include "gtest/gtest.h"
@@ -27,39 +28,7 @@ namespace {
 
 using custos::v1::Event;
 
-class WaitingSink : public EventSink {
- public:
-  bool Push(Event&& event) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    events_.push_back(std::move(event));
-    cv_.notify_all();
-    return true;
-  }
-  template <typename Pred>
-  std::optional<Event> WaitFor(Pred pred, std::chrono::seconds timeout) {
-    std::unique_lock<std::mutex> lock(mu_);
-    std::optional<Event> found;
-    cv_.wait_for(lock, timeout, [&] {
-      for (const auto& e : events_) {
-        if (pred(e)) {
-          found = e;
-          return true;
-        }
-      }
-      return false;
-    });
-    return found;
-  }
-  std::vector<Event> All() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return events_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<Event> events_;
-};
+using WaitingSink = RecordingSink;
 
 bool KernelHas(const std::string& fs_type) {
   std::ifstream in("/proc/filesystems");
@@ -171,7 +140,7 @@ TEST(CopyToRemovableTest, CpOfAClassifiedFileOntoALoopMountedVolumeIsLinkedToIts
   correlator.Stop();
 
   std::ostringstream all;
-  for (const auto& e : sink.All()) all << e.ShortDebugString() << "\n";
+  for (const auto& e : sink.Events()) all << e.ShortDebugString() << "\n";
   ASSERT_TRUE(copy.has_value()) << "no FILE_OP_COPY_TO_REMOVABLE for " << copied << "; got:\n"
                                 << all.str();
   EXPECT_EQ(copy->file().device_fingerprint(), mounted->usb().fingerprint());
@@ -184,7 +153,7 @@ TEST(CopyToRemovableTest, CpOfAClassifiedFileOntoALoopMountedVolumeIsLinkedToIts
   }
   ASSERT_TRUE(other.has_value()) << all.str();
   EXPECT_EQ(other->file().source_path(), "") << "another base name is not linked";
-  for (const auto& e : sink.All()) {
+  for (const auto& e : sink.Events()) {
     EXPECT_FALSE(e.has_file() && e.file().op() == custos::v1::FILE_OP_READ)
         << "reads are for correlation only: " << e.ShortDebugString();
   }

@@ -1,4 +1,5 @@
 #include "agent/sources/settings/settings_source.h"
+#include "agent/sources/recording_sink.h"
 
 #include <grp.h>
 #include <pwd.h>
@@ -25,44 +26,7 @@ namespace {
 
 using custos::v1::Event;
 
-class CollectingSink : public EventSink {
- public:
-  bool Push(Event&& event) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    events_.push_back(std::move(event));
-    cv_.notify_all();
-    return true;
-  }
-  // Waits (condition variable, deadline) until an event matches.
-  std::optional<Event> WaitFor(const std::function<bool(const Event&)>& pred,
-                               std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-    std::unique_lock<std::mutex> lock(mu_);
-    std::optional<Event> found;
-    cv_.wait_for(lock, timeout, [&] {
-      for (const auto& e : events_) {
-        if (pred(e)) {
-          found = e;
-          return true;
-        }
-      }
-      return false;
-    });
-    return found;
-  }
-  std::vector<Event> Events() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return events_;
-  }
-  void Clear() {
-    std::lock_guard<std::mutex> lock(mu_);
-    events_.clear();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<Event> events_;
-};
+using CollectingSink = RecordingSink;
 
 std::function<bool(const Event&)> Setting(const std::string& area, const std::string& key,
                                           custos::v1::ObservedBy by) {

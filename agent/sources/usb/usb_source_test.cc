@@ -1,4 +1,5 @@
 #include "agent/sources/usb/usb_source.h"
+#include "agent/sources/recording_sink.h"
 
 #include <fcntl.h>
 #include <linux/netlink.h>
@@ -315,45 +316,6 @@ TEST(UsbDeviceTest, UnreadableOrInvalidAttributesLeaveFieldsEmptyAndAreCounted) 
 }
 
 // ---- The source on a fake sysfs tree ----------------------------------------------------------
-
-class RecordingSink : public EventSink {
- public:
-  bool Push(Event&& event) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (refuse_ > 0) {
-      --refuse_;
-      return false;
-    }
-    events_.push_back(std::move(event));
-    cv_.notify_all();
-    return true;
-  }
-  // Waits until some pushed event satisfies `pred` (events stay queued); false on timeout.
-  template <typename Pred>
-  bool WaitFor(Pred pred, std::chrono::seconds timeout) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] {
-      for (const auto& e : events_) {
-        if (pred(e)) return true;
-      }
-      return false;
-    });
-  }
-  std::vector<Event> Take() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return std::exchange(events_, {});
-  }
-  void Refuse(int n) {
-    std::lock_guard<std::mutex> lock(mu_);
-    refuse_ = n;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<Event> events_;
-  int refuse_ = 0;
-};
 
 std::unique_ptr<UsbSource> FakeSource(const std::string& root, Clock* clock, bool root_hubs = false,
                                       std::string mountinfo = "") {
@@ -978,8 +940,9 @@ TEST(UsbSourceNetlinkTest, SocketOverflowIsReportedAsEventsLost) {
     release = true;
   }
   cv.notify_all();
-  bool lost =
-      sink.WaitFor([](const Event& e) { return e.has_events_lost(); }, std::chrono::seconds(10));
+  const bool lost =
+      sink.WaitFor([](const Event& e) { return e.has_events_lost(); }, std::chrono::seconds(10))
+          .has_value();
   for (const auto& e : sink.Take()) {
     if (!e.has_events_lost()) continue;
     EXPECT_EQ(e.events_lost().source(), "usb");

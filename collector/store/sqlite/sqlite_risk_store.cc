@@ -533,12 +533,9 @@ class SqliteRiskStore final : public RiskStore {
   }
 
   Result<Db> Connect(bool read_only) {
-    sqlite3* raw = nullptr;
-    int flags = SQLITE_OPEN_NOMUTEX | (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE);
-    int rc = sqlite3_open_v2(path_.c_str(), &raw, flags, nullptr);
-    Db db(raw);
-    if (rc != SQLITE_OK) return sqlite::SqliteError(db.get(), path_, "open");
-    sqlite3_busy_timeout(db.get(), 30000);
+    CUSTOS_ASSIGN_OR_RETURN(
+        Db db, sqlite::OpenDatabase(path_, read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE,
+                                    30000));
     if (!read_only) {
       CUSTOS_RETURN_IF_ERROR(Exec(db.get(), "PRAGMA synchronous=FULL"));
       // Checkpoints belong to the store's background checkpointer; one run from here could make
@@ -549,22 +546,10 @@ class SqliteRiskStore final : public RiskStore {
   }
 
   Result<Stmt> Prepare(sqlite3* db, const std::string& sql) const {
-    sqlite3_stmt* raw = nullptr;
-    if (sqlite3_prepare_v2(db, sql.c_str(), static_cast<int>(sql.size()), &raw, nullptr) !=
-        SQLITE_OK) {
-      return Error(db, "prepare");
-    }
-    return Stmt(raw);
+    return sqlite::Prepare(db, path_, sql);
   }
 
-  Status Exec(sqlite3* db, const std::string& sql) {
-    char* err = nullptr;
-    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-      sqlite3_free(err);
-      return Error(db, sql.substr(0, 40));
-    }
-    return OkStatus();
-  }
+  Status Exec(sqlite3* db, const std::string& sql) { return sqlite::Exec(db, path_, sql); }
 
   Status Error(sqlite3* db, std::string_view what) const {
     return sqlite::SqliteError(db, path_, what);

@@ -502,39 +502,16 @@ class SqliteStore final : public Store {
   }
 
   Result<Db> OpenConnection(bool read_only) {
-    sqlite3* raw = nullptr;
-    int flags = SQLITE_OPEN_NOMUTEX |
-                (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-    int rc = sqlite3_open_v2(path_.c_str(), &raw, flags, nullptr);
-    Db db(raw);
-    if (rc != SQLITE_OK) {
-      if (!db) return ResourceExhaustedError("store: " + path_ + ": out of memory");
-      return Error(db.get(), "open");
-    }
-    sqlite3_busy_timeout(db.get(), 10000);
-    sqlite3_extended_result_codes(db.get(), 1);
-    return db;
+    return sqlite::OpenDatabase(
+        path_, read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+        10000);
   }
 
   Result<Stmt> Prepare(sqlite3* db, const std::string& sql) const {
-    sqlite3_stmt* raw = nullptr;
-    if (sqlite3_prepare_v3(db, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
-                           &raw, nullptr) != SQLITE_OK) {
-      return Error(db, "prepare");
-    }
-    return Stmt(raw);
+    return sqlite::Prepare(db, path_, sql, SQLITE_PREPARE_PERSISTENT);
   }
 
-  Status ExecW(const std::string& sql) {
-    char* err = nullptr;
-    if (sqlite3_exec(write_db_.get(), sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-      std::string m = err ? err : "unknown error";
-      sqlite3_free(err);
-      Status s = Error(write_db_.get(), sql.substr(0, 40));
-      return Status(s.code(), "store: " + path_ + ": " + sql.substr(0, 40) + ": " + m);
-    }
-    return OkStatus();
-  }
+  Status ExecW(const std::string& sql) { return sqlite::Exec(write_db_.get(), path_, sql); }
 
   static Result<int> UserVersion(sqlite3* db) {
     sqlite3_stmt* raw = nullptr;

@@ -58,4 +58,42 @@ inline Status SqliteError(sqlite3* db, std::string_view path, std::string_view w
   }
 }
 
+// Opens `path` with `flags` (SQLITE_OPEN_*; NOMUTEX added: each connection is used under its
+// owner's mutex), extended result codes on, waiting up to `busy_timeout_ms` for locks.
+inline Result<Db> OpenDatabase(const std::string& path, int flags, int busy_timeout_ms) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  Db db(raw);
+  if (rc != SQLITE_OK) {
+    if (!db) return ResourceExhaustedError("store: " + path + ": out of memory");
+    return SqliteError(db.get(), path, "open");
+  }
+  sqlite3_busy_timeout(db.get(), busy_timeout_ms);
+  sqlite3_extended_result_codes(db.get(), 1);
+  return db;
+}
+
+// `prepare_flags`: SQLITE_PREPARE_PERSISTENT for statements kept for the connection's life.
+inline Result<Stmt> Prepare(sqlite3* db, std::string_view path, const std::string& sql,
+                            unsigned prepare_flags = 0) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v3(db, sql.c_str(), static_cast<int>(sql.size()), prepare_flags, &raw,
+                         nullptr) != SQLITE_OK) {
+    return SqliteError(db, path, "prepare");
+  }
+  return Stmt(raw);
+}
+
+// Runs one or more statements; the error names the first 40 bytes of `sql` and SQLite's message.
+inline Status Exec(sqlite3* db, std::string_view path, const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string m = err ? err : "unknown error";
+    sqlite3_free(err);
+    Status s = SqliteError(db, path, sql.substr(0, 40));
+    return Status(s.code(), "store: " + std::string(path) + ": " + sql.substr(0, 40) + ": " + m);
+  }
+  return OkStatus();
+}
+
 }  // namespace custos::collector::store::sqlite
