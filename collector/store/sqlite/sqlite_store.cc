@@ -121,6 +121,27 @@ CREATE TABLE api_tokens(
   created_at_ns INTEGER NOT NULL,
   revoked_at_ns INTEGER);
 )sql",
+    // 3: exactly-once through the stream cursor instead of a per-event UNIQUE index. The
+    // writer skips what `streams` says is committed; `event_runs` records, per committed run
+    // of consecutive seqs, where its rows start (rows of a run have consecutive ids), so
+    // per-agent lookups and counts cost one row per batch instead of one index entry per
+    // event. Existing events are grouped into runs (gaps and islands: within a stream, rows
+    // whose id and seq both advance by one belong to one run).
+    R"sql(
+CREATE TABLE event_runs(
+  agent INTEGER NOT NULL,
+  epoch INTEGER NOT NULL,
+  first_seq INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  first_id INTEGER NOT NULL,
+  PRIMARY KEY(agent, epoch, first_seq)) WITHOUT ROWID;
+INSERT INTO event_runs(agent, epoch, first_seq, last_seq, first_id)
+  SELECT agent, epoch, min(seq), max(seq), min(id) FROM (
+    SELECT agent, epoch, seq, id,
+           row_number() OVER (PARTITION BY agent, epoch ORDER BY id) AS rn FROM events)
+  GROUP BY agent, epoch, id - rn, seq - rn;
+DROP INDEX events_by_key;
+)sql",
 };
 
 using sqlite::BindText;
@@ -184,8 +205,9 @@ class SqliteStore final : public Store {
     if (s.ok()) s = ExecW("COMMIT");
     if (!s.ok()) {
       (void)ExecW("ROLLBACK");
-      // Cached user ids may refer to rolled-back rows.
+      // Cached user ids and cursors may refer to rolled-back rows.
       user_ids_.clear();
+      cursors_.clear();
       return s;
     }
     return OkStatus();
@@ -208,9 +230,16 @@ class SqliteStore final : public Store {
         "SELECT a.agent_id, a.hostname, e.epoch, e.seq, e.time_ns, e.type, u.name, e.payload "
         "FROM events e JOIN agents a ON a.id = e.agent LEFT JOIN users u ON u.id = e.user_id "
         "WHERE 1=1";
+    // One agent's events: through its runs (one row per batch) to rowid ranges of events.
+    if (q.agent_id) {
+      sql =
+          "SELECT a.agent_id, a.hostname, e.epoch, e.seq, e.time_ns, e.type, u.name, e.payload "
+          "FROM agents a JOIN event_runs r ON r.agent = a.id "
+          "JOIN events e ON e.id BETWEEN r.first_id AND r.first_id + r.last_seq - r.first_seq "
+          "LEFT JOIN users u ON u.id = e.user_id WHERE a.agent_id = :agent";
+    }
     if (q.since_ns) sql += " AND e.time_ns >= :since";
     if (q.until_ns) sql += " AND e.time_ns < :until";
-    if (q.agent_id) sql += " AND e.agent = (SELECT id FROM agents WHERE agent_id = :agent)";
     if (q.user) sql += " AND e.user_id = (SELECT id FROM users WHERE name = :user)";
     if (q.type) sql += " AND e.type = :type";
     sql += q.newest_first ? " ORDER BY e.time_ns DESC, e.id DESC" : " ORDER BY e.time_ns, e.id";
@@ -248,9 +277,11 @@ class SqliteStore final : public Store {
   Result<uint64_t> CountEvents(std::optional<std::string> agent_id) override {
     std::lock_guard<std::mutex> l(read_mu_);
     CUSTOS_ASSIGN_OR_RETURN(
-        Stmt s, Prepare(read_db_.get(), agent_id ? "SELECT count(*) FROM events WHERE agent = "
-                                                   "(SELECT id FROM agents WHERE agent_id = ?)"
-                                                 : "SELECT count(*) FROM events"));
+        Stmt s,
+        Prepare(read_db_.get(), agent_id ? "SELECT coalesce(sum(last_seq - first_seq + 1), 0) FROM "
+                                           "event_runs WHERE agent = (SELECT id FROM agents WHERE "
+                                           "agent_id = ?)"
+                                         : "SELECT count(*) FROM events"));
     if (agent_id) BindText(s.get(), 1, *agent_id);
     if (sqlite3_step(s.get()) != SQLITE_ROW) return Error(read_db_.get(), "count events");
     return static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0));
@@ -547,10 +578,17 @@ class SqliteStore final : public Store {
   }
 
   Status PrepareWriteStatements() {
+    CUSTOS_ASSIGN_OR_RETURN(insert_event_,
+                            Prepare(write_db_.get(),
+                                    "INSERT INTO events(agent, epoch, seq, time_ns, type, "
+                                    "user_id, payload) VALUES(?,?,?,?,?,?,?)"));
+    CUSTOS_ASSIGN_OR_RETURN(insert_run_,
+                            Prepare(write_db_.get(),
+                                    "INSERT INTO event_runs(agent, epoch, first_seq, last_seq, "
+                                    "first_id) VALUES(?,?,?,?,?)"));
     CUSTOS_ASSIGN_OR_RETURN(
-        insert_event_, Prepare(write_db_.get(),
-                               "INSERT OR IGNORE INTO events(agent, epoch, seq, time_ns, type, "
-                               "user_id, payload) VALUES(?,?,?,?,?,?,?)"));
+        read_stream_,
+        Prepare(write_db_.get(), "SELECT last_seq FROM streams WHERE agent=? AND epoch=?"));
     CUSTOS_ASSIGN_OR_RETURN(
         upsert_stream_,
         Prepare(
@@ -589,18 +627,60 @@ class SqliteStore final : public Store {
     return id;
   }
 
+  // The stream's committed seq as this transaction sees it (cached; the writer is the only one
+  // who moves it).
+  Result<uint64_t*> Cursor(int64_t agent_key, uint64_t epoch) {
+    if (cursors_.size() > 100000) cursors_.clear();  // bounded: re-read on the next miss
+    auto [it, inserted] = cursors_.try_emplace({agent_key, epoch}, 0);
+    if (!inserted) return &it->second;
+    sqlite3_stmt* q = read_stream_.get();
+    sqlite3_reset(q);
+    sqlite3_bind_int64(q, 1, agent_key);
+    sqlite3_bind_int64(q, 2, static_cast<int64_t>(epoch));
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+      it->second = static_cast<uint64_t>(sqlite3_column_int64(q, 0));
+    } else if (rc != SQLITE_DONE) {
+      cursors_.erase(it);
+      return Error(write_db_.get(), "read stream cursor");
+    }
+    sqlite3_reset(q);
+    return &it->second;
+  }
+
+  Status InsertRun(const BatchWrite& b, uint64_t first_seq, uint64_t last_seq, int64_t first_id) {
+    sqlite3_stmt* r = insert_run_.get();
+    sqlite3_reset(r);
+    sqlite3_bind_int64(r, 1, b.agent_key);
+    sqlite3_bind_int64(r, 2, static_cast<int64_t>(b.epoch));
+    sqlite3_bind_int64(r, 3, static_cast<int64_t>(first_seq));
+    sqlite3_bind_int64(r, 4, static_cast<int64_t>(last_seq));
+    sqlite3_bind_int64(r, 5, first_id);
+    if (sqlite3_step(r) != SQLITE_DONE) return Error(write_db_.get(), "insert event run");
+    return OkStatus();
+  }
+
+  // Exactly-once: rows at or below the stream's committed seq are already stored (a batch
+  // resent by a reconnected agent while its first copy was still queued) and are skipped; the
+  // cursor moves in the same transaction as the rows.
   Status WriteBatches(std::span<BatchWrite* const> batches) {
     sqlite3_stmt* ins = insert_event_.get();
     std::vector<int64_t> user_ids;
     for (BatchWrite* b : batches) {
       if (b->rows.empty()) continue;
+      CUSTOS_ASSIGN_OR_RETURN(uint64_t * cursor, Cursor(b->agent_key, b->epoch));
+      if (b->last_seq() <= *cursor) continue;
+      const size_t skip = *cursor >= b->first_seq ? *cursor - b->first_seq + 1 : 0;
       user_ids.clear();
       for (const auto& u : b->users) {
         CUSTOS_ASSIGN_OR_RETURN(int64_t id, UserId(u));
         user_ids.push_back(id);
       }
-      uint64_t seq = b->first_seq;
-      for (const EventRow& r : b->rows) {
+      uint64_t seq = b->first_seq + skip;
+      uint64_t run_seq = seq;
+      int64_t run_id = 0, prev_id = 0;
+      for (size_t i = skip; i < b->rows.size(); ++i) {
+        const EventRow& r = b->rows[i];
         sqlite3_reset(ins);
         sqlite3_bind_int64(ins, 1, b->agent_key);
         sqlite3_bind_int64(ins, 2, static_cast<int64_t>(b->epoch));
@@ -615,7 +695,20 @@ class SqliteStore final : public Store {
         sqlite3_bind_blob(ins, 7, r.payload.data(), static_cast<int>(r.payload.size()),
                           SQLITE_STATIC);
         if (sqlite3_step(ins) != SQLITE_DONE) return Error(write_db_.get(), "insert event");
+        const int64_t id = sqlite3_last_insert_rowid(write_db_.get());
+        if (run_id == 0) {
+          run_id = id;
+        } else if (id != prev_id + 1) {
+          // Rows of one batch get consecutive ids from the one writer; should SQLite ever
+          // choose otherwise, the run is split so every lookup stays exact.
+          CUSTOS_RETURN_IF_ERROR(InsertRun(*b, run_seq, seq - 2, run_id));
+          run_seq = seq - 1;
+          run_id = id;
+        }
+        prev_id = id;
       }
+      CUSTOS_RETURN_IF_ERROR(InsertRun(*b, run_seq, b->last_seq(), run_id));
+      *cursor = b->last_seq();
       sqlite3_stmt* up = upsert_stream_.get();
       sqlite3_reset(up);
       sqlite3_bind_int64(up, 1, b->agent_key);
@@ -630,8 +723,15 @@ class SqliteStore final : public Store {
   std::string path_;
   std::mutex write_mu_;
   Db write_db_;
-  Stmt insert_event_, upsert_stream_, find_user_, insert_user_;
+  Stmt insert_event_, upsert_stream_, find_user_, insert_user_, insert_run_, read_stream_;
   std::unordered_map<std::string, int64_t> user_ids_;  // guarded by write_mu_
+  struct StreamKeyHash {
+    size_t operator()(const std::pair<int64_t, uint64_t>& k) const {
+      return std::hash<int64_t>()(k.first) * 31 + std::hash<uint64_t>()(k.second);
+    }
+  };
+  // (agent, epoch) -> committed seq, guarded by write_mu_; cleared when a transaction rolls back.
+  std::unordered_map<std::pair<int64_t, uint64_t>, uint64_t, StreamKeyHash> cursors_;
   std::mutex read_mu_;
   Db read_db_;
 

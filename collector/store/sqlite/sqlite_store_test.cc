@@ -1,6 +1,7 @@
 #include "collector/store/sqlite/sqlite_store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <sys/stat.h>
 
@@ -78,6 +79,139 @@ TEST(SqliteStoreTest, RetriedBatchesNeverDuplicate) {
   ASSERT_TRUE(store->CommitBatches(two).ok());
   EXPECT_EQ(*store->CountEvents("a1"), 149u);
   EXPECT_EQ(*store->LastCommittedSeq(a->key, 1), 149u);
+}
+
+// Every stored seq of one agent and epoch, oldest first, read through QueryEvents (which goes
+// through the run index for an agent filter).
+std::vector<uint64_t> SeqsOf(Store* store, const std::string& agent) {
+  EventQuery q;
+  q.agent_id = agent;
+  q.newest_first = false;
+  q.limit = 100000;
+  auto r = store->QueryEvents(q);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  std::vector<uint64_t> seqs;
+  for (const auto& e : *r) {
+    EXPECT_EQ(e.payload, "payload-" + std::to_string(e.seq));
+    EXPECT_EQ(e.agent_id, agent);
+    seqs.push_back(e.seq);
+  }
+  return seqs;
+}
+
+std::vector<uint64_t> Range(uint64_t first, uint64_t last) {
+  std::vector<uint64_t> v;
+  for (uint64_t s = first; s <= last; ++s) v.push_back(s);
+  return v;
+}
+
+TEST(SqliteStoreTest, DuplicatesInOneTransactionGapsAndInterleavedAgentsStayExact) {
+  testing::TempDir dir;
+  auto store = OpenOrDie(dir.Sub("c.db"));
+  auto a = store->RegisterAgent(Agent("a1"));
+  auto b = store->RegisterAgent(Agent("a2"));
+  // One transaction: a1's batch twice (two sessions of a reconnected agent), a2 in between,
+  // then a1 again overlapping the end.
+  BatchWrite a1 = MakeBatch(a->key, 1, 1, 10);
+  BatchWrite b1 = MakeBatch(b->key, 1, 1, 5);
+  BatchWrite a1_again = MakeBatch(a->key, 1, 1, 10);
+  BatchWrite a1_more = MakeBatch(a->key, 1, 8, 6);
+  BatchWrite* first[] = {&a1, &b1, &a1_again, &a1_more};
+  ASSERT_TRUE(store->CommitBatches(first).ok());
+  // A gap (the agent's spool lost 14..19), then a2 continues.
+  BatchWrite a1_gap = MakeBatch(a->key, 1, 20, 3);
+  BatchWrite b2 = MakeBatch(b->key, 1, 6, 2);
+  BatchWrite* second[] = {&b2, &a1_gap};
+  ASSERT_TRUE(store->CommitBatches(second).ok());
+
+  std::vector<uint64_t> want = Range(1, 13);
+  for (uint64_t s : Range(20, 22)) want.push_back(s);
+  EXPECT_EQ(SeqsOf(store.get(), "a1"), want);
+  EXPECT_EQ(SeqsOf(store.get(), "a2"), Range(1, 7));
+  EXPECT_EQ(*store->CountEvents("a1"), 16u);
+  EXPECT_EQ(*store->CountEvents("a2"), 7u);
+  EXPECT_EQ(*store->CountEvents(std::nullopt), 23u);
+  EXPECT_EQ(*store->LastCommittedSeq(a->key, 1), 22u);
+  EXPECT_TRUE(store->CheckIntegrity().ok());
+}
+
+// Runs SQL on its own connection to the store's file (what an operator's sqlite3 would do).
+void ExecOn(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  std::string message = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(db);
+  ASSERT_EQ(rc, SQLITE_OK) << message;
+}
+
+TEST(SqliteStoreTest, RolledBackTransactionLeavesNoCursorBehind) {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("c.db");
+  auto store = OpenOrDie(path);
+  auto a = store->RegisterAgent(Agent("a1"));
+  auto b = store->RegisterAgent(Agent("a2"));
+  // A real SQLite failure in the middle of a group commit: a trigger refuses a2's seq 3, so the
+  // whole transaction rolls back, a1's rows and cursor move included.
+  ExecOn(path, "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.seq = 3 AND NEW.agent = " +
+                   std::to_string(b->key) + " BEGIN SELECT RAISE(ABORT, 'refused by test'); END;");
+  BatchWrite ok = MakeBatch(a->key, 1, 1, 5);
+  BatchWrite bad = MakeBatch(b->key, 1, 1, 5);
+  BatchWrite* both[] = {&ok, &bad};
+  EXPECT_FALSE(store->CommitBatches(both).ok());
+  EXPECT_EQ(*store->LastCommittedSeq(a->key, 1), 0u);
+  EXPECT_EQ(*store->CountEvents(std::nullopt), 0u);
+  // Retried, both are stored: the writer did not keep the rolled-back cursor.
+  ExecOn(path, "DROP TRIGGER refuse;");
+  ASSERT_TRUE(store->CommitBatches(both).ok());
+  EXPECT_EQ(SeqsOf(store.get(), "a1"), Range(1, 5));
+  EXPECT_EQ(SeqsOf(store.get(), "a2"), Range(1, 5));
+}
+
+TEST(SqliteStoreTest, MigratesAVersion2StoreToRunsWithoutLosingAnEvent) {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("c.db");
+  int64_t k1, k2;
+  {
+    auto store = OpenOrDie(path);
+    k1 = store->RegisterAgent(Agent("a1"))->key;
+    k2 = store->RegisterAgent(Agent("a2"))->key;
+  }
+  // Rewind the file to schema 2 as an older collector left it: the per-event UNIQUE index,
+  // no runs, and events written row by row, interleaved, with a gap and a second epoch.
+  {
+    std::string sql =
+        "DROP TABLE event_runs; CREATE UNIQUE INDEX events_by_key ON events(agent, epoch, seq);";
+    auto row = [&](int64_t agent, int epoch, int seq) {
+      sql += "INSERT INTO events(agent, epoch, seq, time_ns, type, payload) VALUES(" +
+             std::to_string(agent) + "," + std::to_string(epoch) + "," + std::to_string(seq) + "," +
+             std::to_string(kNow + seq) + ",1,'payload-" + std::to_string(seq) + "');";
+    };
+    for (int s = 1; s <= 4; ++s) row(k1, 1, s);
+    for (int s = 1; s <= 3; ++s) row(k2, 1, s);
+    for (int s = 5; s <= 6; ++s) row(k1, 1, s);
+    for (int s = 9; s <= 10; ++s) row(k1, 1, s);  // gap 7..8, right after 6 by id
+    row(k2, 1, 4);
+    for (int s = 1; s <= 2; ++s) row(k1, 2, s);  // a new epoch
+    sql += "INSERT INTO streams VALUES(" + std::to_string(k1) + ",1,10),(" + std::to_string(k2) +
+           ",1,4),(" + std::to_string(k1) + ",2,2); PRAGMA user_version=2;";
+    ExecOn(path, sql);
+  }
+  auto store = OpenOrDie(path);
+  std::vector<uint64_t> want = {1, 1, 2, 2, 3, 4, 5, 6, 9, 10};  // both epochs, by time
+  EXPECT_EQ(SeqsOf(store.get(), "a1"), want);
+  EXPECT_EQ(SeqsOf(store.get(), "a2"), Range(1, 4));
+  EXPECT_EQ(*store->CountEvents("a1"), 10u);
+  EXPECT_EQ(*store->CountEvents("a2"), 4u);
+  // The migrated store goes on deduplicating through the cursor.
+  BatchWrite resent = MakeBatch(k1, 1, 9, 4);
+  BatchWrite* one[] = {&resent};
+  ASSERT_TRUE(store->CommitBatches(one).ok());
+  EXPECT_EQ(*store->CountEvents("a1"), 12u);
+  EXPECT_EQ(*store->LastCommittedSeq(k1, 1), 12u);
+  EXPECT_TRUE(store->CheckIntegrity().ok());
 }
 
 TEST(SqliteStoreTest, SurvivesReopenAndPassesIntegrityCheck) {
