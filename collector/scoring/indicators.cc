@@ -1,5 +1,8 @@
 #include "collector/scoring/indicators.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include <fnmatch.h>
 #include <algorithm>
 #include <array>
@@ -285,8 +288,80 @@ std::string Extension(std::string_view path) {
   return ext;
 }
 
+using google::protobuf::internal::WireFormatLite;
+
+bool ParseScoredPayload(std::string_view bytes, custos::v1::Event* event) {
+  bool found = false;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                            static_cast<int>(bytes.size()));
+  while (true) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) {
+      if (!found) event->clear_payload();
+      return in.ConsumedEntireMessage();
+    }
+    const int field = static_cast<int>(WireFormatLite::GetTagFieldNumber(tag));
+    const bool message =
+        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
+    google::protobuf::MessageLite* sub = nullptr;
+    if (message) {
+      switch (field) {
+        case custos::v1::Event::kFileFieldNumber:
+          sub = event->mutable_file();
+          break;
+        case custos::v1::Event::kUsbFieldNumber:
+          sub = event->mutable_usb();
+          break;
+        case custos::v1::Event::kSettingFieldNumber:
+          sub = event->mutable_setting();
+          break;
+        case custos::v1::Event::kEventsLostFieldNumber:
+          sub = event->mutable_events_lost();
+          break;
+        case custos::v1::Event::kGapFieldNumber:
+          sub = event->mutable_gap();
+          break;
+        case custos::v1::Event::kNetworkFieldNumber:
+          sub = event->mutable_network();
+          break;
+        default:
+          break;  // actor, evidence, health, process: nothing scoring reads
+      }
+    }
+    if (sub == nullptr) {
+      if (!WireFormatLite::SkipField(&in, tag)) return false;
+      continue;
+    }
+    uint32_t len = 0;
+    if (!in.ReadVarint32(&len)) return false;
+    const auto pos = static_cast<size_t>(in.CurrentPosition());
+    if (len > bytes.size() - pos) return false;
+    // A payload field seen twice: the last one wins (agents send one).
+    if (!sub->ParseFromArray(bytes.data() + pos, static_cast<int>(len))) return false;
+    found = true;
+    if (!in.Skip(static_cast<int>(len))) return false;
+  }
+}
+
+void EventFacts::Clear() {
+  hits.clear();
+  stage = Stage::kNone;
+  name = previous_name = path = source_path = usb_fingerprint = {};
+  extension.clear();
+  source_extension.clear();
+  labels = nullptr;
+  exfiltrated_bytes = 0;
+}
+
 EventFacts MapEvent(const custos::v1::Event& event, const MappingOptions& options) {
   EventFacts facts;
+  MapEvent(event, options, &facts);
+  return facts;
+}
+
+void MapEvent(const custos::v1::Event& event, const MappingOptions& options, EventFacts* out) {
+  out->Clear();
+  EventFacts& facts = *out;
   switch (event.payload_case()) {
     case custos::v1::Event::kFile: {
       const auto& f = event.file();
@@ -378,7 +453,6 @@ EventFacts MapEvent(const custos::v1::Event& event, const MappingOptions& option
     default:
       break;
   }
-  return facts;
 }
 
 }  // namespace custos::collector::scoring

@@ -98,6 +98,8 @@ struct EventFacts {
   const google::protobuf::RepeatedPtrField<std::string>* labels = nullptr;
   uint64_t exfiltrated_bytes = 0;
   std::string_view usb_fingerprint;  // a mass-storage device arrived (new-device check is stateful)
+
+  void Clear();  // keeps the capacity of hits and the strings (reused for every event)
 };
 
 // Options that are organisation-wide rather than per policy.
@@ -106,8 +108,19 @@ struct MappingOptions {
   std::vector<std::string> approved_software;
 };
 
+// Parses only what scoring reads from a stored event: its payload (file, USB, setting, network,
+// events-lost, gap). The actor (executable, command line: the longest strings of most events)
+// and the header fields are skipped, not parsed — the store row already gives time, agent and
+// login user. `event` is reused from one call to the next: parsing into the same payload kind
+// reuses its strings' storage, so steady streams of file events cost no allocation. A payload
+// field seen twice: the last one wins (agents send one). False when the bytes are not a valid
+// Event (`event` is then unspecified); never crashes on any input.
+bool ParseScoredPayload(std::string_view bytes, custos::v1::Event* event);
+
 // Maps one event. Never fails: an event the catalog has nothing to say about yields no hits.
 EventFacts MapEvent(const custos::v1::Event& event, const MappingOptions& options);
+// The same into *out (cleared first), reusing its storage: no allocation per event.
+void MapEvent(const custos::v1::Event& event, const MappingOptions& options, EventFacts* out);
 
 // "report.final.docx" -> ".docx" (lower-cased); "" when there is no extension. Archives with
 // two-part extensions (".tar.gz") give the last part.

@@ -107,5 +107,46 @@ TEST(IndicatorsTest, OnlyMassStorageDevicesCount) {
   EXPECT_EQ(MapEvent(e, {}).usb_fingerprint, "fp");
 }
 
+TEST(ParseScoredPayloadTest, ReadsThePayloadSkipsTheActorAndReusesOneMessage) {
+  custos::v1::Event full = File(custos::v1::FILE_OP_COPY_TO_REMOVABLE, "/media/u/a.xlsx");
+  full.mutable_file()->set_source_path("/home/u/a.xlsx");
+  full.mutable_actor()->set_command_line("cp /home/u/a.xlsx /media/u/");
+  full.set_time_ns(42);
+  custos::v1::Event scratch;
+  ASSERT_TRUE(ParseScoredPayload(full.SerializeAsString(), &scratch));
+  EXPECT_EQ(scratch.file().path(), "/media/u/a.xlsx");
+  EXPECT_EQ(scratch.file().source_path(), "/home/u/a.xlsx");
+  EXPECT_FALSE(scratch.has_actor());  // skipped, not parsed
+  EXPECT_EQ(scratch.time_ns(), 0);
+  EXPECT_TRUE(Has(MapEvent(scratch, {}), IndicatorId::kUsbCopy));
+
+  // The next event is of another kind: the old payload must not leak into it.
+  custos::v1::Event usb;
+  usb.mutable_usb()->set_fingerprint("usb-1");
+  ASSERT_TRUE(ParseScoredPayload(usb.SerializeAsString(), &scratch));
+  EXPECT_EQ(scratch.payload_case(), custos::v1::Event::kUsb);
+  EXPECT_EQ(scratch.usb().fingerprint(), "usb-1");
+  // An event with no payload scoring reads (health) leaves none behind either.
+  custos::v1::Event health;
+  health.mutable_health();
+  health.mutable_actor()->set_pid(1);
+  ASSERT_TRUE(ParseScoredPayload(health.SerializeAsString(), &scratch));
+  EXPECT_EQ(scratch.payload_case(), custos::v1::Event::PAYLOAD_NOT_SET);
+}
+
+TEST(ParseScoredPayloadTest, RefusesTruncatedAndGarbageBytes) {
+  custos::v1::Event full = File(custos::v1::FILE_OP_CREATE, "/home/u/report.docx");
+  const std::string bytes = full.SerializeAsString();
+  custos::v1::Event scratch;
+  for (size_t n = 1; n < bytes.size(); ++n) {
+    EXPECT_FALSE(ParseScoredPayload(std::string_view(bytes).substr(0, n), &scratch)) << n;
+  }
+  EXPECT_FALSE(ParseScoredPayload("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", &scratch));
+  // A length prefix pointing past the end.
+  EXPECT_FALSE(ParseScoredPayload(std::string_view("\x52\x7f\x08\x01", 4), &scratch));
+  EXPECT_TRUE(ParseScoredPayload("", &scratch));  // an empty message is a valid empty event
+  EXPECT_EQ(scratch.payload_case(), custos::v1::Event::PAYLOAD_NOT_SET);
+}
+
 }  // namespace
 }  // namespace custos::collector::scoring

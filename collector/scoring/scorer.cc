@@ -1,6 +1,5 @@
 #include "collector/scoring/scorer.h"
 
-#include <google/protobuf/arena.h>
 #include <pthread.h>
 
 #include <condition_variable>
@@ -198,7 +197,6 @@ class ScorerThread final : public Scorer {
                                                       Observe(f);
                                                       cursor_ = f.id;
                                                     }));
-    arena_.Reset();
     const bool more = n == options_.batch_events;
     // Scores (and explanations, which are JSON) are recomputed at most every flush_interval
     // under load: recomputing after every commit was the larger part of scoring's CPU
@@ -219,9 +217,8 @@ class ScorerThread final : public Scorer {
       future_events_->Inc();
       return;
     }
-    // Parsed into an arena reset after every scan: no allocation per event or per string.
-    auto* event = google::protobuf::Arena::CreateMessage<custos::v1::Event>(&arena_);
-    if (!event->ParseFromArray(f.payload.data(), static_cast<int>(f.payload.size()))) {
+    custos::v1::Event* event = &scratch_event_;
+    if (!ParseScoredPayload(f.payload, event)) {
       bad_payloads_->Inc();
       return;
     }
@@ -362,7 +359,6 @@ class ScorerThread final : public Scorer {
                                                         Observe(f);
                                                         cursor_ = f.id;
                                                       }));
-      arena_.Reset();
       if (n < options_.batch_events) break;
     }
     // Alerts: closes (with their snapshots), prior cases, and what open alerts already say.
@@ -398,7 +394,7 @@ class ScorerThread final : public Scorer {
   int64_t min_time_ns_ = 0;                // scorer thread only
   int64_t max_time_ns_ = INT64_MAX;        // scorer thread only: now + 1 day
   std::vector<std::string> policy_ids_;    // scorer thread only
-  google::protobuf::Arena arena_;          // scorer thread only: this scan's parsed events
+  custos::v1::Event scratch_event_;        // scorer thread only: the event being observed
   std::chrono::steady_clock::time_point last_flush_{};  // scorer thread only
   metrics::Counter* events_total_;
   metrics::Counter* bad_payloads_;

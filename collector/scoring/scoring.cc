@@ -252,6 +252,7 @@ struct ScoringEngine::State {
   std::unordered_map<std::string, std::string> host_last_person;  // host -> person id
   std::map<int64_t, OrgDay> org_days;
   std::vector<std::string> dirty;
+  EventFacts facts;  // Observe's scratch
   // Last (login, host) resolved by Observe; persons' addresses are stable (unordered_map nodes).
   std::string memo_login, memo_host;
   PersonState* memo_person = nullptr;
@@ -502,7 +503,8 @@ size_t ScoringEngine::people() const { return s_->persons.size(); }
 
 void ScoringEngine::Observe(const EngineEvent& e) {
   State& s = *s_;
-  EventFacts f = MapEvent(*e.event, s.options.mapping);
+  EventFacts& f = s.facts;  // reused: Observe runs for every stored event
+  MapEvent(*e.event, s.options.mapping, &f);
   PersonState* person = nullptr;
   std::string attributed;
   if (!e.login.empty()) {

@@ -56,3 +56,10 @@ python3 -c "
 b=bytearray(512); b[3:11]=b'EXFAT   '; b[100:104]=bytes([0xef,0xbe,0xad,0xde]); b[510]=0x55; b[511]=0xaa
 open('$vd/exfat_header','wb').write(b)"
 echo "seeds: $(ls "$vd" | wc -l) volume"
+# Stored events as the scorer reads them back (one serialized custos.v1.Event each).
+se=corpus/stored_event; mkdir -p "$se"
+echo 'seq: 1 time_ns: 1763700000000000000 host: "ws-0001" actor { pid: 4242 executable: "/usr/bin/cp" command_line: "cp a b" login_user: "alice" } file { op: FILE_OP_COPY_TO_REMOVABLE path: "/media/alice/USB/customer-list.xlsx" size: 1048576 classifications: "confidential" source_path: "/home/alice/customer-list.xlsx" }' | enc Event >"$se/file_copy.bin"
+echo 'seq: 2 usb { action: USB_ACTION_MOUNTED interface_classes: 8 fingerprint: "usb-0781-5581" mount_point: "/media/alice/USB" }' | enc Event >"$se/usb.bin"
+echo 'seq: 3 setting { area: "firewall" key: "nft" old_value: "active" new_value: "flushed" } actor { pid: 7 }' | enc Event >"$se/setting_then_actor.bin"
+echo 'seq: 4 gap { dropped_count: 10 first_dropped_seq: 5 last_dropped_seq: 14 reason: "spool full" }' | enc Event >"$se/gap.bin"
+head -c 20 "$se/file_copy.bin" >"$se/truncated.bin"
