@@ -144,6 +144,10 @@ DROP INDEX events_by_key;
 )sql",
 };
 
+// The stream cursor: read by sessions at HELLO and by the writer inside each commit.
+constexpr const char* kSelectStreamCursor =
+    "SELECT last_seq FROM streams WHERE agent=? AND epoch=?";
+
 using sqlite::BindText;
 using sqlite::ColumnText;
 using sqlite::Db;
@@ -215,8 +219,7 @@ class SqliteStore final : public Store {
 
   Result<uint64_t> LastCommittedSeq(int64_t agent_key, uint64_t epoch) override {
     std::lock_guard<std::mutex> l(read_mu_);
-    CUSTOS_ASSIGN_OR_RETURN(
-        Stmt s, Prepare(read_db_.get(), "SELECT last_seq FROM streams WHERE agent=? AND epoch=?"));
+    CUSTOS_ASSIGN_OR_RETURN(Stmt s, Prepare(read_db_.get(), kSelectStreamCursor));
     sqlite3_bind_int64(s.get(), 1, agent_key);
     sqlite3_bind_int64(s.get(), 2, static_cast<int64_t>(epoch));
     int rc = sqlite3_step(s.get());
@@ -227,17 +230,14 @@ class SqliteStore final : public Store {
 
   Result<std::vector<StoredEvent>> QueryEvents(const EventQuery& q) override {
     std::string sql =
-        "SELECT a.agent_id, a.hostname, e.epoch, e.seq, e.time_ns, e.type, u.name, e.payload "
-        "FROM events e JOIN agents a ON a.id = e.agent LEFT JOIN users u ON u.id = e.user_id "
-        "WHERE 1=1";
+        "SELECT a.agent_id, a.hostname, e.epoch, e.seq, e.time_ns, e.type, u.name, e.payload ";
     // One agent's events: through its runs (one row per batch) to rowid ranges of events.
-    if (q.agent_id) {
-      sql =
-          "SELECT a.agent_id, a.hostname, e.epoch, e.seq, e.time_ns, e.type, u.name, e.payload "
-          "FROM agents a JOIN event_runs r ON r.agent = a.id "
-          "JOIN events e ON e.id BETWEEN r.first_id AND r.first_id + r.last_seq - r.first_seq "
-          "LEFT JOIN users u ON u.id = e.user_id WHERE a.agent_id = :agent";
-    }
+    sql += q.agent_id
+               ? "FROM agents a JOIN event_runs r ON r.agent = a.id "
+                 "JOIN events e ON e.id BETWEEN r.first_id AND r.first_id + r.last_seq - "
+                 "r.first_seq LEFT JOIN users u ON u.id = e.user_id WHERE a.agent_id = :agent"
+               : "FROM events e JOIN agents a ON a.id = e.agent "
+                 "LEFT JOIN users u ON u.id = e.user_id WHERE 1=1";
     if (q.since_ns) sql += " AND e.time_ns >= :since";
     if (q.until_ns) sql += " AND e.time_ns < :until";
     if (q.user) sql += " AND e.user_id = (SELECT id FROM users WHERE name = :user)";
@@ -586,9 +586,7 @@ class SqliteStore final : public Store {
                             Prepare(write_db_.get(),
                                     "INSERT INTO event_runs(agent, epoch, first_seq, last_seq, "
                                     "first_id) VALUES(?,?,?,?,?)"));
-    CUSTOS_ASSIGN_OR_RETURN(
-        read_stream_,
-        Prepare(write_db_.get(), "SELECT last_seq FROM streams WHERE agent=? AND epoch=?"));
+    CUSTOS_ASSIGN_OR_RETURN(read_stream_, Prepare(write_db_.get(), kSelectStreamCursor));
     CUSTOS_ASSIGN_OR_RETURN(
         upsert_stream_,
         Prepare(
@@ -677,8 +675,7 @@ class SqliteStore final : public Store {
         user_ids.push_back(id);
       }
       uint64_t seq = b->first_seq + skip;
-      uint64_t run_seq = seq;
-      int64_t run_id = 0, prev_id = 0;
+      int64_t first_id = 0;
       for (size_t i = skip; i < b->rows.size(); ++i) {
         const EventRow& r = b->rows[i];
         sqlite3_reset(ins);
@@ -695,19 +692,16 @@ class SqliteStore final : public Store {
         sqlite3_bind_blob(ins, 7, r.payload.data(), static_cast<int>(r.payload.size()),
                           SQLITE_STATIC);
         if (sqlite3_step(ins) != SQLITE_DONE) return Error(write_db_.get(), "insert event");
-        const int64_t id = sqlite3_last_insert_rowid(write_db_.get());
-        if (run_id == 0) {
-          run_id = id;
-        } else if (id != prev_id + 1) {
-          // Rows of one batch get consecutive ids from the one writer; should SQLite ever
-          // choose otherwise, the run is split so every lookup stays exact.
-          CUSTOS_RETURN_IF_ERROR(InsertRun(*b, run_seq, seq - 2, run_id));
-          run_seq = seq - 1;
-          run_id = id;
-        }
-        prev_id = id;
+        if (first_id == 0) first_id = sqlite3_last_insert_rowid(write_db_.get());
       }
-      CUSTOS_RETURN_IF_ERROR(InsertRun(*b, run_seq, b->last_seq(), run_id));
+      // The one writer's rows of one transaction get consecutive rowids (max + 1 each); a run
+      // relies on it, so it is checked rather than assumed. Failing rolls the commit back
+      // unacknowledged: agents resend, nothing accepted is lost.
+      const auto inserted = static_cast<int64_t>(b->rows.size() - skip);
+      if (sqlite3_last_insert_rowid(write_db_.get()) != first_id + inserted - 1) {
+        return InternalError("store: rows of one batch did not get consecutive ids");
+      }
+      CUSTOS_RETURN_IF_ERROR(InsertRun(*b, b->first_seq + skip, b->last_seq(), first_id));
       *cursor = b->last_seq();
       sqlite3_stmt* up = upsert_stream_.get();
       sqlite3_reset(up);
