@@ -24,6 +24,8 @@ Result<AgentConfig> FromReader(config::ConfigReader& r, const std::string& path)
   if (c.spool_segment_bytes * 4 > c.spool_max_bytes) {
     r.AddProblem("spool.segment_bytes", "must be at most a quarter of spool.max_bytes");
   }
+  c.spool_ack_persist_interval = r.Duration("spool.ack_persist_interval", std::chrono::seconds(1),
+                                            std::chrono::milliseconds(0), std::chrono::seconds(60));
   c.max_batch_events = static_cast<uint32_t>(r.Int("uplink.max_batch_events", 10000, 1, 20000));
   c.file_enabled = r.Bool("sources.file.enabled", true);
   c.file_roots = r.StringList("sources.file.roots", {"/home"});

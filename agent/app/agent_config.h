@@ -25,6 +25,8 @@ struct AgentConfig {
   std::string state_dir = kDefaultAgentStateDir;
   uint64_t spool_max_bytes = 1ull << 30;
   uint64_t spool_segment_bytes = 16ull << 20;
+  // Acks are persisted at most this often unless a segment can be deleted (0: every ack).
+  std::chrono::milliseconds spool_ack_persist_interval{1000};
   uint32_t max_batch_events = 10000;
   // File source.
   bool file_enabled = true;

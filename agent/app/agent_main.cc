@@ -159,6 +159,17 @@ int Enroll(AgentConfig c, const flags::Args& args) {
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop = true; }
 
+// Catches the spool's state file up with acks held in memory (spool.ack_persist_interval).
+// A failure is logged once until it changes (the next tick retries).
+void ReportPersistAck(spool::Spool* spool) {
+  static std::string last_error;
+  Status s = spool->PersistAck();
+  if (!s.ok() && s.ToString() != last_error) {
+    logging::Warn("agent: persisting the spool ack cursor failed", {{"error", s.ToString()}});
+  }
+  last_error = s.ok() ? "" : s.ToString();
+}
+
 int Run(const AgentConfig& c, const flags::Args& args) {
   auto creds = LoadCredentials(c);
   if (!creds.ok()) return Failure(creds.status());
@@ -169,6 +180,7 @@ int Run(const AgentConfig& c, const flags::Args& args) {
   so.dir = c.spool_dir();
   so.max_bytes = c.spool_max_bytes;
   so.segment_bytes = c.spool_segment_bytes;
+  so.ack_persist_interval = c.spool_ack_persist_interval;
   auto sp = spool::Spool::Open(f, so, RealClock());
   if (!sp.ok()) return Failure(sp.status());
   spool::Spool* spool = sp->get();
@@ -333,6 +345,7 @@ int Run(const AgentConfig& c, const flags::Args& args) {
       (void)fs::WriteFileAtomic(f, c.status_path(), st.dump(2) + "\n", 0644, /*durable=*/false);
       last_written = ws.written;
       last_tick = now;
+      ReportPersistAck(spool);
       if (us.fatal) {
         logging::Error("agent: the collector refused this agent; stopping",
                        {{"reason", us.last_error}});
@@ -351,6 +364,7 @@ int Run(const AgentConfig& c, const flags::Args& args) {
   writer.Stop();
   client->Stop();
   runtime->Shutdown();
+  ReportPersistAck(spool);
   return rc;
 }
 

@@ -177,6 +177,7 @@ class SegmentFileSpool final : public Spool {
   Result<std::vector<RecordOut>> Read(uint64_t from_seq, size_t max_records,
                                       size_t max_bytes) override;
   Status Ack(uint64_t seq) override;
+  Status PersistAck() override;
   uint64_t OldestUnacked() const override;
   SpoolStats Stats() const override;
 
@@ -214,6 +215,8 @@ class SegmentFileSpool final : public Spool {
   Status QuarantineLocked(uint64_t first_seq, const std::string& reason, uint64_t size);
   Status SupersedeOverlapLocked(uint64_t first_seq);
   Status MakeRecoveredStateDurableLocked();
+  // ack_mu_ held: replaces the state file with cursor seq.
+  Status PersistAckLocked(uint64_t seq, std::chrono::steady_clock::time_point now);
 
   // Writer side: writer_mu_ and mu_ held.
   bool AdmitLocked(uint8_t priority, uint64_t record_bytes);
@@ -258,6 +261,10 @@ class SegmentFileSpool final : public Spool {
   // Serialises Read (owner of the cache cursor) and Ack (the state file writer).
   std::mutex reader_mu_;
   std::mutex ack_mu_;
+  // The cursor in the state file and when it was written: guarded by ack_mu_ (read under mu_
+  // too, while ack_mu_ is held).
+  uint64_t persisted_ack_seq_ = 0;
+  std::chrono::steady_clock::time_point last_ack_persist_{};
 
   mutable std::mutex mu_;
   SegmentMap segments_;           // guarded by mu_; by first seq
@@ -521,6 +528,8 @@ Status SegmentFileSpool::Recover() {
     CUSTOS_RETURN_IF_ERROR(RemoveSegmentLocked(segments_.begin()));
   }
   acked_seq_ = acked;
+  persisted_ack_seq_ = acked;  // written below if it differs from the file's
+  last_ack_persist_ = clock_->SteadyNow();
   uint64_t next = std::max(acked + 1, highest_lost + 1);
   if (!segments_.empty()) next = std::max(next, segments_.rbegin()->second.last_seq + 1);
   next_seq_ = next;
@@ -977,30 +986,61 @@ Result<std::vector<RecordOut>> SegmentFileSpool::Read(uint64_t from_seq, size_t 
 
 Status SegmentFileSpool::Ack(uint64_t seq) {
   std::lock_guard<std::mutex> ack(ack_mu_);
+  bool frees_segment = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (seq <= acked_seq_) return OkStatus();
+    if (!segments_.empty()) {
+      auto oldest = segments_.begin();
+      const bool being_written = std::next(oldest) == segments_.end() && !oldest->second.sealed;
+      frees_segment = !being_written && oldest->second.last_seq <= seq;
+    }
   }
   const uint64_t durable = DurableSeq();
   if (seq > durable) {
     return InvalidArgumentError("spool: ack " + std::to_string(seq) + ": beyond durable seq " +
                                 std::to_string(durable));
   }
-  CUSTOS_RETURN_IF_ERROR(
-      fs::WriteFileAtomic(fs_, state_path_, EncodeState({epoch_, seq}), kFileMode)
-          .WithContext("spool: persist ack cursor"));
+  const auto now = clock_->SteadyNow();
+  const bool due = options_.ack_persist_interval.count() <= 0 ||
+                   now - last_ack_persist_ >= options_.ack_persist_interval;
+  if (frees_segment || due) {
+    CUSTOS_RETURN_IF_ERROR(PersistAckLocked(seq, now));
+  }
   std::lock_guard<std::mutex> lock(mu_);
   acked_seq_ = seq;
   Status result;
   while (!segments_.empty()) {
     auto it = segments_.begin();
     const bool being_written = std::next(it) == segments_.end() && !it->second.sealed;
-    if (being_written || it->second.last_seq > seq) break;
+    // Never delete past the persisted cursor: recovery derives the next seq from what is on
+    // disk, so records above it must stay until the cursor covering them is durable.
+    if (being_written || it->second.last_seq > persisted_ack_seq_) break;
     result = RemoveSegmentLocked(it);
     if (!result.ok()) break;
   }
   if (shedding_ && bytes_on_disk_ <= low_bytes_) shedding_ = false;
   return result;
+}
+
+Status SegmentFileSpool::PersistAckLocked(uint64_t seq, std::chrono::steady_clock::time_point now) {
+  CUSTOS_RETURN_IF_ERROR(
+      fs::WriteFileAtomic(fs_, state_path_, EncodeState({epoch_, seq}), kFileMode)
+          .WithContext("spool: persist ack cursor"));
+  persisted_ack_seq_ = seq;
+  last_ack_persist_ = now;
+  return OkStatus();
+}
+
+Status SegmentFileSpool::PersistAck() {
+  std::lock_guard<std::mutex> ack(ack_mu_);
+  uint64_t acked;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    acked = acked_seq_;
+  }
+  if (acked <= persisted_ack_seq_) return OkStatus();
+  return PersistAckLocked(acked, clock_->SteadyNow());
 }
 
 uint64_t SegmentFileSpool::OldestUnacked() const {

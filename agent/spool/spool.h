@@ -65,6 +65,12 @@ struct SpoolOptions {
   double low_watermark = 0.85;
   // Above the high watermark, new records with priority below this are refused (capacity step 1).
   uint8_t shed_below_priority = 128;
+  // How stale the persisted ack cursor may get. 0: every Ack replaces the state file before it
+  // returns (two fsyncs). Above 0: an Ack persists the cursor only when it lets a segment be
+  // deleted or when this long has passed since the last persist; PersistAck() catches up. A
+  // crash then forgets at most this much of the acks, and those records are offered again
+  // (the collector's HELLO_ACK resume point skips them; it deduplicates by seq anyway).
+  std::chrono::milliseconds ack_persist_interval{0};
 };
 // Open fails with InvalidArgument unless dir is set, max_bytes >= 64 KiB and
 // 0 < low_watermark < high_watermark <= 1. segment_bytes is clamped to [4 KiB, max_bytes / 8] so
@@ -140,7 +146,12 @@ class Spool {
   // segments whose records are all <= seq (not the one being written). seq <= acked is a no-op;
   // seq > DurableSeq() is InvalidArgument. If deleting a segment fails the cursor is still
   // persisted, the error is returned and the next Ack retries the deletion.
+  // With ack_persist_interval > 0 the cursor may only be held in memory (see SpoolOptions);
+  // it is always persisted before a segment is deleted, so the seqs on disk stay above it.
   virtual Status Ack(uint64_t seq) = 0;
+  // Persists the ack cursor if an Ack left it in memory only; call periodically and before a
+  // clean exit. A no-op when the state file is current.
+  virtual Status PersistAck() = 0;
   // Oldest unacked seq, 0 when everything is acked.
   virtual uint64_t OldestUnacked() const = 0;
 

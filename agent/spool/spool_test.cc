@@ -216,6 +216,74 @@ TEST_F(SpoolTest, AckDeletesFullyAckedSegmentsAndPersistsCursor) {
   EXPECT_EQ(AppendRange(*spool, 21, 21), 21u);
 }
 
+TEST_F(SpoolTest, LazyAckCursorIsPersistedBeforeSegmentsGoAndByPersistAck) {
+  SpoolOptions options = SmallSegments();  // five 1000-byte records per segment
+  options.ack_persist_interval = std::chrono::seconds(10);
+  {
+    auto spool = Open(options);
+    AppendRange(*spool, 1, 12, 1000);  // segments 1-5, 6-10, 11-12 (being written)
+    ASSERT_TRUE(spool->Sync().ok());
+    ASSERT_TRUE(spool->Ack(3).ok());  // frees nothing, interval not reached: memory only
+    EXPECT_EQ(spool->Stats().acked_seq, 3u);
+    EXPECT_EQ(Seqs(ReadAll(*spool, 1)), Range(4, 12)) << "reads follow the in-memory cursor";
+  }
+  fs_.DropUnsyncedData();  // power loss: the ack of 3 was never written
+  {
+    auto spool = Open(options);
+    EXPECT_EQ(spool->Stats().acked_seq, 0u) << "a lost ack means records are offered again";
+    EXPECT_EQ(Seqs(ReadAll(*spool, 1)), Range(1, 12));
+    ASSERT_TRUE(spool->Ack(7).ok());  // frees segment 1-5: persisted first
+    EXPECT_EQ(spool->Stats().segments, 2u);
+    ASSERT_TRUE(spool->Sync().ok());  // makes the deletion durable
+  }
+  fs_.DropUnsyncedData();
+  {
+    auto spool = Open(options);
+    EXPECT_EQ(spool->Stats().acked_seq, 7u) << "an ack that deletes a segment is durable";
+    ASSERT_TRUE(spool->Ack(9).ok());
+    ASSERT_TRUE(spool->PersistAck().ok());
+    ASSERT_TRUE(spool->PersistAck().ok()) << "nothing new: a no-op";
+  }
+  fs_.DropUnsyncedData();
+  {
+    auto spool = Open(options);
+    EXPECT_EQ(spool->Stats().acked_seq, 9u) << "PersistAck wrote the cursor held in memory";
+    ASSERT_TRUE(spool->Ack(10).ok());
+    clock_.Advance(std::chrono::seconds(10));
+    ASSERT_TRUE(spool->Ack(11).ok());  // the interval has passed: this one is written
+    EXPECT_EQ(spool->Stats().segments, 1u) << "segment 6-10 went once 10 was persisted";
+  }
+  fs_.DropUnsyncedData();
+  auto spool = Open(options);
+  EXPECT_EQ(spool->Stats().acked_seq, 11u);
+  EXPECT_EQ(AppendRange(*spool, 13, 13), 13u) << "seqs are never reused after lazy acks";
+}
+
+TEST_F(SpoolTest, LazyAckNeverDeletesPastThePersistedCursor) {
+  SpoolOptions options = SmallSegments();
+  options.ack_persist_interval = std::chrono::seconds(10);
+  {
+    auto spool = Open(options);
+    AppendRange(*spool, 1, 5, 1000);  // segment 1-5
+    ASSERT_TRUE(spool->Sync().ok());
+    AppendRange(*spool, 6, 6, 1000);  // rolls: 1-5 sealed, 6 being written
+    ASSERT_TRUE(spool->Sync().ok());
+    ASSERT_TRUE(spool->Ack(6).ok());  // frees 1-5, persisted as 6
+    EXPECT_EQ(spool->Stats().segments, 1u);
+    ASSERT_TRUE(spool->Sync().ok());
+    AppendRange(*spool, 7, 11, 1000);  // 6-10 rolls at 11
+    ASSERT_TRUE(spool->Sync().ok());
+    ASSERT_TRUE(spool->Ack(8).ok());   // frees nothing: memory only
+    ASSERT_TRUE(spool->Ack(10).ok());  // frees 6-10: persisted, then deleted
+    ASSERT_TRUE(spool->Sync().ok());
+  }
+  fs_.DropUnsyncedData();
+  auto spool = Open(options);
+  EXPECT_EQ(spool->Stats().acked_seq, 10u);
+  EXPECT_EQ(Seqs(ReadAll(*spool, 1)), Range(11, 11));
+  EXPECT_EQ(AppendRange(*spool, 12, 12), 12u);
+}
+
 TEST_F(SpoolTest, AckBeyondDurableSeqIsRejected) {
   auto spool = Open();
   AppendRange(*spool, 1, 5);
