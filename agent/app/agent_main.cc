@@ -171,6 +171,14 @@ void ReportPersistAck(spool::Spool* spool) {
 }
 
 int Run(const AgentConfig& c, const flags::Args& args) {
+  // SIGINT/SIGTERM are taken by the main loop with sigtimedwait: blocked here, before any thread
+  // starts (threads inherit the mask), so the loop sleeps a whole status tick and still stops
+  // at once.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   auto creds = LoadCredentials(c);
   if (!creds.ok()) return Failure(creds.status());
   if (c.collector_host.empty())
@@ -202,6 +210,7 @@ int Run(const AgentConfig& c, const flags::Args& args) {
   std::atomic<uplink::UplinkClient*> client_ptr{nullptr};
   pipeline::SpoolWriterOptions wo;
   wo.host = Hostname();
+  wo.gather_delay = c.spool_group_delay;
   pipeline::SpoolWriter writer(spool, wo, RealClock(), [&client_ptr] {
     if (auto* cl = client_ptr.load()) cl->Notify();
   });
@@ -299,8 +308,16 @@ int Run(const AgentConfig& c, const flags::Args& args) {
   uint64_t last_written = 0;
   auto last_tick = std::chrono::steady_clock::now();
   int rc = 0;
+  // One wake-up per status tick (the idle agent's main thread), 200 ms with
+  // --exit-when-drained so that the exit follows the last ack closely.
+  const auto tick = exit_when_drained ? std::chrono::milliseconds(200) : std::chrono::seconds(1);
   while (!g_stop) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(tick).count();
+    struct timespec ts {
+      static_cast<time_t>(wait / 1'000'000'000), static_cast<long>(wait % 1'000'000'000)
+    };
+    if (sigtimedwait(&stop_signals, nullptr, &ts) > 0) g_stop = true;
+    if (g_stop) break;
     auto now = std::chrono::steady_clock::now();
     if (now - last_tick >= std::chrono::seconds(1)) {
       auto ws = writer.Stats();

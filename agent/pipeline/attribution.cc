@@ -1,7 +1,9 @@
 #include "agent/pipeline/attribution.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <pwd.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -63,13 +65,67 @@ std::optional<std::string> DefaultUserNameLookup(uint32_t uid) {
 
 constexpr size_t kMaxUserNames = 4096;
 
+bool IsProcfs(const std::string& path) {
+  struct statfs sfs;
+  return statfs(path.c_str(), &sfs) == 0 && sfs.f_type == PROC_SUPER_MAGIC;
+}
+
+constexpr size_t kStatMaxBytes = 4096;
+
 }  // namespace
 
 ProcessAttributor::ProcessAttributor(ProcessAttributorOptions options)
-    : options_(std::move(options)), clock_(options_.clock ? options_.clock : RealClock()) {}
+    : options_(std::move(options)),
+      clock_(options_.clock ? options_.clock : RealClock()),
+      hot_fds_(IsProcfs(options_.proc_root)) {}
 
-std::optional<ProcessAttributor::StatFacts> ProcessAttributor::ReadStat(uint32_t pid) const {
-  auto text = ReadSmallFile(options_.proc_root + "/" + std::to_string(pid) + "/stat", 4096);
+ProcessAttributor::~ProcessAttributor() {
+  for (const auto& [pid, fd] : hot_stat_fds_) close(fd);
+}
+
+std::optional<std::string> ProcessAttributor::ReadStatText(uint32_t pid) {
+  const std::string path = options_.proc_root + "/" + std::to_string(pid) + "/stat";
+  if (!hot_fds_) return ReadSmallFile(path, kStatMaxBytes);
+  std::lock_guard<std::mutex> lock(fds_mu_);
+  std::string text(kStatMaxBytes, '\0');
+  for (auto it = hot_stat_fds_.begin(); it != hot_stat_fds_.end(); ++it) {
+    if (it->first != pid) continue;
+    ssize_t n;
+    do {
+      n = pread(it->second, text.data(), text.size(), 0);
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) {
+      hot_stat_fds_.splice(hot_stat_fds_.begin(), hot_stat_fds_, it);
+      text.resize(static_cast<size_t>(n));
+      std::lock_guard<std::mutex> stats_lock(mu_);
+      ++stats_.stat_rereads;
+      return text;
+    }
+    close(it->second);  // that process is gone (ESRCH), whoever has its pid now
+    hot_stat_fds_.erase(it);
+    break;
+  }
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return std::nullopt;
+  ssize_t n;
+  do {
+    n = pread(fd, text.data(), text.size(), 0);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) {
+    close(fd);
+    return std::nullopt;
+  }
+  text.resize(static_cast<size_t>(n));
+  hot_stat_fds_.emplace_front(pid, fd);
+  if (hot_stat_fds_.size() > kHotStatFds) {
+    close(hot_stat_fds_.back().second);
+    hot_stat_fds_.pop_back();
+  }
+  return text;
+}
+
+std::optional<ProcessAttributor::StatFacts> ProcessAttributor::ReadStat(uint32_t pid) {
+  auto text = ReadStatText(pid);
   if (!text) return std::nullopt;
   // "pid (comm) state ppid ...": comm may contain spaces and ')', so split at the last ')'.
   const size_t open_paren = text->find('(');

@@ -14,7 +14,10 @@
 //
 // Cache: one entry per pid, keyed by (pid, start time = stat field 22, comm). Every lookup
 // re-reads /proc/PID/stat (one small procfs read), so a reused pid (different start time) or
-// an exec (different comm) is detected and re-read; an exec that keeps the comm is not.
+// an exec (different comm) is detected and re-read; an exec that keeps the comm is not. On a
+// real procfs the stat files of the most recently seen pids (kHotStatFds) stay open and are
+// re-read with one pread: a procfs fd is bound to its process, so once that process is gone the
+// read fails (ESRCH) even if the pid was reused, and the path is opened afresh.
 // Cached facts of a pid that has since exited are used for `gone_grace` after the entry was last
 // confirmed (short-lived processes such as `cp` are usually gone when their last event is
 // handled); afterwards the pid is reported partial. The cache is an LRU of `cache_capacity`
@@ -57,6 +60,7 @@ struct ProcessAttributorOptions {
 class ProcessAttributor {
  public:
   explicit ProcessAttributor(ProcessAttributorOptions options = {});
+  ~ProcessAttributor();
   ProcessAttributor(const ProcessAttributor&) = delete;
   ProcessAttributor& operator=(const ProcessAttributor&) = delete;
 
@@ -70,10 +74,13 @@ class ProcessAttributor {
   void ResolveUserNames(custos::v1::Actor* actor);
 
   struct Stats {
-    uint64_t hits = 0;    // facts served from the cache after the stat check
-    uint64_t misses = 0;  // facts read from procfs
-    uint64_t gone = 0;    // pid no longer present
+    uint64_t hits = 0;          // facts served from the cache after the stat check
+    uint64_t misses = 0;        // facts read from procfs
+    uint64_t gone = 0;          // pid no longer present
+    uint64_t stat_rereads = 0;  // stat checks served by an open fd (one pread)
   };
+  // Open /proc/PID/stat files kept for the most recently seen pids (real procfs only).
+  static constexpr size_t kHotStatFds = 16;
   Stats stats() const;
 
  private:
@@ -89,7 +96,9 @@ class ProcessAttributor {
     std::chrono::steady_clock::time_point confirmed;
   };
 
-  std::optional<StatFacts> ReadStat(uint32_t pid) const;
+  std::optional<StatFacts> ReadStat(uint32_t pid);
+  // The text of /proc/PID/stat, through a kept fd when there is one.
+  std::optional<std::string> ReadStatText(uint32_t pid);
   custos::v1::Actor ReadFacts(uint32_t pid, const StatFacts& stat) const;
   std::optional<std::string> LookupUserName(uint32_t uid);
 
@@ -100,6 +109,11 @@ class ProcessAttributor {
   std::list<Entry> lru_;  // guarded by mu_; most recently used first
   std::unordered_map<uint32_t, std::list<Entry>::iterator> by_pid_;  // guarded by mu_
   Stats stats_;                                                      // guarded by mu_
+
+  // pid -> open stat fd, most recently used first; at most kHotStatFds. Only on a real procfs.
+  const bool hot_fds_;
+  std::mutex fds_mu_;
+  std::list<std::pair<uint32_t, int>> hot_stat_fds_;  // guarded by fds_mu_
 
   std::mutex names_mu_;
   std::unordered_map<uint32_t, std::optional<std::string>> names_;  // guarded by names_mu_

@@ -1,6 +1,7 @@
 #include "agent/pipeline/attribution.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -223,6 +224,43 @@ TEST(ProcessAttributorTest, RecentlySeenProcessKeepsFactsAfterExitThenExpires) {
   const custos::v1::Actor stale = attributor.Attribute(p.pid);
   EXPECT_TRUE(stale.partial());
   EXPECT_EQ(stale.executable(), "");
+}
+
+// On the real /proc: the stat file of a recently seen process stays open and is re-read with one
+// pread; once the process is gone (reaped), the kept fd fails and the exit is noticed.
+TEST(ProcessAttributorTest, KeptStatFdNoticesARealProcessExit) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  FakeClock clock;
+  ProcessAttributorOptions options;
+  options.gone_grace = std::chrono::milliseconds(5000);
+  options.clock = &clock;
+  ProcessAttributor attributor(options);
+  const auto pid = static_cast<uint32_t>(child);
+  // Wait for the exec (the comm changes from the test's to "sleep").
+  custos::v1::Actor actor;
+  for (int i = 0; i < 200; ++i) {
+    actor = attributor.AttributeProcess(pid);
+    if (actor.executable() == "/usr/bin/sleep" || actor.executable() == "/bin/sleep") break;
+    usleep(10'000);
+  }
+  EXPECT_NE(actor.command_line().find("sleep 30"), std::string::npos) << actor.command_line();
+  const auto before = attributor.stats();
+  EXPECT_GE(before.stat_rereads, 1u) << "the first lookup kept the stat file open";
+  EXPECT_EQ(attributor.AttributeProcess(pid).command_line(), actor.command_line());
+  EXPECT_EQ(attributor.stats().hits, before.hits + 1);
+  EXPECT_EQ(attributor.stats().stat_rereads, before.stat_rereads + 1);
+  kill(child, SIGKILL);
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);
+  const custos::v1::Actor after_exit = attributor.AttributeProcess(pid);
+  EXPECT_EQ(attributor.stats().gone, before.gone + 1) << "the kept fd must not read a dead process";
+  EXPECT_EQ(after_exit.command_line(), actor.command_line()) << "within gone_grace: cached facts";
+  clock.Advance(std::chrono::seconds(10));
+  EXPECT_TRUE(attributor.AttributeProcess(pid).partial());
 }
 
 TEST(ProcessAttributorTest, CacheIsBounded) {

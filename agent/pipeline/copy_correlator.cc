@@ -1,5 +1,6 @@
 #include "agent/pipeline/copy_correlator.h"
 
+#include <pthread.h>
 #include <algorithm>
 #include <utility>
 
@@ -35,7 +36,10 @@ void CopyCorrelator::Start() {
   if (running_) return;
   running_ = true;
   stopping_ = false;
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "copy-correlate");
+    Run();
+  });
 }
 
 void CopyCorrelator::Stop() {

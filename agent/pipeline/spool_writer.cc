@@ -1,5 +1,6 @@
 #include "agent/pipeline/spool_writer.h"
 
+#include <pthread.h>
 #include <vector>
 
 #include "common/events/event_type.h"
@@ -19,7 +20,10 @@ SpoolWriter::SpoolWriter(spool::Spool* spool, SpoolWriterOptions options, Clock*
 SpoolWriter::~SpoolWriter() { Stop(); }
 
 void SpoolWriter::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "spool-writer");  // top -H, perf
+    Run();
+  });
 }
 
 void SpoolWriter::Stop() {

@@ -1,6 +1,7 @@
 #include "agent/uplink/uplink.h"
 
 #include <openssl/ssl.h>
+#include <pthread.h>
 
 #include <deque>
 #include <future>
@@ -157,7 +158,11 @@ Result<Credentials> EnrollAgent(const EnrollRequest& req) {
 class AsioRuntime final : public UplinkRuntime {
  public:
   explicit AsioRuntime(int threads) : work_(asio::make_work_guard(io_)) {
-    for (int i = 0; i < std::max(1, threads); ++i) threads_.emplace_back([this] { io_.run(); });
+    for (int i = 0; i < std::max(1, threads); ++i)
+      threads_.emplace_back([this] {
+        pthread_setname_np(pthread_self(), "uplink");
+        io_.run();
+      });
   }
   ~AsioRuntime() override { Shutdown(); }
   void Shutdown() override {
@@ -190,6 +195,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         options_(std::move(options)),
         source_(source),
         timer_(strand_),
+        poll_timer_(strand_),
         ping_timer_(strand_),
         rng_(std::random_device{}()) {
     max_events_ = options_.max_batch_events;
@@ -212,6 +218,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
       self->stopped_ = true;
       self->Teardown();
       self->timer_.cancel();
+      self->poll_timer_.cancel();
       self->ping_timer_.cancel();
       done.set_value();
     });
@@ -402,10 +409,16 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     while (in_flight_.size() < window_) {
       auto batch = source_->NextBatch(next_seq_, max_events_, max_bytes_);
       if (!batch) {
-        timer_.expires_after(options_.poll_interval);
-        timer_.async_wait([self = shared_from_this(), gen = generation_](const error_code& ec) {
-          if (!ec && gen == self->generation_) self->Pump();
-        });
+        // Ask again later unless a poll is already pending (re-arming after every ack would
+        // cost a timer syscall each; Notify() asks at once when records become durable).
+        if (!poll_armed_) {
+          poll_armed_ = true;
+          poll_timer_.expires_after(options_.poll_interval);
+          poll_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+            self->poll_armed_ = false;
+            if (!ec) self->Pump();  // Pump checks that a session is streaming
+          });
+        }
         return;
       }
       if (batch->count > 0 && batch->first_seq > next_seq_ && in_flight_.empty()) {
@@ -547,7 +560,9 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   asio::strand<asio::io_context::executor_type> strand_;
   UplinkOptions options_;
   StreamSource* source_;
-  asio::steady_timer timer_;
+  asio::steady_timer timer_;       // connect timeout, reconnect backoff
+  asio::steady_timer poll_timer_;  // asks the source again while streaming
+  bool poll_armed_ = false;
   asio::steady_timer ping_timer_;
   std::unique_ptr<ssl::context> ssl_ctx_;
   std::unique_ptr<ssl::stream<tcp::socket>> stream_;

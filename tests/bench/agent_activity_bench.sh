@@ -7,6 +7,8 @@
 # Usage: tests/bench/agent_activity_bench.sh [rate=500] [secs=30] [idle_secs=10]
 #   CUSTOS_BIN=dir        binaries to measure (default build/ci/bin)
 #   CUSTOS_PERF=out.data  also record `perf record -g` of the agent during the activity
+#   CUSTOS_STRACE=out.txt also count the agent's system calls (`strace -c -f`; other strace
+#                         options in CUSTOS_STRACE_ARGS, e.g. '-tt' for a full trace)
 #   CUSTOS_AGENT_YAML='spool: {ack_persist_interval: 0ms}'  extra top-level agent configuration
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -44,6 +46,12 @@ if [ -n "${CUSTOS_PERF:-}" ]; then
   perf record -g -F 999 -o "$CUSTOS_PERF" -p "$apid" -- sleep "$secs" >/dev/null 2>&1 &
   perfpid=$!
 fi
+if [ -n "${CUSTOS_STRACE:-}" ]; then
+  timeout -s INT "$secs" strace ${CUSTOS_STRACE_ARGS:--c} -f -o "$CUSTOS_STRACE" -p "$apid" 2>/dev/null &
+  perfpid=$!
+fi
+threads() { for t in /proc/$apid/task/*; do echo "$(cat "$t/comm" 2>/dev/null | tr ' ' _) $(awk '{print $14 + $15}' "$t/stat" 2>/dev/null)"; done; }
+threads >"$work/threads0"
 c2=$(cpu)
 python3 - "$work/watch" "$rate" "$secs" <<'PY'
 import os, sys, time
@@ -62,7 +70,8 @@ while True:
 print(n, file=open(os.path.join(root, "..", "files"), "w"))
 PY
 c3=$(cpu)
-[ -n "${CUSTOS_PERF:-}" ] && wait "$perfpid" || true
+threads >"$work/threads1"
+[ -n "${CUSTOS_PERF:-}${CUSTOS_STRACE:-}" ] && wait "$perfpid" || true
 files=$(cat "$work/files")
 rss=$(awk '/VmRSS/{print $2}' "/proc/$apid/status")
 # Every file: a create and a close-write in the store (the directories add one create each).
@@ -84,3 +93,7 @@ print(f"stored:   {got} events (want >= {want}: every create and close-write) "
       + ("ok" if got >= want else "MISSING"))
 sys.exit(0 if got >= want else 1)
 PY
+# Per thread (names set with pthread_setname_np): % of a core during the activity.
+awk -v tck="$tck" -v secs="$secs" 'NR==FNR{a[$1]+=$2; next}{b[$1]+=$2}
+  END{printf "threads: "; for (k in b) { d=b[k]-a[k]; if (d>0) printf "%s %.2f%%  ", k, 100*d/tck/secs }; print ""}' \
+  "$work/threads0" "$work/threads1"

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,7 +31,10 @@ void Hasher::Start() {
   if (running_ || max_bytes_ == 0) return;
   running_ = true;
   stopping_ = false;
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "file-hasher");
+    Run();
+  });
 }
 
 void Hasher::Stop() {

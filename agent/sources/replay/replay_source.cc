@@ -1,6 +1,7 @@
 #include "agent/sources/replay/replay_source.h"
 
 #include <google/protobuf/util/json_util.h>
+#include <pthread.h>
 
 #include <fstream>
 
@@ -36,7 +37,10 @@ Status ReplaySource::ParseCustosJsonLine(std::string_view line, v1::Event* event
 Status ReplaySource::Start(EventSink* sink) {
   std::ifstream probe(options_.path);
   if (!probe) return ErrnoError("replay: open " + options_.path, errno);
-  thread_ = std::thread([this, sink] { Run(sink); });
+  thread_ = std::thread([this, sink] {
+    pthread_setname_np(pthread_self(), "replay");
+    Run(sink);
+  });
   return OkStatus();
 }
 

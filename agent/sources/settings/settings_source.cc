@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/inotify.h>
@@ -397,7 +398,11 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv,
     return ErrnoError("fork", err);
   }
   if (pid == 0) {
-    // Child: async-signal-safe calls only.
+    // Child: async-signal-safe calls only. The agent blocks SIGTERM/SIGINT in its threads (its
+    // main loop takes them with sigtimedwait); the tool starts with none blocked.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
     const int devnull = open("/dev/null", O_RDWR);
     if (devnull >= 0) {
       dup2(devnull, 0);
@@ -1348,7 +1353,10 @@ Status SettingsSource::State::Start(EventSink* sink) {
   if (pipe2(stop_pipe_, O_CLOEXEC) != 0) return ErrnoError("settings: pipe2", errno);
   ProbeRound();  // adds the watches first, then the baseline round
   started_ = true;
-  thread_ = std::thread([this] { WatchLoop(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "settings");
+    WatchLoop();
+  });
   logging::Info("settings source started", {{"watched", static_cast<uint64_t>(all_watched_.size())},
                                             {"baseline", baseline_loaded_ ? "loaded" : "new"}});
   return OkStatus();

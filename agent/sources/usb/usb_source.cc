@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/fanotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -118,7 +119,12 @@ Status UsbSource::Start(EventSink* sink) {
       logging::Warn("usb: mounts not tracked", {{"error", s.message()}});
     }
   }
-  if (options_.listen) thread_ = std::thread([this] { ReadLoop(); });
+  if (options_.listen) {
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "usb");
+      ReadLoop();
+    });
+  }
   started_ = true;
   logging::Info("usb source started",
                 {{"mechanism", options_.listen ? "netlink-uevent" : "sysfs-enumeration"},

@@ -1,16 +1,18 @@
 #include "agent/sources/file/linux/fanotify_file_source.h"
 
 #include <fcntl.h>
-#include <poll.h>
-#include <sys/eventfd.h>
+#include <pthread.h>
+#include <pthread.h>
 #include <sys/fanotify.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstddef>
 #include <cstring>
+#include <mutex>
 #include <unordered_map>
 
 #include "common/log/log.h"
@@ -21,6 +23,20 @@ namespace {
 using custos::v1::FileOp;
 
 constexpr size_t kDirCacheMax = 65536;
+
+// Interrupts the reader's blocking read(2) at Stop(): a handler that does nothing, installed
+// without SA_RESTART, so read returns EINTR and the loop sees stopping_.
+int ReaderWakeSignal() { return SIGRTMIN + 4; }
+void InstallReaderWakeHandler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    sigaction(ReaderWakeSignal(), &sa, nullptr);
+  });
+}
 constexpr size_t kReadBufferBytes = 256 * 1024;
 
 uint64_t FsidOf(const void* fsid) {
@@ -69,7 +85,9 @@ struct Setup {
 Result<Setup> SetUp(const PathFilter& filter, const FanotifyFileSource::Tuning& tuning,
                     bool report_reads) {
   Setup s;
-  const unsigned int base = FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK;
+  // Blocking reads: the reader sleeps in read(2) itself (one system call per wake-up instead of
+  // poll + read); Stop() interrupts it with kReaderWakeSignal.
+  const unsigned int base = FAN_CLASS_NOTIF | FAN_CLOEXEC;
   const unsigned int event_flags = O_RDONLY | O_LARGEFILE | O_CLOEXEC;
   if (tuning.use_target_fid) {
     s.fd = fanotify_init(base | FAN_REPORT_DFID_NAME_TARGET, event_flags);
@@ -207,12 +225,7 @@ Status FanotifyFileSource::Start(EventSink* sink) {
   if (started_) return FailedPreconditionError("file: already started");
   CUSTOS_ASSIGN_OR_RETURN(Setup setup, SetUp(filter_, tuning_, options_.report_reads));
   watch_began_ns_ = KernelNowNs();
-  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake_fd_ < 0) {
-    const int err = errno;
-    setup.Close();
-    return ErrnoError("file: eventfd", err);
-  }
+  InstallReaderWakeHandler();
   fan_fd_ = setup.fd;
   target_fid_ = setup.target_fid;
   fan_rename_ = setup.fan_rename;
@@ -229,9 +242,17 @@ Status FanotifyFileSource::Start(EventSink* sink) {
   dir_cache_.clear();
   ring_.Reopen();
   stopping_ = false;
+  reader_done_ = false;
   started_ = true;
-  reader_ = std::thread([this] { ReaderLoop(); });
-  worker_ = std::thread([this] { WorkerLoop(); });
+  reader_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "file-reader");
+    ReaderLoop();
+    reader_done_ = true;
+  });
+  worker_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "file-worker");
+    WorkerLoop();
+  });
   return OkStatus();
 }
 
@@ -239,9 +260,10 @@ void FanotifyFileSource::Stop() {
   std::lock_guard<std::mutex> lock(lifecycle_mu_);
   if (!started_) return;
   stopping_ = true;
-  const uint64_t one = 1;
-  if (write(wake_fd_, &one, sizeof(one)) < 0) {
-    // The eventfd cannot be full with one write; nothing else to do.
+  // The reader may be about to enter read(2) when the signal lands: repeat until it has left.
+  while (!reader_done_.load()) {
+    pthread_kill(reader_.native_handle(), ReaderWakeSignal());
+    for (int i = 0; i < 50 && !reader_done_.load(); ++i) usleep(100);
   }
   reader_.join();
   ring_.Close();
@@ -250,8 +272,7 @@ void FanotifyFileSource::Stop() {
   for (auto& [fsid, fd] : mount_fds_) close(fd);
   mount_fds_.clear();
   close(fan_fd_);
-  close(wake_fd_);
-  fan_fd_ = wake_fd_ = -1;
+  fan_fd_ = -1;
   started_ = false;
 }
 
@@ -262,17 +283,9 @@ void FanotifyFileSource::ReaderLoop() {
   std::unordered_map<uint32_t, custos::v1::Actor> memo;  // pid -> actor, per read batch
   const auto self = static_cast<uint32_t>(getpid());
   while (!stopping_.load()) {
-    struct pollfd fds[2] = {{fan_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      reporter_.SetCondition("reader", custos::v1::HEALTH_LEVEL_FAILED,
-                             std::string("file: poll fanotify: ") + std::strerror(errno));
-      return;
-    }
-    if (fds[1].revents != 0) return;
     const ssize_t n = read(fan_fd_, buffer.data(), buffer.size());
     if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) continue;
+      if (errno == EINTR || errno == EAGAIN) continue;  // EINTR: Stop() (or any signal)
       reporter_.SetCondition("reader", custos::v1::HEALTH_LEVEL_FAILED,
                              std::string("file: read fanotify: ") + std::strerror(errno));
       return;
@@ -363,7 +376,7 @@ void FanotifyFileSource::WorkerLoop() {
           std::chrono::nanoseconds(0), std::min<std::chrono::nanoseconds>(wait, next_rescan - now));
     }
     items.clear();
-    const bool open = ring_.PopAll(&items, wait);
+    const bool open = ring_.PopAll(&items, wait, tuning_.worker_gather);
     for (RawEvent& raw : items) Process(raw);
     HandleLoss(&rescan_pending);
     now = clock_->SteadyNow();

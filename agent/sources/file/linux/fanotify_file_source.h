@@ -74,6 +74,9 @@ class FanotifyFileSource : public Source {
     bool use_target_fid = true;    // false: no FAN_REPORT_TARGET_FID / FAN_REPORT_FID
     size_t ring_capacity = 16384;  // raw events between reader and worker (~400 B each)
     std::chrono::milliseconds rename_pair_window{50};
+    // The worker gathers a trickle of events this long before handling them: one wake-up per
+    // gather instead of one per kernel read (attribution already happened in the reader).
+    std::chrono::milliseconds worker_gather{10};
     std::chrono::milliseconds rescan_min_interval{5000};
   };
 
@@ -144,7 +147,6 @@ class FanotifyFileSource : public Source {
   FileReporter reporter_;
 
   int fan_fd_ = -1;
-  int wake_fd_ = -1;
   bool target_fid_ = false;
   bool fan_rename_ = false;
   std::unordered_map<uint64_t, int> mount_fds_;               // fsid -> descriptor of a root on it
@@ -153,6 +155,7 @@ class FanotifyFileSource : public Source {
 
   BoundedQueue<RawEvent> ring_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> reader_done_{false};  // ReaderLoop returned
   int64_t watch_began_ns_ = 0;  // Unix ns (kernel clock) when the watch was in place
   LossTracker loss_;            // reader records, worker reports
   std::thread reader_;

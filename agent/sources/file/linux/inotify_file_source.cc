@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <unistd.h>
@@ -80,7 +81,10 @@ Status InotifyFileSource::Start(EventSink* sink) {
   stopping_ = false;
   started_ = true;
   // The reader drains the kernel queue into the ring while the walk places watches.
-  reader_ = std::thread([this] { ReaderLoop(); });
+  reader_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "file-reader");
+    ReaderLoop();
+  });
   watch_began_ns_ = KernelNowNs();  // each directory's watch is placed before it is listed
   reporter_.StartupScan(stopping_, watch_began_ns_);
   std::string roots;
@@ -90,7 +94,10 @@ Status InotifyFileSource::Start(EventSink* sink) {
                  {"watches", static_cast<uint64_t>(wd_to_path_.size())},
                  {"budget", options_.inotify_watch_budget},
                  {"unwatched", unwatched_}});
-  worker_ = std::thread([this] { WorkerLoop(); });
+  worker_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "file-worker");
+    WorkerLoop();
+  });
   return OkStatus();
 }
 
@@ -185,7 +192,7 @@ void InotifyFileSource::WorkerLoop() {
           std::chrono::nanoseconds(0), std::min<std::chrono::nanoseconds>(wait, next_rescan - now));
     }
     items.clear();
-    const bool open = ring_.PopAll(&items, wait);
+    const bool open = ring_.PopAll(&items, wait, tuning_.worker_gather);
     for (const RawEvent& raw : items) Process(raw);
     HandleLoss(&rescan_pending);
     now = clock_->SteadyNow();

@@ -53,6 +53,9 @@ class InotifyFileSource : public Source {
   struct Tuning {
     size_t ring_capacity = 16384;
     std::chrono::milliseconds rename_pair_window{50};
+    // The worker gathers a trickle of events this long before handling them: one wake-up per
+    // gather instead of one per kernel read (attribution already happened in the reader).
+    std::chrono::milliseconds worker_gather{10};
     std::chrono::milliseconds rescan_min_interval{5000};
     std::chrono::seconds health_event_interval{60};
   };
