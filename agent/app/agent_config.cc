@@ -26,7 +26,7 @@ Result<AgentConfig> FromReader(config::ConfigReader& r, const std::string& path)
   }
   c.spool_ack_persist_interval = r.Duration("spool.ack_persist_interval", std::chrono::seconds(1),
                                             std::chrono::milliseconds(0), std::chrono::seconds(60));
-  c.spool_group_delay = r.Duration("spool.group_delay", std::chrono::milliseconds(25),
+  c.spool_group_delay = r.Duration("spool.group_delay", std::chrono::milliseconds(50),
                                    std::chrono::milliseconds(0), std::chrono::milliseconds(1000));
   c.max_batch_events = static_cast<uint32_t>(r.Int("uplink.max_batch_events", 10000, 1, 20000));
   c.file_enabled = r.Bool("sources.file.enabled", true);

@@ -28,7 +28,7 @@ struct AgentConfig {
   // Acks are persisted at most this often unless a segment can be deleted (0: every ack).
   std::chrono::milliseconds spool_ack_persist_interval{1000};
   // A trickle of events waits this long to share one append + fsync (and one uplink batch).
-  std::chrono::milliseconds spool_group_delay{25};
+  std::chrono::milliseconds spool_group_delay{50};
   uint32_t max_batch_events = 10000;
   // File source.
   bool file_enabled = true;

@@ -26,7 +26,7 @@ struct SpoolWriterOptions {
   size_t max_group = 8192;  // events per append+sync
   // When fewer than max_group/8 events wait, gather this long before appending and syncing, so
   // a trickle of events shares one fsync (and one uplink batch) instead of paying one each.
-  std::chrono::milliseconds gather_delay{25};
+  std::chrono::milliseconds gather_delay{50};
   std::string host;  // set on events that do not name one
 };
 
