@@ -1,6 +1,9 @@
 #include "agent/pipeline/spool_writer.h"
 
 #include <pthread.h>
+
+#include <algorithm>
+#include <string_view>
 #include <vector>
 
 #include "common/events/event_type.h"
@@ -36,29 +39,81 @@ void SpoolWriter::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool SpoolWriter::Push(v1::Event&& event) {
-  std::lock_guard<std::mutex> l(mu_);
-  if (ring_.size() >= options_.ring_capacity || stopping_) {
-    if (dropped_since_report_++ == 0) first_drop_ns_ = clock_->NowUnixNs();
-    dropped_.fetch_add(1, std::memory_order_relaxed);
-    return false;
+namespace {
+
+// Each producer thread serialises into its own scratch string, which keeps its capacity.
+std::string& Scratch() {
+  thread_local std::string scratch;
+  return scratch;
+}
+
+// Past this, a buffer that carried a small group gives its memory back (after a burst).
+constexpr size_t kKeepBytes = 1u << 20;
+
+}  // namespace
+
+void SpoolWriter::Buffer::Append(std::string_view payload, uint8_t type, uint8_t priority) {
+  bytes.append(payload);
+  records.push_back({static_cast<uint32_t>(payload.size()), type, priority});
+}
+
+void SpoolWriter::Buffer::Reset() {
+  if (bytes.capacity() > kKeepBytes && bytes.size() < bytes.capacity() / 4) {
+    std::string().swap(bytes);
+    std::vector<Pending>().swap(records);
+    return;
   }
-  ring_.push_back(std::move(event));
+  bytes.clear();
+  records.clear();
+}
+
+void SpoolWriter::Serialize(v1::Event& event, std::string* out) const {
+  if (event.host().empty() && !options_.host.empty()) event.set_host(options_.host);
+  out->clear();
+  event.AppendToString(out);
+}
+
+bool SpoolWriter::HasRoomLocked(size_t bytes) const {
+  return ring_.records.size() < options_.ring_capacity &&
+         (ring_.records.empty() || ring_.bytes.size() + bytes <= options_.ring_capacity_bytes);
+}
+
+void SpoolWriter::EnqueueLocked(const std::string& payload, const v1::Event& event) {
+  ring_.Append(payload, TypeOf(event), PriorityOf(event));
   accepted_.fetch_add(1, std::memory_order_relaxed);
-  if (ring_.size() == 1 || ring_.size() == options_.max_group / 8) cv_.notify_one();
+  size_t n = ring_.records.size();
+  if (n == 1 || n == options_.max_group / 8) cv_.notify_one();
+}
+
+bool SpoolWriter::Push(v1::Event&& event) {
+  std::string& payload = Scratch();
+  Serialize(event, &payload);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_ || !HasRoomLocked(payload.size())) {
+      if (dropped_since_report_++ == 0) first_drop_ns_ = clock_->NowUnixNs();
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    EnqueueLocked(payload, event);
+  }
+  event.Clear();
   return true;
 }
 
 bool SpoolWriter::PushWait(v1::Event&& event, std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> l(mu_);
-  if (!room_cv_.wait_for(l, timeout,
-                         [&] { return stopping_ || ring_.size() < options_.ring_capacity; }) ||
-      stopping_) {
-    return false;
+  std::string& payload = Scratch();
+  Serialize(event, &payload);
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    if (!room_cv_.wait_for(l, timeout,
+                           [&] { return stopping_ || HasRoomLocked(payload.size()); }) ||
+        stopping_) {
+      return false;
+    }
+    EnqueueLocked(payload, event);
   }
-  ring_.push_back(std::move(event));
-  accepted_.fetch_add(1, std::memory_order_relaxed);
-  if (ring_.size() == 1 || ring_.size() == options_.max_group / 8) cv_.notify_one();
+  event.Clear();
   return true;
 }
 
@@ -96,43 +151,51 @@ uint8_t SpoolWriter::PriorityOf(const v1::Event& e) {
   return 50;
 }
 
-Status SpoolWriter::WriteGroup(std::deque<v1::Event>* group) {
-  std::vector<std::string> payloads;
-  std::vector<spool::RecordIn> records;
-  payloads.reserve(group->size());
-  records.reserve(group->size());
-  for (auto& e : *group) {
-    if (e.host().empty() && !options_.host.empty()) e.set_host(options_.host);
-    payloads.push_back(e.SerializeAsString());
-    records.push_back({TypeOf(e), PriorityOf(e), payloads.back()});
+void SpoolWriter::WriteGroup(const Buffer& group) {
+  size_t offset = 0;
+  for (size_t first = 0; first < group.records.size(); first += options_.max_group) {
+    size_t last = std::min(group.records.size(), first + options_.max_group);
+    records_.clear();
+    for (size_t i = first; i < last; ++i) {
+      const Pending& p = group.records[i];
+      records_.push_back(
+          {p.type, p.priority, std::string_view(group.bytes).substr(offset, p.size)});
+      offset += p.size;
+    }
+    Status s = spool_->Append(records_).status();
+    if (s.ok()) s = spool_->Sync();
+    if (!s.ok()) {
+      // The spool refused (disk full, I/O error): these events are lost; say so loudly and
+      // keep going, so the agent degrades instead of dying.
+      write_errors_.fetch_add(1, std::memory_order_relaxed);
+      dropped_.fetch_add(records_.size(), std::memory_order_relaxed);
+      logging::Error("pipeline: spool write failed; events dropped",
+                     {{"events", records_.size()}, {"error", s.ToString()}});
+      continue;
+    }
+    written_.fetch_add(records_.size(), std::memory_order_relaxed);
+    syncs_.fetch_add(1, std::memory_order_relaxed);
+    if (on_durable_) on_durable_();
   }
-  CUSTOS_RETURN_IF_ERROR(spool_->Append(records).status());
-  CUSTOS_RETURN_IF_ERROR(spool_->Sync());
-  written_.fetch_add(group->size(), std::memory_order_relaxed);
-  syncs_.fetch_add(1, std::memory_order_relaxed);
-  return OkStatus();
 }
 
 void SpoolWriter::Run() {
-  std::deque<v1::Event> group;
+  Buffer group;
+  std::string lost_payload;
   while (true) {
     uint64_t dropped = 0;
     int64_t first_drop = 0;
     bool stop = false;
     {
       std::unique_lock<std::mutex> l(mu_);
-      cv_.wait(l, [&] { return stopping_ || !ring_.empty(); });
+      cv_.wait(l, [&] { return stopping_ || !ring_.records.empty(); });
       if (!stopping_ && options_.gather_delay.count() > 0 &&
-          ring_.size() < options_.max_group / 8) {
+          ring_.records.size() < options_.max_group / 8) {
         cv_.wait_for(l, options_.gather_delay,
-                     [&] { return stopping_ || ring_.size() >= options_.max_group / 8; });
+                     [&] { return stopping_ || ring_.records.size() >= options_.max_group / 8; });
       }
       stop = stopping_;
-      size_t n = std::min(ring_.size(), options_.max_group);
-      for (size_t i = 0; i < n; ++i) {
-        group.push_back(std::move(ring_.front()));
-        ring_.pop_front();
-      }
+      std::swap(group, ring_);  // the ring gets the writer's empty buffer, capacity and all
       if (dropped_since_report_ > 0) {
         dropped = dropped_since_report_;
         first_drop = first_drop_ns_;
@@ -149,25 +212,14 @@ void SpoolWriter::Run() {
       el->set_window_start_ns(first_drop);
       el->set_window_end_ns(lost.time_ns());
       el->set_reason("capture ring full: events arrived faster than the spool could take them");
-      group.push_back(std::move(lost));
+      Serialize(lost, &lost_payload);
+      group.Append(lost_payload, TypeOf(lost), PriorityOf(lost));
     }
-    if (!group.empty()) {
-      Status s = WriteGroup(&group);
-      if (!s.ok()) {
-        // The spool refused (disk full, I/O error): these events are lost; say so loudly and
-        // keep going, so the agent degrades instead of dying.
-        write_errors_.fetch_add(1, std::memory_order_relaxed);
-        dropped_.fetch_add(group.size(), std::memory_order_relaxed);
-        logging::Error("pipeline: spool write failed; events dropped",
-                       {{"events", group.size()}, {"error", s.ToString()}});
-      } else if (on_durable_) {
-        on_durable_();
-      }
-      group.clear();
-    }
+    if (!group.records.empty()) WriteGroup(group);
+    group.Reset();
     if (stop) {
       std::lock_guard<std::mutex> l(mu_);
-      if (ring_.empty()) return;
+      if (ring_.records.empty()) return;
     }
   }
 }

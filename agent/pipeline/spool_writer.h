@@ -1,7 +1,10 @@
-// SpoolWriter: the EventSink that sources push into. A bounded ring (never blocks a kernel
-// reader; a full ring drops and counts) drained by one writer thread that serialises events,
-// appends them to the spool and makes them durable with one Sync per drained group (group
-// fsync: the busier the agent, the more events share an fsync), then tells the uplink.
+// SpoolWriter: the EventSink that sources push into. Push serialises the event on the caller's
+// thread into a bounded ring of bytes (never blocks a kernel reader; a full ring drops and
+// counts), and leaves the caller's event cleared with its allocations kept, so a producer that
+// reuses one Event allocates nothing per event. One writer thread swaps the ring with its own
+// buffer (no allocation or free per event on either side), appends the records to the spool and
+// makes them durable with one Sync per group of up to max_group (group fsync: the busier the
+// agent, the more events share an fsync), then tells the uplink.
 // Events dropped because the ring was full are reported as an EventsLost event once room
 // returns. Priorities: security settings, USB, health and loss reports are kept longest when
 // the spool is full; plain file activity goes first.
@@ -10,10 +13,11 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "agent/sources/source.h"
 #include "agent/spool/spool.h"
@@ -22,8 +26,9 @@
 namespace custos::agent::pipeline {
 
 struct SpoolWriterOptions {
-  size_t ring_capacity = 65536;
-  size_t max_group = 8192;  // events per append+sync
+  size_t ring_capacity = 65536;            // events waiting for the writer
+  size_t ring_capacity_bytes = 32u << 20;  // and their serialised bytes (one event always fits)
+  size_t max_group = 8192;                 // events per append+sync
   // When fewer than max_group/8 events wait, gather this long before appending and syncing, so
   // a trickle of events shares one fsync (and one uplink batch) instead of paying one each.
   std::chrono::milliseconds gather_delay{50};
@@ -47,6 +52,8 @@ class SpoolWriter final : public EventSink {
   void Start();
   // Drains what is queued, syncs, stops the thread. Idempotent.
   void Stop();
+  // Both leave `event` cleared when they take it and untouched (but for a filled-in host) when
+  // they refuse it.
   bool Push(custos::v1::Event&& event) override;
   // Blocks (up to `timeout`) until there is room, for producers that can wait (replay).
   bool PushWait(custos::v1::Event&& event, std::chrono::milliseconds timeout) override;
@@ -56,20 +63,40 @@ class SpoolWriter final : public EventSink {
   static uint8_t TypeOf(const custos::v1::Event& event);
 
  private:
+  // Serialised events in arrival order: payload bytes back to back, one entry per event.
+  struct Pending {
+    uint32_t size;
+    uint8_t type;
+    uint8_t priority;
+  };
+  struct Buffer {
+    std::string bytes;
+    std::vector<Pending> records;
+    void Append(std::string_view payload, uint8_t type, uint8_t priority);
+    // Empties, keeping capacity while it is in use (a small group after a burst releases it).
+    void Reset();
+  };
+
   void Run();
-  Status WriteGroup(std::deque<custos::v1::Event>* group);
+  // Host filled in, serialised into `out` (replaced).
+  void Serialize(custos::v1::Event& event, std::string* out) const;
+  bool HasRoomLocked(size_t bytes) const;
+  void EnqueueLocked(const std::string& payload, const custos::v1::Event& event);
+  // Appends `group` to the spool in chunks of max_group records, each followed by one Sync.
+  void WriteGroup(const Buffer& group);
 
   spool::Spool* spool_;
   SpoolWriterOptions options_;
   Clock* clock_;
   std::function<void()> on_durable_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;          // writer waits for events
-  std::condition_variable room_cv_;     // PushWait waits for room
-  std::deque<custos::v1::Event> ring_;  // guarded by mu_
-  bool stopping_ = false;               // guarded by mu_
-  uint64_t dropped_since_report_ = 0;   // guarded by mu_
-  int64_t first_drop_ns_ = 0;           // guarded by mu_
+  std::condition_variable cv_;            // writer waits for events
+  std::condition_variable room_cv_;       // PushWait waits for room
+  Buffer ring_;                           // guarded by mu_
+  bool stopping_ = false;                 // guarded by mu_
+  uint64_t dropped_since_report_ = 0;     // guarded by mu_
+  int64_t first_drop_ns_ = 0;             // guarded by mu_
+  std::vector<spool::RecordIn> records_;  // writer thread only
   std::atomic<uint64_t> accepted_{0}, dropped_{0}, written_{0}, syncs_{0}, write_errors_{0};
   std::thread thread_;
 };

@@ -20,7 +20,9 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   // Thread-safe and non-blocking. Takes the event (agent_id, stream_epoch, seq left empty;
-  // time_ns and actor filled by the source). Returns false when the event was dropped.
+  // time_ns and actor filled by the source). Returns false when the event was dropped. A sink
+  // that takes the event may move from it or copy it and clear it; a refused event is left as
+  // it was, so the producer may offer it again.
   virtual bool Push(custos::v1::Event&& event) = 0;
   // For producers that may wait (replay from a file, never a kernel reader): blocks up to
   // `timeout` for room. The default does not wait.

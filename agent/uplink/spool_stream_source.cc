@@ -26,32 +26,40 @@ uint64_t SpoolStreamSource::Epoch() { return spool_->Stats().epoch; }
 uint64_t SpoolStreamSource::OldestUnackedSeq() { return spool_->OldestUnacked(); }
 
 Status SpoolStreamSource::EncodeBatch(const std::vector<spool::RecordOut>& records,
-                                      wire::ZstdCompressor* zstd, OutgoingBatch* out) {
-  std::string raw;
+                                      OutgoingBatch* out) {
   size_t total = 0;
   for (const auto& r : records) total += r.payload.size() + 6;
-  raw.reserve(total);
+  raw_.clear();
+  raw_.reserve(total);
   for (const auto& r : records) {
-    raw.push_back(0x0a);  // field 1 (events), wire type 2 (length-delimited)
-    AppendVarint(r.payload.size(), &raw);
-    raw += r.payload;
+    raw_.push_back(0x0a);  // field 1 (events), wire type 2 (length-delimited)
+    AppendVarint(r.payload.size(), &raw_);
+    raw_ += r.payload;
   }
+  // The Batch without its records, then the records field appended by hand (field order does
+  // not matter on the wire), so the compressed bytes are copied once, into the body.
   custos::v1::Batch batch;
   batch.set_first_seq(records.front().seq);
   batch.set_count(static_cast<uint32_t>(records.size()));
-  batch.set_uncompressed_size(raw.size());
-  if (zstd != nullptr) {
-    std::string z;
-    CUSTOS_RETURN_IF_ERROR(zstd->Compress(raw, &z));
+  batch.set_uncompressed_size(raw_.size());
+  const std::string* payload = &raw_;
+  if (zstd_) {
+    CUSTOS_RETURN_IF_ERROR(zstd_->Compress(raw_, &compressed_));
     batch.set_codec(custos::v1::CODEC_ZSTD);
-    batch.set_records(std::move(z));
+    payload = &compressed_;
   } else {
     batch.set_codec(custos::v1::CODEC_NONE);
-    batch.set_records(std::move(raw));
   }
   out->first_seq = records.front().seq;
   out->count = static_cast<uint32_t>(records.size());
-  out->body = batch.SerializeAsString();
+  out->body.clear();
+  out->body.reserve(payload->size() + 64);
+  batch.AppendToString(&out->body);
+  constexpr uint32_t kRecordsTag =
+      (custos::v1::Batch::kRecordsFieldNumber << 3) | 2;  // length-delimited
+  AppendVarint(kRecordsTag, &out->body);
+  AppendVarint(payload->size(), &out->body);
+  out->body += *payload;
   return OkStatus();
 }
 
@@ -70,7 +78,7 @@ std::optional<OutgoingBatch> SpoolStreamSource::NextBatch(uint64_t from_seq, uin
   while (n < records->size() && (*records)[n].seq == (*records)[n - 1].seq + 1) ++n;
   records->resize(n);
   OutgoingBatch out;
-  if (Status s = EncodeBatch(*records, zstd_ ? &*zstd_ : nullptr, &out); !s.ok()) {
+  if (Status s = EncodeBatch(*records, &out); !s.ok()) {
     logging::Warn("uplink: encode batch failed", {{"error", s.ToString()}});
     return std::nullopt;
   }

@@ -23,12 +23,15 @@ class SpoolStreamSource final : public StreamSource {
   void OnAcked(uint64_t committed_seq) override;
 
   // Encodes records (consecutive seqs from records[0].seq) as a serialized custos.v1.Batch.
-  static Status EncodeBatch(const std::vector<spool::RecordOut>& records,
-                            wire::ZstdCompressor* zstd, OutgoingBatch* out);
+  // The scratch buffers keep their capacity from batch to batch (no fresh multi-megabyte
+  // allocation, page faults and zero-fill per batch).
+  Status EncodeBatch(const std::vector<spool::RecordOut>& records, OutgoingBatch* out);
 
  private:
   spool::Spool* spool_;
   std::optional<wire::ZstdCompressor> zstd_;
+  std::string raw_;         // the EventBatch before compression
+  std::string compressed_;  // zstd output
   uint64_t last_ack_error_logged_ = 0;
 };
 

@@ -1,0 +1,188 @@
+#include "agent/pipeline/spool_writer.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "common/fs/file_system.h"
+#include "common/time/clock.h"
+#include "custos/v1/event.pb.h"
+
+namespace custos::agent::pipeline {
+namespace {
+
+namespace v1 = custos::v1;
+using fs::FaultInjectionFileSystem;
+
+v1::Event FileEvent(const std::string& path) {
+  v1::Event e;
+  e.set_time_ns(1);
+  e.mutable_file()->set_op(v1::FILE_OP_CREATE);
+  e.mutable_file()->set_path(path);
+  return e;
+}
+
+class SpoolWriterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    spool::SpoolOptions options;
+    options.dir = "/spool";
+    auto s = spool::Spool::Open(&fs_, options, &clock_);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    spool_ = std::move(*s);
+  }
+  std::unique_ptr<SpoolWriter> Writer(SpoolWriterOptions options) {
+    options.host = "host-1";
+    return std::make_unique<SpoolWriter>(spool_.get(), options, &clock_,
+                                         [this] { ++durable_calls_; });
+  }
+  // Every durable record, parsed back.
+  std::vector<std::pair<spool::RecordOut, v1::Event>> ReadAll() {
+    std::vector<std::pair<spool::RecordOut, v1::Event>> all;
+    auto records = spool_->Read(1, 1'000'000, 1u << 30);
+    EXPECT_TRUE(records.ok()) << records.status().ToString();
+    if (!records.ok()) return all;
+    for (auto& r : *records) {
+      v1::Event e;
+      EXPECT_TRUE(e.ParseFromString(r.payload)) << "seq " << r.seq;
+      all.emplace_back(std::move(r), std::move(e));
+    }
+    return all;
+  }
+
+  FaultInjectionFileSystem fs_;
+  FakeClock clock_;
+  std::unique_ptr<spool::Spool> spool_;
+  std::atomic<int> durable_calls_{0};
+};
+
+TEST_F(SpoolWriterTest, EventsArriveInOrderWithHostTypeAndPriority) {
+  SpoolWriterOptions o;
+  o.gather_delay = std::chrono::milliseconds(0);
+  auto w = Writer(o);
+  w->Start();
+  // One Event reused for every push, as the replay source does: each push must carry only its
+  // own fields, and an accepted event is handed back cleared.
+  v1::Event e;
+  for (int i = 0; i < 1000; ++i) {
+    e = FileEvent("/data/f" + std::to_string(i));
+    if (i % 100 == 7) e.mutable_file()->add_classifications("confidential");
+    if (i == 500) e.set_host("explicit-host");
+    ASSERT_TRUE(w->Push(std::move(e)));
+    EXPECT_FALSE(e.has_file()) << i;
+  }
+  v1::Event setting;
+  setting.set_time_ns(2);
+  setting.mutable_setting()->set_key("/etc/ssh/sshd_config");
+  ASSERT_TRUE(w->PushWait(std::move(setting), std::chrono::milliseconds(100)));
+  w->Stop();
+
+  auto all = ReadAll();
+  ASSERT_EQ(all.size(), 1001u);
+  for (int i = 0; i < 1000; ++i) {
+    const auto& [rec, ev] = all[i];
+    EXPECT_EQ(rec.seq, static_cast<uint64_t>(i + 1));
+    EXPECT_EQ(ev.file().path(), "/data/f" + std::to_string(i));
+    EXPECT_EQ(ev.host(), i == 500 ? "explicit-host" : "host-1");
+    EXPECT_EQ(rec.type, SpoolWriter::TypeOf(ev));
+    EXPECT_EQ(rec.priority, i % 100 == 7 ? 150 : 100) << i;
+    EXPECT_EQ(ev.file().classifications_size(), i % 100 == 7 ? 1 : 0) << i;
+  }
+  EXPECT_EQ(all[1000].second.setting().key(), "/etc/ssh/sshd_config");
+  EXPECT_EQ(all[1000].first.priority, 250);
+  SpoolWriterStats st = w->Stats();
+  EXPECT_EQ(st.accepted, 1001u);
+  EXPECT_EQ(st.written, 1001u);
+  EXPECT_EQ(st.dropped, 0u);
+  EXPECT_GE(durable_calls_.load(), 1);
+  EXPECT_EQ(static_cast<uint64_t>(durable_calls_.load()), st.syncs);
+}
+
+TEST_F(SpoolWriterTest, FullRingRefusesLeavesTheEventAndReportsTheLoss) {
+  SpoolWriterOptions o;
+  o.ring_capacity = 3;
+  auto w = Writer(o);  // not started: nothing drains the ring yet
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(w->Push(FileEvent("/a" + std::to_string(i))));
+  v1::Event refused = FileEvent("/refused");
+  EXPECT_FALSE(w->Push(std::move(refused)));
+  EXPECT_EQ(refused.file().path(), "/refused");  // untouched: the producer may offer it again
+  EXPECT_FALSE(w->PushWait(std::move(refused), std::chrono::milliseconds(20)));
+  EXPECT_EQ(refused.file().path(), "/refused");
+  EXPECT_EQ(w->Stats().dropped, 1u);  // PushWait's timeout is not a drop: the caller still holds it
+  w->Start();
+  ASSERT_TRUE(w->PushWait(std::move(refused), std::chrono::seconds(5)));
+  w->Stop();
+
+  auto all = ReadAll();
+  ASSERT_EQ(all.size(), 5u);
+  EXPECT_EQ(all[0].second.file().path(), "/a0");
+  EXPECT_EQ(all[2].second.file().path(), "/a2");
+  // The loss report follows the group that was waiting when the writer woke.
+  ASSERT_TRUE(all[3].second.has_events_lost());
+  EXPECT_EQ(all[3].second.events_lost().count(), 1u);
+  EXPECT_EQ(all[3].second.events_lost().source(), "pipeline");
+  EXPECT_EQ(all[3].first.priority, 250);
+  EXPECT_EQ(all[4].second.file().path(), "/refused");
+}
+
+TEST_F(SpoolWriterTest, ByteCapAdmitsOneLargeEventButNotMore) {
+  SpoolWriterOptions o;
+  o.ring_capacity_bytes = 1000;
+  auto w = Writer(o);
+  v1::Event big = FileEvent(std::string(4000, 'x'));  // larger than the cap on its own
+  EXPECT_TRUE(w->Push(std::move(big)));
+  EXPECT_FALSE(w->Push(FileEvent("/small")));
+  w->Start();
+  w->Stop();
+  auto all = ReadAll();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].second.file().path().size(), 4000u);
+  EXPECT_TRUE(all[1].second.has_events_lost());
+}
+
+TEST_F(SpoolWriterTest, GroupsAreCappedAtMaxGroupEventsPerSync) {
+  SpoolWriterOptions o;
+  o.max_group = 4;
+  auto w = Writer(o);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(w->Push(FileEvent("/g" + std::to_string(i))));
+  w->Start();
+  w->Stop();
+  EXPECT_EQ(w->Stats().syncs, 3u);  // 4 + 4 + 2
+  EXPECT_EQ(durable_calls_.load(), 3);
+  auto all = ReadAll();
+  ASSERT_EQ(all.size(), 10u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(all[i].second.file().path(), "/g" + std::to_string(i));
+}
+
+TEST_F(SpoolWriterTest, SpoolFailureDropsThatGroupAndCountsItThenCarriesOn) {
+  SpoolWriterOptions o;
+  o.max_group = 2;
+  auto w = Writer(o);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(w->Push(FileEvent("/f" + std::to_string(i))));
+  fs_.FailNext(FaultInjectionFileSystem::Op::kSync, InternalError("injected fsync failure"));
+  w->Start();
+  w->Stop();
+  SpoolWriterStats st = w->Stats();
+  EXPECT_EQ(st.write_errors, 1u);
+  EXPECT_EQ(st.dropped, 2u);
+  EXPECT_EQ(st.written, 2u);
+  // The first group's append failed to become durable; the second group is in the spool.
+  auto records = spool_->Read(1, 100, 1u << 20);
+  ASSERT_TRUE(records.ok());
+  ASSERT_FALSE(records->empty());
+  v1::Event last;
+  ASSERT_TRUE(last.ParseFromString(records->back().payload));
+  EXPECT_EQ(last.file().path(), "/f3");
+}
+
+TEST_F(SpoolWriterTest, PushAfterStopIsRefused) {
+  auto w = Writer({});
+  w->Start();
+  w->Stop();
+  v1::Event e = FileEvent("/late");
+  EXPECT_FALSE(w->Push(std::move(e)));
+  EXPECT_EQ(e.file().path(), "/late");
+}
+
+}  // namespace
+}  // namespace custos::agent::pipeline
