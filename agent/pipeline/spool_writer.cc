@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/spool/segment.h"
 #include "common/events/event_type.h"
 #include "common/log/log.h"
 
@@ -67,10 +68,29 @@ void SpoolWriter::Buffer::Reset() {
   records.clear();
 }
 
-void SpoolWriter::Serialize(v1::Event& event, std::string* out) const {
+SpoolWriter::Kind SpoolWriter::Serialize(v1::Event& event, std::string* out) const {
   if (event.host().empty() && !options_.host.empty()) event.set_host(options_.host);
+  if (out->capacity() > kKeepBytes) std::string().swap(*out);  // an earlier huge event's
   out->clear();
   event.AppendToString(out);
+  if (out->size() <= spool::kMaxPayloadBytes) return {TypeOf(event), PriorityOf(event)};
+  // Never spoolable (e.g. a replayed line with a huge field): what is kept instead says so. The
+  // event's content is not logged.
+  logging::Warn("pipeline: event too large for the spool; recorded as lost",
+                {{"bytes", out->size()}, {"type", static_cast<int>(TypeOf(event))}});
+  v1::Event lost;
+  lost.set_time_ns(event.time_ns() != 0 ? event.time_ns() : clock_->NowUnixNs());
+  lost.set_host(event.host());
+  auto* el = lost.mutable_events_lost();
+  el->set_source("pipeline");
+  el->set_count(1);
+  el->set_window_start_ns(lost.time_ns());
+  el->set_window_end_ns(lost.time_ns());
+  el->set_reason("an event of " + std::to_string(out->size()) + " bytes exceeds the spool's " +
+                 std::to_string(spool::kMaxPayloadBytes) + "-byte record limit");
+  out->clear();
+  lost.AppendToString(out);
+  return {TypeOf(lost), PriorityOf(lost)};
 }
 
 bool SpoolWriter::HasRoomLocked(size_t bytes) const {
@@ -78,8 +98,8 @@ bool SpoolWriter::HasRoomLocked(size_t bytes) const {
          (ring_.records.empty() || ring_.bytes.size() + bytes <= options_.ring_capacity_bytes);
 }
 
-void SpoolWriter::EnqueueLocked(const std::string& payload, const v1::Event& event) {
-  ring_.Append(payload, TypeOf(event), PriorityOf(event));
+void SpoolWriter::EnqueueLocked(const std::string& payload, Kind kind) {
+  ring_.Append(payload, kind.type, kind.priority);
   accepted_.fetch_add(1, std::memory_order_relaxed);
   size_t n = ring_.records.size();
   if (n == 1 || n == options_.max_group / 8) cv_.notify_one();
@@ -87,7 +107,7 @@ void SpoolWriter::EnqueueLocked(const std::string& payload, const v1::Event& eve
 
 bool SpoolWriter::Push(v1::Event&& event) {
   std::string& payload = Scratch();
-  Serialize(event, &payload);
+  const Kind kind = Serialize(event, &payload);
   {
     std::lock_guard<std::mutex> l(mu_);
     if (stopping_ || !HasRoomLocked(payload.size())) {
@@ -95,7 +115,7 @@ bool SpoolWriter::Push(v1::Event&& event) {
       dropped_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
-    EnqueueLocked(payload, event);
+    EnqueueLocked(payload, kind);
   }
   event.Clear();
   return true;
@@ -103,7 +123,7 @@ bool SpoolWriter::Push(v1::Event&& event) {
 
 bool SpoolWriter::PushWait(v1::Event&& event, std::chrono::milliseconds timeout) {
   std::string& payload = Scratch();
-  Serialize(event, &payload);
+  const Kind kind = Serialize(event, &payload);
   {
     std::unique_lock<std::mutex> l(mu_);
     if (!room_cv_.wait_for(l, timeout,
@@ -111,7 +131,7 @@ bool SpoolWriter::PushWait(v1::Event&& event, std::chrono::milliseconds timeout)
         stopping_) {
       return false;
     }
-    EnqueueLocked(payload, event);
+    EnqueueLocked(payload, kind);
   }
   event.Clear();
   return true;
@@ -212,8 +232,8 @@ void SpoolWriter::Run() {
       el->set_window_start_ns(first_drop);
       el->set_window_end_ns(lost.time_ns());
       el->set_reason("capture ring full: events arrived faster than the spool could take them");
-      Serialize(lost, &lost_payload);
-      group.Append(lost_payload, TypeOf(lost), PriorityOf(lost));
+      const Kind kind = Serialize(lost, &lost_payload);
+      group.Append(lost_payload, kind.type, kind.priority);
     }
     if (!group.records.empty()) WriteGroup(group);
     group.Reset();

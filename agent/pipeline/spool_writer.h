@@ -77,11 +77,16 @@ class SpoolWriter final : public EventSink {
     void Reset();
   };
 
+  struct Kind {
+    uint8_t type;
+    uint8_t priority;
+  };
   void Run();
-  // Host filled in, serialised into `out` (replaced).
-  void Serialize(custos::v1::Event& event, std::string* out) const;
+  // Host filled in, serialised into `out` (replaced); returns what the record is. An event over
+  // the spool's record limit becomes an EventsLost record saying so.
+  Kind Serialize(custos::v1::Event& event, std::string* out) const;
   bool HasRoomLocked(size_t bytes) const;
-  void EnqueueLocked(const std::string& payload, const custos::v1::Event& event);
+  void EnqueueLocked(const std::string& payload, Kind kind);
   // Appends `group` to the spool in chunks of max_group records, each followed by one Sync.
   void WriteGroup(const Buffer& group);
 

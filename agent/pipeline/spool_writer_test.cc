@@ -4,6 +4,7 @@
 
 #include <atomic>
 
+#include "agent/spool/segment.h"
 #include "common/fs/file_system.h"
 #include "common/time/clock.h"
 #include "custos/v1/event.pb.h"
@@ -138,6 +139,28 @@ TEST_F(SpoolWriterTest, ByteCapAdmitsOneLargeEventButNotMore) {
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all[0].second.file().path().size(), 4000u);
   EXPECT_TRUE(all[1].second.has_events_lost());
+}
+
+TEST_F(SpoolWriterTest, EventOverTheSpoolRecordLimitBecomesALossReport) {
+  auto w = Writer({});
+  w->Start();
+  v1::Event huge = FileEvent(std::string(spool::kMaxPayloadBytes + 1, 'p'));
+  huge.set_time_ns(42);
+  EXPECT_TRUE(w->PushWait(std::move(huge), std::chrono::seconds(5)));  // taken: replay moves on
+  EXPECT_TRUE(w->Push(FileEvent("/after")));
+  w->Stop();
+  auto all = ReadAll();
+  ASSERT_EQ(all.size(), 2u);
+  const v1::Event& lost = all[0].second;
+  ASSERT_TRUE(lost.has_events_lost());
+  EXPECT_EQ(lost.events_lost().count(), 1u);
+  EXPECT_EQ(lost.time_ns(), 42);
+  EXPECT_EQ(lost.host(), "host-1");
+  EXPECT_NE(lost.events_lost().reason().find("record limit"), std::string::npos);
+  EXPECT_EQ(all[0].first.priority, 250);
+  EXPECT_EQ(all[0].first.type, SpoolWriter::TypeOf(lost));
+  EXPECT_EQ(all[1].second.file().path(), "/after");
+  EXPECT_EQ(w->Stats().write_errors, 0u);
 }
 
 TEST_F(SpoolWriterTest, GroupsAreCappedAtMaxGroupEventsPerSync) {
