@@ -809,6 +809,7 @@ Status SegmentFileSpool::LoadCacheLocked(std::unique_lock<std::mutex>& lock, uin
   auto it = segments_.find(segment_seq);
   if (it == segments_.end()) return OkStatus();
   const uint64_t written = it->second.size;
+  cache_ = ReadCache();  // one segment in memory at a time, not the old one beside the new
   // Reading a whole segment takes milliseconds: the writer must not wait for it. Only bytes the
   // spool had written before the read started are used, so a concurrent append is harmless.
   lock.unlock();

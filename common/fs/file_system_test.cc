@@ -32,6 +32,25 @@ TEST(PosixFileSystemTest, AppendsReadsAndReplacesAtomically) {
   EXPECT_EQ(*names, (std::vector<std::string>{"b", "state"}));
 }
 
+TEST(PosixFileSystemTest, ReadFileReadsLargeEmptyAndSizelessFiles) {
+  testing::TempDir dir;
+  FileSystem* fs = Posix();
+  std::string big(3 * 65536 + 17, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 131 % 251);
+  ASSERT_TRUE(WriteFileAtomic(fs, dir.Sub("big"), big, 0600).ok());
+  EXPECT_EQ(*fs->ReadFile(dir.Sub("big")), big);
+  ASSERT_TRUE(WriteFileAtomic(fs, dir.Sub("empty"), "", 0600).ok());
+  EXPECT_EQ(*fs->ReadFile(dir.Sub("empty")), "");
+  // procfs reports size 0 but has content, more than the first guess of 4 KiB for maps.
+  auto maps = fs->ReadFile("/proc/self/maps");
+  ASSERT_TRUE(maps.ok());
+  EXPECT_NE(maps->find("\n"), std::string::npos);
+  auto status = fs->ReadFile("/proc/self/status");
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->rfind("Name:", 0), 0u);
+  EXPECT_EQ(status->back(), '\n');
+}
+
 TEST(PosixFileSystemTest, ErrorsNameTheFile) {
   auto r = Posix()->ReadFile("/nonexistent/custos/file");
   ASSERT_FALSE(r.ok());
