@@ -31,17 +31,18 @@ uint64_t GetU64(const char* p) {
   return v;
 }
 
-// Highest seq of an intact record at any byte offset in [from, end) of `segment` that is plausibly
-// one of the records lost after `last_good`. The work is bounded (CRC bytes) so hostile input
-// cannot make recovery quadratic.
-uint64_t ResyncHighestSeq(std::string_view segment, size_t from, uint64_t last_good) {
-  const size_t size = segment.size();
-  if (size < kRecordHeaderSize) return 0;
-  const uint64_t max_records = (size - kSegmentHeaderSize) / kRecordHeaderSize + 1;
-  uint64_t budget = 4 * static_cast<uint64_t>(size) + (1u << 20);
+// Highest seq of an intact record at any byte offset in [from, end) of `bytes`, the tail of a
+// segment file of `file_size` bytes, that is plausibly one of the records lost after
+// `last_good`. The work is bounded (CRC bytes) so hostile input cannot make recovery quadratic.
+uint64_t ResyncHighestSeq(std::string_view bytes, size_t from, uint64_t last_good,
+                          uint64_t file_size) {
+  const size_t size = bytes.size();
+  if (size < kRecordHeaderSize || file_size < kSegmentHeaderSize) return 0;
+  const uint64_t max_records = (file_size - kSegmentHeaderSize) / kRecordHeaderSize + 1;
+  uint64_t budget = 4 * file_size + (1u << 20);
   uint64_t highest = 0;
   for (size_t p = from; p + kRecordHeaderSize <= size; ++p) {
-    const char* h = segment.data() + p;
+    const char* h = bytes.data() + p;
     const uint32_t len = GetU32(h);
     if (len > kMaxPayloadBytes || len > size - p - kRecordHeaderSize) continue;
     const uint64_t seq = GetU64(h + 8);
@@ -144,35 +145,74 @@ RecordCheck DecodeRecord(std::string_view bytes, RecordView* out) {
   return RecordCheck::kOk;
 }
 
-SegmentScan ScanSegment(std::string_view segment, uint64_t first_seq, uint64_t index_interval,
-                        uint8_t collect_type) {
-  SegmentScan scan;
-  scan.last_seq = first_seq - 1;
-  size_t off = kSegmentHeaderSize;
-  while (off < segment.size()) {
+SegmentScanner::SegmentScanner(uint64_t first_seq, uint64_t index_interval, uint8_t collect_type,
+                               RecordHook on_record, void* ctx)
+    : first_seq_(first_seq),
+      index_interval_(index_interval),
+      collect_type_(collect_type),
+      on_record_(on_record),
+      ctx_(ctx),
+      offset_(kSegmentHeaderSize) {
+  scan_.last_seq = first_seq - 1;
+  scan_.valid_bytes = kSegmentHeaderSize;
+}
+
+SegmentScanner::Step SegmentScanner::Feed(std::string_view bytes, bool at_eof) {
+  size_t off = 0;
+  while (off < bytes.size()) {
     RecordView rec;
-    const RecordCheck check = DecodeRecord(segment.substr(off), &rec);
-    const uint64_t expected = scan.last_seq + 1;
-    if (check != RecordCheck::kOk || rec.seq != expected) {
-      scan.corrupt = true;
-      scan.reason =
-          "record " + std::to_string(expected) + " at offset " + std::to_string(off) + ": ";
-      if (check != RecordCheck::kOk) {
-        scan.reason += RecordCheckName(check);
-      } else {
-        scan.reason += "unexpected seq " + std::to_string(rec.seq);
-      }
-      scan.highest_seq_after_corruption = ResyncHighestSeq(segment, off + 1, scan.last_seq);
-      break;
+    const std::string_view rest = bytes.substr(off);
+    const RecordCheck check = DecodeRecord(rest, &rec);
+    const uint64_t expected = scan_.last_seq + 1;
+    if (!at_eof &&
+        (check == RecordCheck::kTruncatedHeader || check == RecordCheck::kTruncatedPayload)) {
+      // Complete in the file, perhaps, but not in this piece.
+      offset_ += off;
+      needed_ = check == RecordCheck::kTruncatedHeader
+                    ? kRecordHeaderSize
+                    : kRecordHeaderSize + size_t{PeekPayloadLength(rest)};
+      return Step::kNeedMore;
     }
-    if ((rec.seq - first_seq) % index_interval == 0) scan.index.emplace_back(rec.seq, off);
-    if (rec.type == collect_type) scan.typed.emplace_back(rec.seq, off);
-    scan.max_priority = std::max(scan.max_priority, rec.priority);
-    scan.last_seq = rec.seq;
+    if (check != RecordCheck::kOk || rec.seq != expected) {
+      offset_ += off;
+      if (!at_eof) return Step::kNeedRest;
+      scan_.corrupt = true;
+      scan_.reason =
+          "record " + std::to_string(expected) + " at offset " + std::to_string(offset_) + ": ";
+      if (check != RecordCheck::kOk) {
+        scan_.reason += RecordCheckName(check);
+      } else {
+        scan_.reason += "unexpected seq " + std::to_string(rec.seq);
+      }
+      // Offsets in `rest` are relative to the bad record; the resync looks past its first byte.
+      scan_.highest_seq_after_corruption =
+          ResyncHighestSeq(rest, 1, scan_.last_seq, offset_ + rest.size());
+      scan_.valid_bytes = offset_;
+      return Step::kDone;
+    }
+    const uint64_t at = offset_ + off;
+    const bool indexed = (rec.seq - first_seq_) % index_interval_ == 0;
+    const bool typed = rec.type == collect_type_;
+    if (indexed) scan_.index.emplace_back(rec.seq, at);
+    if (typed) scan_.typed.emplace_back(rec.seq, at);
+    if ((indexed || typed) && on_record_ != nullptr) on_record_(ctx_, rec, at);
+    scan_.max_priority = std::max(scan_.max_priority, rec.priority);
+    scan_.last_seq = rec.seq;
     off += rec.size;
   }
-  scan.valid_bytes = off;
-  return scan;
+  offset_ += off;
+  scan_.valid_bytes = offset_;
+  needed_ = kRecordHeaderSize;
+  return at_eof ? Step::kDone : Step::kNeedMore;
+}
+
+SegmentScan ScanSegment(std::string_view segment, uint64_t first_seq, uint64_t index_interval,
+                        uint8_t collect_type) {
+  SegmentScanner scanner(first_seq, index_interval, collect_type);
+  if (segment.size() > kSegmentHeaderSize) {
+    scanner.Feed(segment.substr(kSegmentHeaderSize), /*at_eof=*/true);
+  }
+  return std::move(scanner.scan());
 }
 
 std::string EncodeState(const SpoolState& state) {

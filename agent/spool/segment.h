@@ -75,6 +75,39 @@ struct SegmentScan {
 SegmentScan ScanSegment(std::string_view segment, uint64_t first_seq, uint64_t index_interval,
                         uint8_t collect_type);
 
+// ScanSegment over a file read piece by piece, so a segment is checked without holding all of
+// it in memory. Feed it the file's bytes from offset() on; it consumes whole records:
+//   kNeedMore  the next record is not complete in what was fed: feed the bytes from offset()
+//              on again, at least needed() of them (the file has more; else say at_eof);
+//   kNeedRest  a bad record was found: feed everything from offset() to the end of the file with
+//              at_eof, so the lost records after it can be counted (rare: corruption only);
+//   kDone      scan() is final (corrupt or not), as ScanSegment would have returned it.
+// The result is the same however the file is cut into pieces. `on_record`, when set, sees each
+// valid record that is indexed or of collect_type while its payload is still in memory.
+class SegmentScanner {
+ public:
+  enum class Step { kNeedMore, kNeedRest, kDone };
+  using RecordHook = void (*)(void* ctx, const RecordView& rec, uint64_t offset);
+  SegmentScanner(uint64_t first_seq, uint64_t index_interval, uint8_t collect_type,
+                 RecordHook on_record = nullptr, void* ctx = nullptr);
+  // `bytes` are the file's bytes [offset(), offset() + bytes.size()); `at_eof`: nothing follows.
+  Step Feed(std::string_view bytes, bool at_eof);
+  uint64_t offset() const { return offset_; }
+  size_t needed() const { return needed_; }
+  const SegmentScan& scan() const { return scan_; }
+  SegmentScan& scan() { return scan_; }
+
+ private:
+  uint64_t first_seq_;
+  uint64_t index_interval_;
+  uint8_t collect_type_;
+  RecordHook on_record_;
+  void* ctx_;
+  uint64_t offset_;
+  size_t needed_ = kRecordHeaderSize;
+  SegmentScan scan_;
+};
+
 struct SpoolState {
   uint64_t epoch = 0;
   uint64_t acked_seq = 0;

@@ -1,7 +1,10 @@
 // Fuzz target: arbitrary bytes as a spool segment file (as found on disk after a crash, bit rot
 // or tampering). Opening the spool, reading everything, appending, acking and reopening must
-// never crash, never allocate from a bad length, and leave a spool that reopens clean.
+// never crash, never allocate from a bad length, and leave a spool that reopens clean; with a
+// small read window as with the default; and scanning the file piece by piece must find what
+// scanning it whole finds.
 // Seed corpus: tests/fuzz/corpus/spool_segment (written by spool_test's seed test).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -16,9 +19,15 @@
 namespace {
 
 using custos::agent::spool::EncodeState;
+using custos::agent::spool::HeaderCheck;
+using custos::agent::spool::kSegmentHeaderSize;
+using custos::agent::spool::ParseSegmentHeader;
 using custos::agent::spool::RecordIn;
 using custos::agent::spool::RecordOut;
+using custos::agent::spool::ScanSegment;
 using custos::agent::spool::SegmentFileName;
+using custos::agent::spool::SegmentScan;
+using custos::agent::spool::SegmentScanner;
 using custos::agent::spool::Spool;
 using custos::agent::spool::SpoolOptions;
 
@@ -43,7 +52,36 @@ uint64_t Drain(Spool& spool) {
   }
 }
 
-void RunOnce(std::string_view bytes, bool with_state) {
+// The windowed scan (as the spool's recovery drives it) agrees with the whole-file scan.
+void CheckScannerCuts(std::string_view bytes, size_t window) {
+  uint32_t version = 0;
+  uint64_t epoch = 0;
+  if (ParseSegmentHeader(bytes, &version, &epoch) != HeaderCheck::kOk) return;
+  const SegmentScan whole = ScanSegment(bytes, 1, 4, 7);
+  SegmentScanner scanner(1, 4, 7);
+  SegmentScanner::Step step = SegmentScanner::Step::kNeedMore;
+  while (step != SegmentScanner::Step::kDone) {
+    const size_t offset = static_cast<size_t>(scanner.offset());
+    CUSTOS_CHECK(offset >= kSegmentHeaderSize && offset <= bytes.size()) << "scanner offset";
+    const std::string_view rest = bytes.substr(offset);
+    if (step == SegmentScanner::Step::kNeedRest) {
+      step = scanner.Feed(rest, true);
+      continue;
+    }
+    const size_t want = std::max(window, scanner.needed());
+    const std::string_view piece = rest.substr(0, want);
+    step = scanner.Feed(piece, piece.size() < want || piece.size() == rest.size());
+  }
+  const SegmentScan& cut = scanner.scan();
+  CUSTOS_CHECK(cut.last_seq == whole.last_seq && cut.valid_bytes == whole.valid_bytes &&
+               cut.max_priority == whole.max_priority && cut.index == whole.index &&
+               cut.typed == whole.typed && cut.corrupt == whole.corrupt &&
+               cut.reason == whole.reason &&
+               cut.highest_seq_after_corruption == whole.highest_seq_after_corruption)
+      << "windowed scan differs from the whole-file scan";
+}
+
+void RunOnce(std::string_view bytes, bool with_state, size_t read_window) {
   custos::fs::FaultInjectionFileSystem fs;
   custos::FakeClock clock;
   if (!fs.CreateDirs(kDir, 0700).ok()) return;
@@ -61,6 +99,7 @@ void RunOnce(std::string_view bytes, bool with_state) {
   options.dir = kDir;
   options.max_bytes = 1 << 20;
   options.segment_bytes = 64 << 10;
+  options.read_window_bytes = read_window;
   uint64_t readable = 0;
   {
     auto spool = Spool::Open(&fs, options, &clock);
@@ -88,7 +127,8 @@ void RunOnce(std::string_view bytes, bool with_state) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
-  RunOnce(bytes, /*with_state=*/false);
-  RunOnce(bytes, /*with_state=*/true);
+  RunOnce(bytes, /*with_state=*/false, 1 << 20);
+  RunOnce(bytes, /*with_state=*/true, 64 + size % 193);
+  CheckScannerCuts(bytes, 1 + size % 61);
   return 0;
 }

@@ -29,14 +29,14 @@ constexpr uint64_t kIndexInterval = 1024;
 constexpr uint64_t kGapReserveBytes = 1024;
 constexpr uint64_t kMinMaxBytes = 64u << 10;
 constexpr uint64_t kMinSegmentBytes = 4u << 10;
-// The read cache follows the segment being written only up to this size; past it the reader
-// re-reads the file when it gets there.
-constexpr size_t kReadCacheMaxBytes = 8u << 20;
-// Consumed cache bytes are dropped once there are this many.
-constexpr size_t kReadCacheTrimBytes = 1u << 20;
+// The read cache follows the segment being written up to this many read windows; past it the
+// reader reads the file when it gets there.
+constexpr size_t kReadCacheFollowWindows = 2;
+constexpr size_t kMinReadWindowBytes = 64;
 // The write buffer keeps its capacity between batches unless it grew past this.
 constexpr size_t kMaxRetainedBufferBytes = 4u << 20;
-constexpr int kMaxReadReloads = 4;
+// Loads of the read cache one Read may do beyond those its max_bytes needs.
+constexpr size_t kMaxReadReloads = 4;
 constexpr size_t kMaxWarnings = 64;
 constexpr uint8_t kGapPriority = 255;
 constexpr std::string_view kStateFileName = "state";
@@ -164,6 +164,7 @@ class SegmentFileSpool final : public Spool {
         static_cast<uint64_t>(static_cast<double>(options_.max_bytes) * options_.high_watermark);
     low_bytes_ =
         static_cast<uint64_t>(static_cast<double>(options_.max_bytes) * options_.low_watermark);
+    read_window_ = std::max(options_.read_window_bytes, kMinReadWindowBytes);
     hard_bytes_ = options_.max_bytes - kGapReserveBytes;
     high_bytes_ = std::min(high_bytes_, hard_bytes_);
     low_bytes_ = std::min(low_bytes_, high_bytes_);
@@ -189,7 +190,8 @@ class SegmentFileSpool final : public Spool {
     std::unique_ptr<fs::WritableFile> file;
   };
 
-  // The bytes of (part of) one segment file, kept so sequential reads do not re-read the file.
+  // A window of one segment file's bytes, so sequential reads do not re-read the file. `data` is
+  // the spool's one read buffer: reset keeps its capacity (ResetCacheLocked).
   struct ReadCache {
     uint64_t segment = 0;      // first_seq of the cached segment; 0 when empty
     uint64_t base_offset = 0;  // file offset of data[0], a record boundary
@@ -236,12 +238,17 @@ class SegmentFileSpool final : public Spool {
                              size_t max_bytes, size_t* payload_bytes, std::vector<RecordOut>* out);
   Status LoadCacheLocked(std::unique_lock<std::mutex>& lock, uint64_t segment_seq, uint64_t seq);
   void TrimCacheLocked();
+  void ResetCacheLocked();
+  // Scans one segment file window by window (recovery), the spool's read buffer as scratch.
+  Status ScanSegmentFileLocked(const std::string& path, uint64_t file_size,
+                               SegmentScanner* scanner);
 
   fs::FileSystem* const fs_;
   const SpoolOptions options_;
   Clock* const clock_;
   std::string state_path_;
   uint64_t segment_bytes_ = 0;
+  size_t read_window_ = 0;
   uint64_t high_bytes_ = 0;
   uint64_t low_bytes_ = 0;
   uint64_t hard_bytes_ = 0;
@@ -376,6 +383,31 @@ Status SegmentFileSpool::MakeRecoveredStateDurableLocked() {
   return OkStatus();
 }
 
+Status SegmentFileSpool::ScanSegmentFileLocked(const std::string& path, uint64_t file_size,
+                                               SegmentScanner* scanner) {
+  std::string& buffer = cache_.data;  // empty while recovering; kept for Read afterwards
+  SegmentScanner::Step step = SegmentScanner::Step::kNeedMore;
+  while (step != SegmentScanner::Step::kDone) {
+    const uint64_t offset = scanner->offset();
+    if (step == SegmentScanner::Step::kNeedRest) {
+      // Corruption: the resynchronising count needs the rest of the file (rare).
+      Result<std::string> whole = fs_->ReadFile(path);
+      if (!whole.ok()) return whole.status().WithContext("spool: read segment");
+      const std::string_view rest =
+          offset < whole->size() ? std::string_view(*whole).substr(offset) : std::string_view();
+      step = scanner->Feed(rest, /*at_eof=*/true);
+      continue;
+    }
+    const size_t want = std::max(read_window_, scanner->needed());
+    CUSTOS_RETURN_IF_ERROR(
+        fs_->ReadAt(path, offset, want, &buffer).WithContext("spool: read segment"));
+    const bool at_eof = buffer.size() < want || offset + buffer.size() >= file_size;
+    step = scanner->Feed(buffer, at_eof);
+  }
+  buffer.clear();
+  return OkStatus();
+}
+
 Status SegmentFileSpool::Recover() {
   std::lock_guard<std::mutex> writer(writer_mu_);
   std::lock_guard<std::mutex> lock(mu_);
@@ -399,11 +431,12 @@ Status SegmentFileSpool::Recover() {
   } else {
     // The newest segment with a readable header names the stream being continued.
     for (auto it = seqs.rbegin(); it != seqs.rend() && epoch_ == 0; ++it) {
-      Result<std::string> bytes = fs_->ReadFile(PathOf(*it));
-      if (!bytes.ok()) return bytes.status().WithContext("spool: read segment");
+      std::string header;
+      CUSTOS_RETURN_IF_ERROR(fs_->ReadAt(PathOf(*it), 0, kSegmentHeaderSize, &header)
+                                 .WithContext("spool: read segment"));
       uint32_t version = 0;
       uint64_t epoch = 0;
-      if (ParseSegmentHeader(*bytes, &version, &epoch) == HeaderCheck::kOk && epoch != 0) {
+      if (ParseSegmentHeader(header, &version, &epoch) == HeaderCheck::kOk && epoch != 0) {
         epoch_ = epoch;
       }
     }
@@ -423,24 +456,26 @@ Status SegmentFileSpool::Recover() {
   for (uint64_t first_seq : seqs) {
     const std::string name = SegmentFileName(first_seq);
     const std::string path = PathOf(first_seq);
-    Result<std::string> read = fs_->ReadFile(path);
-    if (!read.ok()) return read.status().WithContext("spool: read segment");
-    const std::string& bytes = *read;
+    Result<uint64_t> file_size = fs_->FileSize(path);
+    if (!file_size.ok()) return file_size.status().WithContext("spool: read segment");
+    std::string header_bytes;
+    CUSTOS_RETURN_IF_ERROR(
+        fs_->ReadAt(path, 0, kSegmentHeaderSize, &header_bytes).WithContext("spool: read segment"));
     uint32_t version = 0;
     uint64_t epoch = 0;
-    const HeaderCheck header = ParseSegmentHeader(bytes, &version, &epoch);
+    const HeaderCheck header = ParseSegmentHeader(header_bytes, &version, &epoch);
     if (header == HeaderCheck::kTooShort) {
       // Created just before a crash, before its header reached the disk.
-      if (!bytes.empty()) {
+      if (*file_size > 0) {
         WarnLocked("spool: segment " + name + ": torn header; removed");
-        recovered_truncated_bytes_ += bytes.size();
+        recovered_truncated_bytes_ += *file_size;
       }
       CUSTOS_RETURN_IF_ERROR(fs_->Remove(path).WithContext("spool: remove torn segment"));
       dir_dirty_ = true;
       continue;
     }
     if (header == HeaderCheck::kBadMagic) {
-      CUSTOS_RETURN_IF_ERROR(QuarantineLocked(first_seq, "bad magic", bytes.size()));
+      CUSTOS_RETURN_IF_ERROR(QuarantineLocked(first_seq, "bad magic", *file_size));
       continue;
     }
     if (header == HeaderCheck::kUnknownVersion) {
@@ -448,20 +483,41 @@ Status SegmentFileSpool::Recover() {
                                               "format version " + std::to_string(version) +
                                                   " (this agent reads " +
                                                   std::to_string(kFormatVersion) + ")",
-                                              bytes.size()));
+                                              *file_size));
       continue;
     }
     if (epoch != epoch_) {
       CUSTOS_RETURN_IF_ERROR(QuarantineLocked(
           first_seq,
           "epoch " + std::to_string(epoch) + " is not the spool's " + std::to_string(epoch_),
-          bytes.size()));
+          *file_size));
       continue;
     }
 
-    SegmentScan scan = ScanSegment(bytes, first_seq, kIndexInterval, kGapRecordType);
+    // The index (with each entry's event time) and the gap records are collected while their
+    // records are in the read window.
+    Segment segment;
+    segment.first_seq = first_seq;
+    auto on_record = [](void* ctx, const RecordView& rec, uint64_t offset) {
+      Segment& seg = *static_cast<Segment*>(ctx);
+      if ((rec.seq - seg.first_seq) % kIndexInterval == 0) {
+        seg.index.push_back({rec.seq, offset, EventTimeNs(rec.payload)});
+      }
+      custos::v1::Event event;
+      if (rec.type == kGapRecordType &&
+          event.ParseFromArray(rec.payload.data(), static_cast<int>(rec.payload.size())) &&
+          event.has_gap()) {
+        const custos::v1::Gap& gap = event.gap();
+        seg.gaps.push_back(
+            {rec.seq, gap.dropped_count(), gap.first_dropped_seq(), gap.last_dropped_seq(),
+             static_cast<uint8_t>(std::min<uint32_t>(gap.max_dropped_priority(), 255))});
+      }
+    };
+    SegmentScanner scanner(first_seq, kIndexInterval, kGapRecordType, on_record, &segment);
+    CUSTOS_RETURN_IF_ERROR(ScanSegmentFileLocked(path, *file_size, &scanner));
+    const SegmentScan& scan = scanner.scan();
     if (scan.corrupt) {
-      const uint64_t cut = bytes.size() - scan.valid_bytes;
+      const uint64_t cut = *file_size - scan.valid_bytes;
       WarnLocked("spool: segment " + name + ": " + scan.reason + "; cut " + std::to_string(cut) +
                  " bytes");
       recovered_truncated_bytes_ += cut;
@@ -475,31 +531,9 @@ Status SegmentFileSpool::Recover() {
       continue;
     }
     CUSTOS_RETURN_IF_ERROR(SupersedeOverlapLocked(first_seq));
-    Segment segment;
-    segment.first_seq = first_seq;
     segment.last_seq = scan.last_seq;
     segment.size = scan.valid_bytes;
     segment.max_priority = scan.max_priority;
-    for (const auto& [seq, offset] : scan.index) {
-      RecordView rec;
-      int64_t time_ns = 0;
-      if (DecodeRecord(std::string_view(bytes).substr(offset), &rec) == RecordCheck::kOk) {
-        time_ns = EventTimeNs(rec.payload);
-      }
-      segment.index.push_back({seq, offset, time_ns});
-    }
-    for (const auto& [seq, offset] : scan.typed) {
-      RecordView rec;
-      custos::v1::Event event;
-      if (DecodeRecord(std::string_view(bytes).substr(offset), &rec) == RecordCheck::kOk &&
-          event.ParseFromArray(rec.payload.data(), static_cast<int>(rec.payload.size())) &&
-          event.has_gap()) {
-        const custos::v1::Gap& gap = event.gap();
-        segment.gaps.push_back(
-            {seq, gap.dropped_count(), gap.first_dropped_seq(), gap.last_dropped_seq(),
-             static_cast<uint8_t>(std::min<uint32_t>(gap.max_dropped_priority(), 255))});
-      }
-    }
     bytes_on_disk_ += segment.size;
     segments_.emplace(first_seq, std::move(segment));
   }
@@ -607,7 +641,7 @@ Status SegmentFileSpool::RemoveSegmentLocked(SegmentMap::iterator it) {
     return st.WithContext("spool: remove segment");
   }
   bytes_on_disk_ -= it->second.size;
-  if (cache_.segment == it->first) cache_ = ReadCache();
+  if (cache_.segment == it->first) ResetCacheLocked();
   segments_.erase(it);
   dir_dirty_ = true;
   return OkStatus();
@@ -709,7 +743,7 @@ Status SegmentFileSpool::FlushLocked() {
   segment.max_priority = std::max(segment.max_priority, batch_max_priority_);
   segment.index.insert(segment.index.end(), batch_index_.begin(), batch_index_.end());
   if (cache_.segment == first_seq && !cache_.short_file && cache_.end() == old_size &&
-      cache_.data.size() + buf_.size() <= kReadCacheMaxBytes) {
+      cache_.data.size() + buf_.size() <= kReadCacheFollowWindows * read_window_) {
     cache_.data.append(buf_);
   }
   DiscardBatchLocked();
@@ -808,42 +842,66 @@ Status SegmentFileSpool::LoadCacheLocked(std::unique_lock<std::mutex>& lock, uin
                                          uint64_t seq) {
   auto it = segments_.find(segment_seq);
   if (it == segments_.end()) return OkStatus();
-  const uint64_t written = it->second.size;
-  cache_ = ReadCache();  // one segment in memory at a time, not the old one beside the new
-  // Reading a whole segment takes milliseconds: the writer must not wait for it. Only bytes the
-  // spool had written before the read started are used, so a concurrent append is harmless.
-  lock.unlock();
-  Result<std::string> read = fs_->ReadFile(PathOf(segment_seq));
-  lock.lock();
-  it = segments_.find(segment_seq);
-  if (it == segments_.end()) return OkStatus();  // deleted meanwhile; the caller looks again
-  if (!read.ok()) return read.status().WithContext("spool: read segment");
-  std::string data = std::move(*read);
-  const bool short_file = data.size() < written;
-  if (data.size() > written) data.resize(written);
+  const Segment& segment = it->second;
+  // Start at the closest known record boundary at or before seq: where the last Read of this
+  // segment stopped (sequential reads go on from there) or an index entry.
   uint64_t base_offset = kSegmentHeaderSize;
-  uint64_t base_seq = it->second.first_seq;
-  for (const IndexEntry& e : it->second.index) {
+  uint64_t base_seq = segment.first_seq;
+  for (const IndexEntry& e : segment.index) {
     if (e.seq > seq) break;
-    if (e.offset <= data.size()) {
+    if (e.offset <= segment.size) {
       base_offset = e.offset;
       base_seq = e.seq;
     }
   }
-  cache_ = ReadCache();
+  if (cache_.segment == segment_seq && cache_.cursor_seq <= seq && cache_.cursor_seq >= base_seq &&
+      cache_.cursor_offset <= segment.size) {
+    base_offset = cache_.cursor_offset;
+    base_seq = cache_.cursor_seq;
+  }
+  // Only bytes the spool had written before the read started are used, so a concurrent append
+  // is harmless; the writer must not wait for the read, so the lock is released, and the buffer
+  // is taken out of the cache meanwhile (the writer appends to a cache that ends where it writes).
+  const uint64_t available = segment.size - base_offset;
+  size_t want = static_cast<size_t>(std::min<uint64_t>(available, read_window_));
+  const std::string path = PathOf(segment_seq);
+  std::string data = std::move(cache_.data);
+  ResetCacheLocked();
+  lock.unlock();
+  Status st = fs_->ReadAt(path, base_offset, want, &data);
+  if (st.ok() && data.size() == want && data.size() >= kRecordHeaderSize) {
+    // A record larger than the window is read whole (a length over the limit is corruption,
+    // which the read reports).
+    const uint64_t record = kRecordHeaderSize + uint64_t{PeekPayloadLength(data)};
+    if (record > want && record <= available && record <= kRecordHeaderSize + kMaxPayloadBytes) {
+      want = static_cast<size_t>(record);
+      st = fs_->ReadAt(path, base_offset, want, &data);
+    }
+  }
+  lock.lock();
+  it = segments_.find(segment_seq);
+  const bool gone = it == segments_.end();  // deleted meanwhile; the caller looks again
+  if (gone || !st.ok()) {
+    data.clear();
+    cache_.data = std::move(data);
+    if (gone) return OkStatus();
+    return st.WithContext("spool: read segment");
+  }
   cache_.segment = segment_seq;
   cache_.base_seq = base_seq;
-  cache_.short_file = short_file;
   cache_.base_offset = base_offset;
-  if (base_offset <= data.size()) {
-    data.erase(0, base_offset);
-    cache_.data = std::move(data);
-  } else {
-    cache_.short_file = true;
-  }
+  cache_.short_file = data.size() < want;  // the file holds fewer bytes than were written
+  cache_.data = std::move(data);
   cache_.cursor_seq = base_seq;
   cache_.cursor_offset = base_offset;
   return OkStatus();
+}
+
+void SegmentFileSpool::ResetCacheLocked() {
+  std::string buffer = std::move(cache_.data);
+  buffer.clear();
+  cache_ = ReadCache();
+  cache_.data = std::move(buffer);
 }
 
 SegmentFileSpool::ReadStep SegmentFileSpool::ReadSegmentLocked(Segment& segment, uint64_t* seq,
@@ -875,7 +933,11 @@ SegmentFileSpool::ReadStep SegmentFileSpool::ReadSegmentLocked(Segment& segment,
   std::string_view bytes(cache_.data);
   while (at_seq < *seq) {
     const uint64_t rel = offset - cache_.base_offset;
-    if (rel + kRecordHeaderSize > bytes.size()) return missing(at_seq);
+    if (rel + kRecordHeaderSize > bytes.size()) {
+      cache_.cursor_seq = at_seq;  // the next load starts here
+      cache_.cursor_offset = offset;
+      return missing(at_seq);
+    }
     const uint32_t len = PeekPayloadLength(bytes.substr(rel));
     if (len > kMaxPayloadBytes || offset + kRecordHeaderSize + len > segment.size) {
       CutSegmentLocked(segment, at_seq, "impossible length");
@@ -930,7 +992,7 @@ void SegmentFileSpool::TrimCacheLocked() {
   if (cache_.segment == 0) return;
   auto it = segments_.find(cache_.segment);
   if (it == segments_.end()) {
-    cache_ = ReadCache();
+    ResetCacheLocked();
     return;
   }
   // Keep what a replay from the oldest unacked record would need.
@@ -942,7 +1004,7 @@ void SegmentFileSpool::TrimCacheLocked() {
       cut = &e;
     }
   }
-  if (cut == nullptr || cut->offset - cache_.base_offset < kReadCacheTrimBytes) return;
+  if (cut == nullptr || cut->offset - cache_.base_offset < read_window_ / 2) return;
   cache_.data.erase(0, cut->offset - cache_.base_offset);
   cache_.base_offset = cut->offset;
   cache_.base_seq = cut->seq;
@@ -955,7 +1017,8 @@ Result<std::vector<RecordOut>> SegmentFileSpool::Read(uint64_t from_seq, size_t 
   std::vector<RecordOut> out;
   uint64_t seq = std::max(from_seq, acked_seq_ + 1);
   size_t payload_bytes = 0;
-  int loads = 0;
+  size_t loads = 0;
+  const size_t max_loads = kMaxReadReloads + max_bytes / read_window_;
   while (out.size() < max_records) {
     const uint64_t limit = durable_seq_.load(std::memory_order_acquire);
     if (seq > limit) break;
@@ -973,7 +1036,7 @@ Result<std::vector<RecordOut>> SegmentFileSpool::Read(uint64_t from_seq, size_t 
         ReadSegmentLocked(it->second, &seq, limit, max_records, max_bytes, &payload_bytes, &out);
     if (step == ReadStep::kLimit) break;
     if (step == ReadStep::kNeedLoad) {
-      if (++loads > kMaxReadReloads) break;
+      if (++loads > max_loads) break;
       if (Status st = LoadCacheLocked(lock, it->first, seq); !st.ok()) {
         if (!out.empty()) break;  // return what was read; the error recurs on the next call
         return st;

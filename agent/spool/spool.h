@@ -71,6 +71,10 @@ struct SpoolOptions {
   // crash then forgets at most this much of the acks, and those records are offered again
   // (the collector's HELLO_ACK resume point skips them; it deduplicates by seq anyway).
   std::chrono::milliseconds ack_persist_interval{0};
+  // Segment files are read this many bytes at a time, by Read and by the recovery scan at Open,
+  // into one buffer the spool keeps: that is the memory reading costs, however large the
+  // backlog. A record larger than this is read whole. At least 64 bytes (tests cut small).
+  size_t read_window_bytes = 1u << 20;
 };
 // Open fails with InvalidArgument unless dir is set, max_bytes >= 64 KiB and
 // 0 < low_watermark < high_watermark <= 1. segment_bytes is clamped to [4 KiB, max_bytes / 8] so

@@ -87,11 +87,14 @@ uint64_t RecordOffset(uint64_t first_seq, uint64_t seq, size_t payload) {
   return kSegmentHeaderSize + (seq - first_seq) * (kRecordHeaderSize + payload);
 }
 
-class SpoolTest : public ::testing::Test {
+// Every SpoolTest runs with the default read window and with windows far smaller than the
+// records and segments, so reads and the recovery scan cross window boundaries everywhere.
+class SpoolTest : public ::testing::TestWithParam<size_t> {
  protected:
   SpoolOptions Options() const {
     SpoolOptions options;
     options.dir = kDir;
+    options.read_window_bytes = GetParam();
     return options;
   }
   // Small segments: with 1000-byte payloads, five records per segment.
@@ -120,7 +123,7 @@ class SpoolTest : public ::testing::Test {
   FakeClock clock_;
 };
 
-TEST_F(SpoolTest, AppendsAssignConsecutiveSeqs) {
+TEST_P(SpoolTest, AppendsAssignConsecutiveSeqs) {
   auto spool = Open();
   EXPECT_EQ(AppendRange(*spool, 1, 3), 1u);
   EXPECT_EQ(AppendRange(*spool, 4, 5), 4u);
@@ -131,7 +134,7 @@ TEST_F(SpoolTest, AppendsAssignConsecutiveSeqs) {
   for (const RecordOut& r : all) EXPECT_EQ(r.payload, Payload(r.seq));
 }
 
-TEST_F(SpoolTest, ReadsBackWhatWasAppendedAfterReopen) {
+TEST_P(SpoolTest, ReadsBackWhatWasAppendedAfterReopen) {
   const uint64_t epoch = [&] {
     auto spool = Open(SmallSegments());
     std::vector<RecordIn> records = {{1, 10, "file"}, {2, 200, "usb"}, {3, 50, ""}};
@@ -156,7 +159,7 @@ TEST_F(SpoolTest, ReadsBackWhatWasAppendedAfterReopen) {
   for (uint64_t i = 4; i <= 30; ++i) EXPECT_EQ(all[i - 1].payload, Payload(i, 1000));
 }
 
-TEST_F(SpoolTest, AppendsAfterReopenContinueTheSeq) {
+TEST_P(SpoolTest, AppendsAfterReopenContinueTheSeq) {
   {
     auto spool = Open();
     AppendRange(*spool, 1, 7);
@@ -171,7 +174,7 @@ TEST_F(SpoolTest, AppendsAfterReopenContinueTheSeq) {
   EXPECT_EQ(spool->Stats().segments, 1u) << "the last segment is continued";
 }
 
-TEST_F(SpoolTest, ReplaysUnackedRecordsAfterRestart) {
+TEST_P(SpoolTest, ReplaysUnackedRecordsAfterRestart) {
   {
     auto spool = Open();
     AppendRange(*spool, 1, 10);
@@ -191,7 +194,7 @@ TEST_F(SpoolTest, ReplaysUnackedRecordsAfterRestart) {
   EXPECT_EQ(spool->Stats().unacked_records, 0u);
 }
 
-TEST_F(SpoolTest, AckDeletesFullyAckedSegmentsAndPersistsCursor) {
+TEST_P(SpoolTest, AckDeletesFullyAckedSegmentsAndPersistsCursor) {
   {
     auto spool = Open(SmallSegments());
     AppendRange(*spool, 1, 20, 1000);
@@ -216,7 +219,7 @@ TEST_F(SpoolTest, AckDeletesFullyAckedSegmentsAndPersistsCursor) {
   EXPECT_EQ(AppendRange(*spool, 21, 21), 21u);
 }
 
-TEST_F(SpoolTest, LazyAckCursorIsPersistedBeforeSegmentsGoAndByPersistAck) {
+TEST_P(SpoolTest, LazyAckCursorIsPersistedBeforeSegmentsGoAndByPersistAck) {
   SpoolOptions options = SmallSegments();  // five 1000-byte records per segment
   options.ack_persist_interval = std::chrono::seconds(10);
   {
@@ -259,7 +262,7 @@ TEST_F(SpoolTest, LazyAckCursorIsPersistedBeforeSegmentsGoAndByPersistAck) {
   EXPECT_EQ(AppendRange(*spool, 13, 13), 13u) << "seqs are never reused after lazy acks";
 }
 
-TEST_F(SpoolTest, LazyAckNeverDeletesPastThePersistedCursor) {
+TEST_P(SpoolTest, LazyAckNeverDeletesPastThePersistedCursor) {
   SpoolOptions options = SmallSegments();
   options.ack_persist_interval = std::chrono::seconds(10);
   {
@@ -284,7 +287,7 @@ TEST_F(SpoolTest, LazyAckNeverDeletesPastThePersistedCursor) {
   EXPECT_EQ(AppendRange(*spool, 12, 12), 12u);
 }
 
-TEST_F(SpoolTest, AckBeyondDurableSeqIsRejected) {
+TEST_P(SpoolTest, AckBeyondDurableSeqIsRejected) {
   auto spool = Open();
   AppendRange(*spool, 1, 5);
   Status st = spool->Ack(3);
@@ -295,7 +298,7 @@ TEST_F(SpoolTest, AckBeyondDurableSeqIsRejected) {
   EXPECT_EQ(spool->Stats().acked_seq, 3u);
 }
 
-TEST_F(SpoolTest, PowerLossLosesOnlyUnsyncedRecords) {
+TEST_P(SpoolTest, PowerLossLosesOnlyUnsyncedRecords) {
   {
     auto spool = Open(SmallSegments());
     AppendRange(*spool, 1, 12, 1000);
@@ -313,7 +316,7 @@ TEST_F(SpoolTest, PowerLossLosesOnlyUnsyncedRecords) {
   EXPECT_EQ(ReadAll(*spool).back().payload, Payload(13, 1000));
 }
 
-TEST_F(SpoolTest, ReadNeverReturnsUnsyncedRecords) {
+TEST_P(SpoolTest, ReadNeverReturnsUnsyncedRecords) {
   auto spool = Open();
   AppendRange(*spool, 1, 5);
   EXPECT_EQ(spool->DurableSeq(), 0u);
@@ -327,7 +330,7 @@ TEST_F(SpoolTest, ReadNeverReturnsUnsyncedRecords) {
   EXPECT_EQ(Seqs(*spool->Read(6, 100, 1 << 20)), Range(6, 10));
 }
 
-TEST_F(SpoolTest, ReadRespectsRecordAndByteLimits) {
+TEST_P(SpoolTest, ReadRespectsRecordAndByteLimits) {
   auto spool = Open();
   AppendRange(*spool, 1, 10, 100);
   ASSERT_TRUE(spool->Sync().ok());
@@ -340,7 +343,7 @@ TEST_F(SpoolTest, ReadRespectsRecordAndByteLimits) {
   EXPECT_TRUE(spool->Read(11, 100, 1 << 20)->empty());
 }
 
-TEST_F(SpoolTest, TornTailIsTruncatedAndCounted) {
+TEST_P(SpoolTest, TornTailIsTruncatedAndCounted) {
   {
     auto spool = Open();
     AppendRange(*spool, 1, 5, 100);
@@ -360,7 +363,7 @@ TEST_F(SpoolTest, TornTailIsTruncatedAndCounted) {
   EXPECT_EQ(Seqs(ReadAll(*spool)), Range(1, 5));
 }
 
-TEST_F(SpoolTest, GarbageAfterLastRecordIsTruncatedAndCounted) {
+TEST_P(SpoolTest, GarbageAfterLastRecordIsTruncatedAndCounted) {
   {
     auto spool = Open();
     AppendRange(*spool, 1, 3, 100);
@@ -374,7 +377,7 @@ TEST_F(SpoolTest, GarbageAfterLastRecordIsTruncatedAndCounted) {
   EXPECT_EQ(spool->Stats().next_seq, 4u);
 }
 
-TEST_F(SpoolTest, CorruptMiddleRecordIsSkippedAndCounted) {
+TEST_P(SpoolTest, CorruptMiddleRecordIsSkippedAndCounted) {
   {
     auto spool = Open(SmallSegments());
     AppendRange(*spool, 1, 15, 1000);  // segments 1-5, 6-10, 11-15
@@ -398,7 +401,7 @@ TEST_F(SpoolTest, CorruptMiddleRecordIsSkippedAndCounted) {
   EXPECT_TRUE(spool->Stats().recovery_warnings.empty());
 }
 
-TEST_F(SpoolTest, CorruptRecordInLastSegmentNeverReusesItsSeqs) {
+TEST_P(SpoolTest, CorruptRecordInLastSegmentNeverReusesItsSeqs) {
   {
     auto spool = Open();
     AppendRange(*spool, 1, 10, 100);
@@ -414,7 +417,7 @@ TEST_F(SpoolTest, CorruptRecordInLastSegmentNeverReusesItsSeqs) {
   EXPECT_EQ(Seqs(ReadAll(*spool)), Concat(Range(1, 3), {11}));
 }
 
-TEST_F(SpoolTest, CorruptLengthFieldIsCutWithoutAllocatingIt) {
+TEST_P(SpoolTest, CorruptLengthFieldIsCutWithoutAllocatingIt) {
   {
     auto spool = Open();
     AppendRange(*spool, 1, 4, 100);
@@ -427,7 +430,7 @@ TEST_F(SpoolTest, CorruptLengthFieldIsCutWithoutAllocatingIt) {
   EXPECT_EQ(spool->Stats().recovered_dropped_records, 3u);
 }
 
-TEST_F(SpoolTest, CorruptionFoundByReadSkipsRestOfSegment) {
+TEST_P(SpoolTest, CorruptionFoundByReadSkipsRestOfSegment) {
   {
     auto spool = Open(SmallSegments());
     AppendRange(*spool, 1, 12, 1000);  // 1-5, 6-10, 11-12 (being written)
@@ -445,7 +448,7 @@ TEST_F(SpoolTest, CorruptionFoundByReadSkipsRestOfSegment) {
   EXPECT_EQ(Seqs(*spool->Read(12, 100, 1 << 20)), Range(13, 13));
 }
 
-TEST_F(SpoolTest, CorruptStateFileRecoversFromSegments) {
+TEST_P(SpoolTest, CorruptStateFileRecoversFromSegments) {
   uint64_t epoch = 0;
   {
     auto spool = Open();
@@ -476,7 +479,7 @@ TEST_F(SpoolTest, CorruptStateFileRecoversFromSegments) {
   EXPECT_EQ(spool->Stats().epoch, epoch);
 }
 
-TEST_F(SpoolTest, MissingStateFileRecoversEpochFromSegments) {
+TEST_P(SpoolTest, MissingStateFileRecoversEpochFromSegments) {
   uint64_t epoch = 0;
   {
     auto spool = Open(SmallSegments());
@@ -493,7 +496,7 @@ TEST_F(SpoolTest, MissingStateFileRecoversEpochFromSegments) {
   EXPECT_FALSE(spool->Stats().recovery_warnings.empty());
 }
 
-TEST_F(SpoolTest, NewSpoolsGetDifferentEpochs) {
+TEST_P(SpoolTest, NewSpoolsGetDifferentEpochs) {
   FaultInjectionFileSystem other;
   auto a = Open();
   auto b = Spool::Open(&other, Options(), &clock_);
@@ -503,7 +506,7 @@ TEST_F(SpoolTest, NewSpoolsGetDifferentEpochs) {
   EXPECT_EQ(a->Stats().next_seq, 1u);
 }
 
-TEST_F(SpoolTest, LosingEverythingStartsANewEpoch) {
+TEST_P(SpoolTest, LosingEverythingStartsANewEpoch) {
   uint64_t epoch = 0;
   {
     auto spool = Open();
@@ -519,7 +522,7 @@ TEST_F(SpoolTest, LosingEverythingStartsANewEpoch) {
   EXPECT_EQ(spool->Stats().next_seq, 1u);
 }
 
-TEST_F(SpoolTest, SegmentsThatCannotBelongToTheStreamAreQuarantined) {
+TEST_P(SpoolTest, SegmentsThatCannotBelongToTheStreamAreQuarantined) {
   uint64_t epoch = 0;
   {
     auto spool = Open();
@@ -550,7 +553,7 @@ TEST_F(SpoolTest, SegmentsThatCannotBelongToTheStreamAreQuarantined) {
   EXPECT_EQ(AppendRange(*spool, 4, 4), 4u);
 }
 
-TEST_F(SpoolTest, OverlappingLaterSegmentSupersedesEarlierRecords) {
+TEST_P(SpoolTest, OverlappingLaterSegmentSupersedesEarlierRecords) {
   // A write that failed and could not be cut back leaves records 4-5 in segment 1 that the
   // writer then wrote again, differently, to segment 4.
   std::string first;
@@ -572,7 +575,7 @@ TEST_F(SpoolTest, OverlappingLaterSegmentSupersedesEarlierRecords) {
   EXPECT_EQ(all[5].payload, "new-6");
 }
 
-TEST_F(SpoolTest, FullSpoolDropsLowPriorityAndWritesGapRecord) {
+TEST_P(SpoolTest, FullSpoolDropsLowPriorityAndWritesGapRecord) {
   SpoolOptions options = Options();
   options.max_bytes = 64 << 10;  // high watermark ~62 KB, low ~56 KB
   options.segment_bytes = 8 << 10;
@@ -611,7 +614,7 @@ TEST_F(SpoolTest, FullSpoolDropsLowPriorityAndWritesGapRecord) {
   EXPECT_LE(spool->Stats().bytes_on_disk, options.max_bytes);
 }
 
-TEST_F(SpoolTest, FullSpoolDeletesOldestSegmentsAndEveryLostSeqIsReported) {
+TEST_P(SpoolTest, FullSpoolDeletesOldestSegmentsAndEveryLostSeqIsReported) {
   SpoolOptions options = Options();
   options.max_bytes = 64 << 10;
   options.segment_bytes = 8 << 10;
@@ -644,7 +647,7 @@ TEST_F(SpoolTest, FullSpoolDeletesOldestSegmentsAndEveryLostSeqIsReported) {
   EXPECT_EQ(reported, stats.dropped_records);
 }
 
-TEST_F(SpoolTest, SheddingStopsWhenAcksFreeSpace) {
+TEST_P(SpoolTest, SheddingStopsWhenAcksFreeSpace) {
   SpoolOptions options = Options();
   options.max_bytes = 64 << 10;
   options.segment_bytes = 8 << 10;
@@ -661,7 +664,7 @@ TEST_F(SpoolTest, SheddingStopsWhenAcksFreeSpace) {
   EXPECT_EQ(spool->Stats().dropped_records, dropped);
 }
 
-TEST_F(SpoolTest, RecordLargerThanTheSpoolIsRefusedAndReported) {
+TEST_P(SpoolTest, RecordLargerThanTheSpoolIsRefusedAndReported) {
   SpoolOptions options = Options();
   options.max_bytes = 64 << 10;
   auto spool = Open(options);
@@ -675,7 +678,7 @@ TEST_F(SpoolTest, RecordLargerThanTheSpoolIsRefusedAndReported) {
   EXPECT_EQ(spool->Stats().dropped_records, 1u);
 }
 
-TEST_F(SpoolTest, OversizedPayloadIsRejected) {
+TEST_P(SpoolTest, OversizedPayloadIsRejected) {
   auto spool = Open();
   const std::string big(kMaxPayloadBytes + 1, 'x');
   std::vector<RecordIn> batch = {{1, 1, "ok"}, {1, 1, big}};
@@ -684,7 +687,7 @@ TEST_F(SpoolTest, OversizedPayloadIsRejected) {
   EXPECT_EQ(spool->Stats().next_seq, 1u) << "nothing of the batch is appended";
 }
 
-TEST_F(SpoolTest, InjectedWriteErrorIsReturnedAndSpoolStaysUsable) {
+TEST_P(SpoolTest, InjectedWriteErrorIsReturnedAndSpoolStaysUsable) {
   auto spool = Open(SmallSegments());
   AppendRange(*spool, 1, 3, 1000);
   ASSERT_TRUE(spool->Sync().ok());
@@ -723,7 +726,7 @@ TEST_F(SpoolTest, InjectedWriteErrorIsReturnedAndSpoolStaysUsable) {
   EXPECT_EQ(spool->Stats().next_seq, next + 1);
 }
 
-TEST_F(SpoolTest, InjectedSyncErrorKeepsDurableSeqAndSpoolStaysUsable) {
+TEST_P(SpoolTest, InjectedSyncErrorKeepsDurableSeqAndSpoolStaysUsable) {
   auto spool = Open();
   AppendRange(*spool, 1, 3);
   fs_.FailNext(FaultInjectionFileSystem::Op::kSync, InternalError("Input/output error"));
@@ -743,7 +746,7 @@ TEST_F(SpoolTest, InjectedSyncErrorKeepsDurableSeqAndSpoolStaysUsable) {
   EXPECT_EQ(Seqs(ReadAll(*spool)), Range(1, 4));
 }
 
-TEST_F(SpoolTest, FailedStateWriteLeavesCursorUnchanged) {
+TEST_P(SpoolTest, FailedStateWriteLeavesCursorUnchanged) {
   auto spool = Open();
   AppendRange(*spool, 1, 3);
   ASSERT_TRUE(spool->Sync().ok());
@@ -754,7 +757,7 @@ TEST_F(SpoolTest, FailedStateWriteLeavesCursorUnchanged) {
   EXPECT_EQ(spool->OldestUnacked(), 3u);
 }
 
-TEST_F(SpoolTest, StatsDateTheOldestUnackedRecord) {
+TEST_P(SpoolTest, StatsDateTheOldestUnackedRecord) {
   auto spool = Open();
   const int64_t t0 = clock_.NowUnixNs();
   AppendRange(*spool, 1, 1);
@@ -777,7 +780,7 @@ TEST_F(SpoolTest, StatsDateTheOldestUnackedRecord) {
   EXPECT_EQ(spool->Stats().oldest_unacked_time_ns, 42'000);
 }
 
-TEST_F(SpoolTest, InvalidOptionsAreRejected) {
+TEST_P(SpoolTest, InvalidOptionsAreRejected) {
   SpoolOptions options = Options();
   options.dir = "";
   EXPECT_EQ(Spool::Open(&fs_, options, &clock_).status().code(), StatusCode::kInvalidArgument);
@@ -789,7 +792,7 @@ TEST_F(SpoolTest, InvalidOptionsAreRejected) {
   EXPECT_EQ(Spool::Open(&fs_, options, &clock_).status().code(), StatusCode::kInvalidArgument);
 }
 
-TEST_F(SpoolTest, HostileSegmentBytesNeverCrash) {
+TEST_P(SpoolTest, HostileSegmentBytesNeverCrash) {
   std::mt19937_64 rng(20240601);
   std::string valid;
   AppendSegmentHeader(kSeedEpoch, &valid);
@@ -830,7 +833,7 @@ TEST_F(SpoolTest, HostileSegmentBytesNeverCrash) {
   }
 }
 
-TEST_F(SpoolTest, ConcurrentWriterAndReaderDeliverEveryRecordInOrder) {
+TEST_P(SpoolTest, ConcurrentWriterAndReaderDeliverEveryRecordInOrder) {
   constexpr uint64_t kRecords = 20'000;
   auto spool = Open(SmallSegments());
   std::thread writer([&] {
@@ -861,6 +864,73 @@ TEST_F(SpoolTest, ConcurrentWriterAndReaderDeliverEveryRecordInOrder) {
   writer.join();
   EXPECT_EQ(spool->Stats().unacked_records, 0u);
   EXPECT_LE(spool->Stats().segments, 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(ReadWindows, SpoolTest,
+                         ::testing::Values(size_t{1} << 20, size_t{64}, size_t{1500}),
+                         [](const ::testing::TestParamInfo<size_t>& info) {
+                           return "window" + std::to_string(info.param);
+                         });
+
+// Feeds `segment` to a SegmentScanner `window` bytes at a time, as the spool's recovery does.
+SegmentScan ScanInWindows(std::string_view segment, size_t window) {
+  SegmentScanner scanner(1, 3, 7);
+  SegmentScanner::Step step = SegmentScanner::Step::kNeedMore;
+  int feeds = 0;
+  while (step != SegmentScanner::Step::kDone && ++feeds < 100000) {
+    const std::string_view rest = segment.substr(scanner.offset());
+    if (step == SegmentScanner::Step::kNeedRest) {
+      step = scanner.Feed(rest, true);
+      continue;
+    }
+    const size_t want = std::max(window, scanner.needed());
+    const std::string_view piece = rest.substr(0, want);
+    step = scanner.Feed(piece, piece.size() == rest.size());
+  }
+  EXPECT_EQ(step, SegmentScanner::Step::kDone);
+  return std::move(scanner.scan());
+}
+
+TEST(SegmentScannerTest, FindsWhatTheWholeFileScanFindsHoweverTheFileIsCut) {
+  std::string clean;
+  AppendSegmentHeader(kSeedEpoch, &clean);
+  for (uint64_t seq = 1; seq <= 40; ++seq) {
+    AppendRecord(seq, seq % 5 == 0 ? 7 : 1, static_cast<uint8_t>(seq * 7), Payload(seq, seq * 13),
+                 &clean);
+  }
+  const uint64_t record20 = [&] {
+    uint64_t off = kSegmentHeaderSize;
+    for (uint64_t seq = 1; seq < 20; ++seq) off += kRecordHeaderSize + seq * 13;
+    return off;
+  }();
+  std::string bad_crc = clean;
+  bad_crc[record20 + kRecordHeaderSize + 3] ^= 1;  // record 20's payload: later ones are intact
+  std::string torn = clean.substr(0, clean.size() - 5);
+  std::string garbage = clean + std::string(7, '\x5a');
+  for (const std::string* segment : {&clean, &bad_crc, &torn, &garbage}) {
+    const SegmentScan whole = ScanSegment(*segment, 1, 3, 7);
+    for (size_t window : {1, 17, 18, 100, 513, 4096, 1 << 20}) {
+      SCOPED_TRACE("window " + std::to_string(window));
+      const SegmentScan cut = ScanInWindows(*segment, window);
+      EXPECT_EQ(cut.last_seq, whole.last_seq);
+      EXPECT_EQ(cut.valid_bytes, whole.valid_bytes);
+      EXPECT_EQ(cut.max_priority, whole.max_priority);
+      EXPECT_EQ(cut.index, whole.index);
+      EXPECT_EQ(cut.typed, whole.typed);
+      EXPECT_EQ(cut.corrupt, whole.corrupt);
+      EXPECT_EQ(cut.reason, whole.reason);
+      EXPECT_EQ(cut.highest_seq_after_corruption, whole.highest_seq_after_corruption);
+    }
+  }
+  const SegmentScan scan = ScanSegment(bad_crc, 1, 3, 7);
+  EXPECT_EQ(scan.last_seq, 19u);
+  EXPECT_TRUE(scan.corrupt);
+  EXPECT_EQ(scan.highest_seq_after_corruption, 40u);
+  EXPECT_EQ(scan.index.size(), 7u);  // seqs 1, 4, ..., 19
+  EXPECT_EQ(scan.typed.size(), 3u);  // seqs 5, 10, 15
+  EXPECT_FALSE(ScanSegment(clean, 1, 3, 7).corrupt);
+  EXPECT_TRUE(ScanSegment(torn, 1, 3, 7).corrupt);
+  EXPECT_EQ(ScanSegment(garbage, 1, 3, 7).last_seq, 40u);
 }
 
 TEST(SpoolPosixTest, WorksOnTheRealFileSystem) {

@@ -97,6 +97,29 @@ class PosixFileSystem final : public FileSystem {
     out.resize(len);
     return out;
   }
+  Status ReadAt(const std::string& path, uint64_t offset, size_t max_bytes,
+                std::string* out) override {
+    out->clear();
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoError("open " + path, errno);
+    out->resize(max_bytes);
+    size_t len = 0;
+    while (len < max_bytes) {
+      ssize_t n = ::pread(fd, out->data() + len, max_bytes - len, static_cast<off_t>(offset + len));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        int e = errno;
+        ::close(fd);
+        out->clear();
+        return ErrnoError("read " + path + " at offset " + std::to_string(offset + len), e);
+      }
+      if (n == 0) break;
+      len += static_cast<size_t>(n);
+    }
+    ::close(fd);
+    out->resize(len);
+    return OkStatus();
+  }
   Status Rename(const std::string& from, const std::string& to) override {
     if (::rename(from.c_str(), to.c_str()) != 0) {
       return ErrnoError("rename " + from + " to " + to, errno);
@@ -267,6 +290,18 @@ Result<std::string> FaultInjectionFileSystem::ReadFile(const std::string& path) 
   auto it = live_.find(path);
   if (it == live_.end()) return NotFoundError("open " + path + ": No such file or directory");
   return it->second->data;
+}
+
+Status FaultInjectionFileSystem::ReadAt(const std::string& path, uint64_t offset, size_t max_bytes,
+                                        std::string* out) {
+  std::lock_guard<std::mutex> l(mu_);
+  out->clear();
+  CUSTOS_RETURN_IF_ERROR(MaybeFail(Op::kRead).WithContext("read " + path));
+  auto it = live_.find(path);
+  if (it == live_.end()) return NotFoundError("open " + path + ": No such file or directory");
+  const std::string& data = it->second->data;
+  if (offset < data.size()) out->assign(data, static_cast<size_t>(offset), max_bytes);
+  return OkStatus();
 }
 
 Status FaultInjectionFileSystem::Rename(const std::string& from, const std::string& to) {

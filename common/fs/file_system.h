@@ -42,6 +42,11 @@ class FileSystem {
   virtual Result<std::unique_ptr<WritableFile>> OpenTruncate(const std::string& path,
                                                              uint32_t mode) = 0;
   virtual Result<std::string> ReadFile(const std::string& path) = 0;
+  // Reads up to `max_bytes` from `offset` into `*out`, replacing its content and keeping its
+  // capacity (a caller reading a large file piece by piece reuses one buffer). Fewer bytes at
+  // end of file; none when `offset` is at or past it.
+  virtual Status ReadAt(const std::string& path, uint64_t offset, size_t max_bytes,
+                        std::string* out) = 0;
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
   virtual Status Remove(const std::string& path) = 0;
   virtual Status Truncate(const std::string& path, uint64_t size) = 0;
@@ -76,6 +81,8 @@ class FaultInjectionFileSystem : public FileSystem {
   Result<std::unique_ptr<WritableFile>> OpenTruncate(const std::string& path,
                                                      uint32_t mode) override;
   Result<std::string> ReadFile(const std::string& path) override;
+  Status ReadAt(const std::string& path, uint64_t offset, size_t max_bytes,
+                std::string* out) override;
   Status Rename(const std::string& from, const std::string& to) override;
   Status Remove(const std::string& path) override;
   Status Truncate(const std::string& path, uint64_t size) override;

@@ -51,6 +51,41 @@ TEST(PosixFileSystemTest, ReadFileReadsLargeEmptyAndSizelessFiles) {
   EXPECT_EQ(status->back(), '\n');
 }
 
+// ReadAt means the same on both file systems: a range, short at end of file, empty past it, the
+// caller's buffer reused.
+void ExpectReadAtReadsRanges(FileSystem* fs, const std::string& path) {
+  std::string data(300000, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 131 % 251);
+  ASSERT_TRUE(WriteFileAtomic(fs, path, data, 0600).ok());
+  std::string buf;
+  ASSERT_TRUE(fs->ReadAt(path, 0, 100, &buf).ok());
+  EXPECT_EQ(buf, data.substr(0, 100));
+  ASSERT_TRUE(fs->ReadAt(path, 70000, 200000, &buf).ok());
+  EXPECT_EQ(buf, data.substr(70000, 200000));
+  const size_t capacity = buf.capacity();
+  ASSERT_TRUE(fs->ReadAt(path, 299990, 1000, &buf).ok());  // short at end of file
+  EXPECT_EQ(buf, data.substr(299990));
+  EXPECT_EQ(buf.capacity(), capacity);
+  ASSERT_TRUE(fs->ReadAt(path, 300000, 10, &buf).ok());
+  EXPECT_EQ(buf, "");
+  ASSERT_TRUE(fs->ReadAt(path, 1u << 30, 10, &buf).ok());
+  EXPECT_EQ(buf, "");
+  Status missing = fs->ReadAt(path + ".missing", 0, 10, &buf);
+  EXPECT_EQ(missing.code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.message().find(path + ".missing"), std::string::npos);
+}
+
+TEST(PosixFileSystemTest, ReadAtReadsRanges) {
+  testing::TempDir dir;
+  ExpectReadAtReadsRanges(Posix(), dir.Sub("f"));
+}
+
+TEST(FaultInjectionFileSystemTest, ReadAtReadsRanges) {
+  FaultInjectionFileSystem fs;
+  ASSERT_TRUE(fs.CreateDirs("/d", 0700).ok());
+  ExpectReadAtReadsRanges(&fs, "/d/f");
+}
+
 TEST(PosixFileSystemTest, ErrorsNameTheFile) {
   auto r = Posix()->ReadFile("/nonexistent/custos/file");
   ASSERT_FALSE(r.ok());
