@@ -340,15 +340,23 @@ Status SegmentFileSpool::SupersedeOverlapLocked(uint64_t first_seq) {
       continue;
     }
     const std::string path = PathOf(prev.first_seq);
-    Result<std::string> read = fs_->ReadFile(path);
-    if (!read.ok()) return read.status().WithContext("spool: read segment");
-    // The records before first_seq were validated by the scan, so their lengths can be walked.
-    const std::string_view bytes(*read);
+    // The records before first_seq were validated by the scan, so their lengths can be walked,
+    // window by window through the spool's read buffer.
+    std::string& window = cache_.data;
+    window.clear();
+    uint64_t window_offset = 0;
     uint64_t offset = kSegmentHeaderSize;
     for (uint64_t seq = prev.first_seq; seq < first_seq; ++seq) {
-      if (offset + kRecordHeaderSize > bytes.size()) break;
-      offset += kRecordHeaderSize + PeekPayloadLength(bytes.substr(offset));
+      if (offset + kRecordHeaderSize > window_offset + window.size()) {
+        CUSTOS_RETURN_IF_ERROR(
+            fs_->ReadAt(path, offset, read_window_, &window).WithContext("spool: read segment"));
+        window_offset = offset;
+        if (window.size() < kRecordHeaderSize) break;
+      }
+      offset += kRecordHeaderSize +
+                PeekPayloadLength(std::string_view(window).substr(offset - window_offset));
     }
+    window.clear();
     offset = std::min<uint64_t>(offset, prev.size);
     CUSTOS_RETURN_IF_ERROR(fs_->Truncate(path, offset).WithContext("spool: cut segment"));
     WarnLocked("spool: segment " + name + ": records from " + std::to_string(first_seq) +

@@ -573,6 +573,12 @@ TEST_P(SpoolTest, OverlappingLaterSegmentSupersedesEarlierRecords) {
   EXPECT_EQ(all[2].payload, "old-3");
   EXPECT_EQ(all[3].payload, "new-4");
   EXPECT_EQ(all[5].payload, "new-6");
+  // Segment 1 was cut exactly after record 3: a reopen finds nothing more to repair.
+  EXPECT_EQ(fs_.FileSize(SegPath(1)).value_or(0), RecordOffset(1, 4, std::string("old-1").size()));
+  spool.reset();
+  auto again = Open();
+  EXPECT_EQ(again->Stats().recovered_truncated_bytes, 0u);
+  EXPECT_EQ(Seqs(ReadAll(*again)), Range(1, 6));
 }
 
 TEST_P(SpoolTest, FullSpoolDropsLowPriorityAndWritesGapRecord) {
