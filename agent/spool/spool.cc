@@ -239,6 +239,8 @@ class SegmentFileSpool final : public Spool {
   Status LoadCacheLocked(std::unique_lock<std::mutex>& lock, uint64_t segment_seq, uint64_t seq);
   void TrimCacheLocked();
   void ResetCacheLocked();
+  // Gives back a read buffer grown far past what the cache holds (after a large record).
+  void ShrinkReadBufferLocked();
   // Scans one segment file window by window (recovery), the spool's read buffer as scratch.
   Status ScanSegmentFileLocked(const std::string& path, uint64_t file_size,
                                SegmentScanner* scanner);
@@ -397,22 +399,24 @@ Status SegmentFileSpool::ScanSegmentFileLocked(const std::string& path, uint64_t
   SegmentScanner::Step step = SegmentScanner::Step::kNeedMore;
   while (step != SegmentScanner::Step::kDone) {
     const uint64_t offset = scanner->offset();
+    const uint64_t left = file_size > offset ? file_size - offset : 0;
     if (step == SegmentScanner::Step::kNeedRest) {
       // Corruption: the resynchronising count needs the rest of the file (rare).
-      Result<std::string> whole = fs_->ReadFile(path);
-      if (!whole.ok()) return whole.status().WithContext("spool: read segment");
-      const std::string_view rest =
-          offset < whole->size() ? std::string_view(*whole).substr(offset) : std::string_view();
-      step = scanner->Feed(rest, /*at_eof=*/true);
+      CUSTOS_RETURN_IF_ERROR(fs_->ReadAt(path, offset, static_cast<size_t>(left), &buffer)
+                                 .WithContext("spool: read segment"));
+      step = scanner->Feed(buffer, /*at_eof=*/true);
       continue;
     }
-    const size_t want = std::max(read_window_, scanner->needed());
+    // Never more than the file holds, whatever a length field claims.
+    const size_t want =
+        static_cast<size_t>(std::min<uint64_t>(std::max(read_window_, scanner->needed()), left));
     CUSTOS_RETURN_IF_ERROR(
         fs_->ReadAt(path, offset, want, &buffer).WithContext("spool: read segment"));
     const bool at_eof = buffer.size() < want || offset + buffer.size() >= file_size;
     step = scanner->Feed(buffer, at_eof);
   }
   buffer.clear();
+  ShrinkReadBufferLocked();
   return OkStatus();
 }
 
@@ -877,9 +881,9 @@ Status SegmentFileSpool::LoadCacheLocked(std::unique_lock<std::mutex>& lock, uin
   ResetCacheLocked();
   lock.unlock();
   Status st = fs_->ReadAt(path, base_offset, want, &data);
-  if (st.ok() && data.size() == want && data.size() >= kRecordHeaderSize) {
-    // A record larger than the window is read whole (a length over the limit is corruption,
-    // which the read reports).
+  if (st.ok() && base_seq == seq && data.size() == want && data.size() >= kRecordHeaderSize) {
+    // A wanted record larger than the window is read whole (a length over the limit is
+    // corruption, which the read reports); one only skipped over needs just its header.
     const uint64_t record = kRecordHeaderSize + uint64_t{PeekPayloadLength(data)};
     if (record > want && record <= available && record <= kRecordHeaderSize + kMaxPayloadBytes) {
       want = static_cast<size_t>(record);
@@ -903,6 +907,11 @@ Status SegmentFileSpool::LoadCacheLocked(std::unique_lock<std::mutex>& lock, uin
   cache_.cursor_seq = base_seq;
   cache_.cursor_offset = base_offset;
   return OkStatus();
+}
+
+void SegmentFileSpool::ShrinkReadBufferLocked() {
+  const size_t keep = std::max(cache_.data.size(), kReadCacheFollowWindows * read_window_);
+  if (cache_.data.capacity() > 2 * keep) cache_.data.shrink_to_fit();
 }
 
 void SegmentFileSpool::ResetCacheLocked() {
@@ -1044,7 +1053,11 @@ Result<std::vector<RecordOut>> SegmentFileSpool::Read(uint64_t from_seq, size_t 
         ReadSegmentLocked(it->second, &seq, limit, max_records, max_bytes, &payload_bytes, &out);
     if (step == ReadStep::kLimit) break;
     if (step == ReadStep::kNeedLoad) {
-      if (++loads > max_loads) break;
+      // Each load moves the read on by at least one record. Positioning at the first record
+      // (from an index entry, up to kIndexInterval records before it) may take a load per
+      // record when records are larger than the window: a Read returns nothing only when it
+      // must.
+      if (++loads > (out.empty() ? max_loads + kIndexInterval : max_loads)) break;
       if (Status st = LoadCacheLocked(lock, it->first, seq); !st.ok()) {
         if (!out.empty()) break;  // return what was read; the error recurs on the next call
         return st;
@@ -1053,6 +1066,7 @@ Result<std::vector<RecordOut>> SegmentFileSpool::Read(uint64_t from_seq, size_t 
     // kSegmentEnd and kCorrupt: look up the segment holding seq again.
   }
   TrimCacheLocked();
+  ShrinkReadBufferLocked();
   return out;
 }
 

@@ -448,6 +448,44 @@ TEST_P(SpoolTest, CorruptionFoundByReadSkipsRestOfSegment) {
   EXPECT_EQ(Seqs(*spool->Read(12, 100, 1 << 20)), Range(13, 13));
 }
 
+TEST_P(SpoolTest, SegmentShortenedAfterOpenEndsItsReadableRange) {
+  {
+    auto spool = Open(SmallSegments());
+    AppendRange(*spool, 1, 7, 1000);  // 1-5, 6-7 (being written)
+    ASSERT_TRUE(spool->Sync().ok());
+  }
+  auto spool = Open(SmallSegments());
+  // Something cut the full segment in the middle of record 3 after the open-time scan.
+  ASSERT_TRUE(fs_.Truncate(SegPath(1), RecordOffset(1, 3, 1000) + 500).ok());
+  EXPECT_EQ(Seqs(ReadAll(*spool)), Concat(Range(1, 2), Range(6, 7)));
+  EXPECT_EQ(spool->Stats().read_dropped_records, 3u);  // 3, 4 and 5
+  EXPECT_EQ(AppendRange(*spool, 8, 8, 1000), 8u);
+  ASSERT_TRUE(spool->Sync().ok());
+  EXPECT_EQ(Seqs(*spool->Read(8, 100, 1 << 20)), Range(8, 8));
+}
+
+TEST_P(SpoolTest, FirstReadFarIntoASegmentOfLargeRecordsIsNotEmpty) {
+  {
+    auto spool = Open();
+    AppendRange(*spool, 1, 1500, 1000);  // one segment; index entries at 1 and 1025
+    ASSERT_TRUE(spool->Sync().ok());
+  }
+  // After a restart the reader knows only the index: reaching 1400 walks 375 records of 1 KiB,
+  // one window load each with the smallest window, and a small max_bytes.
+  auto spool = Open();
+  Result<std::vector<RecordOut>> got = spool->Read(1400, 10, 100);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_FALSE(got->empty());
+  EXPECT_EQ(got->front().seq, 1400u);
+  EXPECT_EQ(got->front().payload, Payload(1400, 1000));
+  // And back to an earlier record (a replay after a reconnect), then onwards to the end.
+  got = spool->Read(3, 2, 1 << 20);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(Seqs(*got), Range(3, 4));
+  EXPECT_EQ((*got)[1].payload, Payload(4, 1000));
+  EXPECT_EQ(Seqs(ReadAll(*spool, 1490)), Range(1490, 1500));
+}
+
 TEST_P(SpoolTest, CorruptStateFileRecoversFromSegments) {
   uint64_t epoch = 0;
   {

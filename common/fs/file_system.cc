@@ -102,6 +102,13 @@ class PosixFileSystem final : public FileSystem {
     out->clear();
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return ErrnoError("open " + path, errno);
+    // A regular file's size bounds the buffer, whatever the caller asked for.
+    struct stat st;
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+      const uint64_t size = static_cast<uint64_t>(st.st_size);
+      max_bytes =
+          static_cast<size_t>(std::min<uint64_t>(max_bytes, size > offset ? size - offset : 0));
+    }
     out->resize(max_bytes);
     size_t len = 0;
     while (len < max_bytes) {

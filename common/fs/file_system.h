@@ -44,7 +44,8 @@ class FileSystem {
   virtual Result<std::string> ReadFile(const std::string& path) = 0;
   // Reads up to `max_bytes` from `offset` into `*out`, replacing its content and keeping its
   // capacity (a caller reading a large file piece by piece reuses one buffer). Fewer bytes at
-  // end of file; none when `offset` is at or past it.
+  // end of file; none when `offset` is at or past it. The file's size, not `max_bytes`, bounds
+  // what is allocated.
   virtual Status ReadAt(const std::string& path, uint64_t offset, size_t max_bytes,
                         std::string* out) = 0;
   virtual Status Rename(const std::string& from, const std::string& to) = 0;

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <pthread.h>
-#include <pthread.h>
 #include <sys/fanotify.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -376,7 +375,9 @@ void FanotifyFileSource::WorkerLoop() {
           std::chrono::nanoseconds(0), std::min<std::chrono::nanoseconds>(wait, next_rescan - now));
     }
     items.clear();
-    const bool open = ring_.PopAll(&items, wait, tuning_.worker_gather);
+    // Gathering never delays a rename pair's expiry or a rescan past its time.
+    const bool open =
+        ring_.PopAll(&items, wait, std::min<std::chrono::nanoseconds>(tuning_.worker_gather, wait));
     for (RawEvent& raw : items) Process(raw);
     HandleLoss(&rescan_pending);
     now = clock_->SteadyNow();
