@@ -158,8 +158,8 @@ class FanotifyFileSource : public Source {
   BoundedQueue<RawEvent> ring_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> reader_done_{false};  // ReaderLoop returned
-  int64_t watch_began_ns_ = 0;  // Unix ns (kernel clock) when the watch was in place
-  LossTracker loss_;            // reader records, worker reports
+  int64_t watch_began_ns_ = 0;            // Unix ns (kernel clock) when the watch was in place
+  LossTracker loss_;                      // reader records, worker reports
   std::thread reader_;
   std::thread worker_;
   bool started_ = false;
