@@ -214,15 +214,9 @@ void CopyCorrelator::Release(std::vector<Held>* batch) {
   for (Held& held : *batch) {
     if (attributor_ != nullptr) attributor_->ResolveUserNames(held.event.mutable_actor());
     if (refused_unreported_ > 0) {
-      const int64_t now_ns = clock_->NowUnixNs();
-      custos::v1::Event lost;
-      lost.set_time_ns(now_ns);
-      auto* l = lost.mutable_events_lost();
-      l->set_source("copy_correlator");
-      l->set_count(refused_unreported_);
-      l->set_window_start_ns(refused_since_ns_);
-      l->set_window_end_ns(now_ns);
-      l->set_reason("copy-to-removable events refused by the agent's queue (full)");
+      custos::v1::Event lost = MakeEventsLost(
+          "copy_correlator", refused_unreported_, refused_since_ns_, clock_->NowUnixNs(),
+          "copy-to-removable events refused by the agent's queue (full)");
       if (downstream_->Push(std::move(lost))) refused_unreported_ = 0;
     }
     if (!downstream_->Push(std::move(held.event))) {

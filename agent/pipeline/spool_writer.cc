@@ -51,20 +51,6 @@ std::string& Scratch() {
 // Past this, a buffer that carried a small group gives its memory back (after a burst).
 constexpr size_t kKeepBytes = 1u << 20;
 
-// What the pipeline itself lost: `count` events between `start_ns` and `end_ns` (the event's
-// time), and why.
-v1::Event PipelineLoss(uint64_t count, int64_t start_ns, int64_t end_ns, std::string reason) {
-  v1::Event lost;
-  lost.set_time_ns(end_ns);
-  auto* el = lost.mutable_events_lost();
-  el->set_source("pipeline");
-  el->set_count(count);
-  el->set_window_start_ns(start_ns);
-  el->set_window_end_ns(end_ns);
-  el->set_reason(std::move(reason));
-  return lost;
-}
-
 }  // namespace
 
 void SpoolWriter::Buffer::Append(std::string_view payload, uint8_t type, uint8_t priority) {
@@ -94,9 +80,9 @@ SpoolWriter::Kind SpoolWriter::Serialize(v1::Event& event, std::string* out) con
                 {{"bytes", out->size()}, {"type", static_cast<int>(TypeOf(event))}});
   const int64_t when = event.time_ns() != 0 ? event.time_ns() : clock_->NowUnixNs();
   v1::Event lost =
-      PipelineLoss(1, when, when,
-                   "an event of " + std::to_string(out->size()) + " bytes exceeds the spool's " +
-                       std::to_string(spool::kMaxPayloadBytes) + "-byte record limit");
+      MakeEventsLost("pipeline", 1, when, when,
+                     "an event of " + std::to_string(out->size()) + " bytes exceeds the spool's " +
+                         std::to_string(spool::kMaxPayloadBytes) + "-byte record limit");
   lost.set_host(event.host());
   out->clear();
   lost.AppendToString(out);
@@ -235,8 +221,8 @@ void SpoolWriter::Run() {
     room_cv_.notify_all();
     if (dropped > 0) {
       v1::Event lost =
-          PipelineLoss(dropped, first_drop, clock_->NowUnixNs(),
-                       "capture ring full: events arrived faster than the spool could take them");
+          MakeEventsLost("pipeline", dropped, first_drop, clock_->NowUnixNs(),
+                         "capture ring full: events arrived faster than the spool could take them");
       const Kind kind = Serialize(lost, &lost_payload);
       group.Append(lost_payload, kind.type, kind.priority);
     }

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "common/status/status.h"
 #include "custos/v1/event.pb.h"
@@ -30,6 +31,22 @@ class EventSink {
     return Push(std::move(event));
   }
 };
+
+// The EventsLost event that reports `count` events lost by `source` ("file", "usb",
+// "pipeline", ...) between the two times, and why; its time is the window's end.
+inline custos::v1::Event MakeEventsLost(std::string_view source, uint64_t count,
+                                        int64_t window_start_ns, int64_t window_end_ns,
+                                        std::string reason) {
+  custos::v1::Event event;
+  event.set_time_ns(window_end_ns);
+  auto* lost = event.mutable_events_lost();
+  lost->set_source(std::string(source));
+  lost->set_count(count);
+  lost->set_window_start_ns(window_start_ns);
+  lost->set_window_end_ns(window_end_ns);
+  lost->set_reason(std::move(reason));
+  return event;
+}
 
 struct SourceHealth {
   std::string mechanism;  // e.g. "fanotify", "inotify", "replay"

@@ -195,7 +195,7 @@ SegmentScanner::Step SegmentScanner::Feed(std::string_view bytes, bool at_eof) {
     const bool typed = rec.type == collect_type_;
     if (indexed) scan_.index.emplace_back(rec.seq, at);
     if (typed) scan_.typed.emplace_back(rec.seq, at);
-    if ((indexed || typed) && on_record_ != nullptr) on_record_(ctx_, rec, at);
+    if ((indexed || typed) && on_record_ != nullptr) on_record_(ctx_, rec, at, indexed, typed);
     scan_.max_priority = std::max(scan_.max_priority, rec.priority);
     scan_.last_seq = rec.seq;
     off += rec.size;

@@ -83,11 +83,13 @@ SegmentScan ScanSegment(std::string_view segment, uint64_t first_seq, uint64_t i
 //              at_eof, so the lost records after it can be counted (rare: corruption only);
 //   kDone      scan() is final (corrupt or not), as ScanSegment would have returned it.
 // The result is the same however the file is cut into pieces. `on_record`, when set, sees each
-// valid record that is indexed or of collect_type while its payload is still in memory.
+// valid record that is indexed or of collect_type while its payload is still in memory, and
+// which of the two it is.
 class SegmentScanner {
  public:
   enum class Step { kNeedMore, kNeedRest, kDone };
-  using RecordHook = void (*)(void* ctx, const RecordView& rec, uint64_t offset);
+  using RecordHook = void (*)(void* ctx, const RecordView& rec, uint64_t offset, bool indexed,
+                              bool typed);
   SegmentScanner(uint64_t first_seq, uint64_t index_interval, uint8_t collect_type,
                  RecordHook on_record = nullptr, void* ctx = nullptr);
   // `bytes` are the file's bytes [offset(), offset() + bytes.size()); `at_eof`: nothing follows.

@@ -510,14 +510,12 @@ Status SegmentFileSpool::Recover() {
     // records are in the read window.
     Segment segment;
     segment.first_seq = first_seq;
-    auto on_record = [](void* ctx, const RecordView& rec, uint64_t offset) {
+    auto on_record = [](void* ctx, const RecordView& rec, uint64_t offset, bool indexed,
+                        bool typed) {
       Segment& seg = *static_cast<Segment*>(ctx);
-      if ((rec.seq - seg.first_seq) % kIndexInterval == 0) {
-        seg.index.push_back({rec.seq, offset, EventTimeNs(rec.payload)});
-      }
+      if (indexed) seg.index.push_back({rec.seq, offset, EventTimeNs(rec.payload)});
       custos::v1::Event event;
-      if (rec.type == kGapRecordType &&
-          event.ParseFromArray(rec.payload.data(), static_cast<int>(rec.payload.size())) &&
+      if (typed && event.ParseFromArray(rec.payload.data(), static_cast<int>(rec.payload.size())) &&
           event.has_gap()) {
         const custos::v1::Gap& gap = event.gap();
         seg.gaps.push_back(

@@ -98,14 +98,8 @@ void FileReporter::Push(custos::v1::Event&& event) {
   std::lock_guard<std::mutex> lock(push_mu_);
   const int64_t now_ns = clock_->NowUnixNs();
   if (refused_ > 0) {
-    custos::v1::Event lost;
-    lost.set_time_ns(now_ns);
-    auto* l = lost.mutable_events_lost();
-    l->set_source("file");
-    l->set_count(refused_);
-    l->set_window_start_ns(refused_since_ns_);
-    l->set_window_end_ns(now_ns);
-    l->set_reason("event sink full");
+    custos::v1::Event lost =
+        MakeEventsLost("file", refused_, refused_since_ns_, now_ns, "event sink full");
     if (sink->Push(std::move(lost))) {
       events_.fetch_add(1, std::memory_order_relaxed);
       refused_ = 0;
@@ -358,14 +352,7 @@ bool FileReporter::Rescan(const std::atomic<bool>& stop) {
 void FileReporter::ReportLost(uint64_t count, int64_t window_start_ns, int64_t window_end_ns,
                               const std::string& reason) {
   lost_.fetch_add(count, std::memory_order_relaxed);
-  custos::v1::Event event;
-  event.set_time_ns(window_end_ns);
-  auto* l = event.mutable_events_lost();
-  l->set_source("file");
-  l->set_count(count);
-  l->set_window_start_ns(window_start_ns);
-  l->set_window_end_ns(window_end_ns);
-  l->set_reason(reason);
+  custos::v1::Event event = MakeEventsLost("file", count, window_start_ns, window_end_ns, reason);
   logging::Warn("file: events lost, rescanning roots",
                 {{"mechanism", mechanism_}, {"count", count}, {"reason", reason}});
   Push(std::move(event));

@@ -724,15 +724,8 @@ bool UsbSource::Emit(custos::v1::Event&& event) {
 
 void UsbSource::ReportLoss(std::string reason, uint64_t count) {
   int64_t now = clock_->NowUnixNs();
-  custos::v1::Event event;
-  event.set_time_ns(now);
-  auto* lost = event.mutable_events_lost();
-  lost->set_source("usb");
-  lost->set_count(count);
-  lost->set_window_start_ns(now);
-  lost->set_window_end_ns(now);
-  lost->set_reason(std::move(reason));
-  logging::Warn("usb: events lost", {{"reason", lost->reason()}, {"count", count}});
+  custos::v1::Event event = MakeEventsLost("usb", count, now, now, std::move(reason));
+  logging::Warn("usb: events lost", {{"reason", event.events_lost().reason()}, {"count", count}});
   if (sink_->Push(std::move(event))) {
     ++events_;
   } else {
