@@ -11,6 +11,7 @@
 #include "agent/app/agent_config.h"
 #include "agent/pipeline/attribution.h"
 #include "agent/pipeline/copy_correlator.h"
+#include "agent/pipeline/proc_events.h"
 #include "agent/pipeline/spool_writer.h"
 #include "agent/sources/file/file_source.h"
 #include "agent/sources/replay/replay_source.h"
@@ -220,6 +221,20 @@ int Run(const AgentConfig& c, const flags::Args& args) {
 
   std::vector<std::unique_ptr<Source>> sources;
   pipeline::ProcessAttributor attributor;
+  // Before the sources: a process that execs from now on has its facts read at once.
+  std::unique_ptr<pipeline::ProcEventTracker> tracker;
+  std::string tracking_state = "off (attribution.process_events: false)";
+  if (c.process_events) {
+    auto t = pipeline::ProcEventTracker::Start(&attributor);
+    if (t.ok()) {
+      tracker = std::move(*t);
+      tracking_state = "proc connector";
+    } else {
+      tracking_state = "unavailable: " + t.status().message();
+      logging::Warn("agent: no process events; attribution re-checks /proc on every file event",
+                    {{"error", t.status().ToString()}});
+    }
+  }
   // File and USB sources push through the copy correlator (copy-to-removable: which file was
   // copied onto a removable volume); the others straight into the writer.
   const bool usb_on = c.usb_enabled && !args.Has("no-usb-source");
@@ -357,6 +372,21 @@ int Run(const AgentConfig& c, const flags::Args& args) {
                         {"lost", h.lost}});
       }
       st["sources"] = srcs;
+      {
+        const auto as = attributor.stats();
+        nlohmann::json at = {{"process_events", tracking_state},
+                             {"cache_hits", as.hits + as.tracked_hits},
+                             {"procfs_reads", as.misses + as.exec_reads},
+                             {"gone", as.gone}};
+        if (tracker) {
+          const auto ts = tracker->stats();
+          if (!ts.running) at["process_events"] = "stopped (socket error; see the log)";
+          at["execs"] = ts.execs;
+          at["exits"] = ts.exits;
+          at["gaps"] = ts.gaps;
+        }
+        st["attribution"] = at;
+      }
       // Rewritten every second for `status`; atomic for readers, no fsync (not worth a disk
       // flush per second, and it is regenerated after a crash).
       (void)fs::WriteFileAtomic(f, c.status_path(), st.dump(2) + "\n", 0644, /*durable=*/false);
@@ -377,6 +407,7 @@ int Run(const AgentConfig& c, const flags::Args& args) {
   }
   logging::Info("custos-agent stopping");
   for (auto& s : sources) s->Stop();
+  if (tracker) tracker->Stop();
   correlator.Stop();
   writer.Stop();
   client->Stop();
@@ -416,6 +447,15 @@ int PrintStatus(const AgentConfig& c) {
   std::printf("rate:       %.0f events/s; pipeline drops %llu\n",
               st.value("events_per_second", 0.0),
               static_cast<unsigned long long>(st["pipeline"].value("dropped", 0ull)));
+  if (st.contains("attribution") && st["attribution"].is_object()) {
+    const auto& at = st["attribution"];
+    std::string counts;
+    if (at.contains("execs")) {
+      counts = " (" + std::to_string(at.value("execs", 0ull)) + " execs, " +
+               std::to_string(at.value("gaps", 0ull)) + " gaps)";
+    }
+    std::printf("processes:  %s%s\n", at.value("process_events", "").c_str(), counts.c_str());
+  }
   for (const auto& s : st["sources"]) {
     std::printf("source:     %s via %s: %s%s%s (%llu events, %llu lost)\n",
                 s.value("name", "").c_str(), s.value("mechanism", "").c_str(),

@@ -83,7 +83,7 @@ ProcessAttributor::~ProcessAttributor() {
   for (const auto& [pid, fd] : hot_stat_fds_) close(fd);
 }
 
-std::optional<std::string> ProcessAttributor::ReadStatText(uint32_t pid) {
+std::optional<std::string> ProcessAttributor::ReadStatText(uint32_t pid, bool keep_fd) {
   const std::string path = options_.proc_root + "/" + std::to_string(pid) + "/stat";
   if (!hot_fds_) return ReadSmallFile(path, kStatMaxBytes);
   std::lock_guard<std::mutex> lock(fds_mu_);
@@ -111,11 +111,10 @@ std::optional<std::string> ProcessAttributor::ReadStatText(uint32_t pid) {
   do {
     n = pread(fd, text.data(), text.size(), 0);
   } while (n < 0 && errno == EINTR);
-  if (n <= 0) {
-    close(fd);
-    return std::nullopt;
-  }
+  if (n <= 0 || !keep_fd) close(fd);
+  if (n <= 0) return std::nullopt;
   text.resize(static_cast<size_t>(n));
+  if (!keep_fd) return text;
   hot_stat_fds_.emplace_front(pid, fd);
   if (hot_stat_fds_.size() > kHotStatFds) {
     close(hot_stat_fds_.back().second);
@@ -124,8 +123,9 @@ std::optional<std::string> ProcessAttributor::ReadStatText(uint32_t pid) {
   return text;
 }
 
-std::optional<ProcessAttributor::StatFacts> ProcessAttributor::ReadStat(uint32_t pid) {
-  auto text = ReadStatText(pid);
+std::optional<ProcessAttributor::StatFacts> ProcessAttributor::ReadStat(uint32_t pid,
+                                                                        bool keep_fd) {
+  auto text = ReadStatText(pid, keep_fd);
   if (!text) return std::nullopt;
   // "pid (comm) state ppid ...": comm may contain spaces and ')', so split at the last ')'.
   const size_t open_paren = text->find('(');
@@ -219,9 +219,66 @@ custos::v1::Actor ProcessAttributor::ReadFacts(uint32_t pid, const StatFacts& st
   return actor;
 }
 
+ProcessAttributor::Read ProcessAttributor::ReadProcess(uint32_t pid, StatFacts stat, bool keep_fd) {
+  Read r;
+  r.stat = std::move(stat);
+  r.actor = ReadFacts(pid, *r.stat);
+  // If the pid went away, exec'd or was reused while we read, the facts may mix two images.
+  auto after = ReadStat(pid, keep_fd);
+  r.stable = after && after->start_time == r.stat->start_time && after->comm == r.stat->comm;
+  if (!r.stable) r.actor.set_partial(true);
+  return r;
+}
+
+void ProcessAttributor::EraseLocked(uint32_t pid) {
+  auto it = by_pid_.find(pid);
+  if (it == by_pid_.end()) return;
+  lru_.erase(it->second);
+  by_pid_.erase(it);
+}
+
+void ProcessAttributor::InsertLocked(uint32_t pid, const StatFacts& stat,
+                                     const custos::v1::Actor& actor,
+                                     std::chrono::steady_clock::time_point now, bool tracked,
+                                     uint64_t started_seq) {
+  if (options_.cache_capacity == 0) return;
+  auto it = by_pid_.find(pid);
+  if (it != by_pid_.end()) {
+    if (it->second->seq >= started_seq) return;  // cached after this read began: newer
+    lru_.erase(it->second);
+    by_pid_.erase(it);
+  }
+  lru_.push_front(Entry{pid, stat, actor, now, next_seq_++, tracked, false});
+  by_pid_[pid] = lru_.begin();
+  while (lru_.size() > options_.cache_capacity) {
+    by_pid_.erase(lru_.back().pid);
+    lru_.pop_back();
+  }
+}
+
 custos::v1::Actor ProcessAttributor::AttributeProcess(uint32_t pid) {
   const auto now = clock_->SteadyNow();
-  auto stat = ReadStat(pid);
+  uint64_t started_seq = 0;
+  uint64_t gaps = 0;
+  bool tracking = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = by_pid_.find(pid);
+    if (it != by_pid_.end() && it->second->tracked) {
+      Entry& entry = *it->second;
+      if (!entry.exited || now - entry.confirmed <= options_.gone_grace) {
+        lru_.splice(lru_.begin(), lru_, it->second);
+        ++stats_.tracked_hits;
+        return entry.actor;
+      }
+      // Exited longer ago than gone_grace: whatever has the pid now is another process.
+    }
+    started_seq = next_seq_;
+    gaps = gaps_;
+    tracking = tracking_;
+  }
+  // With tracking on, stat fds are not kept: tracked entries never need the re-check.
+  auto stat = ReadStat(pid, /*keep_fd=*/!tracking);
   if (!stat) {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.gone;
@@ -240,7 +297,8 @@ custos::v1::Actor ProcessAttributor::AttributeProcess(uint32_t pid) {
     auto it = by_pid_.find(pid);
     if (it != by_pid_.end()) {
       Entry& entry = *it->second;
-      if (entry.stat.start_time == stat->start_time && entry.stat.comm == stat->comm) {
+      if (!entry.exited && entry.stat.start_time == stat->start_time &&
+          entry.stat.comm == stat->comm) {
         entry.confirmed = now;
         lru_.splice(lru_.begin(), lru_, it->second);
         ++stats_.hits;
@@ -252,26 +310,90 @@ custos::v1::Actor ProcessAttributor::AttributeProcess(uint32_t pid) {
     ++stats_.misses;
   }
 
-  custos::v1::Actor actor = ReadFacts(pid, *stat);
-  // If the pid went away or was reused while we read, the facts may mix two processes.
-  auto after = ReadStat(pid);
-  const bool stable = after && after->start_time == stat->start_time && after->comm == stat->comm;
-  if (!stable) actor.set_partial(true);
-  if (!stable || options_.cache_capacity == 0) return actor;
-
+  Read r = ReadProcess(pid, *stat, /*keep_fd=*/!tracking);
+  if (!r.stable) return r.actor;
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = by_pid_.find(pid);
-  if (it != by_pid_.end()) {  // another thread raced us; keep the newest read
-    lru_.erase(it->second);
-    by_pid_.erase(it);
+  InsertLocked(pid, *r.stat, r.actor, now, tracking && tracking_ && gaps == gaps_, started_seq);
+  return r.actor;
+}
+
+void ProcessAttributor::SetTracking(bool on) {
+  std::lock_guard<std::mutex> lock(mu_);
+  tracking_ = on;
+  if (!on) {
+    for (Entry& e : lru_) e.tracked = false;
   }
-  lru_.push_front(Entry{pid, *stat, actor, now});
-  by_pid_[pid] = lru_.begin();
+}
+
+bool ProcessAttributor::tracking() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return tracking_;
+}
+
+void ProcessAttributor::OnExec(uint32_t pid) {
+  const auto now = clock_->SteadyNow();
+  uint64_t started_seq = 0;
+  uint64_t gaps = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    started_seq = next_seq_;
+    gaps = gaps_;
+    ++stats_.exec_reads;
+  }
+  Read r;
+  if (auto stat = ReadStat(pid, /*keep_fd=*/false)) r = ReadProcess(pid, *stat, false);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!r.stable) {
+    // Gone, or changed again while read: the old image's facts are wrong from here on.
+    auto it = by_pid_.find(pid);
+    if (it != by_pid_.end() && it->second->seq < started_seq) EraseLocked(pid);
+    return;
+  }
+  InsertLocked(pid, *r.stat, r.actor, now, tracking_ && gaps == gaps_, started_seq);
+}
+
+void ProcessAttributor::OnFork(uint32_t child, uint32_t parent) {
+  const auto now = clock_->SteadyNow();
+  std::lock_guard<std::mutex> lock(mu_);
+  EraseLocked(child);  // an earlier process with this pid
+  auto it = by_pid_.find(parent);
+  if (it == by_pid_.end() || !it->second->tracked || it->second->exited) return;
+  if (options_.cache_capacity == 0) return;
+  Entry entry = *it->second;
+  entry.pid = child;
+  entry.stat.ppid = parent;
+  entry.stat.start_time = 0;  // unknown: after a tracking gap the stat check re-reads it
+  entry.actor.set_pid(child);
+  entry.actor.set_ppid(parent);
+  entry.confirmed = now;
+  entry.seq = next_seq_++;
+  ++stats_.inherited;
+  lru_.push_front(std::move(entry));
+  by_pid_[child] = lru_.begin();
   while (lru_.size() > options_.cache_capacity) {
     by_pid_.erase(lru_.back().pid);
     lru_.pop_back();
   }
-  return actor;
+}
+
+void ProcessAttributor::OnExit(uint32_t pid) {
+  const auto now = clock_->SteadyNow();
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_pid_.find(pid);
+  if (it == by_pid_.end()) return;
+  it->second->exited = true;
+  it->second->confirmed = now;
+}
+
+void ProcessAttributor::Forget(uint32_t pid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  EraseLocked(pid);
+}
+
+void ProcessAttributor::OnTrackingGap() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++gaps_;
+  for (Entry& e : lru_) e.tracked = false;
 }
 
 std::optional<std::string> ProcessAttributor::LookupUserName(uint32_t uid) {

@@ -23,6 +23,15 @@
 // handled); afterwards the pid is reported partial. The cache is an LRU of `cache_capacity`
 // entries (~1 KiB each with a full command line). User names are cached per uid (bounded).
 //
+// Process tracking (ProcEventTracker, proc_events.h, feeds the On* calls from the kernel's
+// process events): while it runs, facts are read when a process execs or changes uid, a forked
+// child inherits its parent's cached facts, and an exit starts the entry's gone_grace. An entry
+// cached while tracking runs is *tracked*: its facts stay right until one of those events, so a
+// lookup returns it with no procfs read at all, and a short-lived `cp` keeps its facts even when
+// its events are read after it exited. When the tracker reports lost events (OnTrackingGap)
+// every entry becomes untracked and is checked against /proc/PID/stat as above; so is every
+// entry when tracking is off.
+//
 // Threads: all methods are thread-safe. AttributeProcess reads only procfs (never disk or
 // network) and is safe on kernel reader threads; ResolveUserNames may block in NSS (LDAP, sssd)
 // on the first lookup of a uid and belongs on a worker thread. Attribute does both.
@@ -73,11 +82,31 @@ class ProcessAttributor {
   // "unknown", not root.
   void ResolveUserNames(custos::v1::Actor* actor);
 
+  // Process tracking (see above). Thread-safe; the tracker calls them from its own thread.
+  // SetTracking(true): entries cached from now on are tracked. SetTracking(false) untracks all.
+  void SetTracking(bool on);
+  bool tracking() const;
+  // The process (tgid) replaced its image or changed uid: its facts are read now (it may be
+  // gone soon) and replace the cached ones; if it is already gone its entry is dropped.
+  void OnExec(uint32_t pid);
+  // A new process (not a thread): it inherits its parent's tracked facts, if cached; any entry
+  // left under its pid by an earlier process is dropped.
+  void OnFork(uint32_t child, uint32_t parent);
+  // The process exited: its facts stay usable for gone_grace from now.
+  void OnExit(uint32_t pid);
+  // Drops the pid's entry (its next lookup reads procfs): an exec not read at once.
+  void Forget(uint32_t pid);
+  // Process events were lost: no entry can be trusted without the stat check any more.
+  void OnTrackingGap();
+
   struct Stats {
     uint64_t hits = 0;          // facts served from the cache after the stat check
     uint64_t misses = 0;        // facts read from procfs
     uint64_t gone = 0;          // pid no longer present
     uint64_t stat_rereads = 0;  // stat checks served by an open fd (one pread)
+    uint64_t tracked_hits = 0;  // facts served from a tracked entry (no procfs read)
+    uint64_t exec_reads = 0;    // facts read because the process exec'd or changed uid
+    uint64_t inherited = 0;     // facts a forked child inherited from its parent
   };
   // Open /proc/PID/stat files kept for the most recently seen pids (real procfs only).
   static constexpr size_t kHotStatFds = 16;
@@ -93,12 +122,27 @@ class ProcessAttributor {
     uint32_t pid = 0;
     StatFacts stat;
     custos::v1::Actor actor;
-    std::chrono::steady_clock::time_point confirmed;
+    std::chrono::steady_clock::time_point confirmed;  // or, once exited, the exit
+    uint64_t seq = 0;      // insertion order: a slower reader never replaces newer facts
+    bool tracked = false;  // facts kept right by process events (no stat check needed)
+    bool exited = false;   // tracked exit seen; usable for gone_grace from `confirmed`
   };
 
-  std::optional<StatFacts> ReadStat(uint32_t pid);
-  // The text of /proc/PID/stat, through a kept fd when there is one.
-  std::optional<std::string> ReadStatText(uint32_t pid);
+  std::optional<StatFacts> ReadStat(uint32_t pid, bool keep_fd);
+  // The text of /proc/PID/stat, through a kept fd when there is one (and keep_fd: kept after).
+  std::optional<std::string> ReadStatText(uint32_t pid, bool keep_fd);
+  // Reads the facts after `stat`, then stat again: a reused pid or an exec in between makes the
+  // read unstable (partial, not cached).
+  struct Read {
+    std::optional<StatFacts> stat;
+    custos::v1::Actor actor;
+    bool stable = false;
+  };
+  Read ReadProcess(uint32_t pid, StatFacts stat, bool keep_fd);
+  // Inserts under mu_, unless an entry inserted after `started_seq` is there (it is newer).
+  void InsertLocked(uint32_t pid, const StatFacts& stat, const custos::v1::Actor& actor,
+                    std::chrono::steady_clock::time_point now, bool tracked, uint64_t started_seq);
+  void EraseLocked(uint32_t pid);
   custos::v1::Actor ReadFacts(uint32_t pid, const StatFacts& stat) const;
   std::optional<std::string> LookupUserName(uint32_t uid);
 
@@ -109,6 +153,9 @@ class ProcessAttributor {
   std::list<Entry> lru_;  // guarded by mu_; most recently used first
   std::unordered_map<uint32_t, std::list<Entry>::iterator> by_pid_;  // guarded by mu_
   Stats stats_;                                                      // guarded by mu_
+  bool tracking_ = false;                                            // guarded by mu_
+  uint64_t gaps_ = 0;      // OnTrackingGap calls; guarded by mu_
+  uint64_t next_seq_ = 1;  // guarded by mu_
 
   // pid -> open stat fd, most recently used first; at most kHotStatFds. Only on a real procfs.
   const bool hot_fds_;

@@ -293,5 +293,133 @@ TEST(Utf8Test, EscapesInvalidBytesAndBackslashOnly) {
   EXPECT_FALSE(IsValidUtf8("\xff"));
 }
 
+// ---- process tracking (the On* calls ProcEventTracker makes) ---------------------------------
+
+TEST(ProcessAttributorTrackingTest, ATrackedEntryNeedsNoProcfsReadUntilTheProcessExecs) {
+  TempDir proc;
+  FakeProcess shell;
+  shell.comm = "bash";
+  shell.exe = "/usr/bin/bash";
+  WriteFake(proc.path(), shell);
+  ProcessAttributor attributor({.proc_root = proc.path(), .user_name_lookup = FakeUsers});
+  attributor.SetTracking(true);
+  EXPECT_EQ(attributor.AttributeProcess(shell.pid).executable(), "/usr/bin/bash");
+  // Its /proc changes, but no exec event came: the tracked entry is served as it is, unread.
+  FakeProcess execed = shell;
+  execed.comm = "cp";
+  execed.exe = "/usr/bin/cp";
+  WriteFake(proc.path(), execed);
+  EXPECT_EQ(attributor.AttributeProcess(shell.pid).executable(), "/usr/bin/bash");
+  EXPECT_EQ(attributor.stats().tracked_hits, 1u);
+  EXPECT_EQ(attributor.stats().misses, 1u);
+  // The exec event: read now, served from then on.
+  attributor.OnExec(shell.pid);
+  EXPECT_EQ(attributor.stats().exec_reads, 1u);
+  std::filesystem::remove_all(proc.path() + "/4242");
+  const custos::v1::Actor actor = attributor.AttributeProcess(shell.pid);
+  EXPECT_EQ(actor.executable(), "/usr/bin/cp");
+  EXPECT_FALSE(actor.partial());
+  EXPECT_EQ(attributor.stats().tracked_hits, 2u);
+}
+
+TEST(ProcessAttributorTrackingTest, AnExitStartsTheGraceAfterWhichThePidIsPartial) {
+  TempDir proc;
+  FakeProcess p;
+  WriteFake(proc.path(), p);
+  FakeClock clock;
+  ProcessAttributor attributor({.proc_root = proc.path(),
+                                .gone_grace = std::chrono::milliseconds(5000),
+                                .user_name_lookup = FakeUsers,
+                                .clock = &clock});
+  attributor.SetTracking(true);
+  attributor.OnExec(p.pid);                 // read at exec; nobody asked yet
+  clock.Advance(std::chrono::seconds(60));  // a long-lived process: no grace runs while alive
+  std::filesystem::remove_all(proc.path() + "/4242");
+  attributor.OnExit(p.pid);
+  clock.Advance(std::chrono::seconds(4));
+  EXPECT_EQ(attributor.AttributeProcess(p.pid).executable(), "/usr/bin/cp");
+  clock.Advance(std::chrono::seconds(2));
+  const custos::v1::Actor stale = attributor.AttributeProcess(p.pid);
+  EXPECT_TRUE(stale.partial());
+  EXPECT_EQ(stale.executable(), "");
+}
+
+TEST(ProcessAttributorTrackingTest, AGapOrTrackingOffBringsBackTheStatCheck) {
+  for (const bool gap : {true, false}) {
+    TempDir proc;
+    FakeProcess shell;
+    shell.comm = "bash";
+    shell.exe = "/usr/bin/bash";
+    WriteFake(proc.path(), shell);
+    ProcessAttributor attributor({.proc_root = proc.path(), .user_name_lookup = FakeUsers});
+    attributor.SetTracking(true);
+    EXPECT_EQ(attributor.AttributeProcess(shell.pid).executable(), "/usr/bin/bash");
+    if (gap) {
+      attributor.OnTrackingGap();  // an exec event may have been lost
+      EXPECT_TRUE(attributor.tracking());
+    } else {
+      attributor.SetTracking(false);
+    }
+    FakeProcess execed = shell;
+    execed.comm = "cp";
+    execed.exe = "/usr/bin/cp";
+    WriteFake(proc.path(), execed);
+    EXPECT_EQ(attributor.AttributeProcess(shell.pid).executable(), "/usr/bin/cp") << gap;
+    EXPECT_EQ(attributor.stats().misses, 2u) << gap;
+    EXPECT_EQ(attributor.stats().tracked_hits, 0u) << gap;
+  }
+}
+
+TEST(ProcessAttributorTrackingTest, AForkedChildInheritsTrackedFactsOnly) {
+  TempDir proc;
+  FakeProcess parent;
+  parent.pid = 100;
+  parent.comm = "python3";
+  parent.exe = "/usr/bin/python3";
+  parent.cmdline = "python3\0sync.py\0"s;
+  WriteFake(proc.path(), parent);
+  ProcessAttributor attributor({.proc_root = proc.path(), .user_name_lookup = FakeUsers});
+  attributor.SetTracking(true);
+  ASSERT_FALSE(attributor.AttributeProcess(parent.pid).partial());
+  attributor.OnFork(101, parent.pid);  // never in the fake /proc: it exits before anyone looks
+  custos::v1::Actor child = attributor.Attribute(101);
+  EXPECT_EQ(child.pid(), 101u);
+  EXPECT_EQ(child.ppid(), 100u);
+  EXPECT_EQ(child.executable(), "/usr/bin/python3");
+  EXPECT_EQ(child.command_line(), "python3 sync.py");
+  EXPECT_EQ(child.login_user(), "alice");
+  EXPECT_FALSE(child.partial());
+  EXPECT_EQ(attributor.stats().inherited, 1u);
+  // The parent is not cached as tracked any more (a gap): a child inherits nothing.
+  attributor.OnTrackingGap();
+  attributor.OnFork(102, parent.pid);
+  EXPECT_TRUE(attributor.AttributeProcess(102).partial());
+  // A fork under a pid whose earlier process is still cached replaces that entry.
+  attributor.OnFork(101, 999);
+  EXPECT_TRUE(attributor.AttributeProcess(101).partial());
+}
+
+TEST(ProcessAttributorTrackingTest, AnExecOfAProcessAlreadyGoneDropsTheOldImagesFacts) {
+  TempDir proc;
+  FakeProcess shell;
+  shell.comm = "bash";
+  shell.exe = "/usr/bin/bash";
+  WriteFake(proc.path(), shell);
+  ProcessAttributor attributor({.proc_root = proc.path(), .user_name_lookup = FakeUsers});
+  attributor.SetTracking(true);
+  ASSERT_EQ(attributor.AttributeProcess(shell.pid).executable(), "/usr/bin/bash");
+  std::filesystem::remove_all(proc.path() + "/4242");  // exec'd and exited before it was read
+  attributor.OnExec(shell.pid);
+  const custos::v1::Actor actor = attributor.AttributeProcess(shell.pid);
+  EXPECT_TRUE(actor.partial());
+  EXPECT_EQ(actor.executable(), "");  // never the shell's facts for what came after its exec
+  // Forget (an exec over the read cap) drops the entry the same way.
+  WriteFake(proc.path(), shell);
+  ASSERT_EQ(attributor.AttributeProcess(shell.pid).executable(), "/usr/bin/bash");
+  attributor.Forget(shell.pid);
+  std::filesystem::remove_all(proc.path() + "/4242");
+  EXPECT_TRUE(attributor.AttributeProcess(shell.pid).partial());
+}
+
 }  // namespace
 }  // namespace custos::agent::pipeline

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "agent/pipeline/attribution.h"
+#include "agent/pipeline/proc_events.h"
 #include "agent/pipeline/utf8.h"
 #include "agent/sources/file/linux/fanotify_file_source.h"
 #include "agent/sources/file/linux/inotify_file_source.h"
@@ -753,6 +754,64 @@ TEST(FanotifyFileSourceTest, MoveEventPairingWithoutFanRename) {
                                                               {root + "/b", root + "/c"},
                                                               {root + "/dir", root + "/dir2"}}));
   EXPECT_EQ(CountFile(events, custos::v1::FILE_OP_DELETE, root + "/a"), 0u);
+}
+
+// With process events the reader batches its reads (Tuning::reader_batch_delay), so a shell that
+// writes one file and exits at once is gone when its events are read: its facts come from its
+// exec. (Each shell first waits 50 ms, so that the exec read itself never races the exit; for
+// shells that exit within microseconds of their exec see file_attribution_bench.)
+TEST(FanotifyFileSourceTest, ShortLivedProcessesKeepTheirAttributionWhenReadsAreBatched) {
+  TempDir tmp;
+  const std::string root = Canonical(tmp.Sub("root"));
+  FileSourceOptions options;
+  options.roots = {root};
+  pipeline::ProcessAttributor attributor;
+  auto tracker = pipeline::ProcEventTracker::Start(&attributor);
+  const Status probe = FanotifyFileSource::Probe(options);
+  if (!probe.ok() || !tracker.ok()) {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (fanotify and process events)";
+    FAIL() << probe.ToString() << " / " << tracker.status().ToString();
+  }
+  auto created = FanotifyFileSource::Create(options, &attributor, nullptr);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  std::unique_ptr<Source> source = std::move(*created);
+  CollectingSink sink;
+  ASSERT_TRUE(source->Start(&sink).ok());
+  constexpr int kShells = 10;
+  std::vector<pid_t> pids;
+  for (int i = 0; i < kShells; ++i) {
+    const std::string script = "sleep 0.05; echo x > " + root + "/f" + std::to_string(i);
+    const pid_t child = fork();
+    if (child == 0) {
+      execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    ASSERT_GT(child, 0);
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    pids.push_back(child);
+  }
+  ASSERT_TRUE(
+      sink.WaitFor(Has(custos::v1::FILE_OP_MODIFY, root + "/f" + std::to_string(kShells - 1))));
+  source->Stop();
+  const auto events = sink.Events();
+  const std::string sh = EscapeToUtf8(std::filesystem::canonical("/bin/sh").string());
+  for (int i = 0; i < kShells; ++i) {
+    const std::string path = root + "/f" + std::to_string(i);
+    for (const auto op : {custos::v1::FILE_OP_CREATE, custos::v1::FILE_OP_MODIFY}) {
+      const Event* e = FindFile(events, op, path);
+      ASSERT_NE(e, nullptr) << path << " " << custos::v1::FileOp_Name(op);
+      EXPECT_EQ(e->actor().pid(), static_cast<uint32_t>(pids[i])) << path;
+      EXPECT_EQ(e->actor().executable(), sh) << e->ShortDebugString();
+      EXPECT_NE(e->actor().command_line().find("echo x > " + path), std::string::npos)
+          << e->ShortDebugString();
+      EXPECT_EQ(e->actor().uid(), geteuid());
+      EXPECT_FALSE(e->actor().user_name().empty());
+      EXPECT_FALSE(e->actor().partial()) << e->ShortDebugString();
+    }
+  }
+  EXPECT_GE(attributor.stats().exec_reads, static_cast<uint64_t>(kShells));
 }
 
 // Checks the fallback in a process without CAP_SYS_ADMIN. Returns "" or what went wrong.

@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstddef>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 #include <unordered_map>
 
@@ -347,6 +348,16 @@ void FanotifyFileSource::ReaderLoop() {
       if (overflow) reporter_.CountKernelOverflow();
       batch.clear();
       ring_.Wake();
+    }
+    // A trickle: let events gather in the kernel queue (16,384 deep) for one read per batch.
+    // The wake signal of Stop() cuts the sleep short.
+    if (total < buffer.size() / 2 && tuning_.reader_batch_delay.count() > 0 &&
+        attributor_ != nullptr && attributor_->tracking() && !stopping_.load()) {
+      const auto ns = std::chrono::nanoseconds(tuning_.reader_batch_delay).count();
+      struct timespec ts {
+        static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)
+      };
+      nanosleep(&ts, nullptr);
     }
   }
 }

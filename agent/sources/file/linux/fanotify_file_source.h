@@ -35,7 +35,8 @@
 // mask: CREATE|DELETE is ordered by whether the name exists now.
 //
 // Threads: a reader thread reads the fanotify descriptor, parses, attributes the pid with
-// ProcessAttributor::AttributeProcess (procfs only, memoised per read batch) and queues raw
+// ProcessAttributor::AttributeProcess (procfs only, memoised per read batch; with process
+// tracking on it batches its reads, see Tuning::reader_batch_delay) and queues raw
 // events in a bounded ring (ring_capacity); it never touches the disk or the network. A worker
 // thread resolves paths, stats, updates the snapshot and reports (FileReporter); a hashing thread
 // hashes. FAN_Q_OVERFLOW or a full ring -> an EventsLost event (count 0 when the kernel lost them,
@@ -79,6 +80,11 @@ class FanotifyFileSource : public Source {
     // 25 ms: the worker costs 1.3% of a core at 1,000 events/s instead of 1.7-2.2% at 10 ms
     // (docs/performance.md); the spool's 50 ms group delay is the larger wait anyway.
     std::chrono::milliseconds worker_gather{25};
+    // While the attributor tracks processes (ProcEventTracker: facts read at exec, kept past
+    // exit), the reader sleeps this long after a read that did not fill half its buffer, so a
+    // trickle of events costs one wake-up per batch instead of one per event. Without tracking
+    // it reads at once: a short-lived process must still be in /proc when its event is read.
+    std::chrono::milliseconds reader_batch_delay{10};
     std::chrono::milliseconds rescan_min_interval{5000};
   };
 

@@ -1,0 +1,109 @@
+// agent/pipeline/proc_events.h: the kernel's process events (the proc connector: netlink
+// NETLINK_CONNECTOR, CN_IDX_PROC) keeping ProcessAttributor's cache right without a procfs read
+// per file event.
+//
+// What it buys: the fanotify reader no longer has to read each event the moment it is queued
+// (and check /proc/PID/stat) to catch a short-lived `cp` before it exits. The tracker reads a
+// process's facts when it execs, so its events can be read in batches and still carry them.
+//
+// Subscribes to fork, exec, uid change and exit (a kernel-side filter on Linux 6.6+; older
+// kernels send every kind and the others are ignored). On each: exec or uid change ->
+// ProcessAttributor::OnExec (facts read now), a new process -> OnFork, a process exit -> OnExit;
+// threads are ignored. A socket overflow (ENOBUFS) -> OnTrackingGap: cached entries are re-checked
+// against procfs as without tracking. Exec reads are capped (max_exec_reads_per_second); past the
+// cap the entry is only forgotten, so the process is read lazily at its next file event, as without
+// tracking.
+//
+// Needs CAP_NET_ADMIN in the initial user namespace and an agent in the initial pid namespace
+// (the kernel ignores requests from any other: Start waits for the kernel's acknowledgement and
+// fails clearly without it). Runs one thread ("proc-events") that sleeps in poll(2) between
+// events: no timer wake-ups.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "agent/pipeline/attribution.h"
+#include "common/status/status.h"
+
+namespace custos::agent::pipeline {
+
+struct ProcEvent {
+  enum class Kind { kAck, kFork, kExec, kUid, kExit, kOther };
+  Kind kind = Kind::kOther;
+  uint32_t pid = 0;      // the process (thread group id); fork: the child's
+  uint32_t tid = 0;      // the thread; fork: the child thread
+  uint32_t parent = 0;   // fork: the parent's thread group id
+  uint32_t ack_err = 0;  // ack: the errno of a subscription request, 0 = accepted
+  uint32_t seq = 0;      // cn_msg seq and ack (an ack repeats the request's seq, ack + 1)
+  uint32_t ack = 0;
+  // A whole process (its main thread), not one thread of it.
+  bool IsProcess() const { return pid == tid; }
+};
+
+// Parses one datagram from the proc connector socket: netlink messages, each carrying a cn_msg
+// from (CN_IDX_PROC, CN_VAL_PROC) with one proc_event. Kernel bytes, so bounds-checked: events
+// up to the first malformed message are appended to *out and the error says what was wrong.
+// Messages of other connector ids and NLMSG_NOOP are skipped; a netlink error message is an
+// error.
+Status ParseProcEvents(std::string_view datagram, std::vector<ProcEvent>* out);
+
+struct ProcEventTrackerOptions {
+  // How long Start waits for the kernel to acknowledge the subscription.
+  std::chrono::milliseconds subscribe_timeout{1000};
+  int receive_buffer_bytes = 4 << 20;
+  // Facts read at exec per second at most (an exec storm of a build must not cost a core).
+  uint32_t max_exec_reads_per_second = 2000;
+};
+
+class ProcEventTracker {
+ public:
+  // Subscribes, turns tracking on in `attributor` and starts the thread. Fails (tracking stays
+  // off) without CAP_NET_ADMIN, outside the initial pid/user namespaces, or on a kernel without
+  // CONFIG_PROC_EVENTS; the message says which.
+  static Result<std::unique_ptr<ProcEventTracker>> Start(ProcessAttributor* attributor,
+                                                         ProcEventTrackerOptions options = {});
+  ~ProcEventTracker();  // Stop()
+  ProcEventTracker(const ProcEventTracker&) = delete;
+  ProcEventTracker& operator=(const ProcEventTracker&) = delete;
+
+  // Turns tracking off in the attributor and joins the thread. Idempotent.
+  void Stop();
+
+  struct Stats {
+    uint64_t execs = 0;       // exec and uid-change events of processes
+    uint64_t exec_reads = 0;  // of those, facts read at once (the rest over the rate cap)
+    uint64_t forks = 0;       // new processes
+    uint64_t exits = 0;       // processes that exited
+    uint64_t gaps = 0;        // socket overflows (events lost)
+    uint64_t malformed = 0;   // datagrams that did not parse (or not from the kernel)
+    bool running = false;     // false after a fatal socket error or Stop()
+  };
+  Stats stats() const;
+
+ private:
+  ProcEventTracker(ProcessAttributor* attributor, ProcEventTrackerOptions options, int fd,
+                   int wake_fd);
+  void Loop();
+  void Apply(const ProcEvent& event, std::chrono::steady_clock::time_point now);
+
+  ProcessAttributor* const attributor_;
+  const ProcEventTrackerOptions options_;
+  const int fd_;
+  const int wake_fd_;  // eventfd: Stop() wakes the poll
+  std::thread thread_;
+  std::atomic<bool> stopped_{false};
+
+  std::chrono::steady_clock::time_point window_start_{};  // exec-read cap window (thread only)
+  uint32_t window_reads_ = 0;                             // thread only
+
+  std::atomic<uint64_t> execs_{0}, exec_reads_{0}, forks_{0}, exits_{0}, gaps_{0}, malformed_{0};
+  std::atomic<bool> running_{false};
+};
+
+}  // namespace custos::agent::pipeline
