@@ -381,8 +381,9 @@ int Run(const AgentConfig& c, const flags::Args& args) {
         if (tracker) {
           const auto ts = tracker->stats();
           if (!ts.running) at["process_events"] = "stopped (socket error; see the log)";
+          if (ts.paused) at["process_events"] = "paused during an exec storm (resumes by itself)";
           at["execs"] = ts.execs;
-          at["exits"] = ts.exits;
+          at["pauses"] = ts.pauses;
           at["gaps"] = ts.gaps;
         }
         st["attribution"] = at;

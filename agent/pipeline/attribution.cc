@@ -16,7 +16,9 @@
 namespace custos::agent::pipeline {
 namespace {
 
-// Reads at most `max_bytes` of a (procfs) file. nullopt when it cannot be opened or read.
+// Reads at most `max_bytes` of a (procfs) file. nullopt when it cannot be opened or read. A short
+// read is the end (procfs files are generated whole; a regular file short-reads only at its end),
+// which saves the read that would return 0.
 std::optional<std::string> ReadSmallFile(const std::string& path, size_t max_bytes) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return std::nullopt;
@@ -32,6 +34,7 @@ std::optional<std::string> ReadSmallFile(const std::string& path, size_t max_byt
     }
     if (n == 0) break;
     used += static_cast<size_t>(n);
+    if (used < max_bytes) break;
   }
   close(fd);
   out.resize(used);
@@ -179,8 +182,15 @@ custos::v1::Actor ProcessAttributor::ReadFacts(uint32_t pid, const StatFacts& st
   }
 
   bool have_uid = false;
-  if (auto status = ReadSmallFile(dir + "/status", 16384)) {
+  // Uid is the ninth line: the first 4 KiB hold it whatever follows (long Groups lines).
+  if (auto status = ReadSmallFile(dir + "/status", 4096)) {
     std::string_view s(*status);
+    // PPid as in stat; the exec read (no stat read) takes it from here.
+    if (const size_t pp = s.find("\nPPid:"); pp != std::string_view::npos) {
+      std::string_view line = s.substr(pp + 6);
+      uint32_t ppid = 0;
+      if (ParseNumber(line.substr(0, line.find('\n')), &ppid)) actor.set_ppid(ppid);
+    }
     const size_t at = s.find("\nUid:");
     if (at != std::string_view::npos) {
       std::string_view line = s.substr(at + 5);
@@ -219,10 +229,15 @@ custos::v1::Actor ProcessAttributor::ReadFacts(uint32_t pid, const StatFacts& st
   return actor;
 }
 
-ProcessAttributor::Read ProcessAttributor::ReadProcess(uint32_t pid, StatFacts stat, bool keep_fd) {
+ProcessAttributor::Read ProcessAttributor::ReadProcess(uint32_t pid, StatFacts stat, bool keep_fd,
+                                                       bool verify) {
   Read r;
   r.stat = std::move(stat);
   r.actor = ReadFacts(pid, *r.stat);
+  if (!verify) {
+    r.stable = true;
+    return r;
+  }
   // If the pid went away, exec'd or was reused while we read, the facts may mix two images.
   auto after = ReadStat(pid, keep_fd);
   r.stable = after && after->start_time == r.stat->start_time && after->comm == r.stat->comm;
@@ -248,7 +263,7 @@ void ProcessAttributor::InsertLocked(uint32_t pid, const StatFacts& stat,
     lru_.erase(it->second);
     by_pid_.erase(it);
   }
-  lru_.push_front(Entry{pid, stat, actor, now, next_seq_++, tracked, false});
+  lru_.push_front(Entry{pid, stat, actor, now, next_seq_++, tracked});
   by_pid_[pid] = lru_.begin();
   while (lru_.size() > options_.cache_capacity) {
     by_pid_.erase(lru_.back().pid);
@@ -265,13 +280,9 @@ custos::v1::Actor ProcessAttributor::AttributeProcess(uint32_t pid) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = by_pid_.find(pid);
     if (it != by_pid_.end() && it->second->tracked) {
-      Entry& entry = *it->second;
-      if (!entry.exited || now - entry.confirmed <= options_.gone_grace) {
-        lru_.splice(lru_.begin(), lru_, it->second);
-        ++stats_.tracked_hits;
-        return entry.actor;
-      }
-      // Exited longer ago than gone_grace: whatever has the pid now is another process.
+      lru_.splice(lru_.begin(), lru_, it->second);
+      ++stats_.tracked_hits;
+      return it->second->actor;
     }
     started_seq = next_seq_;
     gaps = gaps_;
@@ -297,8 +308,7 @@ custos::v1::Actor ProcessAttributor::AttributeProcess(uint32_t pid) {
     auto it = by_pid_.find(pid);
     if (it != by_pid_.end()) {
       Entry& entry = *it->second;
-      if (!entry.exited && entry.stat.start_time == stat->start_time &&
-          entry.stat.comm == stat->comm) {
+      if (entry.stat.start_time == stat->start_time && entry.stat.comm == stat->comm) {
         entry.confirmed = now;
         lru_.splice(lru_.begin(), lru_, it->second);
         ++stats_.hits;
@@ -310,7 +320,7 @@ custos::v1::Actor ProcessAttributor::AttributeProcess(uint32_t pid) {
     ++stats_.misses;
   }
 
-  Read r = ReadProcess(pid, *stat, /*keep_fd=*/!tracking);
+  Read r = ReadProcess(pid, *stat, /*keep_fd=*/!tracking, /*verify=*/true);
   if (!r.stable) return r.actor;
   std::lock_guard<std::mutex> lock(mu_);
   InsertLocked(pid, *r.stat, r.actor, now, tracking && tracking_ && gaps == gaps_, started_seq);
@@ -340,11 +350,13 @@ void ProcessAttributor::OnExec(uint32_t pid) {
     gaps = gaps_;
     ++stats_.exec_reads;
   }
-  Read r;
-  if (auto stat = ReadStat(pid, /*keep_fd=*/false)) r = ReadProcess(pid, *stat, false);
+  // No stat read: ppid comes from status, and the unknown start time (0) makes the stat check
+  // re-read the entry should it ever be needed (after a tracking gap).
+  const Read r = ReadProcess(pid, StatFacts{}, /*keep_fd=*/false, /*verify=*/false);
   std::lock_guard<std::mutex> lock(mu_);
-  if (!r.stable) {
-    // Gone, or changed again while read: the old image's facts are wrong from here on.
+  if (r.actor.partial()) {
+    // Gone (or a fact unreadable) before it could be read: the old image's facts are wrong from
+    // here on, and partial ones are not worth keeping.
     auto it = by_pid_.find(pid);
     if (it != by_pid_.end() && it->second->seq < started_seq) EraseLocked(pid);
     return;
@@ -357,7 +369,7 @@ void ProcessAttributor::OnFork(uint32_t child, uint32_t parent) {
   std::lock_guard<std::mutex> lock(mu_);
   EraseLocked(child);  // an earlier process with this pid
   auto it = by_pid_.find(parent);
-  if (it == by_pid_.end() || !it->second->tracked || it->second->exited) return;
+  if (it == by_pid_.end() || !it->second->tracked) return;
   if (options_.cache_capacity == 0) return;
   Entry entry = *it->second;
   entry.pid = child;
@@ -374,20 +386,6 @@ void ProcessAttributor::OnFork(uint32_t child, uint32_t parent) {
     by_pid_.erase(lru_.back().pid);
     lru_.pop_back();
   }
-}
-
-void ProcessAttributor::OnExit(uint32_t pid) {
-  const auto now = clock_->SteadyNow();
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = by_pid_.find(pid);
-  if (it == by_pid_.end()) return;
-  it->second->exited = true;
-  it->second->confirmed = now;
-}
-
-void ProcessAttributor::Forget(uint32_t pid) {
-  std::lock_guard<std::mutex> lock(mu_);
-  EraseLocked(pid);
 }
 
 void ProcessAttributor::OnTrackingGap() {

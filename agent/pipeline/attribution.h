@@ -24,13 +24,14 @@
 // entries (~1 KiB each with a full command line). User names are cached per uid (bounded).
 //
 // Process tracking (ProcEventTracker, proc_events.h, feeds the On* calls from the kernel's
-// process events): while it runs, facts are read when a process execs or changes uid, a forked
-// child inherits its parent's cached facts, and an exit starts the entry's gone_grace. An entry
-// cached while tracking runs is *tracked*: its facts stay right until one of those events, so a
-// lookup returns it with no procfs read at all, and a short-lived `cp` keeps its facts even when
-// its events are read after it exited. When the tracker reports lost events (OnTrackingGap)
-// every entry becomes untracked and is checked against /proc/PID/stat as above; so is every
-// entry when tracking is off.
+// process events): while it runs, facts are read when a process execs or changes uid, and a
+// forked child inherits its parent's cached facts (replacing whatever was cached under its pid).
+// An entry cached while tracking runs is *tracked*: its facts stay right until one of those
+// events, so a lookup returns it with no procfs read at all, and a short-lived `cp` keeps its
+// facts when its events are read after it exited. Exits need no event: until a new process gets
+// the pid (a fork event), a gone process's facts are still its own, and the LRU bounds how many
+// are kept. When the tracker reports lost events (OnTrackingGap) every entry becomes untracked
+// and is checked against /proc/PID/stat as above; so is every entry when tracking is off.
 //
 // Threads: all methods are thread-safe. AttributeProcess reads only procfs (never disk or
 // network) and is safe on kernel reader threads; ResolveUserNames may block in NSS (LDAP, sssd)
@@ -92,10 +93,6 @@ class ProcessAttributor {
   // A new process (not a thread): it inherits its parent's tracked facts, if cached; any entry
   // left under its pid by an earlier process is dropped.
   void OnFork(uint32_t child, uint32_t parent);
-  // The process exited: its facts stay usable for gone_grace from now.
-  void OnExit(uint32_t pid);
-  // Drops the pid's entry (its next lookup reads procfs): an exec not read at once.
-  void Forget(uint32_t pid);
   // Process events were lost: no entry can be trusted without the stat check any more.
   void OnTrackingGap();
 
@@ -122,23 +119,23 @@ class ProcessAttributor {
     uint32_t pid = 0;
     StatFacts stat;
     custos::v1::Actor actor;
-    std::chrono::steady_clock::time_point confirmed;  // or, once exited, the exit
+    std::chrono::steady_clock::time_point confirmed;
     uint64_t seq = 0;      // insertion order: a slower reader never replaces newer facts
     bool tracked = false;  // facts kept right by process events (no stat check needed)
-    bool exited = false;   // tracked exit seen; usable for gone_grace from `confirmed`
   };
 
   std::optional<StatFacts> ReadStat(uint32_t pid, bool keep_fd);
   // The text of /proc/PID/stat, through a kept fd when there is one (and keep_fd: kept after).
   std::optional<std::string> ReadStatText(uint32_t pid, bool keep_fd);
-  // Reads the facts after `stat`, then stat again: a reused pid or an exec in between makes the
-  // read unstable (partial, not cached).
+  // Reads the facts after `stat`, then (verify) stat again: a reused pid or an exec in between
+  // makes the read unstable (partial, not cached). Without verify the read counts as stable: the
+  // tracker's next event (another exec, a fork under the pid) corrects it in order.
   struct Read {
     std::optional<StatFacts> stat;
     custos::v1::Actor actor;
     bool stable = false;
   };
-  Read ReadProcess(uint32_t pid, StatFacts stat, bool keep_fd);
+  Read ReadProcess(uint32_t pid, StatFacts stat, bool keep_fd, bool verify);
   // Inserts under mu_, unless an entry inserted after `started_seq` is there (it is newer).
   void InsertLocked(uint32_t pid, const StatFacts& stat, const custos::v1::Actor& actor,
                     std::chrono::steady_clock::time_point now, bool tracked, uint64_t started_seq);

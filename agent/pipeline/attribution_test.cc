@@ -46,8 +46,9 @@ void WriteFake(const std::string& proc_root, const FakeProcess& p) {
   ASSERT_TRUE(custos::testing::WriteFile(dir + "/cmdline", p.cmdline).ok());
   const std::string u = std::to_string(p.uid);
   ASSERT_TRUE(custos::testing::WriteFile(
-                  dir + "/status", "Name:\t" + p.comm + "\nUmask:\t0022\nState:\tS\nUid:\t" + u +
-                                       "\t" + u + "\t" + u + "\t" + u + "\nGid:\t0\t0\t0\t0\n")
+                  dir + "/status", "Name:\t" + p.comm + "\nUmask:\t0022\nState:\tS\nPPid:\t" +
+                                       std::to_string(p.ppid) + "\nUid:\t" + u + "\t" + u + "\t" +
+                                       u + "\t" + u + "\nGid:\t0\t0\t0\t0\n")
                   .ok());
   std::filesystem::remove(dir + "/loginuid");
   if (p.login_uid) {
@@ -322,7 +323,7 @@ TEST(ProcessAttributorTrackingTest, ATrackedEntryNeedsNoProcfsReadUntilTheProces
   EXPECT_EQ(attributor.stats().tracked_hits, 2u);
 }
 
-TEST(ProcessAttributorTrackingTest, AnExitStartsTheGraceAfterWhichThePidIsPartial) {
+TEST(ProcessAttributorTrackingTest, AGoneProcessKeepsItsFactsUntilANewProcessGetsItsPid) {
   TempDir proc;
   FakeProcess p;
   WriteFake(proc.path(), p);
@@ -332,16 +333,20 @@ TEST(ProcessAttributorTrackingTest, AnExitStartsTheGraceAfterWhichThePidIsPartia
                                 .user_name_lookup = FakeUsers,
                                 .clock = &clock});
   attributor.SetTracking(true);
-  attributor.OnExec(p.pid);                 // read at exec; nobody asked yet
-  clock.Advance(std::chrono::seconds(60));  // a long-lived process: no grace runs while alive
+  attributor.OnExec(p.pid);  // read at exec; nobody asked yet
   std::filesystem::remove_all(proc.path() + "/4242");
-  attributor.OnExit(p.pid);
-  clock.Advance(std::chrono::seconds(4));
-  EXPECT_EQ(attributor.AttributeProcess(p.pid).executable(), "/usr/bin/cp");
-  clock.Advance(std::chrono::seconds(2));
-  const custos::v1::Actor stale = attributor.AttributeProcess(p.pid);
-  EXPECT_TRUE(stale.partial());
-  EXPECT_EQ(stale.executable(), "");
+  clock.Advance(std::chrono::seconds(60));  // long past gone_grace: no exit event, no expiry
+  const custos::v1::Actor gone = attributor.AttributeProcess(p.pid);
+  EXPECT_EQ(gone.executable(), "/usr/bin/cp");
+  EXPECT_EQ(gone.ppid(), 1u);        // from status: the exec read skips stat
+  EXPECT_EQ(gone.login_user(), "");  // AttributeProcess: no user names
+  EXPECT_EQ(gone.login_uid(), 1000u);
+  EXPECT_FALSE(gone.partial());
+  // A new process with that pid (its fork event): the old facts are gone with it.
+  attributor.OnFork(p.pid, 1);
+  const custos::v1::Actor reused = attributor.AttributeProcess(p.pid);
+  EXPECT_TRUE(reused.partial());
+  EXPECT_EQ(reused.executable(), "");
 }
 
 TEST(ProcessAttributorTrackingTest, AGapOrTrackingOffBringsBackTheStatCheck) {
@@ -413,12 +418,6 @@ TEST(ProcessAttributorTrackingTest, AnExecOfAProcessAlreadyGoneDropsTheOldImages
   const custos::v1::Actor actor = attributor.AttributeProcess(shell.pid);
   EXPECT_TRUE(actor.partial());
   EXPECT_EQ(actor.executable(), "");  // never the shell's facts for what came after its exec
-  // Forget (an exec over the read cap) drops the entry the same way.
-  WriteFake(proc.path(), shell);
-  ASSERT_EQ(attributor.AttributeProcess(shell.pid).executable(), "/usr/bin/bash");
-  attributor.Forget(shell.pid);
-  std::filesystem::remove_all(proc.path() + "/4242");
-  EXPECT_TRUE(attributor.AttributeProcess(shell.pid).partial());
 }
 
 }  // namespace

@@ -130,29 +130,38 @@ namespace {
 // request's ack + 1 (its seq is the kernel's own counter).
 constexpr uint32_t kListenAck = 0x43550000;  // "CU"
 
-Status SendListen(int fd, bool filtered) {
-  constexpr size_t kMax = NLMSG_SPACE(sizeof(cn_msg) + sizeof(ProcInput));
-  alignas(nlmsghdr) char buf[kMax] = {};
-  const size_t data_len = filtered ? sizeof(ProcInput) : sizeof(uint32_t);
+// One request to the proc connector (`len` bytes of `data` after the connector header).
+Status SendRequest(int fd, const void* data, uint16_t len) {
+  alignas(nlmsghdr) char buf[NLMSG_SPACE(sizeof(cn_msg) + sizeof(ProcInput))] = {};
+  if (len > sizeof(ProcInput)) return InternalError("proc events: request too long");
   nlmsghdr nh{};
-  nh.nlmsg_len = static_cast<uint32_t>(NLMSG_LENGTH(sizeof(cn_msg) + data_len));
+  nh.nlmsg_len = static_cast<uint32_t>(NLMSG_LENGTH(sizeof(cn_msg) + len));
   nh.nlmsg_type = NLMSG_DONE;
-  nh.nlmsg_pid = 0;
   cn_msg cn{};
   cn.id.idx = CN_IDX_PROC;
   cn.id.val = CN_VAL_PROC;
   cn.ack = kListenAck;
-  cn.len = static_cast<uint16_t>(data_len);
-  ProcInput input{PROC_CN_MCAST_LISTEN, kWhatFork | kWhatExec | kWhatUid | kWhatExit};
+  cn.len = len;
   std::memcpy(buf, &nh, sizeof nh);
   std::memcpy(buf + NLMSG_HDRLEN, &cn, sizeof cn);
-  std::memcpy(buf + NLMSG_HDRLEN + sizeof(cn_msg), &input, data_len);
+  std::memcpy(buf + NLMSG_HDRLEN + sizeof(cn_msg), data, len);
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   if (::sendto(fd, buf, nh.nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
-    return ErrnoError("proc events: send LISTEN to the proc connector", errno);
+    return ErrnoError("proc events: send to the proc connector", errno);
   }
   return OkStatus();
+}
+
+// LISTEN, plain (every kind; acknowledged) or with the filter of the kinds used (6.6+).
+Status SendListen(int fd, bool filtered) {
+  const ProcInput input{PROC_CN_MCAST_LISTEN, kWhatFork | kWhatExec | kWhatUid};
+  return SendRequest(fd, &input, filtered ? sizeof input : sizeof input.mcast_op);
+}
+
+void SendIgnore(int fd) {
+  const uint32_t op = PROC_CN_MCAST_IGNORE;
+  (void)SendRequest(fd, &op, sizeof op);
 }
 
 // Waits for the kernel's answer to the plain LISTEN: ok, the errno it refused with, or
@@ -192,29 +201,11 @@ Status AwaitAck(int fd, std::chrono::milliseconds timeout) {
   }
 }
 
-void SendIgnore(int fd) {
-  alignas(nlmsghdr) char buf[NLMSG_SPACE(sizeof(cn_msg) + sizeof(uint32_t))] = {};
-  nlmsghdr nh{};
-  nh.nlmsg_len = static_cast<uint32_t>(NLMSG_LENGTH(sizeof(cn_msg) + sizeof(uint32_t)));
-  nh.nlmsg_type = NLMSG_DONE;
-  cn_msg cn{};
-  cn.id.idx = CN_IDX_PROC;
-  cn.id.val = CN_VAL_PROC;
-  cn.len = sizeof(uint32_t);
-  const uint32_t op = PROC_CN_MCAST_IGNORE;
-  std::memcpy(buf, &nh, sizeof nh);
-  std::memcpy(buf + NLMSG_HDRLEN, &cn, sizeof cn);
-  std::memcpy(buf + NLMSG_HDRLEN + sizeof(cn_msg), &op, sizeof op);
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  (void)::sendto(fd, buf, nh.nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel);
-}
-
-}  // namespace
-
-Result<std::unique_ptr<ProcEventTracker>> ProcEventTracker::Start(ProcessAttributor* attributor,
-                                                                  ProcEventTrackerOptions options) {
-  if (attributor == nullptr) return InvalidArgumentError("proc events: no attributor");
+// Opens the socket and subscribes: the plain request is acknowledged (permission and namespace
+// checked); then the filtered one narrows the events to the three kinds used. The kernel filters
+// its own acknowledgements too, so that one gets no answer; a kernel before 6.6 ignores it and
+// sends every kind.
+Result<int> Subscribe(const ProcEventTrackerOptions& options) {
   const int fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_CONNECTOR);
   if (fd < 0) {
     const int err = errno;
@@ -236,9 +227,6 @@ Result<std::unique_ptr<ProcEventTracker>> ProcEventTracker::Start(ProcessAttribu
                   std::string("proc events: bind to the proc connector group: ") +
                       std::strerror(err) + (err == EPERM ? " (needs CAP_NET_ADMIN)" : ""));
   }
-  // The plain request is acknowledged (permission and namespace checked); then the filtered
-  // one narrows the events to the four kinds used. The kernel filters its own acknowledgements
-  // too, so that one gets no answer; a kernel before 6.6 ignores it and sends every kind.
   Status subscribed = SendListen(fd, /*filtered=*/false);
   if (subscribed.ok()) subscribed = AwaitAck(fd, options.subscribe_timeout);
   if (subscribed.code() == StatusCode::kDeadlineExceeded) {
@@ -252,11 +240,24 @@ Result<std::unique_ptr<ProcEventTracker>> ProcEventTracker::Start(ProcessAttribu
     ::close(fd);
     return subscribed;
   }
+  return fd;
+}
+
+void Unsubscribe(int fd) {
+  SendIgnore(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ProcEventTracker>> ProcEventTracker::Start(ProcessAttributor* attributor,
+                                                                  ProcEventTrackerOptions options) {
+  if (attributor == nullptr) return InvalidArgumentError("proc events: no attributor");
+  CUSTOS_ASSIGN_OR_RETURN(const int fd, Subscribe(options));
   const int wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd < 0) {
     Status s = ErrnoError("proc events: eventfd", errno);
-    SendIgnore(fd);
-    ::close(fd);
+    Unsubscribe(fd);
     return s;
   }
   std::unique_ptr<ProcEventTracker> tracker(new ProcEventTracker(attributor, options, fd, wake_fd));
@@ -275,8 +276,7 @@ ProcEventTracker::ProcEventTracker(ProcessAttributor* attributor, ProcEventTrack
 
 ProcEventTracker::~ProcEventTracker() {
   Stop();
-  SendIgnore(fd_);
-  ::close(fd_);
+  if (fd_ >= 0) Unsubscribe(fd_);
   ::close(wake_fd_);
 }
 
@@ -292,16 +292,16 @@ void ProcEventTracker::Stop() {
 ProcEventTracker::Stats ProcEventTracker::stats() const {
   Stats s;
   s.execs = execs_.load();
-  s.exec_reads = exec_reads_.load();
   s.forks = forks_.load();
-  s.exits = exits_.load();
   s.gaps = gaps_.load();
   s.malformed = malformed_.load();
+  s.pauses = pauses_.load();
+  s.paused = paused_.load();
   s.running = running_.load();
   return s;
 }
 
-void ProcEventTracker::Apply(const ProcEvent& e, std::chrono::steady_clock::time_point now) {
+void ProcEventTracker::Apply(const ProcEvent& e) {
   switch (e.kind) {
     case ProcEvent::Kind::kFork:
       if (!e.IsProcess()) return;  // a new thread
@@ -311,33 +311,64 @@ void ProcEventTracker::Apply(const ProcEvent& e, std::chrono::steady_clock::time
     case ProcEvent::Kind::kExec:
     case ProcEvent::Kind::kUid:
       ++execs_;
-      if (now - window_start_ >= std::chrono::seconds(1)) {
-        window_start_ = now;
-        window_reads_ = 0;
-      }
-      if (window_reads_ < options_.max_exec_reads_per_second) {
-        ++window_reads_;
-        ++exec_reads_;
-        attributor_->OnExec(e.pid);
-      } else {
-        attributor_->Forget(e.pid);
-      }
+      ++window_execs_;
+      attributor_->OnExec(e.pid);
       return;
-    case ProcEvent::Kind::kExit:
-      if (!e.IsProcess()) return;  // one thread of a process
-      ++exits_;
-      attributor_->OnExit(e.pid);
-      return;
+    case ProcEvent::Kind::kExit:  // sent by kernels before 6.6 only: not needed
     case ProcEvent::Kind::kAck:
     case ProcEvent::Kind::kOther:
       return;
   }
 }
 
+// Drains the socket. False on a fatal error (tracking is then off for good).
+bool ProcEventTracker::Drain(std::vector<char>* buf, std::vector<ProcEvent>* events) {
+  while (!stopped_.load()) {
+    sockaddr_nl sender{};
+    socklen_t sender_len = sizeof sender;
+    const ssize_t n = ::recvfrom(fd_, buf->data(), buf->size(), MSG_DONTWAIT | MSG_TRUNC,
+                                 reinterpret_cast<sockaddr*>(&sender), &sender_len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+      if (errno == ENOBUFS) {
+        // Events were lost: no cached entry is known to be current any more.
+        ++gaps_;
+        attributor_->OnTrackingGap();
+        if (gaps_.load() == 1) {
+          logging::Warn("proc events: socket overflowed; cached process facts re-checked");
+        }
+        continue;
+      }
+      logging::Error("proc events: stopped reading; attribution re-checks /proc per event",
+                     {{"error", std::strerror(errno)}});
+      return false;
+    }
+    if (sender.nl_pid != 0) {
+      ++malformed_;  // not the kernel: ignored
+      continue;
+    }
+    const auto len = static_cast<size_t>(n);
+    events->clear();
+    Status parsed =
+        ParseProcEvents(std::string_view(buf->data(), std::min(len, buf->size())), events);
+    if (len > buf->size() && parsed.ok()) parsed = Malformed("datagram larger than 64 KiB");
+    for (const ProcEvent& e : *events) Apply(e);
+    if (!parsed.ok()) {
+      // What did not parse may have been an exec: treat it as lost events.
+      ++malformed_;
+      ++gaps_;
+      attributor_->OnTrackingGap();
+    }
+    if (window_execs_ > options_.pause_above_execs_per_second) return true;
+  }
+  return true;
+}
+
 void ProcEventTracker::Loop() {
   std::vector<char> buf(64 * 1024);
   std::vector<ProcEvent> events;
-  bool warned_gap = false;
+  auto window_start = std::chrono::steady_clock::now();
   while (!stopped_.load()) {
     pollfd pfds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     const int ready = ::poll(pfds, 2, -1);
@@ -346,49 +377,41 @@ void ProcEventTracker::Loop() {
       break;
     }
     if (pfds[1].revents != 0) break;
-    while (!stopped_.load()) {
-      sockaddr_nl sender{};
-      socklen_t sender_len = sizeof sender;
-      const ssize_t n = ::recvfrom(fd_, buf.data(), buf.size(), MSG_DONTWAIT | MSG_TRUNC,
-                                   reinterpret_cast<sockaddr*>(&sender), &sender_len);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-        if (errno == ENOBUFS) {
-          // Events were lost: no cached entry is known to be current any more.
-          ++gaps_;
-          attributor_->OnTrackingGap();
-          if (!warned_gap) {
-            logging::Warn("proc events: socket overflowed; cached process facts re-checked");
-            warned_gap = true;
-          }
-          continue;
-        }
-        logging::Error("proc events: stopped reading; attribution re-checks /proc per event",
-                       {{"error", std::strerror(errno)}});
-        attributor_->SetTracking(false);
-        running_ = false;
-        return;
-      }
-      if (sender.nl_pid != 0) {
-        ++malformed_;  // not the kernel: ignored
-        continue;
-      }
-      const auto len = static_cast<size_t>(n);
-      events.clear();
-      Status parsed =
-          ParseProcEvents(std::string_view(buf.data(), std::min(len, buf.size())), &events);
-      if (len > buf.size() && parsed.ok()) parsed = Malformed("datagram larger than 64 KiB");
-      const auto now = std::chrono::steady_clock::now();
-      for (const ProcEvent& e : events) Apply(e, now);
-      if (!parsed.ok()) {
-        // What did not parse may have been an exec: treat it as lost events.
-        ++malformed_;
-        ++gaps_;
-        attributor_->OnTrackingGap();
-      }
+    const auto now = std::chrono::steady_clock::now();
+    if (now - window_start >= std::chrono::seconds(1)) {
+      window_start = now;
+      window_execs_ = 0;
     }
+    if (!Drain(&buf, &events)) break;
+    if (window_execs_ <= options_.pause_above_execs_per_second) continue;
+    // An exec storm (a build, a script looping over small commands): reading every process
+    // costs more than it saves. Off for a while; meanwhile attribution checks /proc per event.
+    attributor_->SetTracking(false);
+    Unsubscribe(fd_);
+    fd_ = -1;
+    ++pauses_;
+    paused_ = true;
+    logging::Info("proc events: paused during an exec storm",
+                  {{"execs_per_second_above", options_.pause_above_execs_per_second},
+                   {"resume_in_s",
+                    std::chrono::duration_cast<std::chrono::seconds>(options_.pause_for).count()}});
+    pollfd wake{wake_fd_, POLLIN, 0};
+    const int woke = ::poll(&wake, 1, static_cast<int>(options_.pause_for.count()));
+    if (woke != 0 || stopped_.load()) break;
+    auto fd = Subscribe(options_);
+    if (!fd.ok()) {
+      logging::Error("proc events: could not resubscribe; attribution re-checks /proc per event",
+                     {{"error", fd.status().ToString()}});
+      break;
+    }
+    fd_ = *fd;
+    window_start = std::chrono::steady_clock::now();
+    window_execs_ = 0;
+    paused_ = false;
+    attributor_->SetTracking(true);
   }
+  if (!stopped_.load()) attributor_->SetTracking(false);
+  running_ = false;
 }
 
 }  // namespace custos::agent::pipeline

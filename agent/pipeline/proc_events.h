@@ -6,13 +6,12 @@
 // (and check /proc/PID/stat) to catch a short-lived `cp` before it exits. The tracker reads a
 // process's facts when it execs, so its events can be read in batches and still carry them.
 //
-// Subscribes to fork, exec, uid change and exit (a kernel-side filter on Linux 6.6+; older
-// kernels send every kind and the others are ignored). On each: exec or uid change ->
-// ProcessAttributor::OnExec (facts read now), a new process -> OnFork, a process exit -> OnExit;
-// threads are ignored. A socket overflow (ENOBUFS) -> OnTrackingGap: cached entries are re-checked
-// against procfs as without tracking. Exec reads are capped (max_exec_reads_per_second); past the
-// cap the entry is only forgotten, so the process is read lazily at its next file event, as without
-// tracking.
+// Subscribes to fork, exec and uid change (a kernel-side filter on Linux 6.6+; older kernels
+// send every kind, exits included, and the others are ignored: no exit event is needed, see
+// attribution.h). Exec or uid change -> ProcessAttributor::OnExec (facts read now), a new
+// process -> OnFork; new threads are ignored. A socket overflow (ENOBUFS) -> OnTrackingGap: cached
+// entries are re-checked against procfs as without tracking. An exec storm pauses tracking for a
+// while (pause_above_execs_per_second): the socket is closed, so it costs nothing meanwhile.
 //
 // Needs CAP_NET_ADMIN in the initial user namespace and an agent in the initial pid namespace
 // (the kernel ignores requests from any other: Start waits for the kernel's acknowledgement and
@@ -57,8 +56,13 @@ struct ProcEventTrackerOptions {
   // How long Start waits for the kernel to acknowledge the subscription.
   std::chrono::milliseconds subscribe_timeout{1000};
   int receive_buffer_bytes = 4 << 20;
-  // Facts read at exec per second at most (an exec storm of a build must not cost a core).
-  uint32_t max_exec_reads_per_second = 2000;
+  // An exec storm (more execs and uid changes than this within one second) pauses tracking for
+  // pause_for: each exec (with its fork) costs two wake-ups and a procfs read, ~0.2 ms of CPU on
+  // the paravirtualised test VM (docs/performance.md), so 200/s is ~4% of a core and a build's
+  // thousands per second would cost more than per-event checks do. Meanwhile attribution falls
+  // back to the /proc check per event, and the fanotify reader reads at once.
+  uint32_t pause_above_execs_per_second = 200;
+  std::chrono::milliseconds pause_for{30'000};
 };
 
 class ProcEventTracker {
@@ -76,13 +80,13 @@ class ProcEventTracker {
   void Stop();
 
   struct Stats {
-    uint64_t execs = 0;       // exec and uid-change events of processes
-    uint64_t exec_reads = 0;  // of those, facts read at once (the rest over the rate cap)
-    uint64_t forks = 0;       // new processes
-    uint64_t exits = 0;       // processes that exited
-    uint64_t gaps = 0;        // socket overflows (events lost)
-    uint64_t malformed = 0;   // datagrams that did not parse (or not from the kernel)
-    bool running = false;     // false after a fatal socket error or Stop()
+    uint64_t execs = 0;      // exec and uid-change events (facts read at once)
+    uint64_t forks = 0;      // new processes
+    uint64_t gaps = 0;       // socket overflows and unparseable datagrams (events lost)
+    uint64_t malformed = 0;  // datagrams that did not parse or did not come from the kernel
+    uint64_t pauses = 0;     // exec storms that paused tracking
+    bool paused = false;     // paused now (resumes by itself)
+    bool running = false;    // false after a fatal socket error or Stop()
   };
   Stats stats() const;
 
@@ -90,20 +94,19 @@ class ProcEventTracker {
   ProcEventTracker(ProcessAttributor* attributor, ProcEventTrackerOptions options, int fd,
                    int wake_fd);
   void Loop();
-  void Apply(const ProcEvent& event, std::chrono::steady_clock::time_point now);
+  bool Drain(std::vector<char>* buf, std::vector<ProcEvent>* events);
+  void Apply(const ProcEvent& event);
 
   ProcessAttributor* const attributor_;
   const ProcEventTrackerOptions options_;
-  const int fd_;
+  int fd_;             // the thread's after Start; -1 while paused
   const int wake_fd_;  // eventfd: Stop() wakes the poll
   std::thread thread_;
   std::atomic<bool> stopped_{false};
+  uint32_t window_execs_ = 0;  // execs in the current second (thread only)
 
-  std::chrono::steady_clock::time_point window_start_{};  // exec-read cap window (thread only)
-  uint32_t window_reads_ = 0;                             // thread only
-
-  std::atomic<uint64_t> execs_{0}, exec_reads_{0}, forks_{0}, exits_{0}, gaps_{0}, malformed_{0};
-  std::atomic<bool> running_{false};
+  std::atomic<uint64_t> execs_{0}, forks_{0}, gaps_{0}, malformed_{0}, pauses_{0};
+  std::atomic<bool> paused_{false}, running_{false};
 };
 
 }  // namespace custos::agent::pipeline

@@ -766,7 +766,9 @@ TEST(FanotifyFileSourceTest, ShortLivedProcessesKeepTheirAttributionWhenReadsAre
   FileSourceOptions options;
   options.roots = {root};
   pipeline::ProcessAttributor attributor;
-  auto tracker = pipeline::ProcEventTracker::Start(&attributor);
+  pipeline::ProcEventTrackerOptions tracking;
+  tracking.pause_above_execs_per_second = 1'000'000;  // other tests' processes never pause it
+  auto tracker = pipeline::ProcEventTracker::Start(&attributor, tracking);
   const Status probe = FanotifyFileSource::Probe(options);
   if (!probe.ok() || !tracker.ok()) {
     if (geteuid() != 0) GTEST_SKIP() << "needs root (fanotify and process events)";

@@ -84,6 +84,7 @@ class FanotifyFileSource : public Source {
     // exit), the reader sleeps this long after a read that did not fill half its buffer, so a
     // trickle of events costs one wake-up per batch instead of one per event. Without tracking
     // it reads at once: a short-lived process must still be in /proc when its event is read.
+    // fanotify events carry no time: an event's time is its read's, so up to this much late.
     std::chrono::milliseconds reader_batch_delay{10};
     std::chrono::milliseconds rescan_min_interval{5000};
   };
