@@ -48,7 +48,13 @@ Usage:
       --no-usb-source    Do not report USB devices and their mounts
       --exit-when-drained  With --replay: exit 0 once every replayed event is acknowledged
   custos-agent status  Enrolled or not, connected or not, spool depth and age of the oldest
-                       unsent event, events/s, drops, each source's mechanism and health.
+                       unsent event, events/s, drops, each source's mechanism and health, and
+                       whether processes are followed through the kernel's process events.
+
+Privileges: run as root or with CAP_SYS_ADMIN (fanotify; else inotify, without process
+attribution), CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE (other users' /proc/PID/exe) and
+CAP_NET_ADMIN (process events; else a /proc check per event, and processes that exit at once
+keep only their pid). The log and `status` say what was unavailable and why.
 
 Options (all commands):
   --config FILE        YAML configuration (default /etc/custos/agent.yaml if it exists)
@@ -229,6 +235,7 @@ int Run(const AgentConfig& c, const flags::Args& args) {
     if (t.ok()) {
       tracker = std::move(*t);
       tracking_state = "proc connector";
+      logging::Info("agent: following process events (proc connector) for attribution");
     } else {
       tracking_state = "unavailable: " + t.status().message();
       logging::Warn("agent: no process events; attribution re-checks /proc on every file event",

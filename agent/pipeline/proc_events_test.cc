@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -257,6 +258,41 @@ TEST_F(ProcEventTrackerTest, AUidChangeIsReadAgain) {
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
   for (int fd : {ready[0], ready[1], done[0], done[1]}) close(fd);
+}
+
+// Without CAP_NET_ADMIN: a clear error and tracking stays off. ("" or what went wrong.)
+std::string CheckRefusedWithoutCapNetAdmin() {
+  ProcessAttributor attributor;
+  auto started = ProcEventTracker::Start(&attributor);
+  if (started.ok()) return "started without CAP_NET_ADMIN";
+  if (started.status().code() != StatusCode::kPermissionDenied) {
+    return "code: " + started.status().ToString();
+  }
+  if (started.status().message().find("needs CAP_NET_ADMIN") == std::string::npos) {
+    return "message: " + started.status().message();
+  }
+  if (attributor.tracking()) return "tracking on";
+  return "";
+}
+
+TEST(ProcEventTrackerPrivilegeTest, WithoutCapNetAdminStartFailsAndSaysWhy) {
+  if (geteuid() != 0) {
+    EXPECT_EQ(CheckRefusedWithoutCapNetAdmin(), "");
+    return;
+  }
+  // As root: a child that gives up root (no other threads run here between tests).
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+    const std::string problem = CheckRefusedWithoutCapNetAdmin();
+    if (!problem.empty()) std::fprintf(stderr, "child: %s\n", problem.c_str());
+    _exit(problem.empty() ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "see child: output above";
 }
 
 TEST(ProcEventTrackerPauseTest, AnExecStormPausesTrackingWhichResumesByItself) {
