@@ -45,6 +45,8 @@ Result<AgentConfig> FromReader(config::ConfigReader& r, const std::string& path)
       static_cast<uint32_t>(r.Int("sources.file.inotify_watch_budget", 65536, 1, 10'000'000));
   c.classification = r.StringList("sources.file.classification", {});
   c.process_events = r.Bool("attribution.process_events", true);
+  c.process_events_pause_above =
+      static_cast<uint32_t>(r.Int("attribution.process_events_pause_above", 400, 0, 1'000'000));
   for (const auto& rule : c.classification) {
     auto colon = rule.find(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == rule.size()) {

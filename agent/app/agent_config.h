@@ -40,9 +40,12 @@ struct AgentConfig {
   bool file_force_inotify = false;
   uint32_t inotify_watch_budget = 65536;
   std::vector<std::string> classification;  // "label:glob"
-  // Process attribution: follow the kernel's process events (exec, fork, exit) so facts are read
-  // when a process starts, not per file event (needs CAP_NET_ADMIN; else per-event /proc checks).
+  // Process attribution: follow the kernel's process events (fork, exec, uid change) so facts
+  // are read when a process execs, not per file event (needs CAP_NET_ADMIN; else per-event /proc
+  // checks).
   bool process_events = true;
+  // More process events than this in one second (an exec storm) pause them for 30 s; 0: never.
+  uint32_t process_events_pause_above = 400;
   // USB devices, removable volumes, copy-to-removable, device policy.
   bool usb_enabled = true;
   std::vector<std::string> usb_removable_mount_points;

@@ -25,6 +25,28 @@ TEST(AgentConfigTest, ShippedExampleLoadsWithTheDefaults) {
   EXPECT_EQ(c->spool_max_bytes, d->spool_max_bytes);
   EXPECT_EQ(c->file_exclude, d->file_exclude);
   EXPECT_EQ(c->inotify_watch_budget, d->inotify_watch_budget);
+  EXPECT_EQ(c->process_events, d->process_events);
+  EXPECT_EQ(c->process_events_pause_above, d->process_events_pause_above);
+}
+
+TEST(AgentConfigTest, ReadsAttribution) {
+  auto d = LoadAgentConfig("");
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->process_events);
+  EXPECT_EQ(d->process_events_pause_above, 400u);
+  auto c = ParseAgentConfig("attribution: {process_events: false, process_events_pause_above: 0}\n",
+                            "agent.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_FALSE(c->process_events);
+  EXPECT_EQ(c->process_events_pause_above, 0u);
+  auto bad = ParseAgentConfig(
+      "attribution: {process_events: maybe, process_events_pause_above: -1}\n", "agent.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("attribution.process_events"), std::string::npos)
+      << bad.status().message();
+  EXPECT_NE(bad.status().message().find("attribution.process_events_pause_above"),
+            std::string::npos)
+      << bad.status().message();
 }
 
 TEST(AgentConfigTest, ReadsCollectorAndSources) {

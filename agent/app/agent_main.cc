@@ -231,7 +231,9 @@ int Run(const AgentConfig& c, const flags::Args& args) {
   std::unique_ptr<pipeline::ProcEventTracker> tracker;
   std::string tracking_state = "off (attribution.process_events: false)";
   if (c.process_events) {
-    auto t = pipeline::ProcEventTracker::Start(&attributor);
+    pipeline::ProcEventTrackerOptions po;
+    po.pause_above_events_per_second = c.process_events_pause_above;
+    auto t = pipeline::ProcEventTracker::Start(&attributor, po);
     if (t.ok()) {
       tracker = std::move(*t);
       tracking_state = "proc connector";

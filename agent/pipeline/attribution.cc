@@ -255,15 +255,15 @@ void ProcessAttributor::EraseLocked(uint32_t pid) {
 void ProcessAttributor::InsertLocked(uint32_t pid, const StatFacts& stat,
                                      const custos::v1::Actor& actor,
                                      std::chrono::steady_clock::time_point now, bool tracked,
-                                     uint64_t started_seq) {
+                                     uint64_t ticket) {
   if (options_.cache_capacity == 0) return;
   auto it = by_pid_.find(pid);
   if (it != by_pid_.end()) {
-    if (it->second->seq >= started_seq) return;  // cached after this read began: newer
+    if (it->second->seq > ticket) return;  // read (or forked) after this read began: newer
     lru_.erase(it->second);
     by_pid_.erase(it);
   }
-  lru_.push_front(Entry{pid, stat, actor, now, next_seq_++, tracked});
+  lru_.push_front(Entry{pid, stat, actor, now, ticket, tracked});
   by_pid_[pid] = lru_.begin();
   while (lru_.size() > options_.cache_capacity) {
     by_pid_.erase(lru_.back().pid);
@@ -284,7 +284,7 @@ custos::v1::Actor ProcessAttributor::AttributeProcess(uint32_t pid) {
       ++stats_.tracked_hits;
       return it->second->actor;
     }
-    started_seq = next_seq_;
+    started_seq = next_seq_++;
     gaps = gaps_;
     tracking = tracking_;
   }
@@ -320,7 +320,7 @@ custos::v1::Actor ProcessAttributor::AttributeProcess(uint32_t pid) {
     ++stats_.misses;
   }
 
-  Read r = ReadProcess(pid, *stat, /*keep_fd=*/!tracking, /*verify=*/true);
+  const Read r = ReadProcess(pid, *stat, /*keep_fd=*/!tracking, /*verify=*/true);
   if (!r.stable) return r.actor;
   std::lock_guard<std::mutex> lock(mu_);
   InsertLocked(pid, *r.stat, r.actor, now, tracking && tracking_ && gaps == gaps_, started_seq);
@@ -330,9 +330,20 @@ custos::v1::Actor ProcessAttributor::AttributeProcess(uint32_t pid) {
 void ProcessAttributor::SetTracking(bool on) {
   std::lock_guard<std::mutex> lock(mu_);
   tracking_ = on;
+  ++gaps_;  // a read that spans the change is not tracked
   if (!on) {
     for (Entry& e : lru_) e.tracked = false;
   }
+}
+
+void ProcessAttributor::SetEventSync(std::function<void()> sync) {
+  std::lock_guard<std::mutex> lock(sync_mu_);
+  sync_ = std::move(sync);
+}
+
+void ProcessAttributor::SyncEvents() {
+  std::lock_guard<std::mutex> lock(sync_mu_);
+  if (sync_) sync_();
 }
 
 bool ProcessAttributor::tracking() const {
@@ -346,17 +357,20 @@ void ProcessAttributor::OnExec(uint32_t pid) {
   uint64_t gaps = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    started_seq = next_seq_;
+    started_seq = next_seq_++;
     gaps = gaps_;
     ++stats_.exec_reads;
   }
   // No stat read: ppid comes from status, and the unknown start time (0) makes the stat check
   // re-read the entry should it ever be needed (after a tracking gap).
   const Read r = ReadProcess(pid, StatFacts{}, /*keep_fd=*/false, /*verify=*/false);
+  // Partial because the process is gone, or because a fact is unreadable (another user's exe
+  // without CAP_SYS_PTRACE): the first drops the entry (the old image's facts are wrong from
+  // here on), the second keeps what could be read.
+  const bool gone = r.actor.partial() &&
+                    access((options_.proc_root + "/" + std::to_string(pid)).c_str(), F_OK) != 0;
   std::lock_guard<std::mutex> lock(mu_);
-  if (r.actor.partial()) {
-    // Gone (or a fact unreadable) before it could be read: the old image's facts are wrong from
-    // here on, and partial ones are not worth keeping.
+  if (gone) {
     auto it = by_pid_.find(pid);
     if (it != by_pid_.end() && it->second->seq < started_seq) EraseLocked(pid);
     return;

@@ -28,10 +28,15 @@
 // forked child inherits its parent's cached facts (replacing whatever was cached under its pid).
 // An entry cached while tracking runs is *tracked*: its facts stay right until one of those
 // events, so a lookup returns it with no procfs read at all, and a short-lived `cp` keeps its
-// facts when its events are read after it exited. Exits need no event: until a new process gets
-// the pid (a fork event), a gone process's facts are still its own, and the LRU bounds how many
-// are kept. When the tracker reports lost events (OnTrackingGap) every entry becomes untracked
-// and is checked against /proc/PID/stat as above; so is every entry when tracking is off.
+// facts when its events are read after it exited. The kernel queues a process's fork and exec
+// before it can cause a file event, but on another queue: a kernel reader calls SyncEvents
+// before attributing a batch, so those are applied first whatever the tracker thread's lag.
+// Reads carry tickets (taken when a read begins): a slower, older read never replaces a newer
+// entry. Exits need no event: until a new process gets the pid (a fork event), a gone process's
+// facts are still its own, and the LRU bounds how many are kept. When the tracker reports lost
+// events (OnTrackingGap) every entry becomes untracked and is checked against /proc/PID/stat as
+// above; so is every entry when tracking is off. Not seen: a child created with CLONE_PARENT
+// inherits its grandparent's facts until it execs (the fork event names the real parent).
 //
 // Threads: all methods are thread-safe. AttributeProcess reads only procfs (never disk or
 // network) and is safe on kernel reader threads; ResolveUserNames may block in NSS (LDAP, sssd)
@@ -87,8 +92,13 @@ class ProcessAttributor {
   // SetTracking(true): entries cached from now on are tracked. SetTracking(false) untracks all.
   void SetTracking(bool on);
   bool tracking() const;
+  // A kernel reader calls SyncEvents before attributing a batch: the tracker then applies every
+  // process event queued so far (the exec before a file event is applied before it), on the
+  // caller's thread. No-op without a tracker. SetEventSync(nullptr) waits for a call in progress.
+  void SetEventSync(std::function<void()> sync);
+  void SyncEvents();
   // The process (tgid) replaced its image or changed uid: its facts are read now (it may be
-  // gone soon) and replace the cached ones; if it is already gone its entry is dropped.
+  // gone soon) and replace the cached ones; if /proc/PID is already gone its entry is dropped.
   void OnExec(uint32_t pid);
   // A new process (not a thread): it inherits its parent's tracked facts, if cached; any entry
   // left under its pid by an earlier process is dropped.
@@ -120,7 +130,7 @@ class ProcessAttributor {
     StatFacts stat;
     custos::v1::Actor actor;
     std::chrono::steady_clock::time_point confirmed;
-    uint64_t seq = 0;      // insertion order: a slower reader never replaces newer facts
+    uint64_t seq = 0;      // ticket taken when its read began: an older read never replaces it
     bool tracked = false;  // facts kept right by process events (no stat check needed)
   };
 
@@ -136,9 +146,10 @@ class ProcessAttributor {
     bool stable = false;
   };
   Read ReadProcess(uint32_t pid, StatFacts stat, bool keep_fd, bool verify);
-  // Inserts under mu_, unless an entry inserted after `started_seq` is there (it is newer).
+  // Inserts under mu_ with the read's ticket, unless the entry there comes from a read that
+  // began later (a higher ticket).
   void InsertLocked(uint32_t pid, const StatFacts& stat, const custos::v1::Actor& actor,
-                    std::chrono::steady_clock::time_point now, bool tracked, uint64_t started_seq);
+                    std::chrono::steady_clock::time_point now, bool tracked, uint64_t ticket);
   void EraseLocked(uint32_t pid);
   custos::v1::Actor ReadFacts(uint32_t pid, const StatFacts& stat) const;
   std::optional<std::string> LookupUserName(uint32_t uid);
@@ -151,8 +162,11 @@ class ProcessAttributor {
   std::unordered_map<uint32_t, std::list<Entry>::iterator> by_pid_;  // guarded by mu_
   Stats stats_;                                                      // guarded by mu_
   bool tracking_ = false;                                            // guarded by mu_
-  uint64_t gaps_ = 0;      // OnTrackingGap calls; guarded by mu_
-  uint64_t next_seq_ = 1;  // guarded by mu_
+  uint64_t gaps_ = 0;      // OnTrackingGap and SetTracking calls; guarded by mu_
+  uint64_t next_seq_ = 1;  // the next read's ticket; guarded by mu_
+
+  std::mutex sync_mu_;
+  std::function<void()> sync_;  // guarded by sync_mu_ (held while it runs)
 
   // pid -> open stat fd, most recently used first; at most kHotStatFds. Only on a real procfs.
   const bool hot_fds_;

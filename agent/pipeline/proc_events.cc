@@ -126,9 +126,16 @@ Status ParseProcEvents(std::string_view datagram, std::vector<ProcEvent>* out) {
 
 namespace {
 
-// The kernel acknowledges a request with a PROC_EVENT_NONE message whose cn_msg ack is the
-// request's ack + 1 (its seq is the kernel's own counter).
-constexpr uint32_t kListenAck = 0x43550000;  // "CU"
+// The kernel acknowledges a request with a PROC_EVENT_NONE message, multicast to every listener,
+// whose cn_msg ack is the request's ack + 1 (its seq is not the request's on 6.18, measured). The
+// ack we send is our socket's netlink port id, unique among the host's sockets, so another
+// agent's or test's subscription is never taken for ours.
+uint32_t PortId(int fd) {
+  sockaddr_nl addr{};
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+  return addr.nl_pid;
+}
 
 // One request to the proc connector (`len` bytes of `data` after the connector header).
 Status SendRequest(int fd, const void* data, uint16_t len) {
@@ -140,7 +147,7 @@ Status SendRequest(int fd, const void* data, uint16_t len) {
   cn_msg cn{};
   cn.id.idx = CN_IDX_PROC;
   cn.id.val = CN_VAL_PROC;
-  cn.ack = kListenAck;
+  cn.ack = PortId(fd);
   cn.len = len;
   std::memcpy(buf, &nh, sizeof nh);
   std::memcpy(buf + NLMSG_HDRLEN, &cn, sizeof cn);
@@ -165,20 +172,23 @@ void SendIgnore(int fd) {
 }
 
 // Waits for the kernel's answer to the plain LISTEN: ok, the errno it refused with, or
-// DeadlineExceeded when none came (a requester outside the initial namespaces is ignored).
-Status AwaitAck(int fd, std::chrono::milliseconds timeout) {
+// DeadlineExceeded when none came (a requester outside the initial namespaces is ignored, and a
+// refusal is not sent while nobody listens). Cancelled when `wake_fd` (if any) becomes readable.
+Status AwaitAck(int fd, std::chrono::milliseconds timeout, int wake_fd) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const uint32_t want_ack = PortId(fd) + 1;
   std::vector<char> buf(64 * 1024);
   std::vector<ProcEvent> events;
   while (true) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return DeadlineExceededError("proc events: no answer");
-    pollfd pfd{fd, POLLIN, 0};
-    const int ready = ::poll(&pfd, 1, static_cast<int>(left.count()));
+    pollfd pfds[2] = {{fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+    const int ready = ::poll(pfds, wake_fd >= 0 ? 2 : 1, static_cast<int>(left.count()));
     if (ready < 0 && errno == EINTR) continue;
     if (ready < 0) return ErrnoError("proc events: poll", errno);
     if (ready == 0) continue;
+    if (wake_fd >= 0 && pfds[1].revents != 0) return CancelledError("proc events: stopping");
     sockaddr_nl sender{};
     socklen_t sender_len = sizeof sender;
     const ssize_t n = ::recvfrom(fd, buf.data(), buf.size(), MSG_DONTWAIT,
@@ -191,7 +201,7 @@ Status AwaitAck(int fd, std::chrono::milliseconds timeout) {
     events.clear();
     (void)ParseProcEvents(std::string_view(buf.data(), static_cast<size_t>(n)), &events);
     for (const ProcEvent& e : events) {
-      if (e.kind != ProcEvent::Kind::kAck || e.ack != kListenAck + 1) continue;
+      if (e.kind != ProcEvent::Kind::kAck || e.ack != want_ack) continue;
       if (e.ack_err == 0) return OkStatus();
       return Status(e.ack_err == EPERM ? StatusCode::kPermissionDenied : StatusCode::kUnavailable,
                     std::string("proc events: the kernel refused the subscription: ") +
@@ -205,7 +215,7 @@ Status AwaitAck(int fd, std::chrono::milliseconds timeout) {
 // checked); then the filtered one narrows the events to the three kinds used. The kernel filters
 // its own acknowledgements too, so that one gets no answer; a kernel before 6.6 ignores it and
 // sends every kind.
-Result<int> Subscribe(const ProcEventTrackerOptions& options) {
+Result<int> Subscribe(const ProcEventTrackerOptions& options, int wake_fd) {
   const int fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_CONNECTOR);
   if (fd < 0) {
     const int err = errno;
@@ -228,11 +238,12 @@ Result<int> Subscribe(const ProcEventTrackerOptions& options) {
                       std::strerror(err) + (err == EPERM ? " (needs CAP_NET_ADMIN)" : ""));
   }
   Status subscribed = SendListen(fd, /*filtered=*/false);
-  if (subscribed.ok()) subscribed = AwaitAck(fd, options.subscribe_timeout);
+  if (subscribed.ok()) subscribed = AwaitAck(fd, options.subscribe_timeout, wake_fd);
   if (subscribed.code() == StatusCode::kDeadlineExceeded) {
     subscribed = UnavailableError(
-        "proc events: the kernel did not answer the subscription (an agent outside the initial "
-        "pid and user namespaces, e.g. in a container, gets no process events)");
+        "proc events: the kernel did not answer the subscription (it needs CAP_NET_ADMIN in the "
+        "initial user namespace and an agent in the initial pid namespace; in a container there "
+        "are no process events)");
   }
   if (subscribed.ok()) subscribed = SendListen(fd, /*filtered=*/true);
   if (!subscribed.ok()) {
@@ -253,7 +264,7 @@ void Unsubscribe(int fd) {
 Result<std::unique_ptr<ProcEventTracker>> ProcEventTracker::Start(ProcessAttributor* attributor,
                                                                   ProcEventTrackerOptions options) {
   if (attributor == nullptr) return InvalidArgumentError("proc events: no attributor");
-  CUSTOS_ASSIGN_OR_RETURN(const int fd, Subscribe(options));
+  CUSTOS_ASSIGN_OR_RETURN(const int fd, Subscribe(options, /*wake_fd=*/-1));
   const int wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd < 0) {
     Status s = ErrnoError("proc events: eventfd", errno);
@@ -262,6 +273,7 @@ Result<std::unique_ptr<ProcEventTracker>> ProcEventTracker::Start(ProcessAttribu
   }
   std::unique_ptr<ProcEventTracker> tracker(new ProcEventTracker(attributor, options, fd, wake_fd));
   attributor->SetTracking(true);
+  attributor->SetEventSync([t = tracker.get()] { t->Sync(); });
   tracker->running_ = true;
   tracker->thread_ = std::thread([t = tracker.get()] {
     pthread_setname_np(pthread_self(), "proc-events");
@@ -272,7 +284,7 @@ Result<std::unique_ptr<ProcEventTracker>> ProcEventTracker::Start(ProcessAttribu
 
 ProcEventTracker::ProcEventTracker(ProcessAttributor* attributor, ProcEventTrackerOptions options,
                                    int fd, int wake_fd)
-    : attributor_(attributor), options_(options), fd_(fd), wake_fd_(wake_fd) {}
+    : attributor_(attributor), options_(options), wake_fd_(wake_fd), fd_(fd) {}
 
 ProcEventTracker::~ProcEventTracker() {
   Stop();
@@ -282,8 +294,8 @@ ProcEventTracker::~ProcEventTracker() {
 
 void ProcEventTracker::Stop() {
   if (stopped_.exchange(true)) return;
-  const uint64_t one = 1;
-  (void)!::write(wake_fd_, &one, sizeof one);
+  attributor_->SetEventSync(nullptr);  // waits for a Sync in progress
+  Wake();
   if (thread_.joinable()) thread_.join();
   attributor_->SetTracking(false);
   running_ = false;
@@ -311,7 +323,6 @@ void ProcEventTracker::Apply(const ProcEvent& e) {
     case ProcEvent::Kind::kExec:
     case ProcEvent::Kind::kUid:
       ++execs_;
-      ++window_execs_;
       attributor_->OnExec(e.pid);
       return;
     case ProcEvent::Kind::kExit:  // sent by kernels before 6.6 only: not needed
@@ -321,19 +332,34 @@ void ProcEventTracker::Apply(const ProcEvent& e) {
   }
 }
 
-// Drains the socket. False on a fatal error (tracking is then off for good).
-bool ProcEventTracker::Drain(std::vector<char>* buf, std::vector<ProcEvent>* events) {
+void ProcEventTracker::Wake() {
+  const uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
+}
+
+void ProcEventTracker::Sync() {
+  std::lock_guard<std::mutex> lock(drain_mu_);
+  if (fd_ < 0 || stopped_.load()) return;
+  Drain();
+}
+
+// Drains the socket under drain_mu_, applying events in the kernel's order. On a fatal error or
+// an exec storm it flags the thread (failed_, storm_) and wakes it.
+void ProcEventTracker::Drain() {
+  bool gap = false;
   while (!stopped_.load()) {
     sockaddr_nl sender{};
     socklen_t sender_len = sizeof sender;
-    const ssize_t n = ::recvfrom(fd_, buf->data(), buf->size(), MSG_DONTWAIT | MSG_TRUNC,
+    const ssize_t n = ::recvfrom(fd_, buf_.data(), buf_.size(), MSG_DONTWAIT | MSG_TRUNC,
                                  reinterpret_cast<sockaddr*>(&sender), &sender_len);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       if (errno == ENOBUFS) {
-        // Events were lost: no cached entry is known to be current any more.
+        // Events were lost: no cached entry is known to be current any more. What is still
+        // queued is older than the loss; once it is applied the gap is declared again.
         ++gaps_;
+        gap = true;
         attributor_->OnTrackingGap();
         if (gaps_.load() == 1) {
           logging::Warn("proc events: socket overflowed; cached process facts re-checked");
@@ -342,71 +368,99 @@ bool ProcEventTracker::Drain(std::vector<char>* buf, std::vector<ProcEvent>* eve
       }
       logging::Error("proc events: stopped reading; attribution re-checks /proc per event",
                      {{"error", std::strerror(errno)}});
-      return false;
+      attributor_->SetTracking(false);
+      failed_ = true;
+      Wake();
+      return;
     }
     if (sender.nl_pid != 0) {
       ++malformed_;  // not the kernel: ignored
       continue;
     }
     const auto len = static_cast<size_t>(n);
-    events->clear();
+    events_.clear();
     Status parsed =
-        ParseProcEvents(std::string_view(buf->data(), std::min(len, buf->size())), events);
-    if (len > buf->size() && parsed.ok()) parsed = Malformed("datagram larger than 64 KiB");
-    for (const ProcEvent& e : *events) Apply(e);
+        ParseProcEvents(std::string_view(buf_.data(), std::min(len, buf_.size())), &events_);
+    if (len > buf_.size() && parsed.ok()) parsed = Malformed("datagram larger than 64 KiB");
+    const auto now = std::chrono::steady_clock::now();
+    if (now - window_start_ >= std::chrono::seconds(1)) {
+      window_start_ = now;
+      window_events_ = 0;
+    }
+    window_events_ += static_cast<uint32_t>(events_.size());
+    for (const ProcEvent& e : events_) Apply(e);
     if (!parsed.ok()) {
       // What did not parse may have been an exec: treat it as lost events.
       ++malformed_;
       ++gaps_;
-      attributor_->OnTrackingGap();
+      gap = true;
     }
-    if (window_execs_ > options_.pause_above_execs_per_second) return true;
+    if (options_.pause_above_events_per_second != 0 &&
+        window_events_ > options_.pause_above_events_per_second) {
+      storm_ = true;
+      Wake();
+      break;
+    }
   }
-  return true;
+  if (gap) attributor_->OnTrackingGap();
 }
 
 void ProcEventTracker::Loop() {
-  std::vector<char> buf(64 * 1024);
-  std::vector<ProcEvent> events;
-  auto window_start = std::chrono::steady_clock::now();
-  while (!stopped_.load()) {
+  while (!stopped_.load() && !failed_.load()) {
     pollfd pfds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     const int ready = ::poll(pfds, 2, -1);
     if (ready < 0) {
       if (errno == EINTR) continue;
       break;
     }
-    if (pfds[1].revents != 0) break;
-    const auto now = std::chrono::steady_clock::now();
-    if (now - window_start >= std::chrono::seconds(1)) {
-      window_start = now;
-      window_execs_ = 0;
+    if (pfds[1].revents != 0) {
+      uint64_t count;
+      (void)!::read(wake_fd_, &count, sizeof count);
     }
-    if (!Drain(&buf, &events)) break;
-    if (window_execs_ <= options_.pause_above_execs_per_second) continue;
+    if (stopped_.load() || failed_.load()) break;
+    if (pfds[0].revents != 0) Sync();
+    if (!storm_.exchange(false)) continue;
     // An exec storm (a build, a script looping over small commands): reading every process
     // costs more than it saves. Off for a while; meanwhile attribution checks /proc per event.
     attributor_->SetTracking(false);
-    Unsubscribe(fd_);
-    fd_ = -1;
+    {
+      std::lock_guard<std::mutex> lock(drain_mu_);
+      Unsubscribe(fd_);
+      fd_ = -1;
+    }
     ++pauses_;
     paused_ = true;
     logging::Info("proc events: paused during an exec storm",
-                  {{"execs_per_second_above", options_.pause_above_execs_per_second},
+                  {{"events_per_second_above", options_.pause_above_events_per_second},
                    {"resume_in_s",
                     std::chrono::duration_cast<std::chrono::seconds>(options_.pause_for).count()}});
-    pollfd wake{wake_fd_, POLLIN, 0};
-    const int woke = ::poll(&wake, 1, static_cast<int>(options_.pause_for.count()));
-    if (woke != 0 || stopped_.load()) break;
-    auto fd = Subscribe(options_);
+    const auto resume_at = std::chrono::steady_clock::now() + options_.pause_for;
+    while (!stopped_.load()) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          resume_at - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd wake{wake_fd_, POLLIN, 0};
+      const int woke = ::poll(&wake, 1, static_cast<int>(left.count()));
+      if (woke > 0) {
+        uint64_t count;
+        (void)!::read(wake_fd_, &count, sizeof count);
+      }
+    }
+    if (stopped_.load()) break;
+    auto fd = Subscribe(options_, wake_fd_);
     if (!fd.ok()) {
+      if (fd.status().code() == StatusCode::kCancelled) break;  // Stop()
       logging::Error("proc events: could not resubscribe; attribution re-checks /proc per event",
                      {{"error", fd.status().ToString()}});
+      failed_ = true;
       break;
     }
-    fd_ = *fd;
-    window_start = std::chrono::steady_clock::now();
-    window_execs_ = 0;
+    {
+      std::lock_guard<std::mutex> lock(drain_mu_);
+      fd_ = *fd;
+      window_start_ = std::chrono::steady_clock::now();
+      window_events_ = 0;
+    }
     paused_ = false;
     attributor_->SetTracking(true);
   }

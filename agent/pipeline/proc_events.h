@@ -9,9 +9,12 @@
 // Subscribes to fork, exec and uid change (a kernel-side filter on Linux 6.6+; older kernels
 // send every kind, exits included, and the others are ignored: no exit event is needed, see
 // attribution.h). Exec or uid change -> ProcessAttributor::OnExec (facts read now), a new
-// process -> OnFork; new threads are ignored. A socket overflow (ENOBUFS) -> OnTrackingGap: cached
-// entries are re-checked against procfs as without tracking. An exec storm pauses tracking for a
-// while (pause_above_execs_per_second): the socket is closed, so it costs nothing meanwhile.
+// process -> OnFork; new threads are ignored. Events are applied in the kernel's order by one
+// drainer at a time: the thread, or a kernel reader through Sync (ProcessAttributor::SyncEvents)
+// before it attributes a batch. A socket overflow (ENOBUFS) or an unparseable datagram ->
+// OnTrackingGap, again once what was still queued is applied: cached entries are re-checked
+// against procfs as without tracking. An exec storm pauses tracking for a while
+// (pause_above_events_per_second): the socket is closed, so it costs nothing meanwhile.
 //
 // Needs CAP_NET_ADMIN in the initial user namespace and an agent in the initial pid namespace
 // (the kernel ignores requests from any other: Start waits for the kernel's acknowledgement and
@@ -23,6 +26,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -56,12 +60,14 @@ struct ProcEventTrackerOptions {
   // How long Start waits for the kernel to acknowledge the subscription.
   std::chrono::milliseconds subscribe_timeout{1000};
   int receive_buffer_bytes = 4 << 20;
-  // An exec storm (more execs and uid changes than this within one second) pauses tracking for
-  // pause_for: each exec (with its fork) costs two wake-ups and a procfs read, ~0.2 ms of CPU on
-  // the paravirtualised test VM (docs/performance.md), so 200/s is ~4% of a core and a build's
-  // thousands per second would cost more than per-event checks do. Meanwhile attribution falls
-  // back to the /proc check per event, and the fanotify reader reads at once.
-  uint32_t pause_above_execs_per_second = 200;
+  // An exec storm (more process events than this within one second: forks, including new
+  // threads, which the kernel cannot filter out, execs and uid changes) pauses tracking for
+  // pause_for with the socket closed. A fork costs a wake-up, an exec a wake-up and a procfs read:
+  // ~0.2 ms of CPU per fork + exec on the paravirtualised test VM (docs/performance.md), so 400
+  // events/s is ~4% of a core and a build's thousands per second would cost more than per-event
+  // checks do. Meanwhile attribution falls back to the /proc check per event, and the fanotify
+  // reader reads at once.
+  uint32_t pause_above_events_per_second = 400;  // 0: never pause
   std::chrono::milliseconds pause_for{30'000};
 };
 
@@ -79,6 +85,11 @@ class ProcEventTracker {
   // Turns tracking off in the attributor and joins the thread. Idempotent.
   void Stop();
 
+  // Applies every event the kernel has queued so far, on the caller's thread (the attributor's
+  // SyncEvents calls it: a file event read after this has its process's fork and exec applied
+  // before it is attributed, whatever the tracker thread's lag). Blocks while the thread drains.
+  void Sync();
+
   struct Stats {
     uint64_t execs = 0;      // exec and uid-change events (facts read at once)
     uint64_t forks = 0;      // new processes
@@ -86,7 +97,7 @@ class ProcEventTracker {
     uint64_t malformed = 0;  // datagrams that did not parse or did not come from the kernel
     uint64_t pauses = 0;     // exec storms that paused tracking
     bool paused = false;     // paused now (resumes by itself)
-    bool running = false;    // false after a fatal socket error or Stop()
+    bool running = false;    // false after Stop(), a socket error or a failed resubscription
   };
   Stats stats() const;
 
@@ -94,16 +105,23 @@ class ProcEventTracker {
   ProcEventTracker(ProcessAttributor* attributor, ProcEventTrackerOptions options, int fd,
                    int wake_fd);
   void Loop();
-  bool Drain(std::vector<char>* buf, std::vector<ProcEvent>* events);
+  void Drain();  // under drain_mu_
   void Apply(const ProcEvent& event);
+  void Wake();
 
   ProcessAttributor* const attributor_;
   const ProcEventTrackerOptions options_;
-  int fd_;             // the thread's after Start; -1 while paused
-  const int wake_fd_;  // eventfd: Stop() wakes the poll
+  const int wake_fd_;  // eventfd: Stop(), a storm or a failure wakes the poll
   std::thread thread_;
-  std::atomic<bool> stopped_{false};
-  uint32_t window_execs_ = 0;  // execs in the current second (thread only)
+  std::atomic<bool> stopped_{false}, storm_{false}, failed_{false};
+
+  // Draining: the thread's or a Sync caller's, one at a time and in order.
+  std::mutex drain_mu_;
+  int fd_;  // guarded by drain_mu_ for Sync callers; -1 while paused (written by the thread only)
+  std::vector<char> buf_ = std::vector<char>(64 * 1024);  // guarded by drain_mu_
+  std::vector<ProcEvent> events_;                         // guarded by drain_mu_
+  std::chrono::steady_clock::time_point window_start_{};  // guarded by drain_mu_
+  uint32_t window_events_ = 0;                            // guarded by drain_mu_
 
   std::atomic<uint64_t> execs_{0}, forks_{0}, gaps_{0}, malformed_{0}, pauses_{0};
   std::atomic<bool> paused_{false}, running_{false};

@@ -1,6 +1,6 @@
 // Fuzzes the proc connector parser (proc_events.h): any bytes give events and OK or an error
-// with a message, never a crash; every event has a known kind and a process event's pid fields
-// come from inside the datagram.
+// with a message, never a crash; every event has a known kind, and there are never more events
+// than the datagram has room for headers.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

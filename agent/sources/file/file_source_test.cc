@@ -767,7 +767,7 @@ TEST(FanotifyFileSourceTest, ShortLivedProcessesKeepTheirAttributionWhenReadsAre
   options.roots = {root};
   pipeline::ProcessAttributor attributor;
   pipeline::ProcEventTrackerOptions tracking;
-  tracking.pause_above_execs_per_second = 1'000'000;  // other tests' processes never pause it
+  tracking.pause_above_events_per_second = 1'000'000;  // other tests' processes never pause it
   auto tracker = pipeline::ProcEventTracker::Start(&attributor, tracking);
   const Status probe = FanotifyFileSource::Probe(options);
   if (!probe.ok() || !tracker.ok()) {
@@ -779,6 +779,9 @@ TEST(FanotifyFileSourceTest, ShortLivedProcessesKeepTheirAttributionWhenReadsAre
   std::unique_ptr<Source> source = std::move(*created);
   CollectingSink sink;
   ASSERT_TRUE(source->Start(&sink).ok());
+  // The test process is cached (tracked), so each child starts as an inherited copy of it: its
+  // events must still name the shell it exec'd, never this test (the exec is applied first).
+  ASSERT_FALSE(attributor.AttributeProcess(static_cast<uint32_t>(getpid())).partial());
   constexpr int kShells = 10;
   std::vector<pid_t> pids;
   for (int i = 0; i < kShells; ++i) {

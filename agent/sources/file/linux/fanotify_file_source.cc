@@ -292,6 +292,9 @@ void FanotifyFileSource::ReaderLoop() {
     }
     const int64_t now_ns = clock_->NowUnixNs();
     memo.clear();
+    // The forks and execs that came before these events are applied before they are attributed
+    // (one empty receive when the tracker is keeping up; a no-op without process events).
+    if (attributor_ != nullptr) attributor_->SyncEvents();
     bool overflow = false;
     // Records carry names, so their lengths are not multiples of 8 and a record in the read
     // buffer may be misaligned for fanotify_event_metadata: copy each into aligned storage
