@@ -242,13 +242,18 @@ TEST(ProcessAttributorTest, KeptStatFdNoticesARealProcessExit) {
   options.clock = &clock;
   ProcessAttributor attributor(options);
   const auto pid = static_cast<uint32_t>(child);
-  // Wait for the exec (the comm changes from the test's to "sleep").
+  // Wait for the exec (the comm changes from the test's to "sleep") and a stable read of it: a
+  // read during the exec sees the new exe with the old comm, is partial and is not cached.
   custos::v1::Actor actor;
   for (int i = 0; i < 200; ++i) {
     actor = attributor.AttributeProcess(pid);
-    if (actor.executable() == "/usr/bin/sleep" || actor.executable() == "/bin/sleep") break;
+    if (!actor.partial() &&
+        (actor.executable() == "/usr/bin/sleep" || actor.executable() == "/bin/sleep")) {
+      break;
+    }
     usleep(10'000);
   }
+  ASSERT_FALSE(actor.partial());
   EXPECT_NE(actor.command_line().find("sleep 30"), std::string::npos) << actor.command_line();
   const auto before = attributor.stats();
   EXPECT_GE(before.stat_rereads, 1u) << "the first lookup kept the stat file open";
