@@ -56,6 +56,19 @@ void WriteFake(const std::string& proc_root, const FakeProcess& p) {
   }
 }
 
+// A bash process, and the same process after it exec'd cp (same pid and start time).
+FakeProcess Shell() {
+  FakeProcess p;
+  p.comm = "bash";
+  p.exe = "/usr/bin/bash";
+  return p;
+}
+FakeProcess ExecedCp(FakeProcess p) {
+  p.comm = "cp";
+  p.exe = "/usr/bin/cp";
+  return p;
+}
+
 std::optional<std::string> FakeUsers(uint32_t uid) {
   static const std::map<uint32_t, std::string> users = {{0, "root"}, {1000, "alice"}};
   auto it = users.find(uid);
@@ -193,15 +206,11 @@ TEST(ProcessAttributorTest, ReusedPidGetsFreshFacts) {
 
 TEST(ProcessAttributorTest, ExecIsDetectedByComm) {
   TempDir proc;
-  FakeProcess shell;
-  shell.comm = "bash";
-  shell.exe = "/usr/bin/bash";
+  const FakeProcess shell = Shell();
   WriteFake(proc.path(), shell);
   ProcessAttributor attributor({.proc_root = proc.path(), .user_name_lookup = FakeUsers});
   EXPECT_EQ(attributor.Attribute(shell.pid).executable(), "/usr/bin/bash");
-  FakeProcess execed = shell;  // fork+exec keeps pid and start time, changes comm
-  execed.comm = "cp";
-  execed.exe = "/usr/bin/cp";
+  const FakeProcess execed = ExecedCp(shell);  // fork+exec keeps pid and start time, changes comm
   WriteFake(proc.path(), execed);
   EXPECT_EQ(attributor.Attribute(shell.pid).executable(), "/usr/bin/cp");
 }
@@ -303,17 +312,13 @@ TEST(Utf8Test, EscapesInvalidBytesAndBackslashOnly) {
 
 TEST(ProcessAttributorTrackingTest, ATrackedEntryNeedsNoProcfsReadUntilTheProcessExecs) {
   TempDir proc;
-  FakeProcess shell;
-  shell.comm = "bash";
-  shell.exe = "/usr/bin/bash";
+  const FakeProcess shell = Shell();
   WriteFake(proc.path(), shell);
   ProcessAttributor attributor({.proc_root = proc.path(), .user_name_lookup = FakeUsers});
   attributor.SetTracking(true);
   EXPECT_EQ(attributor.AttributeProcess(shell.pid).executable(), "/usr/bin/bash");
   // Its /proc changes, but no exec event came: the tracked entry is served as it is, unread.
-  FakeProcess execed = shell;
-  execed.comm = "cp";
-  execed.exe = "/usr/bin/cp";
+  const FakeProcess execed = ExecedCp(shell);  // fork+exec keeps pid and start time, changes comm
   WriteFake(proc.path(), execed);
   EXPECT_EQ(attributor.AttributeProcess(shell.pid).executable(), "/usr/bin/bash");
   EXPECT_EQ(attributor.stats().tracked_hits, 1u);
@@ -357,9 +362,7 @@ TEST(ProcessAttributorTrackingTest, AGoneProcessKeepsItsFactsUntilANewProcessGet
 TEST(ProcessAttributorTrackingTest, AGapOrTrackingOffBringsBackTheStatCheck) {
   for (const bool gap : {true, false}) {
     TempDir proc;
-    FakeProcess shell;
-    shell.comm = "bash";
-    shell.exe = "/usr/bin/bash";
+    const FakeProcess shell = Shell();
     WriteFake(proc.path(), shell);
     ProcessAttributor attributor({.proc_root = proc.path(), .user_name_lookup = FakeUsers});
     attributor.SetTracking(true);
@@ -370,9 +373,7 @@ TEST(ProcessAttributorTrackingTest, AGapOrTrackingOffBringsBackTheStatCheck) {
     } else {
       attributor.SetTracking(false);
     }
-    FakeProcess execed = shell;
-    execed.comm = "cp";
-    execed.exe = "/usr/bin/cp";
+    const FakeProcess execed = ExecedCp(shell);  // fork+exec keeps pid and start time, changes comm
     WriteFake(proc.path(), execed);
     EXPECT_EQ(attributor.AttributeProcess(shell.pid).executable(), "/usr/bin/cp") << gap;
     EXPECT_EQ(attributor.stats().misses, 2u) << gap;
@@ -411,9 +412,7 @@ TEST(ProcessAttributorTrackingTest, AForkedChildInheritsTrackedFactsOnly) {
 
 TEST(ProcessAttributorTrackingTest, AnExecOfAProcessAlreadyGoneDropsTheOldImagesFacts) {
   TempDir proc;
-  FakeProcess shell;
-  shell.comm = "bash";
-  shell.exe = "/usr/bin/bash";
+  const FakeProcess shell = Shell();
   WriteFake(proc.path(), shell);
   ProcessAttributor attributor({.proc_root = proc.path(), .user_name_lookup = FakeUsers});
   attributor.SetTracking(true);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "agent/pipeline/utf8.h"
+#include "common/testing/testing.h"
 
 namespace custos::agent::pipeline {
 namespace {
@@ -291,23 +292,7 @@ std::string CheckRefusedWithoutCapNetAdmin() {
 }
 
 TEST(ProcEventTrackerPrivilegeTest, WithoutCapNetAdminStartFailsAndSaysWhy) {
-  if (geteuid() != 0) {
-    EXPECT_EQ(CheckRefusedWithoutCapNetAdmin(), "");
-    return;
-  }
-  // As root: a child that gives up root (no other threads run here between tests).
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
-    const std::string problem = CheckRefusedWithoutCapNetAdmin();
-    if (!problem.empty()) std::fprintf(stderr, "child: %s\n", problem.c_str());
-    _exit(problem.empty() ? 0 : 1);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "see child: output above";
+  EXPECT_EQ(custos::testing::RunUnprivileged(CheckRefusedWithoutCapNetAdmin), "");
 }
 
 TEST(ProcEventTrackerPauseTest, AnExecStormPausesTrackingWhichResumesByItself) {

@@ -166,4 +166,36 @@ bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeou
   }
 }
 
+std::string RunUnprivileged(const std::function<std::string()>& check) {
+  if (geteuid() != 0) return check();
+  int pipe_fds[2];
+  if (pipe(pipe_fds) != 0) return std::string("pipe: ") + std::strerror(errno);
+  const pid_t child = fork();
+  if (child < 0) return std::string("fork: ") + std::strerror(errno);
+  if (child == 0) {
+    close(pipe_fds[0]);
+    std::string problem = "could not give up root";
+    if (setgid(65534) == 0 && setuid(65534) == 0) problem = check();
+    size_t off = 0;
+    while (off < problem.size()) {
+      const ssize_t n = write(pipe_fds[1], problem.data() + off, problem.size() - off);
+      if (n <= 0) break;
+      off += static_cast<size_t>(n);
+    }
+    _exit(problem.empty() ? 0 : 1);
+  }
+  close(pipe_fds[1]);
+  std::string problem;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(pipe_fds[0], buf, sizeof buf)) > 0) problem.append(buf, static_cast<size_t>(n));
+  close(pipe_fds[0]);
+  int status = 0;
+  if (waitpid(child, &status, 0) != child) return "waitpid failed";
+  if (!WIFEXITED(status)) return "child killed by signal " + std::to_string(WTERMSIG(status));
+  if (WEXITSTATUS(status) != 0 && problem.empty())
+    return "child exit " + std::to_string(WEXITSTATUS(status));
+  return problem;
+}
+
 }  // namespace custos::testing

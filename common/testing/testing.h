@@ -72,6 +72,12 @@ struct RunResult {
 RunResult Run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
               const std::map<std::string, std::string>& extra_env = {});
 
+// Runs `check` without root and returns what it returned ("" = all well) or why it could not
+// run. Unprivileged already: in-process. As root: in a forked child that gives up root (uid and
+// gid 65534, and with root every capability); the test process must have no other threads then,
+// as the child allocates after fork.
+std::string RunUnprivileged(const std::function<std::string()>& check);
+
 // Polls `pred` every 10 ms until it is true or `timeout` passes. Used to wait for a child
 // process's observable state (a file appearing, a count reached), never as synchronisation
 // inside one process.
