@@ -225,7 +225,6 @@ int Run(const AgentConfig& c, const flags::Args& args) {
   client = uplink::UplinkClient::Start(runtime.get(), uo, &stream);
   client_ptr = client.get();
 
-  std::vector<std::unique_ptr<Source>> sources;
   pipeline::ProcessAttributor attributor;
   // Before the sources: a process that execs from now on has its facts read at once.
   std::unique_ptr<pipeline::ProcEventTracker> tracker;
@@ -255,6 +254,9 @@ int Run(const AgentConfig& c, const flags::Args& args) {
   co.forward_reads = c.copy_send_reads;
   pipeline::CopyCorrelator correlator(&writer, co, &attributor, RealClock());
   correlator.Start();
+  // Declared after what the sources use (attributor, tracker, correlator, writer): on any return
+  // they are destroyed (stopped) first.
+  std::vector<std::unique_ptr<Source>> sources;
   if (c.file_enabled && !args.Has("no-file-source")) {
     file::FileSourceOptions fo;
     fo.roots = c.file_roots;

@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "common/log/log.h"
@@ -95,6 +96,7 @@ Status ParseProcEvents(std::string_view datagram, std::vector<ProcEvent>* out) {
     ProcEvent e;
     e.seq = cn.seq;
     e.ack = cn.ack;
+    std::memcpy(&e.time_ns, ev + 8, sizeof e.time_ns);
     switch (what) {
       case kWhatNone:
         e.kind = ProcEvent::Kind::kAck;
@@ -298,6 +300,10 @@ void ProcEventTracker::Stop() {
   Wake();
   if (thread_.joinable()) thread_.join();
   attributor_->SetTracking(false);
+  if (fd_ >= 0) {
+    Unsubscribe(fd_);
+    fd_ = -1;
+  }
   running_ = false;
 }
 
@@ -338,16 +344,24 @@ void ProcEventTracker::Wake() {
 }
 
 void ProcEventTracker::Sync() {
+  // Only what the kernel sent before now can have caused the file events already read: a
+  // caller never drains a backlog that keeps growing.
+  const auto until = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                               std::chrono::steady_clock::now().time_since_epoch())
+                                               .count());
   std::lock_guard<std::mutex> lock(drain_mu_);
-  if (fd_ < 0 || stopped_.load()) return;
-  Drain();
+  if (fd_ < 0 || stopped_.load() || failed_.load() || storm_.load()) return;
+  Drain(until);
 }
 
-// Drains the socket under drain_mu_, applying events in the kernel's order. On a fatal error or
-// an exec storm it flags the thread (failed_, storm_) and wakes it.
-void ProcEventTracker::Drain() {
+// Drains the socket under drain_mu_, applying events in the kernel's order, until it is empty or
+// an event sent after `until_ns` was applied. On a fatal error or an exec storm tracking is off at
+// once (nothing stale is served while the thread catches up) and the thread is flagged (failed_,
+// storm_) and woken.
+void ProcEventTracker::Drain(uint64_t until_ns) {
   bool gap = false;
-  while (!stopped_.load()) {
+  bool past = false;
+  while (!stopped_.load() && !past) {
     sockaddr_nl sender{};
     socklen_t sender_len = sizeof sender;
     const ssize_t n = ::recvfrom(fd_, buf_.data(), buf_.size(), MSG_DONTWAIT | MSG_TRUNC,
@@ -371,7 +385,7 @@ void ProcEventTracker::Drain() {
       attributor_->SetTracking(false);
       failed_ = true;
       Wake();
-      return;
+      break;
     }
     if (sender.nl_pid != 0) {
       ++malformed_;  // not the kernel: ignored
@@ -388,7 +402,10 @@ void ProcEventTracker::Drain() {
       window_events_ = 0;
     }
     window_events_ += static_cast<uint32_t>(events_.size());
-    for (const ProcEvent& e : events_) Apply(e);
+    for (const ProcEvent& e : events_) {
+      Apply(e);
+      past = past || e.time_ns > until_ns;
+    }
     if (!parsed.ok()) {
       // What did not parse may have been an exec: treat it as lost events.
       ++malformed_;
@@ -397,6 +414,7 @@ void ProcEventTracker::Drain() {
     }
     if (options_.pause_above_events_per_second != 0 &&
         window_events_ > options_.pause_above_events_per_second) {
+      attributor_->SetTracking(false);
       storm_ = true;
       Wake();
       break;
@@ -411,6 +429,9 @@ void ProcEventTracker::Loop() {
     const int ready = ::poll(pfds, 2, -1);
     if (ready < 0) {
       if (errno == EINTR) continue;
+      logging::Error("proc events: poll failed; attribution re-checks /proc per event",
+                     {{"error", std::strerror(errno)}});
+      failed_ = true;
       break;
     }
     if (pfds[1].revents != 0) {
@@ -418,8 +439,11 @@ void ProcEventTracker::Loop() {
       (void)!::read(wake_fd_, &count, sizeof count);
     }
     if (stopped_.load() || failed_.load()) break;
-    if (pfds[0].revents != 0) Sync();
-    if (!storm_.exchange(false)) continue;
+    if (pfds[0].revents != 0) {
+      std::lock_guard<std::mutex> lock(drain_mu_);
+      if (!storm_.load()) Drain(std::numeric_limits<uint64_t>::max());
+    }
+    if (!storm_.load()) continue;
     // An exec storm (a build, a script looping over small commands): reading every process
     // costs more than it saves. Off for a while; meanwhile attribution checks /proc per event.
     attributor_->SetTracking(false);
@@ -427,6 +451,7 @@ void ProcEventTracker::Loop() {
       std::lock_guard<std::mutex> lock(drain_mu_);
       Unsubscribe(fd_);
       fd_ = -1;
+      storm_ = false;  // no drainer can set it again until the socket is back
     }
     ++pauses_;
     paused_ = true;
@@ -447,9 +472,11 @@ void ProcEventTracker::Loop() {
       }
     }
     if (stopped_.load()) break;
+    uint64_t count;
+    (void)!::read(wake_fd_, &count, sizeof count);  // a wake left from the storm is not Stop()
     auto fd = Subscribe(options_, wake_fd_);
     if (!fd.ok()) {
-      if (fd.status().code() == StatusCode::kCancelled) break;  // Stop()
+      if (stopped_.load()) break;
       logging::Error("proc events: could not resubscribe; attribution re-checks /proc per event",
                      {{"error", fd.status().ToString()}});
       failed_ = true;

@@ -45,6 +45,7 @@ struct ProcEvent {
   uint32_t ack_err = 0;  // ack: the errno of a subscription request, 0 = accepted
   uint32_t seq = 0;      // cn_msg seq and ack (an ack repeats the request's seq, ack + 1)
   uint32_t ack = 0;
+  uint64_t time_ns = 0;  // when the kernel sent it: CLOCK_MONOTONIC (steady_clock here)
   // A whole process (its main thread), not one thread of it.
   bool IsProcess() const { return pid == tid; }
 };
@@ -60,8 +61,9 @@ struct ProcEventTrackerOptions {
   // How long Start waits for the kernel to acknowledge the subscription.
   std::chrono::milliseconds subscribe_timeout{1000};
   int receive_buffer_bytes = 4 << 20;
-  // An exec storm (more process events than this within one second: forks, including new
-  // threads, which the kernel cannot filter out, execs and uid changes) pauses tracking for
+  // An exec storm (more process events than this within one second: every kind received, i.e.
+  // forks including new threads, which the kernel cannot filter out, execs and uid changes, and
+  // before Linux 6.6 exits and the rest too) pauses tracking for
   // pause_for with the socket closed. A fork costs a wake-up, an exec a wake-up and a procfs read:
   // ~0.2 ms of CPU per fork + exec on the paravirtualised test VM (docs/performance.md), so 400
   // events/s is ~4% of a core and a build's thousands per second would cost more than per-event
@@ -85,9 +87,10 @@ class ProcEventTracker {
   // Turns tracking off in the attributor and joins the thread. Idempotent.
   void Stop();
 
-  // Applies every event the kernel has queued so far, on the caller's thread (the attributor's
-  // SyncEvents calls it: a file event read after this has its process's fork and exec applied
+  // Applies the events the kernel sent before this call, on the caller's thread (the attributor's
+  // SyncEvents calls it: a file event read before this has its process's fork and exec applied
   // before it is attributed, whatever the tracker thread's lag). Blocks while the thread drains.
+  // Returns at once while paused, in a storm (tracking is then already off) or after a failure.
   void Sync();
 
   struct Stats {
@@ -105,7 +108,7 @@ class ProcEventTracker {
   ProcEventTracker(ProcessAttributor* attributor, ProcEventTrackerOptions options, int fd,
                    int wake_fd);
   void Loop();
-  void Drain();  // under drain_mu_
+  void Drain(uint64_t until_ns);  // under drain_mu_
   void Apply(const ProcEvent& event);
   void Wake();
 
@@ -117,7 +120,9 @@ class ProcEventTracker {
 
   // Draining: the thread's or a Sync caller's, one at a time and in order.
   std::mutex drain_mu_;
-  int fd_;  // guarded by drain_mu_ for Sync callers; -1 while paused (written by the thread only)
+  // Guarded by drain_mu_ for Sync callers; written by the thread (and Stop() after the join);
+  // -1 while paused, after a failed resubscription and after Stop().
+  int fd_;
   std::vector<char> buf_ = std::vector<char>(64 * 1024);  // guarded by drain_mu_
   std::vector<ProcEvent> events_;                         // guarded by drain_mu_
   std::chrono::steady_clock::time_point window_start_{};  // guarded by drain_mu_

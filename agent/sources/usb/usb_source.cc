@@ -423,6 +423,8 @@ void UsbSource::ReadRemovableWrites() {
     ssize_t n = ::read(write_fd_, buf, kFanotifyBufferBytes);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;  // EAGAIN: drained
+    // The forks and execs before these writes are applied before they are attributed.
+    if (options_.attributor != nullptr) options_.attributor->SyncEvents();
     const auto total = static_cast<size_t>(n);
     size_t len = 0;
     for (size_t off = 0; off + sizeof(fanotify_event_metadata) <= total; off += len) {
