@@ -43,7 +43,8 @@ struct ProcEvent {
   uint32_t tid = 0;      // the thread; fork: the child thread
   uint32_t parent = 0;   // fork: the parent's thread group id
   uint32_t ack_err = 0;  // ack: the errno of a subscription request, 0 = accepted
-  uint32_t seq = 0;      // cn_msg seq and ack (an ack repeats the request's seq, ack + 1)
+  uint32_t seq = 0;      // cn_msg seq and ack (an ack's ack is the request's + 1; its seq is
+                         // the kernel's own on 6.18, so only ack identifies it)
   uint32_t ack = 0;
   uint64_t time_ns = 0;  // when the kernel sent it: CLOCK_MONOTONIC (steady_clock here)
   // A whole process (its main thread), not one thread of it.

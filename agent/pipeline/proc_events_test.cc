@@ -166,23 +166,13 @@ class ProcEventTrackerTest : public ::testing::Test {
   std::unique_ptr<ProcEventTracker> tracker_;
 };
 
-pid_t SpawnSleep(const char* seconds) {
-  const pid_t child = fork();
-  if (child == 0) {
-    execl("/bin/sleep", "sleep", seconds, static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  return child;
-}
+using custos::testing::RunToExit;
 
 TEST_F(ProcEventTrackerTest, AnExecdProcessKeepsItsFactsAfterItExitedThoughNobodyAskedEarlier) {
-  const pid_t child = SpawnSleep("0.3");
-  ASSERT_GT(child, 0);
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  const auto sleep = RunToExit("/bin/sleep", {"sleep", "0.3"});
+  ASSERT_TRUE(sleep.ok());
   // The process is gone and was never looked up while it ran: only the exec event read it.
-  const auto pid = static_cast<uint32_t>(child);
+  const auto pid = static_cast<uint32_t>(sleep.pid);
   const custos::v1::Actor actor =
       WaitForFacts(pid, [](const auto& a) { return !a.executable().empty(); });
   EXPECT_EQ(actor.pid(), pid);
@@ -309,14 +299,7 @@ TEST(ProcEventTrackerPauseTest, AnExecStormPausesTrackingWhichResumesByItself) {
   // A storm: 500 fork + exec, as fast as they go (one second holds more than 200 events).
   bool saw_pause = false;
   for (int i = 0; i < 500 && !saw_pause; ++i) {
-    const pid_t child = fork();
-    if (child == 0) {
-      execl("/bin/true", "true", static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    ASSERT_GT(child, 0);
-    int status = 0;
-    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(RunToExit("/bin/true", {"true"}).ok());
     saw_pause = tracker->stats().paused;
   }
   for (int i = 0; i < 200 && !saw_pause; ++i) {
@@ -339,12 +322,10 @@ TEST(ProcEventTrackerPauseTest, AnExecStormPausesTrackingWhichResumesByItself) {
     ASSERT_TRUE(resumed);
     EXPECT_TRUE(tracker->stats().running);
     const auto pauses = tracker->stats().pauses;
-    const pid_t child = SpawnSleep("0.3");
-    ASSERT_GT(child, 0);
-    int status = 0;
-    ASSERT_EQ(waitpid(child, &status, 0), child);
+    const auto sleep = RunToExit("/bin/sleep", {"sleep", "0.3"});
+    ASSERT_TRUE(sleep.ok());
     attributor.SyncEvents();
-    actor = attributor.AttributeProcess(static_cast<uint32_t>(child));
+    actor = attributor.AttributeProcess(static_cast<uint32_t>(sleep.pid));
     if (tracker->stats().pauses == pauses) break;
   }
   EXPECT_EQ(actor.command_line(), "sleep 0.3");

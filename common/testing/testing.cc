@@ -166,6 +166,20 @@ bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeou
   }
 }
 
+Exited RunToExit(const std::string& path, const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  Exited e;
+  e.pid = fork();
+  if (e.pid == 0) {
+    execv(path.c_str(), args.data());
+    _exit(127);
+  }
+  if (e.pid > 0 && waitpid(e.pid, &e.status, 0) != e.pid) e.status = -1;
+  return e;
+}
+
 std::string RunUnprivileged(const std::function<std::string()>& check) {
   if (geteuid() != 0) return check();
   int pipe_fds[2];

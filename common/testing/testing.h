@@ -4,7 +4,10 @@
 
 #include <sys/types.h>
 
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <chrono>
+
 #include <functional>
 #include <map>
 #include <string>
@@ -71,6 +74,16 @@ struct RunResult {
 };
 RunResult Run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
               const std::map<std::string, std::string>& extra_env = {});
+
+// Runs `path` with argv (argv[0] included; no shell, nothing captured) and waits for it to exit:
+// its pid and waitpid status. pid -1 when fork failed; exit status 127 when exec did. For tests of
+// what a process did after it is gone (its pid is the evidence), without Run()'s temp dir and logs.
+struct Exited {
+  pid_t pid = -1;
+  int status = 0;
+  bool ok() const { return pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0; }
+};
+Exited RunToExit(const std::string& path, const std::vector<std::string>& argv);
 
 // Runs `check` without root and returns what it returned ("" = all well) or why it could not
 // run. Unprivileged already: in-process. As root: in a forked child that gives up root (uid and

@@ -20,6 +20,7 @@
 #include "agent/pipeline/proc_events.h"
 #include "agent/sources/file/linux/fanotify_file_source.h"
 #include "agent/sources/recording_sink.h"
+#include "common/testing/testing.h"
 
 namespace custos::agent::file {
 namespace {
@@ -51,14 +52,12 @@ int RunMode(const std::string& mode, int shells) {
   RecordingSink sink;
   if (!source->Start(&sink).ok()) return -1;
   for (int i = 0; i < shells; ++i) {
-    const std::string script = "echo x > " + root + "/f" + std::to_string(i);
-    const pid_t child = fork();
-    if (child == 0) {
-      execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
+    if (!custos::testing::RunToExit("/bin/sh",
+                                    {"sh", "-c", "echo x > " + root + "/f" + std::to_string(i)})
+             .ok()) {
+      std::fprintf(stderr, "sh failed\n");
+      return -1;
     }
-    int status = 0;
-    waitpid(child, &status, 0);
   }
   const std::string last = root + "/f" + std::to_string(shells - 1);
   (void)sink.WaitFor([&](const custos::v1::Event& e) {

@@ -785,17 +785,10 @@ TEST(FanotifyFileSourceTest, ShortLivedProcessesKeepTheirAttributionWhenReadsAre
   constexpr int kShells = 10;
   std::vector<pid_t> pids;
   for (int i = 0; i < kShells; ++i) {
-    const std::string script = "sleep 0.05; echo x > " + root + "/f" + std::to_string(i);
-    const pid_t child = fork();
-    if (child == 0) {
-      execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    ASSERT_GT(child, 0);
-    int status = 0;
-    ASSERT_EQ(waitpid(child, &status, 0), child);
-    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    pids.push_back(child);
+    const auto shell = custos::testing::RunToExit(
+        "/bin/sh", {"sh", "-c", "sleep 0.05; echo x > " + root + "/f" + std::to_string(i)});
+    ASSERT_TRUE(shell.ok());
+    pids.push_back(shell.pid);
   }
   ASSERT_TRUE(
       sink.WaitFor(Has(custos::v1::FILE_OP_MODIFY, root + "/f" + std::to_string(kShells - 1))));
