@@ -8,6 +8,7 @@
 
 #include "agent/spool/segment.h"
 #include "common/events/event_type.h"
+#include "common/events/truncate.h"
 #include "common/log/log.h"
 
 namespace custos::agent::pipeline {
@@ -73,7 +74,17 @@ SpoolWriter::Kind SpoolWriter::Serialize(v1::Event& event, std::string* out) con
   if (out->capacity() > kKeepBytes) std::string().swap(*out);  // an earlier huge event's
   out->clear();
   event.AppendToString(out);
-  if (out->size() <= spool::kMaxPayloadBytes) return {TypeOf(event), PriorityOf(event)};
+  if (out->size() > options_.max_event_bytes &&
+      events::TruncateLongFields(&event, options_.max_field_bytes) > 0) {
+    // Kept, shortened and flagged: the collector refuses events over its own cap.
+    event.set_truncated(true);
+    out->clear();
+    event.AppendToString(out);
+    truncated_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (out->size() <= std::min<size_t>(options_.max_event_bytes, spool::kMaxPayloadBytes)) {
+    return {TypeOf(event), PriorityOf(event)};
+  }
   // Never spoolable (e.g. a replayed line with a huge field): what is kept instead says so. The
   // event's content is not logged.
   logging::Warn("pipeline: event too large for the spool; recorded as lost",
@@ -81,8 +92,11 @@ SpoolWriter::Kind SpoolWriter::Serialize(v1::Event& event, std::string* out) con
   const int64_t when = event.time_ns() != 0 ? event.time_ns() : clock_->NowUnixNs();
   v1::Event lost =
       MakeEventsLost("pipeline", 1, when, when,
-                     "an event of " + std::to_string(out->size()) + " bytes exceeds the spool's " +
-                         std::to_string(spool::kMaxPayloadBytes) + "-byte record limit");
+                     "an event of " + std::to_string(out->size()) +
+                         " bytes exceeds the agent's " +
+                         std::to_string(std::min<size_t>(options_.max_event_bytes,
+                                                         spool::kMaxPayloadBytes)) +
+                         "-byte event limit even with its fields shortened");
   lost.set_host(event.host());
   out->clear();
   lost.AppendToString(out);
@@ -140,6 +154,7 @@ SpoolWriterStats SpoolWriter::Stats() const {
   s.written = written_.load();
   s.syncs = syncs_.load();
   s.write_errors = write_errors_.load();
+  s.truncated = truncated_.load();
   return s;
 }
 

@@ -33,6 +33,11 @@ struct SpoolWriterOptions {
   // a trickle of events shares one fsync (and one uplink batch) instead of paying one each.
   std::chrono::milliseconds gather_delay{50};
   std::string host;  // set on events that do not name one
+  // An event that serialises larger than max_event_bytes has its string fields longer than
+  // max_field_bytes shortened and Event.truncated set (counted in stats().truncated); one still
+  // larger becomes an EventsLost record saying so. Well under the collector's own cap (1 MiB).
+  size_t max_event_bytes = 256u << 10;
+  size_t max_field_bytes = 16u << 10;
 };
 
 struct SpoolWriterStats {
@@ -41,6 +46,7 @@ struct SpoolWriterStats {
   uint64_t written = 0;
   uint64_t syncs = 0;
   uint64_t write_errors = 0;
+  uint64_t truncated = 0;  // events kept with shortened fields
 };
 
 class SpoolWriter final : public EventSink {
@@ -103,6 +109,7 @@ class SpoolWriter final : public EventSink {
   int64_t first_drop_ns_ = 0;             // guarded by mu_
   std::vector<spool::RecordIn> records_;  // writer thread only
   std::atomic<uint64_t> accepted_{0}, dropped_{0}, written_{0}, syncs_{0}, write_errors_{0};
+  mutable std::atomic<uint64_t> truncated_{0};  // counted in the const Serialize
   std::thread thread_;
 };
 

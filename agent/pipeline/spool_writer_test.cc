@@ -144,12 +144,41 @@ TEST_F(SpoolWriterTest, ByteCapAdmitsOneLargeEventButNotMore) {
   EXPECT_TRUE(all[1].second.has_events_lost());
 }
 
-TEST_F(SpoolWriterTest, EventOverTheSpoolRecordLimitBecomesALossReport) {
+TEST_F(SpoolWriterTest, EventOverTheEventCapIsKeptWithLongFieldsShortenedAndFlagged) {
   auto w = Writer({});
   w->Start();
-  v1::Event huge = FileEvent(std::string(spool::kMaxPayloadBytes + 1, 'p'));
+  const size_t cap = SpoolWriterOptions().max_field_bytes;
+  // A path over even the spool's record limit, with a 2-byte character across the field cap
+  // that the cut must not split.
+  v1::Event huge = FileEvent(std::string(cap - 1, 'p') + "\xc3\xa9" +
+                             std::string(spool::kMaxPayloadBytes, 'p'));
+  huge.mutable_actor()->set_command_line("cp " + std::string(300000, 'c'));
+  huge.mutable_file()->add_classifications("confidential");
   huge.set_time_ns(42);
   EXPECT_TRUE(w->PushWait(std::move(huge), std::chrono::seconds(5)));  // taken: replay moves on
+  EXPECT_TRUE(w->Push(FileEvent("/after")));
+  w->Stop();
+  auto all = ReadAll();
+  ASSERT_EQ(all.size(), 2u);
+  const v1::Event& kept = all[0].second;
+  EXPECT_TRUE(kept.truncated());
+  EXPECT_EQ(kept.time_ns(), 42);
+  EXPECT_EQ(kept.file().path(), std::string(cap - 1, 'p'));
+  EXPECT_EQ(kept.actor().command_line().size(), cap);
+  EXPECT_EQ(kept.file().classifications(0), "confidential");  // short fields untouched
+  EXPECT_FALSE(all[1].second.truncated());
+  EXPECT_EQ(all[1].second.file().path(), "/after");
+  EXPECT_EQ(w->Stats().truncated, 1u);
+}
+
+TEST_F(SpoolWriterTest, EventStillOverTheCapWithShortFieldsBecomesALossReport) {
+  auto w = Writer({});
+  w->Start();
+  // 40 labels of 8 KiB: none is over the field cap, together they are over the event cap.
+  v1::Event wide = FileEvent("/wide");
+  for (int i = 0; i < 40; ++i) wide.mutable_file()->add_classifications(std::string(8192, 'l'));
+  wide.set_time_ns(42);
+  EXPECT_TRUE(w->PushWait(std::move(wide), std::chrono::seconds(5)));
   EXPECT_TRUE(w->Push(FileEvent("/after")));
   w->Stop();
   auto all = ReadAll();
@@ -159,7 +188,7 @@ TEST_F(SpoolWriterTest, EventOverTheSpoolRecordLimitBecomesALossReport) {
   EXPECT_EQ(lost.events_lost().count(), 1u);
   EXPECT_EQ(lost.time_ns(), 42);
   EXPECT_EQ(lost.host(), "host-1");
-  EXPECT_NE(lost.events_lost().reason().find("record limit"), std::string::npos);
+  EXPECT_NE(lost.events_lost().reason().find("event limit"), std::string::npos);
   EXPECT_EQ(all[0].first.priority, 250);
   EXPECT_EQ(all[0].first.type, SpoolWriter::TypeOf(lost));
   EXPECT_EQ(all[1].second.file().path(), "/after");

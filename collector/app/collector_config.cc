@@ -32,8 +32,22 @@ Result<CollectorConfig> FromReader(config::ConfigReader& r, const std::string& p
   c.ingest.window_batches = static_cast<uint32_t>(r.Int("ingest.window_batches", 16, 1, 1024));
   c.ingest.max_sessions =
       static_cast<uint32_t>(r.Int("ingest.max_connections", 20000, 1, 1'000'000));
-  c.ingest.handshake_timeout = r.Duration("ingest.handshake_timeout", milliseconds(10'000),
+  c.ingest.handshake_timeout = r.Duration("ingest.handshake_timeout", milliseconds(5'000),
                                           milliseconds(100), milliseconds(600'000));
+  c.ingest.max_preauth_per_address =
+      static_cast<uint32_t>(r.Int("ingest.max_preauth_per_address", 64, 1, 1'000'000));
+  c.ingest.max_preauth_sessions =
+      static_cast<uint32_t>(r.Int("ingest.max_preauth_connections", 1024, 1, 1'000'000));
+  c.ingest.preauth_timeout = r.Duration("ingest.preauth_timeout", milliseconds(10'000),
+                                        milliseconds(100), milliseconds(600'000));
+  c.ingest.enroll_failures_per_minute =
+      static_cast<uint32_t>(r.Int("enrollment.failed_attempts_per_minute", 20, 0, 1'000'000));
+  c.ingest.enroll_failures_burst =
+      static_cast<uint32_t>(r.Int("enrollment.failed_attempts_burst", 10, 1, 1'000'000));
+  c.ingest.renewals_per_day =
+      static_cast<uint32_t>(r.Int("enrollment.renewals_per_day", 6, 1, 1'000));
+  c.ingest.max_event_bytes =
+      static_cast<uint32_t>(r.Bytes("ingest.max_event_bytes", 1u << 20, 4u << 10, 64u << 20));
   c.ingest.idle_timeout = r.Duration("ingest.idle_timeout", milliseconds(120'000),
                                      milliseconds(1'000), milliseconds(86'400'000));
   c.ingest.max_events_per_commit =
@@ -42,6 +56,7 @@ Result<CollectorConfig> FromReader(config::ConfigReader& r, const std::string& p
       r.Duration("ingest.max_commit_delay", milliseconds(50), milliseconds(0), milliseconds(1000));
   c.ingest.max_queued_events =
       static_cast<uint64_t>(r.Int("ingest.max_queued_events", 200'000, 1'000, 100'000'000));
+  c.ingest.max_queued_bytes = r.Bytes("ingest.max_queued_bytes", 256u << 20, 1u << 20, 64ull << 30);
   auto validity = r.Duration("enrollment.agent_certificate_validity", hours(24 * 30), hours(1),
                              hours(24 * 825));
   c.ingest.agent_certificate_validity = std::chrono::duration_cast<hours>(validity);

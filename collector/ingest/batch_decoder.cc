@@ -1,5 +1,6 @@
 #include "collector/ingest/batch_decoder.h"
 
+#include <google/protobuf/descriptor.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 
@@ -14,10 +15,66 @@ namespace {
 
 using google::protobuf::internal::WireFormatLite;
 
+// What a refusal keeps of the refused event.
+struct RefusedEvent {
+  int64_t time_ns = 0;
+  std::string host;
+  std::string type = "unknown";  // the payload's field name, e.g. "file"
+};
+
+// Reads an event's time, host and payload kind without parsing (and copying) the rest: an
+// event over the size cap is never materialised.
+bool PeekEvent(std::string_view payload, RefusedEvent* out) {
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(payload.data()),
+                                            static_cast<int>(payload.size()));
+  while (uint32_t tag = in.ReadTag()) {
+    const int field = WireFormatLite::GetTagFieldNumber(tag);
+    const auto wire_type = WireFormatLite::GetTagWireType(tag);
+    if (field == custos::v1::Event::kTimeNsFieldNumber &&
+        wire_type == WireFormatLite::WIRETYPE_VARINT) {
+      uint64_t v = 0;
+      if (!in.ReadVarint64(&v)) return false;
+      out->time_ns = static_cast<int64_t>(v);
+      continue;
+    }
+    if (field == custos::v1::Event::kHostFieldNumber &&
+        wire_type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      uint32_t n = 0;
+      if (!in.ReadVarint32(&n)) return false;
+      if (n <= 255) {
+        if (!in.ReadString(&out->host, static_cast<int>(n))) return false;
+      } else if (!in.Skip(static_cast<int>(n))) {
+        return false;
+      }
+      continue;
+    }
+    const auto* fd = custos::v1::Event::descriptor()->FindFieldByNumber(field);
+    if (fd != nullptr && fd->containing_oneof() != nullptr) out->type = fd->name();
+    if (!WireFormatLite::SkipField(&in, tag)) return false;
+  }
+  return in.ConsumedEntireMessage();
+}
+
+// What is stored instead of an event over a size cap: small, and says what was refused.
+std::string RefusedEventPayload(const RefusedEvent& original, size_t bytes, std::string_view why) {
+  custos::v1::Event sub;
+  sub.set_time_ns(original.time_ns);
+  sub.set_host(original.host);
+  auto* lost = sub.mutable_events_lost();
+  lost->set_source("collector");
+  lost->set_count(1);
+  lost->set_window_start_ns(original.time_ns);
+  lost->set_window_end_ns(original.time_ns);
+  lost->set_reason("refused a " + original.type + " event of " + std::to_string(bytes) +
+                   " bytes: " + std::string(why));
+  return sub.SerializeAsString();
+}
+
 }  // namespace
 
 Status DecodeBatch(std::string_view body, const BatchLimits& limits,
-                   wire::ZstdDecompressor* decompressor, store::BatchWrite* out) {
+                   wire::ZstdDecompressor* decompressor, store::BatchWrite* out,
+                   uint32_t* refused) {
   custos::v1::Batch batch;
   if (!batch.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
     return InvalidArgumentError("batch: invalid protobuf");
@@ -38,6 +95,7 @@ Status DecodeBatch(std::string_view body, const BatchLimits& limits,
   out->first_seq = batch.first_seq();
   out->users.clear();
   out->rows.clear();
+  if (refused != nullptr) *refused = 0;
   switch (batch.codec()) {
     case custos::v1::CODEC_ZSTD:
       CUSTOS_RETURN_IF_ERROR(decompressor->Decompress(batch.records(), batch.uncompressed_size(),
@@ -61,6 +119,8 @@ Status DecodeBatch(std::string_view body, const BatchLimits& limits,
   out->rows.reserve(batch.count());
   std::unordered_map<std::string, int32_t> user_index;
   custos::v1::Event event;
+  // (row, payload) of refused events, in row order; their rows are rewritten at the end.
+  std::vector<std::pair<size_t, std::string>> replaced;
   while (true) {
     uint32_t tag = in.ReadTag();
     if (tag == 0) {
@@ -84,6 +144,22 @@ Status DecodeBatch(std::string_view body, const BatchLimits& limits,
       return InvalidArgumentError("batch: more events than count " + std::to_string(batch.count()));
     }
     std::string_view payload(out->buffer.data() + pos, len);
+    store::EventRow row;
+    if (len > limits.max_event_bytes) {
+      RefusedEvent refused_event;
+      if (!PeekEvent(payload, &refused_event)) {
+        return InvalidArgumentError("batch: event " + std::to_string(out->rows.size()) +
+                                    ": invalid protobuf");
+      }
+      const std::string why =
+          "over the collector's limit of " + std::to_string(limits.max_event_bytes) + " bytes";
+      replaced.emplace_back(out->rows.size(), RefusedEventPayload(refused_event, len, why));
+      row.time_ns = refused_event.time_ns;
+      row.type = events::EventType::kEventsLost;
+      out->rows.push_back(row);
+      if (!in.Skip(static_cast<int>(len))) return InvalidArgumentError("batch: truncated event");
+      continue;
+    }
     if (!event.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
       return InvalidArgumentError("batch: event " + std::to_string(out->rows.size()) +
                                   ": invalid protobuf");
@@ -92,12 +168,22 @@ Status DecodeBatch(std::string_view body, const BatchLimits& limits,
       return InvalidArgumentError("batch: event " + std::to_string(out->rows.size()) +
                                   ": sets agent_id, stream_epoch or seq, which the collector owns");
     }
-    store::EventRow row;
     row.time_ns = event.time_ns();
     row.type = events::TypeOf(event);
     row.payload = payload;
     const std::string& user = !event.actor().login_user().empty() ? event.actor().login_user()
                                                                   : event.actor().user_name();
+    if (user.size() > limits.max_user_bytes) {
+      const std::string why = "its user name is over the collector's limit of " +
+                              std::to_string(limits.max_user_bytes) + " bytes";
+      RefusedEvent refused_event{event.time_ns(), event.host().size() <= 255 ? event.host() : "",
+                                 std::string(events::EventTypeName(row.type))};
+      replaced.emplace_back(out->rows.size(), RefusedEventPayload(refused_event, len, why));
+      row.type = events::EventType::kEventsLost;
+      out->rows.push_back(row);
+      if (!in.Skip(static_cast<int>(len))) return InvalidArgumentError("batch: truncated event");
+      continue;
+    }
     if (!user.empty()) {
       auto [it, inserted] = user_index.try_emplace(user, static_cast<int32_t>(out->users.size()));
       if (inserted) out->users.push_back(user);
@@ -109,6 +195,29 @@ Status DecodeBatch(std::string_view body, const BatchLimits& limits,
   if (out->rows.size() != batch.count()) {
     return InvalidArgumentError("batch: count says " + std::to_string(batch.count()) + " but " +
                                 std::to_string(out->rows.size()) + " events arrived");
+  }
+  if (!replaced.empty()) {
+    // Keep only what is stored: the kept events and the refusals, so the refused bytes are
+    // freed now rather than held in the commit queue.
+    size_t total = 0;
+    for (const auto& r : out->rows) total += r.payload.size();
+    for (const auto& r : replaced) total += r.second.size();
+    std::string compact;
+    compact.reserve(total);
+    size_t next = 0;
+    std::vector<std::pair<size_t, size_t>> spans;  // (offset, size) per row
+    spans.reserve(out->rows.size());
+    for (size_t i = 0; i < out->rows.size(); ++i) {
+      std::string_view p = out->rows[i].payload;
+      if (next < replaced.size() && replaced[next].first == i) p = replaced[next++].second;
+      spans.emplace_back(compact.size(), p.size());
+      compact.append(p);
+    }
+    out->buffer = std::move(compact);
+    for (size_t i = 0; i < out->rows.size(); ++i) {
+      out->rows[i].payload = std::string_view(out->buffer).substr(spans[i].first, spans[i].second);
+    }
+    if (refused != nullptr) *refused = static_cast<uint32_t>(replaced.size());
   }
   return OkStatus();
 }

@@ -135,6 +135,35 @@ std::string Seed(const std::string& name) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
+TEST_F(BatchDecoderTest, StoresEventsOverASizeCapAsRefusalsAndFreesTheirBytes) {
+  limits_.max_event_bytes = 4096;
+  limits_.max_user_bytes = 64;
+  v1::EventBatch events = Events(4);
+  events.mutable_events(1)->mutable_file()->set_path("/" + std::string(100000, 'x'));
+  events.mutable_events(2)->mutable_actor()->set_login_user(std::string(65, 'u'));
+  uint32_t refused = 0;
+  ASSERT_TRUE(DecodeBatch(BatchBody(events, 1, 4), limits_, &*dz_, &out_, &refused).ok());
+  EXPECT_EQ(refused, 2u);
+  ASSERT_EQ(out_.rows.size(), 4u);
+  EXPECT_LT(out_.buffer.size(), 4096u);  // the 100 kB event is not kept
+  for (int i : {1, 2}) {
+    EXPECT_EQ(out_.rows[i].type, events::EventType::kEventsLost) << i;
+    EXPECT_EQ(out_.rows[i].user_index, -1) << i;
+    v1::Event e;
+    ASSERT_TRUE(e.ParseFromString(std::string(out_.rows[i].payload))) << i;
+    EXPECT_EQ(e.events_lost().source(), "collector");
+    EXPECT_EQ(e.time_ns(), events.events(i).time_ns());
+    EXPECT_NE(e.events_lost().reason().find("file event of"), std::string::npos)
+        << e.events_lost().reason();
+  }
+  // The kept events are byte-for-byte the agent's, users intact.
+  for (int i : {0, 3}) {
+    EXPECT_EQ(out_.rows[i].payload, events.events(i).SerializeAsString()) << i;
+    ASSERT_GE(out_.rows[i].user_index, 0);
+  }
+  EXPECT_EQ(out_.users.size(), 2u);
+}
+
 TEST_F(BatchDecoderTest, SeedCorpusHoldsValidAndInvalidBatches) {
   std::string zstd_seed = Seed("batch_zstd.bin");
   ASSERT_FALSE(zstd_seed.empty()) << "seed corpus missing: run tests/fuzz/make_seeds.sh";

@@ -9,6 +9,7 @@ namespace custos::collector::ingest {
 
 GroupCommitter::GroupCommitter(store::Store* store, metrics::Registry* registry,
                                uint32_t max_events_per_commit, uint64_t max_queued_events,
+                               uint64_t max_queued_bytes,
                                std::chrono::milliseconds max_commit_delay,
                                std::function<void()> on_committed)
     : store_(store),
@@ -24,8 +25,11 @@ GroupCommitter::GroupCommitter(store::Store* store, metrics::Registry* registry,
       commit_failures_(
           registry->GetCounter("custos_store_commit_failures_total", "Group commits that failed")),
       max_queued_events_(max_queued_events),
+      max_queued_bytes_(max_queued_bytes),
       queued_gauge_(registry->GetGauge("custos_ingest_queued_events",
                                        "Decoded events waiting for a group commit")),
+      queued_bytes_gauge_(registry->GetGauge("custos_ingest_queued_bytes",
+                                             "Decoded batch bytes waiting for a group commit")),
       paused_total_(registry->GetCounter(
           "custos_ingest_backpressure_pauses_total",
           "Times a session stopped reading because the commit queue was full")),
@@ -33,7 +37,9 @@ GroupCommitter::GroupCommitter(store::Store* store, metrics::Registry* registry,
 
 bool GroupCommitter::HasRoomOrNotify(std::function<void()> resume) {
   std::lock_guard<std::mutex> l(mu_);
-  if (queued_events_ < max_queued_events_ || stopping_) return true;
+  if ((queued_events_ < max_queued_events_ && queued_bytes_ < max_queued_bytes_) || stopping_) {
+    return true;
+  }
   waiters_.push_back(std::move(resume));
   paused_total_->Inc();
   return false;
@@ -46,7 +52,9 @@ void GroupCommitter::Submit(std::unique_ptr<store::BatchWrite> batch, Done done)
     std::lock_guard<std::mutex> l(mu_);
     if (!stopping_) {
       queued_events_ += batch->rows.size();
+      queued_bytes_ += batch->bytes();
       queued_gauge_->Set(static_cast<int64_t>(queued_events_));
+      queued_bytes_gauge_->Set(static_cast<int64_t>(queued_bytes_));
       queue_.push_back({std::move(batch), std::move(done)});
       cv_.notify_one();
       return;
@@ -131,10 +139,18 @@ void GroupCommitter::Run() {
     {
       std::lock_guard<std::mutex> l(mu_);
       size_t events = 0;
-      for (auto& it : items) events += it.batch->rows.size();
+      uint64_t bytes = 0;
+      for (auto& it : items) {
+        events += it.batch->rows.size();
+        bytes += it.batch->bytes();
+      }
       queued_events_ -= events;
+      queued_bytes_ -= bytes;
       queued_gauge_->Set(static_cast<int64_t>(queued_events_));
-      if (queued_events_ < max_queued_events_ / 2 || stopping_) resume.swap(waiters_);
+      queued_bytes_gauge_->Set(static_cast<int64_t>(queued_bytes_));
+      bool drained =
+          queued_events_ < max_queued_events_ / 2 && queued_bytes_ < max_queued_bytes_ / 2;
+      if (drained || stopping_) resume.swap(waiters_);
     }
     for (auto& r : resume) r();
   }

@@ -25,14 +25,16 @@ class GroupCommitter {
   // queued batches are small (under 1000 events on average), wait up to this long for more
   // before committing (0 = commit as soon as anything is queued).
   GroupCommitter(store::Store* store, metrics::Registry* registry, uint32_t max_events_per_commit,
-                 uint64_t max_queued_events, std::chrono::milliseconds max_commit_delay,
+                 uint64_t max_queued_events, uint64_t max_queued_bytes,
+                 std::chrono::milliseconds max_commit_delay,
                  std::function<void()> on_committed = nullptr);
   ~GroupCommitter();  // Stop()
 
   // Queues a batch; `done` runs on the committer thread after the commit (or failure).
   void Submit(std::unique_ptr<store::BatchWrite> batch, Done done);
-  // Backpressure: true while fewer than `max_queued_events` events wait. Otherwise `resume` is
-  // kept and run (on the committer thread) once the queue has drained below half the limit;
+  // Backpressure: true while fewer than `max_queued_events` events and `max_queued_bytes` bytes
+  // (BatchWrite::bytes) wait. Otherwise `resume` is kept and run (on the committer thread) once
+  // the queue has drained below half of both limits;
   // callers then stop reading from their peers until resumed.
   bool HasRoomOrNotify(std::function<void()> resume);
   // Runs `task` on the committer thread before its next commit: for small store writes
@@ -60,9 +62,12 @@ class GroupCommitter {
   std::deque<Item> queue_;                    // guarded by mu_
   std::vector<std::function<void()>> tasks_;  // guarded by mu_
   uint64_t max_queued_events_;
+  uint64_t max_queued_bytes_;
   uint64_t queued_events_ = 0;                  // guarded by mu_
+  uint64_t queued_bytes_ = 0;                   // guarded by mu_
   std::vector<std::function<void()>> waiters_;  // guarded by mu_
   metrics::Gauge* queued_gauge_;
+  metrics::Gauge* queued_bytes_gauge_;
   metrics::Counter* paused_total_;
   bool stopping_ = false;  // guarded by mu_
   std::thread thread_;

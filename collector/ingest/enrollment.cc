@@ -39,15 +39,17 @@ Result<custos::v1::EnrollAck> Enroller::Enroll(const custos::v1::Enroll& request
   if (host.hostname().empty() || host.hostname().size() > 255) {
     return InvalidArgumentError("enroll: hostname missing or too long");
   }
-  CUSTOS_ASSIGN_OR_RETURN(std::string id_bytes, crypto::RandomBytes(16));
-  std::string agent_id = crypto::HexEncode(id_bytes);
-  // Validate the CSR before using up the token, so a broken agent does not burn it.
-  crypto::CaMaterial ca{pki_.ca_cert_pem, pki_.ca_key_pem};
-  CUSTOS_ASSIGN_OR_RETURN(crypto::IssuedCertificate cert,
-                          crypto::SignAgentCsr(ca, request.csr_pem(), agent_id, validity_));
+  // Check the CSR (no CA key involved) before using up the token, so a broken agent does not
+  // burn it; use up the token before the CA key signs anything.
+  CUSTOS_RETURN_IF_ERROR(crypto::CheckCsr(request.csr_pem()));
   CUSTOS_ASSIGN_OR_RETURN(
       store::EnrollmentTokenRecord token,
       store_->ConsumeEnrollmentToken(crypto::Sha256(request.token()), clock_->NowUnixNs()));
+  CUSTOS_ASSIGN_OR_RETURN(std::string id_bytes, crypto::RandomBytes(16));
+  std::string agent_id = crypto::HexEncode(id_bytes);
+  crypto::CaMaterial ca{pki_.ca_cert_pem, pki_.ca_key_pem};
+  CUSTOS_ASSIGN_OR_RETURN(crypto::IssuedCertificate cert,
+                          crypto::SignAgentCsr(ca, request.csr_pem(), agent_id, validity_));
   store::AgentRecord record;
   record.agent_id = agent_id;
   record.hostname = host.hostname();
@@ -67,9 +69,21 @@ Result<custos::v1::EnrollAck> Enroller::Enroll(const custos::v1::Enroll& request
 }
 
 Result<custos::v1::RenewAck> Enroller::Renew(const std::string& agent_id,
+                                             const std::string& presented_serial,
                                              const custos::v1::Renew& request) {
   CUSTOS_ASSIGN_OR_RETURN(store::AgentRecord agent, store_->FindAgent(agent_id));
   if (agent.revoked_at_ns) return PermissionDeniedError("agent " + agent_id + ": revoked");
+  // With the replaced certificate the agent never got (or never used) its renewal: renew again.
+  const bool lost_renewal =
+      !agent.prev_cert_serial.empty() && presented_serial == agent.prev_cert_serial;
+  const int64_t window_ns = static_cast<int64_t>(
+      static_cast<double>(std::chrono::nanoseconds(validity_).count()) * renew_fraction_);
+  const int64_t opens_ns = agent.cert_not_after_ns - window_ns;
+  if (!lost_renewal && clock_->NowUnixNs() < opens_ns) {
+    return FailedPreconditionError(
+        "renewal too early: the certificate may be renewed once less than " +
+        std::to_string(static_cast<int>(renew_fraction_ * 100)) + "% of its validity is left");
+  }
   crypto::CaMaterial ca{pki_.ca_cert_pem, pki_.ca_key_pem};
   CUSTOS_ASSIGN_OR_RETURN(crypto::IssuedCertificate cert,
                           crypto::SignAgentCsr(ca, request.csr_pem(), agent_id, validity_));

@@ -4,6 +4,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -13,6 +14,7 @@
 #include "collector/ingest/ingest.h"
 #include "common/crypto/crypto.h"
 #include "common/log/log.h"
+#include "common/net/admission.h"
 #include "common/net/asio.h"
 #include "common/wire/wire.h"
 #include "custos/v1/session.pb.h"
@@ -38,7 +40,8 @@ struct CloseReason {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(Server* server, tcp::socket socket, ssl::context& ctx);
+  Session(Server* server, tcp::socket socket, ssl::context& ctx, std::string address,
+          net::AddressSlots::Slot preauth_slot);
   void Start();
   // Thread-safe: posts onto the session's strand.
   void CloseFromOutside(const CloseReason& reason);
@@ -51,7 +54,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadHeader();
   void OnHeader(const error_code& ec, size_t n);
   void HandleFrame(uint8_t type);
+  // A frame this session may not send, or not this large: refused from its header, before
+  // its body is read or memory is allocated for it.
+  std::optional<CloseReason> RefuseAtHeader(uint8_t type, uint32_t body_bytes) const;
   void HandleEnroll();
+  void OnEnrolled(Result<v1::EnrollAck> ack, const std::string& hostname);
   void HandleHello();
   void HandleBatch();
   void HandleRenew();
@@ -69,7 +76,13 @@ class Session : public std::enable_shared_from_this<Session> {
   ssl::stream<tcp::socket> stream_;
   asio::steady_timer timer_;
   std::string peer_;
+  std::string address_;  // the peer's IP address: the key of per-address budgets
+  // Held from accept until the client is authenticated (or the session ends).
+  net::AddressSlots::Slot preauth_slot_;
   State state_ = State::kHandshake;
+  bool enrolling_ = false;
+  bool renewed_ = false;     // one RENEW per session
+  std::string cert_serial_;  // of the client certificate this session was opened with
   uint8_t header_[wire::kFrameHeaderBytes];
   std::string body_;
   std::deque<std::string> write_queue_;
@@ -94,8 +107,9 @@ class Server final : public IngestServer {
         ssl_ctx_(ssl::context::tls_server),
         acceptor_(io_),
         committer_(store, registry, options.max_events_per_commit, options.max_queued_events,
-                   options.max_commit_delay, options.on_committed),
-        enroller_(pki_, store, clock, options.agent_certificate_validity),
+                   options.max_queued_bytes, options.max_commit_delay, options.on_committed),
+        enroller_(pki_, store, clock, options.agent_certificate_validity,
+                  options.renew_when_remaining_fraction),
         sessions_gauge_(registry->GetGauge("custos_ingest_connected_agents",
                                            "Agents with an active streaming session")),
         connections_gauge_(
@@ -108,7 +122,10 @@ class Server final : public IngestServer {
                                           "Frame bytes received from agents")),
         events_rate_(registry->GetGauge("custos_ingest_events_per_second",
                                         "Events committed per second over the last second")),
-        registry_(registry) {}
+        registry_(registry),
+        preauth_slots_(options.max_preauth_per_address, options.max_preauth_sessions),
+        enroll_limiter_(clock, options.enroll_failures_per_minute, options.enroll_failures_burst),
+        renew_limiter_(clock, options.renewals_per_day / (24.0 * 60.0), 2) {}
 
   Status Init(std::unique_ptr<crypto::TlsContext> tls) {
     tls_ = std::move(tls);
@@ -130,6 +147,8 @@ class Server final : public IngestServer {
     Accept();
     rate_timer_ = std::make_unique<asio::steady_timer>(io_);
     TickRate();
+    revocation_timer_ = std::make_unique<asio::steady_timer>(io_);
+    CheckRevocations();
     int n = options_.io_threads > 0
                 ? options_.io_threads
                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -147,6 +166,7 @@ class Server final : public IngestServer {
       error_code ec;
       acceptor_.close(ec);
       if (rate_timer_) rate_timer_->cancel();
+      if (revocation_timer_) revocation_timer_->cancel();
     });
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -168,6 +188,8 @@ class Server final : public IngestServer {
   Clock* clock() { return clock_; }
   GroupCommitter& committer() { return committer_; }
   Enroller& enroller() { return enroller_; }
+  net::RateLimiter& enroll_limiter() { return enroll_limiter_; }
+  net::RateLimiter& renew_limiter() { return renew_limiter_; }
   bool stopped() const { return stopped_; }
 
   void CountRejected(const std::string& reason) {
@@ -187,6 +209,13 @@ class Server final : public IngestServer {
     batches_total_->Inc();
   }
   void CountBytes(size_t n) { bytes_total_->Inc(n); }
+  void CountRefusedEvents(uint32_t n) {
+    registry_
+        ->GetCounter("custos_ingest_refused_events_total",
+                     "Events stored as an events_lost refusal instead of as sent, by reason",
+                     {{"reason", "too_large"}})
+        ->Inc(n);
+  }
   void ConnectionOpened() { connections_gauge_->Add(1); }
   void ConnectionClosed() { connections_gauge_->Add(-1); }
 
@@ -217,20 +246,66 @@ class Server final : public IngestServer {
 
  private:
   void Accept() {
-    acceptor_.async_accept(
-        asio::make_strand(io_), [this](const error_code& ec, tcp::socket socket) {
-          if (ec) {
-            if (ec == asio::error::operation_aborted || stopped_) return;
-            logging::Warn("ingest: accept failed", {{"error", ec.message()}});
-          } else if (connections_gauge_->value() >= static_cast<int64_t>(options_.max_sessions)) {
-            CountRejected("too_many_connections");
-            error_code ignored;
-            socket.close(ignored);
-          } else {
-            std::make_shared<Session>(this, std::move(socket), ssl_ctx_)->Start();
-          }
-          if (!stopped_) Accept();
-        });
+    acceptor_.async_accept(asio::make_strand(io_),
+                           [this](const error_code& ec, tcp::socket socket) {
+                             if (ec) {
+                               if (ec == asio::error::operation_aborted || stopped_) return;
+                               logging::Warn("ingest: accept failed", {{"error", ec.message()}});
+                             } else {
+                               Admit(std::move(socket));
+                             }
+                             if (!stopped_) Accept();
+                           });
+  }
+
+  // A connection is served only while the collector has room for it in all and, as nobody is
+  // authenticated yet, while its address has a pre-authentication slot.
+  void Admit(tcp::socket socket) {
+    error_code ec;
+    auto ep = socket.remote_endpoint(ec);
+    std::string address = ec ? "unknown" : ep.address().to_string();
+    net::AddressSlots::Refusal why = net::AddressSlots::Refusal::kNone;
+    net::AddressSlots::Slot slot;
+    if (connections_gauge_->value() >= static_cast<int64_t>(options_.max_sessions)) {
+      CountRejected("too_many_connections");
+    } else if (!(slot = preauth_slots_.TryAcquire(address, &why))) {
+      CountRejected(why == net::AddressSlots::Refusal::kPerAddress ? "preauth_per_address"
+                                                                   : "preauth_total");
+    } else {
+      std::make_shared<Session>(this, std::move(socket), ssl_ctx_, std::move(address),
+                                std::move(slot))
+          ->Start();
+      return;
+    }
+    socket.close(ec);
+  }
+
+  // `agent revoke` runs in another process: look for revocations and end those agents'
+  // sessions, so a revoked agent is cut off within one interval.
+  void CheckRevocations() {
+    if (stopped_) return;
+    {
+      std::vector<std::shared_ptr<Session>> revoked;
+      auto keys = store_->RevokedAgentKeys();
+      if (!keys.ok()) {
+        logging::Warn("ingest: revocation check failed", {{"error", keys.status().ToString()}});
+      } else {
+        std::lock_guard<std::mutex> l(mu_);
+        for (int64_t key : *keys) {
+          auto it = by_agent_.find(key);
+          if (it == by_agent_.end()) continue;
+          if (auto sess = it->second.lock()) revoked.push_back(std::move(sess));
+        }
+      }
+      for (auto& sess : revoked) {
+        sess->CloseFromOutside(
+            {v1::ERROR_CODE_REVOKED, "revoked", "agent revoked while connected", false});
+      }
+    }
+    revocation_timer_->expires_after(options_.revocation_check_interval);
+    revocation_timer_->async_wait([this](const error_code& ec) {
+      if (!ec) CheckRevocations();
+    });
   }
 
   void TickRate() {
@@ -262,6 +337,10 @@ class Server final : public IngestServer {
   metrics::Gauge* events_rate_;
   metrics::Registry* registry_;
   std::unique_ptr<asio::steady_timer> rate_timer_;
+  std::unique_ptr<asio::steady_timer> revocation_timer_;
+  net::AddressSlots preauth_slots_;
+  net::RateLimiter enroll_limiter_;
+  net::RateLimiter renew_limiter_;
   uint64_t last_events_ = 0;
   uint16_t port_ = 0;
   std::vector<std::thread> threads_;
@@ -276,8 +355,13 @@ wire::ZstdDecompressor* ThreadDecompressor() {
   return d.ok() ? &*d : nullptr;
 }
 
-Session::Session(Server* server, tcp::socket socket, ssl::context& ctx)
-    : server_(server), stream_(std::move(socket), ctx), timer_(stream_.get_executor()) {
+Session::Session(Server* server, tcp::socket socket, ssl::context& ctx, std::string address,
+                 net::AddressSlots::Slot preauth_slot)
+    : server_(server),
+      stream_(std::move(socket), ctx),
+      timer_(stream_.get_executor()),
+      address_(std::move(address)),
+      preauth_slot_(std::move(preauth_slot)) {
   error_code ec;
   auto ep = stream_.lowest_layer().remote_endpoint(ec);
   peer_ = ec ? "unknown" : ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -302,10 +386,11 @@ void Session::ArmTimer(std::chrono::milliseconds d) {
       self->CloseNow();
       return;
     }
-    bool handshake = self->state_ == State::kHandshake;
-    self->server_->CountRejected(handshake ? "handshake_timeout" : "idle_timeout");
-    logging::Info("ingest: session timed out",
-                  {{"peer", self->peer_}, {"phase", handshake ? "handshake" : "idle"}});
+    const char* phase = self->state_ == State::kHandshake    ? "handshake"
+                        : self->state_ == State::kEnrollOnly ? "preauth"
+                                                             : "idle";
+    self->server_->CountRejected(std::string(phase) + "_timeout");
+    logging::Info("ingest: session timed out", {{"peer", self->peer_}, {"phase", phase}});
     self->CloseNow();
   });
 }
@@ -347,9 +432,27 @@ void Session::OnHandshake(const error_code& ec) {
       Fail({v1::ERROR_CODE_REVOKED, "revoked", "agent revoked: " + agent->revoke_reason, false});
       return;
     }
+    // Only the agent's current certificate opens sessions, and the one a renewal replaced
+    // until the new one is first used (the RENEW_ACK may have been lost on its way).
+    cert_serial_ = peer->certificate.serial_hex;
+    const bool current = cert_serial_ == agent->cert_serial;
+    if (!current && (agent->prev_cert_serial.empty() || cert_serial_ != agent->prev_cert_serial)) {
+      logging::Warn("ingest: replaced certificate refused",
+                    {{"peer", peer_}, {"agent", agent_id}, {"serial", cert_serial_}});
+      Fail({v1::ERROR_CODE_UNAUTHENTICATED, "replaced_certificate",
+            "this certificate was replaced by a renewal", false});
+      return;
+    }
+    if (current && !agent->prev_cert_serial.empty()) {
+      server_->committer().RunOnWriter([store = server_->store(), key = agent->key] {
+        (void)store->ForgetPreviousCertificate(key);
+      });
+    }
     agent_ = std::move(*agent);
+    preauth_slot_.Release();
   }
-  ArmTimer(server_->options().idle_timeout);
+  ArmTimer(state_ == State::kEnrollOnly ? server_->options().preauth_timeout
+                                        : server_->options().idle_timeout);
   ReadHeader();
 }
 
@@ -375,6 +478,10 @@ void Session::OnHeader(const error_code& ec, size_t) {
           too_large ? "frame_too_large" : "bad_frame", header.status().message(), false});
     return;
   }
+  if (auto refusal = RefuseAtHeader(header->type, header->body_bytes)) {
+    Fail(std::move(*refusal));
+    return;
+  }
   body_.resize(header->body_bytes);
   uint8_t type = header->type;
   asio::async_read(stream_, asio::buffer(body_),
@@ -388,20 +495,38 @@ void Session::OnHeader(const error_code& ec, size_t) {
                        return;
                      }
                      self->server_->CountBytes(n + wire::kFrameHeaderBytes);
-                     self->ArmTimer(self->server_->options().idle_timeout);
+                     if (self->state_ != State::kEnrollOnly) {
+                       self->ArmTimer(self->server_->options().idle_timeout);
+                     }
                      self->HandleFrame(type);
                    });
+}
+
+std::optional<CloseReason> Session::RefuseAtHeader(uint8_t type, uint32_t body_bytes) const {
+  auto t = static_cast<v1::FrameType>(type);
+  const IngestOptions& o = server_->options();
+  if (state_ == State::kEnrollOnly) {
+    if (t != v1::FRAME_TYPE_ENROLL || enrolling_) {
+      return CloseReason{v1::ERROR_CODE_UNAUTHENTICATED, "no_certificate",
+                         "a session without a client certificate may only ENROLL, once", false};
+    }
+  } else if (t == v1::FRAME_TYPE_BATCH && state_ != State::kStreaming) {
+    return CloseReason{v1::ERROR_CODE_PROTOCOL, "before_hello", "BATCH before HELLO", false};
+  }
+  if (t != v1::FRAME_TYPE_BATCH && body_bytes > o.max_control_frame_bytes) {
+    return CloseReason{v1::ERROR_CODE_FRAME_TOO_LARGE, "frame_too_large",
+                       "frame type " + std::to_string(type) + " of " + std::to_string(body_bytes) +
+                           " bytes exceeds the maximum of " +
+                           std::to_string(o.max_control_frame_bytes) + " for anything but BATCH",
+                       false};
+  }
+  return std::nullopt;
 }
 
 void Session::HandleFrame(uint8_t type) {
   auto t = static_cast<v1::FrameType>(type);
   if (state_ == State::kEnrollOnly) {
-    if (t != v1::FRAME_TYPE_ENROLL) {
-      Fail({v1::ERROR_CODE_UNAUTHENTICATED, "no_certificate",
-            "a session without a client certificate may only ENROLL", false});
-      return;
-    }
-    HandleEnroll();
+    HandleEnroll();  // RefuseAtHeader let nothing else through
     return;
   }
   switch (t) {
@@ -413,11 +538,7 @@ void Session::HandleFrame(uint8_t type) {
       HandleHello();
       return;
     case v1::FRAME_TYPE_BATCH:
-      if (state_ != State::kStreaming) {
-        Fail({v1::ERROR_CODE_PROTOCOL, "before_hello", "BATCH before HELLO", false});
-        return;
-      }
-      HandleBatch();
+      HandleBatch();  // RefuseAtHeader refused it before HELLO
       return;
     case v1::FRAME_TYPE_PING: {
       v1::Ping ping;
@@ -452,19 +573,40 @@ void Session::HandleEnroll() {
     Fail({v1::ERROR_CODE_PROTOCOL, "bad_protobuf", "ENROLL: invalid protobuf", false});
     return;
   }
-  auto ack = server_->enroller().Enroll(req);
+  if (!server_->enroll_limiter().HasToken(address_)) {
+    server_->CountEnrollment("rate_limited");
+    Fail({v1::ERROR_CODE_OVERLOADED, "enroll_rate_limited",
+          "too many failed enrollment attempts from this address; retry later", true});
+    return;
+  }
+  // Checking the token and recording the agent write to the store, whose write lock may be
+  // held for a while: that happens on the committer thread, never on an I/O thread.
+  enrolling_ = true;
+  std::string hostname = req.host().hostname().substr(0, 255);
+  server_->committer().RunOnWriter(
+      [self = shared_from_this(), req = std::move(req), hostname]() mutable {
+        auto ack = self->server_->enroller().Enroll(req);
+        asio::post(self->stream_.get_executor(),
+                   [self, ack = std::move(ack), hostname = std::move(hostname)]() mutable {
+                     self->OnEnrolled(std::move(ack), hostname);
+                   });
+      });
+}
+
+void Session::OnEnrolled(Result<v1::EnrollAck> ack, const std::string& hostname) {
   if (!ack.ok()) {
     server_->CountEnrollment("refused");
+    (void)server_->enroll_limiter().Allow(address_);  // charge the failure
     // The token itself is a secret: log the refusal reason and the host, never the token.
-    logging::Warn(
-        "ingest: enrollment refused",
-        {{"peer", peer_}, {"hostname", req.host().hostname()}, {"reason", ack.status().message()}});
+    logging::Warn("ingest: enrollment refused",
+                  {{"peer", peer_}, {"hostname", hostname}, {"reason", ack.status().message()}});
     Fail({v1::ERROR_CODE_ENROLLMENT_REFUSED, "enroll_refused", ack.status().message(), false});
     return;
   }
   server_->CountEnrollment("ok");
   logging::Info("ingest: agent enrolled",
-                {{"peer", peer_}, {"agent", ack->agent_id()}, {"hostname", req.host().hostname()}});
+                {{"peer", peer_}, {"agent", ack->agent_id()}, {"hostname", hostname}});
+  if (state_ == State::kClosed) return;  // timed out meanwhile: the agent retries with a token
   Send(v1::FRAME_TYPE_ENROLL_ACK, *ack);
   close_after_write_ = true;
   ArmTimer(std::chrono::milliseconds(2000));
@@ -528,10 +670,12 @@ void Session::HandleBatch() {
     return;
   }
   auto batch = std::make_unique<store::BatchWrite>();
-  BatchLimits limits{server_->options().max_batch_events,
-                     server_->options().max_batch_uncompressed_bytes};
+  BatchLimits limits{.max_events = server_->options().max_batch_events,
+                     .max_uncompressed_bytes = server_->options().max_batch_uncompressed_bytes,
+                     .max_event_bytes = server_->options().max_event_bytes};
   wire::ZstdDecompressor* dz = ThreadDecompressor();
-  Status s = dz ? DecodeBatch(body_, limits, dz, batch.get())
+  uint32_t refused = 0;
+  Status s = dz ? DecodeBatch(body_, limits, dz, batch.get(), &refused)
                 : ResourceExhaustedError("zstd: no decompression context");
   if (!s.ok()) {
     bool too_big = s.code() == StatusCode::kResourceExhausted;
@@ -545,6 +689,11 @@ void Session::HandleBatch() {
               std::to_string(next_seq_),
           false});
     return;
+  }
+  if (refused > 0) {
+    server_->CountRefusedEvents(refused);
+    logging::Warn("ingest: events over the size cap stored as refusals",
+                  {{"agent", agent_.agent_id}, {"events", refused}});
   }
   batch->agent_key = agent_.key;
   batch->epoch = epoch_;
@@ -587,15 +736,31 @@ void Session::HandleRenew() {
     Fail({v1::ERROR_CODE_PROTOCOL, "bad_protobuf", "RENEW: invalid protobuf", false});
     return;
   }
-  auto ack = server_->enroller().Renew(agent_.agent_id, req);
-  if (!ack.ok()) {
+  if (renewed_ || !server_->renew_limiter().Allow(agent_.agent_id)) {
     logging::Warn("ingest: certificate renewal refused",
-                  {{"agent", agent_.agent_id}, {"reason", ack.status().message()}});
-    Fail({v1::ERROR_CODE_ENROLLMENT_REFUSED, "renew_refused", ack.status().message(), false});
+                  {{"agent", agent_.agent_id}, {"reason", "too many renewals"}});
+    Fail({v1::ERROR_CODE_ENROLLMENT_REFUSED, "renew_rate_limited",
+          "too many certificate renewals; retry later", true});
     return;
   }
-  logging::Info("ingest: agent certificate renewed", {{"agent", agent_.agent_id}});
-  Send(v1::FRAME_TYPE_RENEW_ACK, *ack);
+  renewed_ = true;
+  // Signing and recording the certificate write to the store: on the committer thread.
+  server_->committer().RunOnWriter([self = shared_from_this(), req = std::move(req)] {
+    auto ack = self->server_->enroller().Renew(self->agent_.agent_id, self->cert_serial_, req);
+    asio::post(self->stream_.get_executor(), [self, ack = std::move(ack)] {
+      if (self->state_ == State::kClosed) return;
+      if (!ack.ok()) {
+        logging::Warn("ingest: certificate renewal refused",
+                      {{"agent", self->agent_.agent_id}, {"reason", ack.status().message()}});
+        bool early = ack.status().code() == StatusCode::kFailedPrecondition;
+        self->Fail({v1::ERROR_CODE_ENROLLMENT_REFUSED, early ? "renew_too_early" : "renew_refused",
+                    ack.status().message(), early});
+        return;
+      }
+      logging::Info("ingest: agent certificate renewed", {{"agent", self->agent_.agent_id}});
+      self->Send(v1::FRAME_TYPE_RENEW_ACK, *ack);
+    });
+  });
   ReadHeader();
 }
 
@@ -686,6 +851,7 @@ void Session::CloseFromOutside(const CloseReason& reason) {
 void Session::CloseNow() {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
+  preauth_slot_.Release();
   if (registered_) server_->UnregisterStreaming(agent_.key, this);
   error_code ec;
   timer_.cancel();

@@ -32,6 +32,7 @@
 #include "common/crypto/crypto.h"
 #include "common/metrics/metrics.h"
 #include "common/testing/testing.h"
+#include "common/testing/tls_client.h"
 #include "common/time/clock.h"
 #include "common/wire/wire.h"
 #include "custos/v1/event.pb.h"
@@ -201,6 +202,13 @@ class GatedStore final : public store::Store {
                                 int64_t not_after_ns) override {
     return inner_->UpdateAgentCertificate(agent_id, serial, not_after_ns);
   }
+  Status ForgetPreviousCertificate(int64_t agent_key) override {
+    return inner_->ForgetPreviousCertificate(agent_key);
+  }
+  Status ConfirmAgentHost(std::string_view agent_id) override {
+    return inner_->ConfirmAgentHost(agent_id);
+  }
+  Result<std::vector<int64_t>> RevokedAgentKeys() override { return inner_->RevokedAgentKeys(); }
   Status RevokeAgent(std::string_view agent_id, std::string_view reason, int64_t now_ns) override {
     return inner_->RevokeAgent(agent_id, reason, now_ns);
   }
@@ -219,126 +227,7 @@ class GatedStore final : public store::Store {
   int waiting_ = 0;
 };
 
-// ---- A raw TLS client -----------------------------------------------------------------------
-
-// Synchronous OpenSSL over a blocking socket: sends any bytes, reads frames with a deadline.
-class RawClient {
- public:
-  static std::unique_ptr<RawClient> Connect(uint16_t port, const crypto::TlsClientOptions& opts) {
-    std::unique_ptr<RawClient> c(new RawClient());
-    c->handshake_ = c->Open(port, opts);
-    return c;
-  }
-  ~RawClient() {
-    if (ssl_ != nullptr) SSL_free(ssl_);
-    if (fd_ >= 0) ::close(fd_);
-  }
-  RawClient(const RawClient&) = delete;
-  RawClient& operator=(const RawClient&) = delete;
-
-  // Ok when the client side of the TLS handshake completed. With TLS 1.3 that happens before
-  // the server has judged the client's certificate, so a refusal may only show on first read.
-  const Status& handshake() const { return handshake_; }
-
-  bool SendBytes(std::string_view bytes) {
-    if (ssl_ == nullptr || !handshake_.ok()) return false;
-    while (!bytes.empty()) {
-      int n =
-          SSL_write(ssl_, bytes.data(), static_cast<int>(std::min<size_t>(bytes.size(), 1 << 20)));
-      if (n <= 0) return false;
-      bytes.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-  }
-  bool SendFrame(v1::FrameType type, std::string_view body) {
-    std::string frame;
-    wire::AppendFrame(static_cast<uint8_t>(type), body, &frame);
-    return SendBytes(frame);
-  }
-  bool SendMessage(v1::FrameType type, const google::protobuf::Message& m) {
-    return SendFrame(type, m.SerializeAsString());
-  }
-
-  // The next frame; DeadlineExceeded when none came in time, Unavailable when the session ended.
-  Result<wire::Frame> ReadFrame(milliseconds timeout = kWait) {
-    if (ssl_ == nullptr || !handshake_.ok()) return UnavailableError("no TLS session");
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (true) {
-      auto next = decoder_.Next();
-      if (!next.ok()) return next.status();
-      if (next->has_value()) return std::move(**next);
-      if (SSL_has_pending(ssl_) == 0) {
-        auto left =
-            std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) return DeadlineExceededError("no frame within the timeout");
-        pollfd p{fd_, POLLIN, 0};
-        int r = ::poll(&p, 1, static_cast<int>(left.count()));
-        if (r < 0 && errno == EINTR) continue;
-        if (r == 0) return DeadlineExceededError("no frame within the timeout");
-      }
-      char buf[16384];
-      int n = SSL_read(ssl_, buf, sizeof buf);
-      if (n > 0) {
-        decoder_.Feed(std::string_view(buf, static_cast<size_t>(n)));
-        continue;
-      }
-      int err = SSL_get_error(ssl_, n);
-      if (err == SSL_ERROR_WANT_READ) continue;  // a post-handshake message, no data yet
-      return UnavailableError(err == SSL_ERROR_ZERO_RETURN
-                                  ? std::string("closed with close_notify")
-                                  : "session ended: " + crypto::DrainOpenSslErrors());
-    }
-  }
-
-  // Sends close_notify and closes the socket.
-  void Close() {
-    if (ssl_ != nullptr && handshake_.ok()) (void)SSL_shutdown(ssl_);
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  RawClient() = default;
-
-  Status Open(uint16_t port, const crypto::TlsClientOptions& opts) {
-    auto ctx = crypto::TlsContext::ForClient(opts);
-    if (!ctx.ok()) return ctx.status();
-    ctx_ = std::make_unique<crypto::TlsContext>(std::move(*ctx));
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return ErrnoError("socket", errno);
-    // A backstop only: reads use poll() with their own deadline.
-    timeval tv{10, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      return ErrnoError("connect", errno);
-    }
-    int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    ssl_ = SSL_new(ctx_->native());
-    if (ssl_ == nullptr) return InternalError("SSL_new: " + crypto::DrainOpenSslErrors());
-    Status s = crypto::ConfigureClientSsl(ssl_, opts.server_name);
-    if (!s.ok()) return s;
-    // Without auto-retry, SSL_read returns WANT_READ after a non-data record instead of
-    // blocking, so every wait goes through poll() and its deadline.
-    SSL_clear_mode(ssl_, SSL_MODE_AUTO_RETRY);
-    SSL_set_fd(ssl_, fd_);
-    if (SSL_connect(ssl_) != 1) {
-      return UnavailableError("TLS handshake: " + crypto::DrainOpenSslErrors());
-    }
-    return OkStatus();
-  }
-
-  Status handshake_ = UnavailableError("not connected");
-  std::unique_ptr<crypto::TlsContext> ctx_;
-  int fd_ = -1;
-  SSL* ssl_ = nullptr;
-  wire::FrameDecoder decoder_{16u << 20};
-};
+using testing::RawClient;
 
 // Reads frames until an ERROR arrives (skipping ACKs); an error status when the session ends
 // (or goes silent) first.
@@ -468,6 +357,7 @@ class IngestServerTest : public ::testing::Test {
     options.window_batches = kWindow;
     options.handshake_timeout = milliseconds(3000);
     options.idle_timeout = milliseconds(20000);
+    Customize(&options);
     auto server = IngestServer::Start(options, pki_, store_.get(), &registry_, RealClock());
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(*server);
@@ -482,6 +372,9 @@ class IngestServerTest : public ::testing::Test {
     auto hello = SendHello(*bystander_session_, /*epoch=*/1);
     ASSERT_TRUE(hello.ok()) << hello.status().ToString();
   }
+
+  // Fixtures that test limits change the options here.
+  virtual void Customize(IngestOptions* options) {}
 
   void TearDown() override {
     if (store_) store_->OpenGate();
@@ -998,6 +891,11 @@ TEST_F(IngestServerTest, UplinkRenewsMostlyUsedCertificateInBand) {
       crypto::IssuedCertificate worn,
       crypto::SignAgentCsr(ca_, csr, creds.agent_id, hours(24), now - hours(20), now + hours(4)));
   creds.cert_pem = worn.cert_pem;
+  // As if the collector had issued it: the agent's current certificate.
+  ASSERT_OK(store_->UpdateAgentCertificate(
+      creds.agent_id, worn.info.serial_hex,
+      std::chrono::duration_cast<std::chrono::nanoseconds>(worn.info.not_after.time_since_epoch())
+          .count()));
 
   std::mutex mu;
   std::optional<uplink::Credentials> renewed;
@@ -1073,6 +971,264 @@ TEST_F(IngestServerTest, NewSessionOfSameAgentSupersedesTheOldOne) {
       << registry_.RenderPrometheus();
   EXPECT_EQ(TotalRejected(), 0);  // superseding is not a refusal
   ExpectBystanderStillServed();
+}
+
+// ---- 6. Before authentication, revocation, renewal and sizes (security review) -------------
+
+// A frame header alone: what an attacker sends before going silent.
+std::string HeaderOnly(v1::FrameType type, uint32_t body_bytes) {
+  uint8_t header[wire::kFrameHeaderBytes];
+  wire::EncodeFrameHeader(type, body_bytes, header);
+  return std::string(reinterpret_cast<const char*>(header), sizeof header);
+}
+
+TEST_F(IngestServerTest, RefusesALargeFrameWithoutCertificateFromItsHeader) {
+  // The review's attack: no client certificate, a header declaring a 4 MiB body, then silence.
+  // The collector must refuse it at once instead of allocating and waiting for the body.
+  auto c = ConnectWithoutCertificate();
+  ASSERT_OK(c->handshake());
+  ASSERT_TRUE(c->SendBytes(HeaderOnly(v1::FRAME_TYPE_ENROLL, 4u << 20)));
+  ASSERT_OK_AND_ASSIGN(v1::Error err, ReadError(*c));
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_FRAME_TOO_LARGE);
+  EXPECT_TRUE(EndedByServer(*c));
+  ExpectRejected("frame_too_large");
+  ExpectBystanderStillServed();
+}
+
+TEST_F(IngestServerTest, RefusesALargeControlFrameOfAnAgentFromItsHeader) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  auto c = Connect(creds);
+  ASSERT_OK(c->handshake());
+  ASSERT_TRUE(c->SendBytes(HeaderOnly(v1::FRAME_TYPE_HELLO, 64u << 10)));
+  ASSERT_OK_AND_ASSIGN(v1::Error err, ReadError(*c));
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_FRAME_TOO_LARGE);
+  ExpectRejected("frame_too_large");
+  ExpectBystanderStillServed();
+}
+
+TEST_F(IngestServerTest, RefusesRenewalWhileMostOfTheValidityIsLeft) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  auto c = Connect(creds);
+  ASSERT_OK_AND_ASSIGN(v1::HelloAck hello, SendHello(*c, 1));
+  ASSERT_OK_AND_ASSIGN(crypto::KeyPair key, crypto::GenerateEcKey());
+  v1::Renew renew;
+  renew.set_csr_pem(*crypto::CreateCsr(key.private_key_pem, creds.agent_id));
+  ASSERT_TRUE(c->SendMessage(v1::FRAME_TYPE_RENEW, renew));
+  ASSERT_OK_AND_ASSIGN(v1::Error err, ReadError(*c));
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_ENROLLMENT_REFUSED);
+  EXPECT_TRUE(err.retryable());
+  EXPECT_NE(err.message().find("too early"), std::string::npos) << err.message();
+  ExpectRejected("renew_too_early");
+  ASSERT_OK_AND_ASSIGN(store::AgentRecord record, store_->FindAgent(creds.agent_id));
+  EXPECT_EQ(record.prev_cert_serial, "");  // nothing was issued
+  ExpectBystanderStillServed();
+}
+
+TEST_F(IngestServerTest, ClosesTheLiveSessionOfAnAgentRevokedByAnotherProcessWithinASecond) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  auto c = Connect(creds);
+  ASSERT_OK_AND_ASSIGN(v1::HelloAck hello, SendHello(*c, 1));
+  ASSERT_TRUE(c->SendFrame(v1::FRAME_TYPE_BATCH, BatchBody(1, 3)));
+  ASSERT_OK_AND_ASSIGN(v1::Ack ack, ReadAck(*c));
+  // `custos-collector agent revoke` writes the store from its own process; a second store
+  // handle on the same file stands for it.
+  {
+    auto other = store::OpenSqliteStore({.path = dir_.Sub("collector.db")});
+    ASSERT_TRUE(other.ok()) << other.status().ToString();
+    ASSERT_OK((*other)->RevokeAgent(creds.agent_id, "laptop stolen", NowNs()));
+  }
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_OK_AND_ASSIGN(v1::Error err, ReadError(*c));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(1500));
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_REVOKED);
+  EXPECT_FALSE(err.retryable());
+  EXPECT_TRUE(EndedByServer(*c));
+  EXPECT_EQ(StoredEvents(creds.agent_id), 3u);  // nothing after the revocation
+  ExpectBystanderStillServed();
+}
+
+TEST_F(IngestServerTest, StoresAnEventOverTheSizeCapAsACountedRefusal) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  auto c = Connect(creds);
+  ASSERT_OK_AND_ASSIGN(v1::HelloAck hello, SendHello(*c, 1));
+  // Three events, the middle one 3 MiB (a path of repeated bytes: a few KiB compressed).
+  v1::EventBatch events;
+  events.ParseFromString(EventBatchBytes(1, 3));
+  events.mutable_events(1)->mutable_file()->set_path("/" + std::string(3u << 20, 'a'));
+  std::string raw = events.SerializeAsString();
+  auto zc = wire::ZstdCompressor::Create(3);
+  ASSERT_TRUE(zc.ok());
+  v1::Batch b;
+  b.set_first_seq(1);
+  b.set_count(3);
+  b.set_codec(v1::CODEC_ZSTD);
+  b.set_uncompressed_size(raw.size());
+  ASSERT_OK(zc->Compress(raw, b.mutable_records()));
+  ASSERT_LT(b.ByteSizeLong(), kMaxFrameBytes);
+  ASSERT_TRUE(c->SendMessage(v1::FRAME_TYPE_BATCH, b));
+  ASSERT_OK_AND_ASSIGN(v1::Ack ack, ReadAck(*c));
+  EXPECT_EQ(ack.committed_seq(), 3u);
+  store::EventQuery q;
+  q.agent_id = creds.agent_id;
+  q.newest_first = false;
+  auto stored = store_->QueryEvents(q);
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  ASSERT_EQ(stored->size(), 3u);
+  EXPECT_EQ((*stored)[1].seq, 2u);
+  EXPECT_EQ((*stored)[1].type, store::EventType::kEventsLost);
+  EXPECT_LT((*stored)[1].payload.size(), 1024u);
+  v1::Event refused;
+  ASSERT_TRUE(refused.ParseFromString((*stored)[1].payload));
+  EXPECT_EQ(refused.events_lost().source(), "collector");
+  EXPECT_NE(refused.events_lost().reason().find("over the collector's limit"), std::string::npos)
+      << refused.events_lost().reason();
+  EXPECT_EQ(refused.time_ns(), events.events(1).time_ns());
+  EXPECT_EQ((*stored)[2].type, store::EventType::kFile);
+  EXPECT_EQ(Metric("custos_ingest_refused_events_total{reason=\"too_large\"}"), 1);
+  EXPECT_EQ(TotalRejected(), 0);
+  ExpectBystanderStillServed();
+}
+
+// Small limits, so each can be reached in a test.
+class IngestLimitsTest : public IngestServerTest {
+ protected:
+  void Customize(IngestOptions* o) override {
+    o->max_preauth_per_address = 3;
+    o->preauth_timeout = milliseconds(400);
+    o->enroll_failures_per_minute = 1;
+    o->enroll_failures_burst = 3;
+    o->renew_when_remaining_fraction = 1.0;  // renewal open at once
+    o->max_queued_bytes = 4096;
+  }
+};
+
+TEST_F(IngestLimitsTest, CapsSessionsBeforeAuthenticationPerAddress) {
+  std::vector<std::unique_ptr<RawClient>> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(ConnectWithoutCertificate());
+    ASSERT_OK(held.back()->handshake());
+  }
+  auto refused = ConnectWithoutCertificate();
+  if (refused->handshake().ok()) {
+    EXPECT_TRUE(EndedByServer(*refused));
+  }
+  EXPECT_TRUE(testing::WaitFor([&] { return Rejected("preauth_per_address") == 1; }, kWait))
+      << registry_.RenderPrometheus();
+  // An authenticated agent does not hold a pre-authentication slot.
+  ExpectBystanderStillServed();
+  // A slot is given back when its session ends; the held sessions end by the pre-auth timeout.
+  EXPECT_TRUE(testing::WaitFor([&] { return Rejected("preauth_timeout") == 3; }, kWait))
+      << registry_.RenderPrometheus();
+  auto later = ConnectWithoutCertificate();
+  ASSERT_OK(later->handshake());
+  v1::Enroll e = EnrollMessage("cet_wrong", "laptop-9");
+  ASSERT_TRUE(later->SendMessage(v1::FRAME_TYPE_ENROLL, e));
+  ASSERT_OK_AND_ASSIGN(v1::Error err, ReadError(*later));
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_ENROLLMENT_REFUSED);  // served, and refused on its merits
+}
+
+TEST_F(IngestLimitsTest, ClosesAnIdleSessionWithoutCertificateAfterThePreauthTimeout) {
+  auto c = ConnectWithoutCertificate();
+  ASSERT_OK(c->handshake());
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(EndedByServer(*c));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(2000));
+  ExpectRejected("preauth_timeout");
+}
+
+TEST_F(IngestLimitsTest, RateLimitsFailedEnrollmentAttemptsPerAddress) {
+  // Successful enrollments cost nothing (a mass deployment behind one NAT address).
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(Enroll("ok-" + std::to_string(i)).ok()) << i;
+  }
+  for (int i = 0; i < 3; ++i) {
+    auto c = ConnectWithoutCertificate();
+    ASSERT_OK(c->handshake());
+    ASSERT_TRUE(c->SendMessage(v1::FRAME_TYPE_ENROLL, EnrollMessage("cet_bogus", "h")));
+    ASSERT_OK_AND_ASSIGN(v1::Error err, ReadError(*c));
+    EXPECT_EQ(err.code(), v1::ERROR_CODE_ENROLLMENT_REFUSED) << i;
+  }
+  auto c = ConnectWithoutCertificate();
+  ASSERT_OK(c->handshake());
+  ASSERT_OK_AND_ASSIGN(MintedToken token, Mint());
+  ASSERT_TRUE(c->SendMessage(v1::FRAME_TYPE_ENROLL, EnrollMessage(token.token, "h")));
+  ASSERT_OK_AND_ASSIGN(v1::Error err, ReadError(*c));
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_OVERLOADED);
+  EXPECT_TRUE(err.retryable());
+  EXPECT_EQ(Rejected("enroll_rate_limited"), 1);
+  EXPECT_EQ(Metric("custos_ingest_enrollments_total{result=\"rate_limited\"}"), 1);
+  // The good token was not used up by the refused attempt.
+  auto tokens = store_->ListEnrollmentTokens();
+  ASSERT_TRUE(tokens.ok());
+  for (const auto& t : *tokens) {
+    if (t.id == token.record.id) {
+      EXPECT_EQ(t.uses, 0u);
+    }
+  }
+  ExpectBystanderStillServed();
+}
+
+// Renews over `c` (streaming) and returns the new certificate.
+Result<std::string> RenewOver(RawClient& c, const std::string& key_pem, const std::string& id) {
+  v1::Renew renew;
+  CUSTOS_ASSIGN_OR_RETURN(std::string csr, crypto::CreateCsr(key_pem, id));
+  renew.set_csr_pem(csr);
+  if (!c.SendMessage(v1::FRAME_TYPE_RENEW, renew)) return UnavailableError("send RENEW");
+  auto f = c.ReadFrame();
+  if (!f.ok()) return f.status();
+  v1::RenewAck ack;
+  if (f->type != v1::FRAME_TYPE_RENEW_ACK || !ack.ParseFromString(f->body)) {
+    return FailedPreconditionError("expected RENEW_ACK, got type " + std::to_string(f->type));
+  }
+  return ack.certificate_pem();
+}
+
+TEST_F(IngestLimitsTest, AReplacedCertificateWorksOnlyUntilTheNewOneIsUsed) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  ASSERT_OK_AND_ASSIGN(crypto::KeyPair new_key, crypto::GenerateEcKey());
+  std::string new_cert;
+  {
+    auto c = Connect(creds);
+    ASSERT_OK_AND_ASSIGN(v1::HelloAck hello, SendHello(*c, 1));
+    ASSERT_OK_AND_ASSIGN(new_cert, RenewOver(*c, new_key.private_key_pem, creds.agent_id));
+    // One renewal per session.
+    auto again = RenewOver(*c, new_key.private_key_pem, creds.agent_id);
+    EXPECT_FALSE(again.ok());
+  }
+  {
+    // The RENEW_ACK might have been lost: the old certificate still opens a session.
+    auto c = Connect(creds);
+    ASSERT_OK_AND_ASSIGN(v1::HelloAck hello, SendHello(*c, 1));
+  }
+  {
+    auto c = RawClient::Connect(server_->port(), ClientOptions(new_cert, new_key.private_key_pem));
+    ASSERT_OK_AND_ASSIGN(v1::HelloAck hello, SendHello(*c, 1));
+  }
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return store_->FindAgent(creds.agent_id)->prev_cert_serial.empty(); }, kWait));
+  auto old = Connect(creds);
+  ASSERT_OK(old->handshake());
+  ASSERT_OK_AND_ASSIGN(v1::Error err, ReadError(*old));
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_UNAUTHENTICATED);
+  EXPECT_EQ(Rejected("replaced_certificate"), 1);
+  ExpectBystanderStillServed();
+}
+
+TEST_F(IngestLimitsTest, StopsReadingWhileTheCommitQueueHoldsTooManyBytes) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  auto c = Connect(creds);
+  ASSERT_OK_AND_ASSIGN(v1::HelloAck hello, SendHello(*c, 1));
+  store_->CloseGate();
+  // 100 events: about 6 KiB decoded, over the 4 KiB limit but under the event count limit.
+  ASSERT_TRUE(c->SendFrame(v1::FRAME_TYPE_BATCH, BatchBody(1, 100)));
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return Metric("custos_ingest_backpressure_pauses_total") >= 1; }, kWait))
+      << registry_.RenderPrometheus();
+  EXPECT_GT(Metric("custos_ingest_queued_bytes"), 4096);
+  store_->OpenGate();
+  ASSERT_OK_AND_ASSIGN(v1::Ack ack, ReadAck(*c));
+  EXPECT_EQ(ack.committed_seq(), 100u);
+  EXPECT_TRUE(testing::WaitFor([&] { return Metric("custos_ingest_queued_bytes") == 0; }, kWait));
 }
 
 }  // namespace

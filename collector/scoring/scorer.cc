@@ -224,7 +224,17 @@ class ScorerThread final : public Scorer {
     }
     EngineEvent e;
     e.agent_id = f.agent_id;
-    e.host = f.hostname;
+    if (f.host_confirmed) {
+      e.host = f.hostname;
+    } else {
+      // A second agent claiming a known host name must not be scored as that host's people
+      // until an admin confirms it: its events get a host of their own.
+      unconfirmed_host_.assign(f.hostname);
+      unconfirmed_host_ += " (unconfirmed agent ";
+      unconfirmed_host_ += f.agent_id;
+      unconfirmed_host_ += ")";
+      e.host = unconfirmed_host_;
+    }
     e.epoch = f.epoch;
     e.seq = f.seq;
     e.time_ns = f.time_ns;
@@ -395,6 +405,7 @@ class ScorerThread final : public Scorer {
   int64_t max_time_ns_ = INT64_MAX;        // scorer thread only: now + 1 day
   std::vector<std::string> policy_ids_;    // scorer thread only
   custos::v1::Event scratch_event_;        // scorer thread only: the event being observed
+  std::string unconfirmed_host_;           // scorer thread only: its host when unconfirmed
   std::chrono::steady_clock::time_point last_flush_{};  // scorer thread only
   metrics::Counter* events_total_;
   metrics::Counter* bad_payloads_;

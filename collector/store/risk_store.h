@@ -113,6 +113,7 @@ struct FeedEventView {
   int64_t id = 0;
   std::string_view agent_id;
   std::string_view hostname;
+  bool host_confirmed = true;  // AgentRecord::host_confirmed
   uint64_t epoch = 0;
   uint64_t seq = 0;
   int64_t time_ns = 0;

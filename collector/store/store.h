@@ -48,6 +48,10 @@ struct BatchWrite {
   std::vector<std::string> users;  // distinct login users in this batch
   std::vector<EventRow> rows;
   uint64_t last_seq() const { return first_seq + rows.size() - 1; }
+  // Memory held, for backpressure by bytes.
+  uint64_t bytes() const {
+    return buffer.size() + rows.size() * sizeof(EventRow);
+  }
 };
 
 struct StoredEvent {
@@ -85,6 +89,11 @@ struct AgentRecord {
   std::string revoke_reason;
   int64_t last_seen_ns = 0;
   std::string enrollment_token_id;
+  // The certificate a renewal replaced: accepted until the agent first uses the new one.
+  std::string prev_cert_serial;
+  // False when the agent enrolled claiming the host name of another live agent: its events are
+  // then not mapped to that host's people until an admin confirms it (ConfirmAgentHost).
+  bool host_confirmed = true;
 };
 
 struct EnrollmentTokenRecord {
@@ -129,8 +138,15 @@ class Store {
   // ---- agents ----
   virtual Result<AgentRecord> RegisterAgent(const AgentRecord& record) = 0;
   virtual Result<AgentRecord> FindAgent(std::string_view agent_id) = 0;
+  // Records a renewed certificate; the replaced one becomes prev_cert_serial.
   virtual Status UpdateAgentCertificate(std::string_view agent_id, std::string_view serial,
                                         int64_t not_after_ns) = 0;
+  // The agent used its current certificate: the previous one is no longer accepted.
+  virtual Status ForgetPreviousCertificate(int64_t agent_key) = 0;
+  // An admin vouches for the host name an agent claimed at enrollment.
+  virtual Status ConfirmAgentHost(std::string_view agent_id) = 0;
+  // Keys of every revoked agent (live sessions are checked against it).
+  virtual Result<std::vector<int64_t>> RevokedAgentKeys() = 0;
   virtual Status RevokeAgent(std::string_view agent_id, std::string_view reason,
                              int64_t now_ns) = 0;
   virtual Status TouchAgent(int64_t agent_key, int64_t now_ns) = 0;

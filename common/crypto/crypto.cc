@@ -862,6 +862,28 @@ Result<std::string> CreateCsr(std::string_view key_pem, std::string_view common_
                    [&req](BIO* bio) { return PEM_write_bio_X509_REQ(bio, req.get()); });
 }
 
+namespace {
+// Parses a PEM CSR whose self-signature verifies with its EC P-256 public key.
+Result<X509ReqPtr> ReadCheckedCsr(std::string_view csr_pem, std::string_view context) {
+  const std::string ctx(context);
+  CUSTOS_ASSIGN_OR_RETURN(BioPtr bio, ReadBio(csr_pem, ctx + ": CSR"));
+  X509ReqPtr req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
+  if (!req) return InvalidArgumentError(OpenSslMessage(ctx + ": CSR"));
+  EVP_PKEY* requester_key = X509_REQ_get0_pubkey(req.get());
+  if (requester_key == nullptr) return InvalidArgumentError(OpenSslMessage(ctx + ": public key"));
+  if (X509_REQ_verify(req.get(), requester_key) != 1) {
+    ERR_clear_error();
+    return InvalidArgumentError("crypto: " + ctx + ": signature does not verify");
+  }
+  if (!IsP256Key(requester_key)) {
+    return InvalidArgumentError("crypto: " + ctx + ": public key: not an EC P-256 key");
+  }
+  return req;
+}
+}  // namespace
+
+Status CheckCsr(std::string_view csr_pem) { return ReadCheckedCsr(csr_pem, "check CSR").status(); }
+
 Result<IssuedCertificate> SignAgentCsr(const CaMaterial& ca_material, std::string_view csr_pem,
                                        std::string_view agent_id, std::chrono::hours validity,
                                        std::optional<Clock::time_point> not_before_override,
@@ -874,18 +896,8 @@ Result<IssuedCertificate> SignAgentCsr(const CaMaterial& ca_material, std::strin
   if (!not_after_override) CUSTOS_RETURN_IF_ERROR(ValidateValidity(validity, kContext));
   CUSTOS_ASSIGN_OR_RETURN(Ca ca, LoadCa(ca_material, kContext));
 
-  CUSTOS_ASSIGN_OR_RETURN(BioPtr bio, ReadBio(csr_pem, "sign CSR: CSR"));
-  X509ReqPtr req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
-  if (!req) return InvalidArgumentError(OpenSslMessage("sign CSR: CSR"));
+  CUSTOS_ASSIGN_OR_RETURN(X509ReqPtr req, ReadCheckedCsr(csr_pem, "sign CSR"));
   EVP_PKEY* requester_key = X509_REQ_get0_pubkey(req.get());
-  if (requester_key == nullptr) return InvalidArgumentError(OpenSslMessage("sign CSR: public key"));
-  if (X509_REQ_verify(req.get(), requester_key) != 1) {
-    ERR_clear_error();
-    return InvalidArgumentError("crypto: sign CSR: signature does not verify");
-  }
-  if (!IsP256Key(requester_key)) {
-    return InvalidArgumentError("crypto: sign CSR: public key: not an EC P-256 key");
-  }
 
   Clock::time_point now = Clock::now();
   Clock::time_point not_after = not_after_override.value_or(now + validity);

@@ -82,6 +82,10 @@ Result<IssuedCertificate> IssueServerCertificate(const CaMaterial& ca, std::stri
 // A certificate signing request for `common_name` with the key `key_pem`.
 Result<std::string> CreateCsr(std::string_view key_pem, std::string_view common_name);
 
+// Ok when csr_pem is a CSR that SignAgentCsr would accept (parses, its self-signature verifies,
+// an EC P-256 key), without touching a CA key.
+Status CheckCsr(std::string_view csr_pem);
+
 // Signs a CSR as an agent client certificate. The CSR's own subject and extensions are
 // ignored (only its public key is used, after its self-signature verifies): the certificate
 // gets CN=agent_id, URI SAN urn:custos:agent:<agent_id>, extendedKeyUsage clientAuth, a random

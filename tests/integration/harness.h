@@ -33,6 +33,7 @@ class CollectorProcess {
   int Stop();      // SIGTERM, returns exit code
   uint16_t port() const { return port_; }
   uint16_t api_port() const { return api_port_; }  // the HTTPS API (picked at each Start)
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
   std::string admin_token_path() const { return data_dir() + "/admin.token"; }
   std::string data_dir() const { return dir_ + "/data"; }
   std::string ca_path() const { return data_dir() + "/pki/ca.crt"; }

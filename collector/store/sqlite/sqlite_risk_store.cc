@@ -77,11 +77,18 @@ class SqliteRiskStore final : public RiskStore {
       const int64_t agent = sqlite3_column_int64(s, 1);
       auto a = agents_.find(agent);
       if (a == agents_.end()) {
-        CUSTOS_ASSIGN_OR_RETURN(auto names, LookupAgent(agent));
-        a = agents_.emplace(agent, std::move(names)).first;
+        CUSTOS_ASSIGN_OR_RETURN(AgentNames names, LookupAgent(agent));
+        // An unconfirmed host name may be confirmed at any time: look it up again each time.
+        if (names.host_confirmed) {
+          a = agents_.emplace(agent, std::move(names)).first;
+        } else {
+          unconfirmed_ = std::move(names);
+        }
       }
-      v.agent_id = a->second.first;
-      v.hostname = a->second.second;
+      const AgentNames& names = a != agents_.end() ? a->second : unconfirmed_;
+      v.agent_id = names.agent_id;
+      v.hostname = names.hostname;
+      v.host_confirmed = names.host_confirmed;
       v.epoch = static_cast<uint64_t>(sqlite3_column_int64(s, 2));
       v.seq = static_cast<uint64_t>(sqlite3_column_int64(s, 3));
       v.time_ns = sqlite3_column_int64(s, 4);
@@ -467,13 +474,21 @@ class SqliteRiskStore final : public RiskStore {
   }
 
  private:
-  // Agents and users are never deleted or renamed, so cached names stay true.
-  Result<std::pair<std::string, std::string>> LookupAgent(int64_t key) {
+  struct AgentNames {
+    std::string agent_id;
+    std::string hostname;
+    bool host_confirmed = true;
+  };
+  // Agents and users are never deleted or renamed, so cached names stay true; a confirmed host
+  // stays confirmed.
+  Result<AgentNames> LookupAgent(int64_t key) {
     CUSTOS_ASSIGN_OR_RETURN(
-        Stmt s, Prepare(read_db_.get(), "SELECT agent_id, hostname FROM agents WHERE id = ?"));
+        Stmt s, Prepare(read_db_.get(),
+                        "SELECT agent_id, hostname, host_confirmed FROM agents WHERE id = ?"));
     sqlite3_bind_int64(s.get(), 1, key);
     if (sqlite3_step(s.get()) != SQLITE_ROW) return Error(read_db_.get(), "agent of event");
-    return std::make_pair(ColumnText(s.get(), 0), ColumnText(s.get(), 1));
+    return AgentNames{ColumnText(s.get(), 0), ColumnText(s.get(), 1),
+                      sqlite3_column_int(s.get(), 2) != 0};
   }
   Result<std::string> LookupUser(int64_t id) {
     CUSTOS_ASSIGN_OR_RETURN(Stmt s, Prepare(read_db_.get(), "SELECT name FROM users WHERE id = ?"));
@@ -559,10 +574,11 @@ class SqliteRiskStore final : public RiskStore {
   std::mutex write_mu_;
   Db write_db_;  // guarded by write_mu_
   std::mutex read_mu_;
-  Db read_db_;                                                               // guarded by read_mu_
-  Stmt feed_stmt_;                                                           // guarded by read_mu_
-  std::unordered_map<int64_t, std::pair<std::string, std::string>> agents_;  // guarded by read_mu_
-  std::unordered_map<int64_t, std::string> users_;                           // guarded by read_mu_
+  Db read_db_;                                      // guarded by read_mu_
+  Stmt feed_stmt_;                                  // guarded by read_mu_
+  std::unordered_map<int64_t, AgentNames> agents_;  // guarded by read_mu_
+  AgentNames unconfirmed_;  // the last unconfirmed agent looked up; guarded by read_mu_
+  std::unordered_map<int64_t, std::string> users_;  // guarded by read_mu_
 };
 
 }  // namespace

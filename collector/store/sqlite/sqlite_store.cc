@@ -142,6 +142,14 @@ INSERT INTO event_runs(agent, epoch, first_seq, last_seq, first_id)
   GROUP BY agent, epoch, id - rn, seq - rn;
 DROP INDEX events_by_key;
 )sql",
+    // 4: agent identity hardening. prev_cert_serial: the certificate a renewal replaced, still
+    // accepted until the new one is first used. host_confirmed: 0 when the agent enrolled
+    // claiming the host name of another live agent, until an admin confirms it.
+    R"sql(
+ALTER TABLE agents ADD COLUMN prev_cert_serial TEXT NOT NULL DEFAULT '';
+ALTER TABLE agents ADD COLUMN host_confirmed INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX agents_by_hostname ON agents(hostname COLLATE NOCASE);
+)sql",
 };
 
 // The stream cursor: read by sessions at HELLO and by the writer inside each commit.
@@ -371,8 +379,10 @@ class SqliteStore final : public Store {
       CUSTOS_ASSIGN_OR_RETURN(
           Stmt s, Prepare(write_db_.get(),
                           "INSERT INTO agents(agent_id, hostname, os, machine_id, agent_version, "
-                          "enrolled_at_ns, cert_serial, cert_not_after_ns, enrollment_token_id) "
-                          "VALUES(?,?,?,?,?,?,?,?,?)"));
+                          "enrolled_at_ns, cert_serial, cert_not_after_ns, enrollment_token_id, "
+                          "host_confirmed) VALUES(?,?,?,?,?,?,?,?,?,"
+                          "NOT EXISTS(SELECT 1 FROM agents WHERE hostname = ?2 COLLATE NOCASE "
+                          "AND revoked_at_ns IS NULL))"));
       BindText(s.get(), 1, r.agent_id);
       BindText(s.get(), 2, r.hostname);
       BindText(s.get(), 3, r.os);
@@ -405,9 +415,9 @@ class SqliteStore final : public Store {
                                 int64_t not_after_ns) override {
     std::lock_guard<std::mutex> l(write_mu_);
     CUSTOS_ASSIGN_OR_RETURN(
-        Stmt s,
-        Prepare(write_db_.get(),
-                "UPDATE agents SET cert_serial = ?, cert_not_after_ns = ? WHERE agent_id = ?"));
+        Stmt s, Prepare(write_db_.get(),
+                        "UPDATE agents SET prev_cert_serial = cert_serial, cert_serial = ?, "
+                        "cert_not_after_ns = ? WHERE agent_id = ?"));
     BindText(s.get(), 1, serial);
     sqlite3_bind_int64(s.get(), 2, not_after_ns);
     BindText(s.get(), 3, agent_id);
@@ -432,6 +442,40 @@ class SqliteStore final : public Store {
       return NotFoundError("agent " + std::string(agent_id) + ": not enrolled");
     }
     return OkStatus();
+  }
+
+  Status ForgetPreviousCertificate(int64_t agent_key) override {
+    std::lock_guard<std::mutex> l(write_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(
+        Stmt s, Prepare(write_db_.get(), "UPDATE agents SET prev_cert_serial = '' WHERE id = ?"));
+    sqlite3_bind_int64(s.get(), 1, agent_key);
+    if (sqlite3_step(s.get()) != SQLITE_DONE) return Error(write_db_.get(), "forget certificate");
+    return OkStatus();
+  }
+
+  Status ConfirmAgentHost(std::string_view agent_id) override {
+    std::lock_guard<std::mutex> l(write_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(
+        Stmt s,
+        Prepare(write_db_.get(), "UPDATE agents SET host_confirmed = 1 WHERE agent_id = ?"));
+    BindText(s.get(), 1, agent_id);
+    if (sqlite3_step(s.get()) != SQLITE_DONE) return Error(write_db_.get(), "confirm agent host");
+    if (sqlite3_changes(write_db_.get()) == 0) {
+      return NotFoundError("agent " + std::string(agent_id) + ": not enrolled");
+    }
+    return OkStatus();
+  }
+
+  Result<std::vector<int64_t>> RevokedAgentKeys() override {
+    std::lock_guard<std::mutex> l(read_mu_);
+    CUSTOS_ASSIGN_OR_RETURN(
+        Stmt s, Prepare(read_db_.get(), "SELECT id FROM agents WHERE revoked_at_ns IS NOT NULL"));
+    std::vector<int64_t> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW)
+      out.push_back(sqlite3_column_int64(s.get(), 0));
+    if (rc != SQLITE_DONE) return Error(read_db_.get(), "list revoked agents");
+    return out;
   }
 
   Status TouchAgent(int64_t agent_key, int64_t now_ns) override {
@@ -497,7 +541,8 @@ class SqliteStore final : public Store {
       "SELECT id, created_at_ns, expires_at_ns, max_uses, uses, revoked_at_ns, note";
   static constexpr const char* kAgentColumns =
       "SELECT id, agent_id, hostname, os, machine_id, agent_version, enrolled_at_ns, cert_serial, "
-      "cert_not_after_ns, revoked_at_ns, revoke_reason, last_seen_ns, enrollment_token_id";
+      "cert_not_after_ns, revoked_at_ns, revoke_reason, last_seen_ns, enrollment_token_id, "
+      "prev_cert_serial, host_confirmed";
 
   static EnrollmentTokenRecord ReadToken(sqlite3_stmt* s) {
     EnrollmentTokenRecord t;
@@ -525,6 +570,8 @@ class SqliteStore final : public Store {
     a.revoke_reason = ColumnText(s, 10);
     a.last_seen_ns = sqlite3_column_int64(s, 11);
     a.enrollment_token_id = ColumnText(s, 12);
+    a.prev_cert_serial = ColumnText(s, 13);
+    a.host_confirmed = sqlite3_column_int(s, 14) != 0;
     return a;
   }
 

@@ -183,7 +183,9 @@ TEST(SqliteStoreTest, MigratesAVersion2StoreToRunsWithoutLosingAnEvent) {
   // no runs, and events written row by row, interleaved, with a gap and a second epoch.
   {
     std::string sql =
-        "DROP TABLE event_runs; CREATE UNIQUE INDEX events_by_key ON events(agent, epoch, seq);";
+        "DROP TABLE event_runs; CREATE UNIQUE INDEX events_by_key ON events(agent, epoch, seq);"
+        "DROP INDEX agents_by_hostname; ALTER TABLE agents DROP COLUMN prev_cert_serial;"
+        "ALTER TABLE agents DROP COLUMN host_confirmed;";
     auto row = [&](int64_t agent, int epoch, int seq) {
       sql += "INSERT INTO events(agent, epoch, seq, time_ns, type, payload) VALUES(" +
              std::to_string(agent) + "," + std::to_string(epoch) + "," + std::to_string(seq) + "," +
@@ -404,6 +406,47 @@ TEST(SqliteStoreTest, BackgroundCheckpointsMovePagesIntoTheDatabaseAndRestartThe
   EXPECT_LT(FileSize(path + "-wal"), wal_after_load * 3 / 2 + (64u << 20))
       << "the WAL kept growing";
   EXPECT_TRUE(store->CheckIntegrity().ok());
+}
+
+TEST(SqliteStoreTest, SecondLiveAgentClaimingAKnownHostNameIsUnconfirmedUntilAnAdminConfirms) {
+  testing::TempDir dir;
+  auto store = OpenOrDie(dir.Sub("c.db"));
+  AgentRecord first = Agent("a1");
+  first.hostname = "alice-laptop";
+  ASSERT_TRUE(store->RegisterAgent(first).ok());
+  AgentRecord second = Agent("a2");
+  second.hostname = "ALICE-LAPTOP";  // host names compare without case
+  auto a2 = store->RegisterAgent(second);
+  ASSERT_TRUE(a2.ok()) << a2.status().ToString();
+  EXPECT_TRUE(store->FindAgent("a1")->host_confirmed);
+  EXPECT_FALSE(a2->host_confirmed);
+  ASSERT_TRUE(store->ConfirmAgentHost("a2").ok());
+  EXPECT_TRUE(store->FindAgent("a2")->host_confirmed);
+  EXPECT_EQ(store->ConfirmAgentHost("nobody").code(), StatusCode::kNotFound);
+  // Once the old agent is revoked (the laptop was reinstalled), a new one enrolls confirmed.
+  ASSERT_TRUE(store->RevokeAgent("a1", "reinstalled", kNow).ok());
+  ASSERT_TRUE(store->RevokeAgent("a2", "reinstalled", kNow).ok());
+  AgentRecord third = Agent("a3");
+  third.hostname = "alice-laptop";
+  EXPECT_TRUE(store->RegisterAgent(third)->host_confirmed);
+  auto revoked = store->RevokedAgentKeys();
+  ASSERT_TRUE(revoked.ok());
+  EXPECT_EQ(revoked->size(), 2u);
+}
+
+TEST(SqliteStoreTest, RenewalKeepsThePreviousCertificateUntilItIsForgotten) {
+  testing::TempDir dir;
+  auto store = OpenOrDie(dir.Sub("c.db"));
+  AgentRecord a = Agent("a1");
+  a.cert_serial = "01";
+  auto key = store->RegisterAgent(a)->key;
+  EXPECT_EQ(store->FindAgent("a1")->prev_cert_serial, "");
+  ASSERT_TRUE(store->UpdateAgentCertificate("a1", "02", kNow).ok());
+  auto renewed = store->FindAgent("a1");
+  EXPECT_EQ(renewed->cert_serial, "02");
+  EXPECT_EQ(renewed->prev_cert_serial, "01");
+  ASSERT_TRUE(store->ForgetPreviousCertificate(key).ok());
+  EXPECT_EQ(store->FindAgent("a1")->prev_cert_serial, "");
 }
 
 }  // namespace
