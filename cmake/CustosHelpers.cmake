@@ -22,6 +22,8 @@ function(custos_executable name)
 endfunction()
 
 # custos_test(NAME SRCS ... DEPS ... LABELS ...): a GoogleTest binary registered with ctest.
+# CUSTOS_BIN_DIR is where the test binary itself is: every program is built into the same
+# directory (CMAKE_RUNTIME_OUTPUT_DIRECTORY, cmake/CustosOptions.cmake).
 function(custos_test name)
   if(NOT CUSTOS_BUILD_TESTS)
     return()
@@ -38,7 +40,7 @@ function(custos_test name)
   endif()
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
-    ENVIRONMENT "CUSTOS_BIN_DIR=${PROJECT_BINARY_DIR}/bin;CUSTOS_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+    ENVIRONMENT "CUSTOS_BIN_DIR=$<TARGET_FILE_DIR:${name}>;CUSTOS_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 endfunction()
 
 # custos_fuzzer(NAME SRC DEPS ... CORPUS dir): with CUSTOS_FUZZ a libFuzzer binary; otherwise a

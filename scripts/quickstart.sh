@@ -43,10 +43,11 @@ sources:
     classification: ["confidential:*customer*"]
 YAML
 if [ ! -f "$data/agent/agent.crt" ]; then
-  token=$("$bin/custos-collector" token create --data-dir "$data/collector" --uses 1 --ttl 1h \
-    --note quickstart)
-  "$bin/custos-agent" enroll --config "$data/agent.yaml" --state-dir "$data/agent" \
-    --token "$token" --ca "$data/collector/pki/ca.crt"
+  # The token goes through a pipe, never onto a command line (where ps shows it to everyone).
+  "$bin/custos-collector" token create --data-dir "$data/collector" --uses 1 --ttl 1h \
+    --note quickstart |
+    "$bin/custos-agent" enroll --config "$data/agent.yaml" --state-dir "$data/agent" \
+      --token-file - --ca "$data/collector/pki/ca.crt"
 fi
 
 echo "== 4. agent: watching $watched"

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "agent/app/agent_config.h"
+#include "agent/app/enroll_token.h"
 #include "agent/pipeline/attribution.h"
 #include "agent/pipeline/copy_correlator.h"
 #include "agent/pipeline/proc_events.h"
@@ -36,10 +37,16 @@ constexpr const char* kUsage =
 streams it to the collector over mutual TLS.
 
 Usage:
-  custos-agent enroll --token TOKEN [--collector HOST:PORT] [--ca FILE] [--server-name NAME]
+  custos-agent enroll --token-file FILE [--collector HOST:PORT] [--ca FILE]
+                     [--server-name NAME]
                        Generate this host's key (kept in STATE_DIR, mode 0600), enroll with the
                        collector and store the certificate. The CA file is pinned (copied to
                        STATE_DIR/ca.crt).
+      --token-file FILE  The one-time enrollment token: the first line of FILE, or of standard
+                       input with '--token-file -' (custos-collector token create | ssh HOST
+                       custos-agent enroll --token-file - ...)
+      --token TOKEN    The token itself. Avoid it: every user on the host can read it in the
+                       process list (ps), and it stays in your shell history.
   custos-agent [run]   Capture and stream until SIGTERM/SIGINT.
       --replay FILE    Feed recorded events from FILE instead of (or with) live capture
       --replay-format F  custos-jsonl (default) or bench-ndjson (../shared/bench corpus)
@@ -121,7 +128,7 @@ Result<uplink::Credentials> LoadCredentials(const AgentConfig& c) {
     if (!r.ok()) {
       return Status(
           r.status().code(),
-          r.status().message() + " (not enrolled? run 'custos-agent enroll --token ...')");
+          r.status().message() + " (not enrolled? run 'custos-agent enroll --token-file ...')");
     }
     *out = std::move(*r);
     return OkStatus();
@@ -135,8 +142,13 @@ Result<uplink::Credentials> LoadCredentials(const AgentConfig& c) {
 }
 
 int Enroll(AgentConfig c, const flags::Args& args) {
-  auto token = args.Get("token");
-  if (!token || token->empty()) return UsageError("enroll needs --token TOKEN");
+  auto token = EnrollmentToken(args.Get("token"), args.Get("token-file"), STDIN_FILENO);
+  if (!token.ok()) {
+    // A token file that is missing, unreadable or empty is reported as it is; no token flag at
+    // all, or both, is a usage error.
+    return args.Has("token-file") && !args.Has("token") ? Failure(token.status())
+                                                        : UsageError(token.status().message());
+  }
   if (auto a = args.Get("collector")) {
     if (Status s = flags::ParseHostPort(*a, &c.collector_host, &c.collector_port); !s.ok()) {
       return UsageError("--collector: " + s.message());
@@ -491,6 +503,7 @@ int Main(int argc, char** argv) {
                                   {"log-format"},
                                   {"log-level"},
                                   {"token"},
+                                  {"token-file"},
                                   {"collector"},
                                   {"ca"},
                                   {"server-name"},

@@ -21,6 +21,7 @@
 #include "common/fs/file_system.h"
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
+#include "common/text/terminal.h"
 #include "common/time/clock.h"
 
 namespace custos::collector {
@@ -87,6 +88,29 @@ std::string Hostname() {
   char buf[256] = {0};
   if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
   return buf;
+}
+
+// One cell of a `list` table: the text and the columns it is padded to (0: the last cell).
+struct Cell {
+  std::string_view text;
+  size_t width = 0;
+};
+
+// Prints one table row. Every cell is escaped for the terminal: host names, notes, token names
+// and revoke reasons come from endpoints and API clients, and a raw ESC, CR, newline, C1 control
+// or bidi override in them would forge or reorder table lines. Cells are padded, never cut.
+void PrintRow(std::initializer_list<Cell> cells) {
+  std::string line;
+  size_t i = 0;
+  for (const Cell& c : cells) {
+    if (i++ > 0) line += ' ';
+    const std::string escaped = text::EscapeForTerminal(c.text);
+    line += escaped;
+    const size_t width = text::DisplayWidth(escaped);
+    if (width < c.width) line.append(c.width - width, ' ');
+  }
+  line += '\n';
+  std::fwrite(line.data(), 1, line.size(), stdout);
 }
 
 bool IsIp(const std::string& s) {
@@ -231,11 +255,13 @@ int ApiToken(const CollectorConfig& c, const flags::Args& args) {
   if (sub == "list") {
     auto tokens = (*risk)->ListApiTokens();
     if (!tokens.ok()) return Failure(tokens.status());
-    std::printf("%-14s %-8s %-24s %-24s %s\n", "ID", "ROLE", "NAME", "CREATED", "REVOKED");
+    PrintRow({{"ID", 14}, {"ROLE", 8}, {"NAME", 24}, {"CREATED", 24}, {"REVOKED"}});
     for (const auto& t : *tokens) {
-      std::printf("%-14s %-8s %-24s %-24s %s\n", t.id.c_str(), t.role.c_str(), t.name.c_str(),
-                  FormatUnixNs(t.created_at_ns).c_str(),
-                  t.revoked_at_ns ? FormatUnixNs(*t.revoked_at_ns).c_str() : "-");
+      PrintRow({{t.id, 14},
+                {t.role, 8},
+                {t.name, 24},
+                {FormatUnixNs(t.created_at_ns), 24},
+                {t.revoked_at_ns ? FormatUnixNs(*t.revoked_at_ns) : "-"}});
     }
     return 0;
   }
@@ -274,16 +300,20 @@ int Token(const CollectorConfig& c, const flags::Args& args) {
   if (verb == "list") {
     auto list = s->ListEnrollmentTokens();
     if (!list.ok()) return Failure(list.status());
-    std::printf("%-18s %-25s %-25s %-9s %s\n", "ID", "CREATED", "EXPIRES", "USES", "STATE");
+    PrintRow({{"ID", 18}, {"CREATED", 25}, {"EXPIRES", 25}, {"USES", 9}, {"STATE"}});
     int64_t now = RealClock()->NowUnixNs();
     for (const auto& t : *list) {
       std::string state = t.revoked_at_ns          ? "revoked"
                           : now >= t.expires_at_ns ? "expired"
                           : t.uses >= t.max_uses   ? "used up"
                                                    : "valid";
-      std::printf("%-18s %-25s %-25s %4u/%-4u %s%s%s\n", t.id.c_str(),
-                  FormatUnixNs(t.created_at_ns).c_str(), FormatUnixNs(t.expires_at_ns).c_str(),
-                  t.uses, t.max_uses, state.c_str(), t.note.empty() ? "" : "  ", t.note.c_str());
+      char uses[32];
+      std::snprintf(uses, sizeof uses, "%4u/%-4u", t.uses, t.max_uses);
+      PrintRow({{t.id, 18},
+                {FormatUnixNs(t.created_at_ns), 25},
+                {FormatUnixNs(t.expires_at_ns), 25},
+                {uses, 9},
+                {t.note.empty() ? state : state + "  " + t.note}});
     }
     return 0;
   }
@@ -305,13 +335,13 @@ int Agent(const CollectorConfig& c, const flags::Args& args) {
   if (verb == "list") {
     auto list = (*st)->ListAgents();
     if (!list.ok()) return Failure(list.status());
-    std::printf("%-32s %-24s %-25s %-25s %s\n", "AGENT", "HOSTNAME", "ENROLLED", "LAST SEEN",
-                "STATE");
+    PrintRow({{"AGENT", 32}, {"HOSTNAME", 24}, {"ENROLLED", 25}, {"LAST SEEN", 25}, {"STATE"}});
     for (const auto& a : *list) {
-      std::printf("%-32s %-24s %-25s %-25s %s\n", a.agent_id.c_str(), a.hostname.c_str(),
-                  FormatUnixNs(a.enrolled_at_ns).c_str(),
-                  a.last_seen_ns ? FormatUnixNs(a.last_seen_ns).c_str() : "never",
-                  a.revoked_at_ns ? ("revoked: " + a.revoke_reason).c_str() : "active");
+      PrintRow({{a.agent_id, 32},
+                {a.hostname, 24},
+                {FormatUnixNs(a.enrolled_at_ns), 25},
+                {a.last_seen_ns ? FormatUnixNs(a.last_seen_ns) : "never", 25},
+                {a.revoked_at_ns ? "revoked: " + a.revoke_reason : "active"}});
     }
     return 0;
   }

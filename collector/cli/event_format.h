@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "collector/store/store.h"
+#include "common/text/terminal.h"
 #include "custos/v1/event.pb.h"
 
 namespace custos::collector::cli {
@@ -73,15 +74,11 @@ void WriteEvents(std::span<const store::StoredEvent> events, OutputFormat format
 
 // ---- building blocks, exposed for tests ----
 
-// Makes text safe for one terminal line: C0/C1 control characters, DEL, bidi and zero-width
-// format characters and line separators become \n, \t, \xNN or \uXXXX escapes; invalid UTF-8
-// bytes become \xNN. Backslashes are kept as they are (the table is for reading; JSON is exact).
-std::string EscapeForTerminal(std::string_view text);
-// Columns `escaped` (an EscapeForTerminal result) takes on a terminal: one per character, two
-// for East Asian wide characters and emoji, none for combining marks.
-size_t DisplayWidth(std::string_view escaped);
-// Cuts `escaped` to at most `width` columns, ending in "…" when anything was cut.
-std::string FitToWidth(std::string_view escaped, size_t width);
+// The terminal escaper and width helpers live in common/text/terminal.h; the CLI uses them
+// unqualified.
+using text::DisplayWidth;
+using text::EscapeForTerminal;
+using text::FitToWidth;
 // "512 B", "1.2 kB", "1.2 MB", "3.4 GB" (decimal units).
 std::string HumanBytes(uint64_t bytes);
 

@@ -220,29 +220,6 @@ TEST(EventFormatTest, ControlCharactersAndTerminalEscapesNeverReachTheTable) {
                                   "\\u202etxt.exe\\u200b"));
 }
 
-TEST(EventFormatTest, EscapeKeepsValidUtf8AndHexesInvalidBytes) {
-  EXPECT_EQ(EscapeForTerminal("/home/\xC3\xA9l\xC3\xA8ve/\xE6\x96\x87"),
-            "/home/\xC3\xA9l\xC3\xA8ve/\xE6\x96\x87");
-  EXPECT_EQ(EscapeForTerminal("a\xff\xfe"
-                              "b\xC3"),
-            "a\\xff\\xfeb\\xc3");
-  EXPECT_EQ(EscapeForTerminal("\xF4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");  // beyond U+10FFFF
-  // A Unicode tag character (invisible) and a deep stack of combining marks.
-  EXPECT_EQ(EscapeForTerminal("x\xF3\xA0\x80\x81"), "x\\U000e0001");
-  EXPECT_EQ(EscapeForTerminal("e\xCC\x81\xCC\x81\xCC\x81"), "e\xCC\x81\xCC\x81\\u0301");
-}
-
-TEST(EventFormatTest, WidthCountsWideAndCombiningCharacters) {
-  EXPECT_EQ(DisplayWidth("abc"), 3u);
-  EXPECT_EQ(DisplayWidth("\xE6\x96\x87\xE4\xBB\xB6"), 4u);  // 文件
-  EXPECT_EQ(DisplayWidth("e\xCC\x81"), 1u);
-  EXPECT_EQ(FitToWidth("abcdef", 6), "abcdef");
-  EXPECT_EQ(FitToWidth("abcdefg", 6), "abcde\u2026");
-  EXPECT_EQ(FitToWidth("\xE6\x96\x87\xE4\xBB\xB6\xE6\x96\x87", 4), "\xE6\x96\x87\u2026");
-  EXPECT_EQ(FitToWidth("abe\xCC\x81x", 4), "abe\xCC\x81x");
-  EXPECT_EQ(FitToWidth("abe\xCC\x81xy", 4), "abe\xCC\x81\u2026");
-}
-
 TEST(EventFormatTest, VeryLongPathIsCutToTheLineWidthWithAnEllipsis) {
   std::string path = "/home/alice/" + std::string(1 << 20, 'x') + "/secret.docx";
   store::StoredEvent s = Stored(FileEvent(v1::FILE_OP_MODIFY, path, 10), store::EventType::kFile);

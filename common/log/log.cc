@@ -1,4 +1,5 @@
 #include "common/log/log.h"
+#include "common/text/terminal.h"
 #include "common/text/utf8.h"
 
 #include <unistd.h>
@@ -86,8 +87,21 @@ void AppendHex(std::string& out, std::string_view prefix, unsigned value, int di
   for (int shift = (digits - 1) * 4; shift >= 0; shift -= 4) out += kHex[(value >> shift) & 0xF];
 }
 
-// JSON string body: escapes quotes, backslashes and control characters; passes valid UTF-8
-// through and replaces invalid bytes with U+FFFD so the line always parses.
+// \uXXXX for the BMP, a UTF-16 surrogate pair beyond it (JSON has no longer escape).
+void AppendJsonUnicodeEscape(std::string& out, char32_t cp) {
+  if (cp <= 0xFFFF) {
+    AppendHex(out, "\\u", cp, 4);
+    return;
+  }
+  const char32_t v = cp - 0x10000;
+  AppendHex(out, "\\u", 0xD800 + (v >> 10), 4);
+  AppendHex(out, "\\u", 0xDC00 + (v & 0x3FF), 4);
+}
+
+// JSON string body: escapes quotes, backslashes and every code point a terminal would act on
+// (text::IsTerminalControl: C0 and C1 controls, bidi overrides and isolates, zero-width
+// characters), so `tail -f` or `jq -c` of the log cannot be driven by a logged value; passes
+// other valid UTF-8 through and replaces invalid bytes with U+FFFD so the line always parses.
 void AppendJsonString(std::string& out, std::string_view text) {
   out += '"';
   size_t i = 0;
@@ -121,8 +135,8 @@ void AppendJsonString(std::string& out, std::string_view text) {
         out += "\\f";
         break;
       default:
-        if (cp < 0x20 || cp == 0x7F) {
-          AppendHex(out, "\\u", cp, 4);
+        if (text::IsTerminalControl(cp)) {
+          AppendJsonUnicodeEscape(out, cp);
         } else {
           out.append(text.substr(start, i - start));
         }
@@ -131,8 +145,10 @@ void AppendJsonString(std::string& out, std::string_view text) {
   out += '"';
 }
 
-// Human text: one line per record, so control characters are escaped; invalid UTF-8 becomes
-// U+FFFD because journald stores non-UTF-8 messages as opaque blobs.
+// Human text: one line per record that a terminal shows as it is, so control characters (C0, C1,
+// bidi overrides and isolates, zero-width: text::IsTerminalControl) are escaped as \xNN, \uXXXX
+// or \UXXXXXXXX; invalid UTF-8 becomes U+FFFD because journald stores non-UTF-8 messages as
+// opaque blobs.
 void AppendHumanEscaped(std::string& out, std::string_view text, bool escape_quotes) {
   size_t i = 0;
   while (i < text.size()) {
@@ -161,6 +177,12 @@ void AppendHumanEscaped(std::string& out, std::string_view text, bool escape_quo
       default:
         if (cp < 0x20 || cp == 0x7F) {
           AppendHex(out, "\\x", cp, 2);
+        } else if (text::IsTerminalControl(cp)) {
+          if (cp > 0xFFFF) {
+            AppendHex(out, "\\U", cp, 8);
+          } else {
+            AppendHex(out, "\\u", cp, 4);
+          }
         } else {
           out.append(text.substr(start, i - start));
         }
@@ -168,11 +190,16 @@ void AppendHumanEscaped(std::string& out, std::string_view text, bool escape_quo
   }
 }
 
+// Quoted when it is empty or holds anything that gets escaped or would break key=value parsing.
 bool NeedsQuotes(std::string_view value) {
   if (value.empty()) return true;
-  for (const char c : value) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == ' ' || c == '"' || c == '=' || c == '\\' || u < 0x20 || u == 0x7F) return true;
+  size_t i = 0;
+  while (i < value.size()) {
+    const char32_t cp = NextCodePoint(value, i);
+    if (cp == ' ' || cp == '"' || cp == '=' || cp == '\\' || cp == kInvalid ||
+        text::IsTerminalControl(cp)) {
+      return true;
+    }
   }
   return false;
 }

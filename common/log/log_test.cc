@@ -131,6 +131,50 @@ TEST(LogFormatTest, JsonOfHostileStringsParsesAndKeepsValidText) {
   EXPECT_EQ(j["key\"with\nnewline"], "v");
 }
 
+// C1 controls (U+009B is CSI: ESC [ on terminals that honour 8-bit controls), bidi overrides and
+// isolates (they reorder what follows), zero-width characters and Unicode tags: a logged host or
+// path name holding them must not forge or hide parts of a log line.
+const std::string kTerminalControls =
+    "h\xC2\x9B"
+    "2K\xC2\x85"
+    "x\xE2\x80\xAA\xE2\x80\xAB\xE2\x80\xAC\xE2\x80\xAD\xE2\x80\xAE"
+    "y\xE2\x81\xA6\xE2\x81\xA7\xE2\x81\xA8\xE2\x81\xA9\xE2\x80\x8B\xF3\xA0\x80\x81z";
+const std::vector<std::string> kRawControls = {
+    "\xC2\x9B",     "\xC2\x85",     "\xE2\x80\xAA",    "\xE2\x80\xAB", "\xE2\x80\xAC",
+    "\xE2\x80\xAD", "\xE2\x80\xAE", "\xE2\x81\xA6",    "\xE2\x81\xA7", "\xE2\x81\xA8",
+    "\xE2\x81\xA9", "\xE2\x80\x8B", "\xF3\xA0\x80\x81"};
+
+TEST(LogFormatTest, HumanLineEscapesC1ControlsAndBidiOverridesInEveryField) {
+  const std::string line = FormatRecord(Format::kHuman, Level::kWarn, kTerminalControls, kFixedMs,
+                                        kTerminalControls, {{"host", kTerminalControls}});
+  for (const std::string& raw : kRawControls) {
+    EXPECT_EQ(line.find(raw), std::string::npos) << line;
+  }
+  const std::string escaped =
+      "h\\u009b2K\\u0085x\\u202a\\u202b\\u202c\\u202d\\u202ey\\u2066\\u2067\\u2068\\u2069"
+      "\\u200b\\U000e0001z";
+  // Quoted because it holds escapes (a backslash typed in a value would be doubled).
+  EXPECT_EQ(line, "2026-11-21T10:14:24.123Z WARN  " + escaped + ": " + escaped + " host=\"" +
+                      escaped + "\"");
+}
+
+TEST(LogFormatTest, JsonLineEscapesC1ControlsAndBidiOverridesAndStillRoundTrips) {
+  const std::string line = FormatRecord(Format::kJson, Level::kWarn, kTerminalControls, kFixedMs,
+                                        kTerminalControls, {{"host", kTerminalControls}});
+  for (const std::string& raw : kRawControls) {
+    EXPECT_EQ(line.find(raw), std::string::npos) << line;
+  }
+  EXPECT_NE(line.find("\"host\":\"h\\u009b2K\\u0085x\\u202a\\u202b\\u202c\\u202d\\u202ey"
+                      "\\u2066\\u2067\\u2068\\u2069\\u200b\\udb40\\udc01z\""),
+            std::string::npos)
+      << line;
+  // Escaped, not altered: a JSON reader gets the logged value back exactly.
+  const nlohmann::json j = nlohmann::json::parse(line);
+  EXPECT_EQ(j["program"], kTerminalControls);
+  EXPECT_EQ(j["msg"], kTerminalControls);
+  EXPECT_EQ(j["host"], kTerminalControls);
+}
+
 TEST(LogFormatTest, JsonRendersNonFiniteNumbersAsStrings) {
   const std::string line = FormatRecord(Format::kJson, Level::kInfo, "p", kFixedMs, "m",
                                         {{"inf", std::numeric_limits<double>::infinity()},
