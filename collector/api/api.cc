@@ -546,96 +546,92 @@ void ApiService::Impl::AddRoutes() {
   router.Add("GET", "/api/v1/people", list_people);
   router.Add("GET", "/api/v1/users", list_people);
 
-  router.Add("POST", "/api/v1/directory/import",
-             [this](const HttpRequest& r, const PathParams&) {
-               CUSTOS_API_AUTH(kAdmin);
-               auto result = scoring::ParseDirectoryCsv(r.body);
-               if (!result.problems.empty()) {
-                 return ImportRejected(result.problems);
-               }
-               std::map<std::string, store::PersonRecord> people;
-               std::vector<store::LoginRecord> logins;
-               for (const auto& e : result.entries) {
-                 auto& p = people[e.email];
-                 p.id = e.email;
-                 if (!e.display_name.empty()) p.display_name = e.display_name;
-                 if (!e.department.empty()) p.department = e.department;
-                 if (!e.manager.empty()) p.manager = e.manager;
-                 for (const auto& g : e.groups) {
-                   if (std::find(p.groups.begin(), p.groups.end(), g) == p.groups.end())
-                     p.groups.push_back(g);
-                 }
-                 logins.push_back({e.login, e.host == "*" ? "" : e.host, e.email});
-               }
-               std::vector<store::PersonRecord> list;
-               for (auto& [id, p] : people) list.push_back(std::move(p));
-               Status s = risk->ReplaceDirectory(list, logins);
-               if (!s.ok()) return FromStatus(r, s);
-               s = ReloadScoring();
-               if (!s.ok()) return FromStatus(r, s);
-               logging::Info(
-                   "api: directory imported",
-                   {{"people", list.size()}, {"logins", logins.size()}, {"by", caller->name}});
-               return Json(200, {{"people", list.size()}, {"logins", logins.size()}});
-             },
+  // The imports carry whole CSV exports: the only routes with a large body limit.
+  RouteHandler import_directory = [this](const HttpRequest& r, const PathParams&) {
+    CUSTOS_API_AUTH(kAdmin);
+    auto result = scoring::ParseDirectoryCsv(r.body);
+    if (!result.problems.empty()) {
+      return ImportRejected(result.problems);
+    }
+    std::map<std::string, store::PersonRecord> people;
+    std::vector<store::LoginRecord> logins;
+    for (const auto& e : result.entries) {
+      auto& p = people[e.email];
+      p.id = e.email;
+      if (!e.display_name.empty()) p.display_name = e.display_name;
+      if (!e.department.empty()) p.department = e.department;
+      if (!e.manager.empty()) p.manager = e.manager;
+      for (const auto& g : e.groups) {
+        if (std::find(p.groups.begin(), p.groups.end(), g) == p.groups.end()) p.groups.push_back(g);
+      }
+      logins.push_back({e.login, e.host == "*" ? "" : e.host, e.email});
+    }
+    std::vector<store::PersonRecord> list;
+    for (auto& [id, p] : people) list.push_back(std::move(p));
+    Status s = risk->ReplaceDirectory(list, logins);
+    if (!s.ok()) return FromStatus(r, s);
+    s = ReloadScoring();
+    if (!s.ok()) return FromStatus(r, s);
+    logging::Info("api: directory imported",
+                  {{"people", list.size()}, {"logins", logins.size()}, {"by", caller->name}});
+    return Json(200, {{"people", list.size()}, {"logins", logins.size()}});
+  };
+  router.Add("POST", "/api/v1/directory/import", import_directory,
              {.max_body_bytes = kImportMaxBodyBytes});
 
   // ---- triggers: HR import, external alerts, manual ----
-  router.Add(
-      "POST", "/api/v1/hr/import",
-      [this](const HttpRequest& r, const PathParams&) {
-        CUSTOS_API_AUTH(kAdmin);
-        std::optional<scoring::HrScenario> hint;
-        if (auto v = r.Query("scenario"); !v.empty()) {
-          hint = scoring::ParseHrScenario(v);
-          if (!hint) {
-            return JsonError(400, "invalid_query",
-                             "scenario: resignation, job_level_change, performance_review or "
-                             "performance_improvement_plan");
-          }
-        }
-        auto people = risk->ListPeople();
-        if (!people.ok()) return FromStatus(r, people.status());
-        std::set<std::string, std::less<>> known;
-        for (const auto& p : *people) known.insert(p.id);
-        auto result = scoring::ParseHrCsv(
-            r.body, hint, [&](std::string_view email) { return known.count(email) > 0; });
-        if (!result.problems.empty()) {
-          return ImportRejected(result.problems);
-        }
-        const int64_t now = clock->NowUnixNs();
-        std::vector<store::TriggerRecord> triggers;
-        for (const auto& rec : result.records) {
-          store::TriggerRecord t;
-          t.person = rec.email;
-          t.kind = std::string(scoring::HrScenarioName(rec.scenario));
-          t.time_ns = rec.effective_time_ns;
-          std::string detail = "HR " + t.kind + " effective " + FormatUnixNs(rec.effective_time_ns);
-          if (rec.last_working_time_ns) {
-            detail += ", last working day " + FormatUnixNs(*rec.last_working_time_ns);
-          }
-          if (!rec.old_level.empty() || !rec.new_level.empty()) {
-            detail += ", level " + rec.old_level + " -> " + rec.new_level;
-          }
-          if (!rec.rating.empty()) detail += ", rating " + rec.rating;
-          t.detail = detail;
-          t.source = "hr-import";
-          t.created_at_ns = now;
-          t.dedup_key =
-              "hr|" + rec.email + "|" + t.kind + "|" + std::to_string(rec.effective_time_ns);
-          triggers.push_back(std::move(t));
-        }
-        auto added = risk->InsertTriggers(triggers);
-        if (!added.ok()) return FromStatus(r, added.status());
-        Status s = ApplyTriggers(std::move(triggers));
-        if (!s.ok()) return FromStatus(r, s);
-        logging::Info("api: HR rows imported",
-                      {{"rows", result.records.size()}, {"new", *added}, {"by", caller->name}});
-        return Json(200, {{"rows", result.records.size()},
-                          {"new", *added},
-                          {"already_imported", result.records.size() - *added}});
-      },
-      {.max_body_bytes = kImportMaxBodyBytes});
+  RouteHandler import_hr = [this](const HttpRequest& r, const PathParams&) {
+    CUSTOS_API_AUTH(kAdmin);
+    std::optional<scoring::HrScenario> hint;
+    if (auto v = r.Query("scenario"); !v.empty()) {
+      hint = scoring::ParseHrScenario(v);
+      if (!hint) {
+        return JsonError(400, "invalid_query",
+                         "scenario: resignation, job_level_change, performance_review or "
+                         "performance_improvement_plan");
+      }
+    }
+    auto people = risk->ListPeople();
+    if (!people.ok()) return FromStatus(r, people.status());
+    std::set<std::string, std::less<>> known;
+    for (const auto& p : *people) known.insert(p.id);
+    auto result = scoring::ParseHrCsv(
+        r.body, hint, [&](std::string_view email) { return known.count(email) > 0; });
+    if (!result.problems.empty()) {
+      return ImportRejected(result.problems);
+    }
+    const int64_t now = clock->NowUnixNs();
+    std::vector<store::TriggerRecord> triggers;
+    for (const auto& rec : result.records) {
+      store::TriggerRecord t;
+      t.person = rec.email;
+      t.kind = std::string(scoring::HrScenarioName(rec.scenario));
+      t.time_ns = rec.effective_time_ns;
+      std::string detail = "HR " + t.kind + " effective " + FormatUnixNs(rec.effective_time_ns);
+      if (rec.last_working_time_ns) {
+        detail += ", last working day " + FormatUnixNs(*rec.last_working_time_ns);
+      }
+      if (!rec.old_level.empty() || !rec.new_level.empty()) {
+        detail += ", level " + rec.old_level + " -> " + rec.new_level;
+      }
+      if (!rec.rating.empty()) detail += ", rating " + rec.rating;
+      t.detail = detail;
+      t.source = "hr-import";
+      t.created_at_ns = now;
+      t.dedup_key = "hr|" + rec.email + "|" + t.kind + "|" + std::to_string(rec.effective_time_ns);
+      triggers.push_back(std::move(t));
+    }
+    auto added = risk->InsertTriggers(triggers);
+    if (!added.ok()) return FromStatus(r, added.status());
+    Status s = ApplyTriggers(std::move(triggers));
+    if (!s.ok()) return FromStatus(r, s);
+    logging::Info("api: HR rows imported",
+                  {{"rows", result.records.size()}, {"new", *added}, {"by", caller->name}});
+    return Json(200, {{"rows", result.records.size()},
+                      {"new", *added},
+                      {"already_imported", result.records.size() - *added}});
+  };
+  router.Add("POST", "/api/v1/hr/import", import_hr, {.max_body_bytes = kImportMaxBodyBytes});
 
   router.Add("POST", "/api/v1/external-alerts", [this](const HttpRequest& r, const PathParams&) {
     CUSTOS_API_AUTH(kAdmin, kAnalyst);
