@@ -3,6 +3,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "collector/api/json_body.h"
 #include "collector/api/router.h"
 #include "collector/cli/event_format.h"
 #include "collector/scoring/directory_import.h"
@@ -30,26 +31,53 @@ HttpResponse Json(int status, const ordered_json& body) {
   return r;
 }
 
-HttpResponse FromStatus(const Status& s) {
+// CSV imports (HR, directory) carry whole exports; every other route takes a small JSON document.
+constexpr size_t kImportMaxBodyBytes = 32u << 20;
+
+// A failure below the API (storage, scoring) is the server's business: the client gets a generic
+// message with the request id, the log gets the detail (which names files, SQL and SQLite's
+// words) under the same id. Messages of the store start with "store:" (sqlite_util.h).
+HttpResponse InternalFailure(const HttpRequest& r, const Status& s, int status,
+                             std::string_view code, std::string_view message) {
+  logging::Error("api: request failed", {{"request_id", r.request_id},
+                                         {"method", r.method},
+                                         {"path", r.path},
+                                         {"status", status},
+                                         {"error", s.ToString()}});
+  return JsonError(status, code, std::string(message) + " (request id " + r.request_id + ")",
+                   r.request_id);
+}
+
+HttpResponse FromStatus(const HttpRequest& r, const Status& s) {
+  const bool from_store = s.message().rfind("store:", 0) == 0;
   switch (s.code()) {
-    case StatusCode::kInvalidArgument:
-      return JsonError(400, "invalid_argument", s.message());
-    case StatusCode::kNotFound:
-      return JsonError(404, "not_found", s.message());
-    case StatusCode::kAlreadyExists:
-      return JsonError(409, "already_exists", s.message());
-    case StatusCode::kFailedPrecondition:
-      return JsonError(409, "failed_precondition", s.message());
-    case StatusCode::kPermissionDenied:
-      return JsonError(403, "forbidden", s.message());
     case StatusCode::kUnavailable:
-      return JsonError(503, "unavailable", s.message());
+      return InternalFailure(r, s, 503, "unavailable", "storage temporarily unavailable, retry");
     case StatusCode::kDeadlineExceeded:
-      return JsonError(504, "timeout", s.message());
+      return InternalFailure(r, s, 504, "timeout", "the request timed out, retry");
+    case StatusCode::kAlreadyExists:
+      if (from_store) {
+        return InternalFailure(r, s, 409, "already_exists", "conflicts with an existing record");
+      }
+      return JsonError(409, "already_exists", s.message(), r.request_id);
     default:
-      logging::Error("api: request failed", {{"error", s.ToString()}});
-      return JsonError(500, "internal", "internal error (see the collector's log)");
+      break;
   }
+  if (!from_store) {
+    switch (s.code()) {
+      case StatusCode::kInvalidArgument:
+        return JsonError(400, "invalid_argument", s.message(), r.request_id);
+      case StatusCode::kNotFound:
+        return JsonError(404, "not_found", s.message(), r.request_id);
+      case StatusCode::kFailedPrecondition:
+        return JsonError(409, "failed_precondition", s.message(), r.request_id);
+      case StatusCode::kPermissionDenied:
+        return JsonError(403, "forbidden", s.message(), r.request_id);
+      default:
+        break;
+    }
+  }
+  return InternalFailure(r, s, 500, "internal", "internal error");
 }
 
 std::optional<int64_t> ParseInt(std::string_view text) {
@@ -111,14 +139,9 @@ ordered_json AlertSummary(const store::AlertRecord& a, const std::string& policy
           {"status_by", a.status_by}};
 }
 
-// Parses a JSON object body; nullopt (and *error set) otherwise.
+// Every JSON body goes through here: a JSON object whose strings are within ApiJsonFieldLimits.
 std::optional<json> ObjectBody(const HttpRequest& r, HttpResponse* error) {
-  json j = json::parse(r.body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    *error = JsonError(400, "invalid_json", "the request body must be a JSON object");
-    return std::nullopt;
-  }
-  return j;
+  return ParseJsonObjectBody(r, ApiJsonFieldLimits(), error);
 }
 
 std::optional<std::string> StringField(const json& j, const char* key, bool required,
@@ -151,6 +174,19 @@ std::optional<std::vector<std::string>> RequiredStrings(const json& j,
   return out;
 }
 
+// Every error body the API sends names the request, so that a report finds the log lines.
+HttpResponse WithRequestId(const HttpRequest& r, HttpResponse response) {
+  if (response.status < 400 || r.request_id.empty()) return response;
+  ordered_json j = ordered_json::parse(response.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("error") || !j["error"].is_object() ||
+      j["error"].contains("request_id")) {
+    return response;
+  }
+  j["error"]["request_id"] = r.request_id;
+  response.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
+  return response;
+}
+
 }  // namespace
 
 bool IsKnownRole(std::string_view role) {
@@ -169,37 +205,62 @@ struct ApiService::Impl {
     std::string name;
   };
 
-  // 401/403 in *error when the caller may not proceed.
-  std::optional<Caller> Authorize(const HttpRequest& r,
-                                  std::initializer_list<std::string_view> roles,
-                                  HttpResponse* error) const {
+  // The token's record; 401 (or a storage failure) in *error when the request carries no valid
+  // token.
+  std::optional<store::ApiTokenRecord> Authenticate(const HttpRequest& r,
+                                                    HttpResponse* error) const {
     constexpr std::string_view kBearer = "Bearer ";
     if (r.authorization.size() <= kBearer.size() ||
         r.authorization.compare(0, kBearer.size(), kBearer) != 0) {
-      *error =
-          JsonError(401, "unauthenticated",
-                    "send 'Authorization: Bearer <token>' (custos-collector api-token create)");
+      *error = JsonError(401, "unauthenticated",
+                         "send 'Authorization: Bearer <token>' (custos-collector api-token create)",
+                         r.request_id);
       error->headers.push_back({"WWW-Authenticate", "Bearer realm=\"custos\""});
       return std::nullopt;
     }
     auto token = risk->FindApiToken(crypto::Sha256(r.authorization.substr(kBearer.size())));
     if (!token.ok() || token->revoked_at_ns) {
       if (!token.ok() && token.status().code() != StatusCode::kNotFound) {
-        *error = FromStatus(token.status());
+        *error = FromStatus(r, token.status());
         return std::nullopt;
       }
-      *error = JsonError(401, "unauthenticated", "unknown or revoked token");
+      *error = JsonError(401, "unauthenticated", "unknown or revoked token", r.request_id);
       error->headers.push_back(
           {"WWW-Authenticate", "Bearer realm=\"custos\", error=\"invalid_token\""});
       return std::nullopt;
     }
+    return std::move(*token);
+  }
+
+  // 401/403 in *error when the caller may not proceed.
+  std::optional<Caller> Authorize(const HttpRequest& r,
+                                  std::initializer_list<std::string_view> roles,
+                                  HttpResponse* error) const {
+    auto token = Authenticate(r, error);
+    if (!token) return std::nullopt;
     bool allowed = false;
     for (auto role : roles) allowed = allowed || token->role == role;
     if (!allowed) {
-      *error = JsonError(403, "forbidden", "role '" + token->role + "' may not do this");
+      *error =
+          JsonError(403, "forbidden", "role '" + token->role + "' may not do this", r.request_id);
       return std::nullopt;
     }
     return Caller{token->role, token->name};
+  }
+
+  // Before the body is read: the token first (so that an unauthenticated client learns nothing,
+  // not even whether a route exists), then the route and its body limit.
+  Admission Admit(const HttpRequest& r) const {
+    const RouteOptions* route = router.Find(r);
+    if (route == nullptr || !route->anonymous) {
+      HttpResponse error;
+      if (!Authenticate(r, &error)) {
+        Admission refused;
+        refused.refusal = std::move(error);
+        return refused;
+      }
+    }
+    return router.Admit(r);
   }
 
   std::map<std::string, std::string> PolicyNames() const {
@@ -236,9 +297,11 @@ struct ApiService::Impl {
   if (!caller) return auth_error;
 
 void ApiService::Impl::AddRoutes() {
-  router.Add("GET", "/api/v1/health", [](const HttpRequest&, const PathParams&) {
-    return Json(200, {{"status", "ok"}});
-  });
+  router.Add("GET", "/api/v1/health",
+             [](const HttpRequest&, const PathParams&) {
+               return Json(200, {{"status", "ok"}});
+             },
+             {.anonymous = true});
 
   // ---- alerts ----
   router.Add("GET", "/api/v1/alerts", [this](const HttpRequest& r, const PathParams&) {
@@ -277,7 +340,7 @@ void ApiService::Impl::AddRoutes() {
     }
     q.open_only = r.Query("status") == "open";
     auto alerts = risk->QueryAlerts(q);
-    if (!alerts.ok()) return FromStatus(alerts.status());
+    if (!alerts.ok()) return FromStatus(r, alerts.status());
     auto names = PolicyNames();
     ordered_json list = ordered_json::array();
     int64_t last_id = 0;
@@ -295,7 +358,7 @@ void ApiService::Impl::AddRoutes() {
     auto id = ParseInt(p.at("id"));
     if (!id) return JsonError(400, "invalid_id", "alert id must be a number");
     auto a = risk->GetAlert(*id);
-    if (!a.ok()) return FromStatus(a.status());
+    if (!a.ok()) return FromStatus(r, a.status());
     ordered_json out = AlertSummary(*a, PolicyNames()[a->policy_id]);
     out["explanation"] = StoredJson(a->explanation_json);
     return Json(200, out);
@@ -321,11 +384,8 @@ void ApiService::Impl::AddRoutes() {
         if (*status == store::kDismissed && reason.value_or("").empty()) {
           return JsonError(400, "missing_field", "reason: dismissing an alert needs a reason");
         }
-        if (reason && reason->size() > 4096) {
-          return JsonError(400, "invalid_field", "reason: at most 4096 bytes");
-        }
         auto a = SetStatus(*id, *status, reason.value_or(""), caller->name);
-        if (!a.ok()) return FromStatus(a.status());
+        if (!a.ok()) return FromStatus(r, a.status());
         logging::Info("api: alert status changed",
                       {{"alert", *id}, {"status", *status}, {"by", caller->name}});
         return Json(200, AlertSummary(*a, PolicyNames()[a->policy_id]));
@@ -362,7 +422,7 @@ void ApiService::Impl::AddRoutes() {
     }
     q.newest_first = r.Query("order", "newest") != "oldest";
     auto rows = events->QueryEvents(q);
-    if (!rows.ok()) return FromStatus(rows.status());
+    if (!rows.ok()) return FromStatus(r, rows.status());
     ordered_json list = ordered_json::array();
     for (const auto& e : *rows) {
       auto decoded = cli::DecodePayload(e);
@@ -402,7 +462,7 @@ void ApiService::Impl::AddRoutes() {
   router.Add("GET", "/api/v1/policies", [this](const HttpRequest& r, const PathParams&) {
     CUSTOS_API_AUTH(kAdmin, kAnalyst, kViewer);
     auto rows = risk->ListPolicies();
-    if (!rows.ok()) return FromStatus(rows.status());
+    if (!rows.ok()) return FromStatus(r, rows.status());
     ordered_json list = ordered_json::array();
     for (const auto& p : *rows) list.push_back(StoredJson(p.body_json));
     return Json(200, {{"policies", list}});
@@ -411,7 +471,7 @@ void ApiService::Impl::AddRoutes() {
   router.Add("GET", "/api/v1/policies/{id}", [this](const HttpRequest& r, const PathParams& p) {
     CUSTOS_API_AUTH(kAdmin, kAnalyst, kViewer);
     auto rows = risk->ListPolicies();
-    if (!rows.ok()) return FromStatus(rows.status());
+    if (!rows.ok()) return FromStatus(r, rows.status());
     for (const auto& row : *rows) {
       if (row.id == p.at("id"))
         return Json(200, ordered_json::parse(row.body_json, nullptr, false));
@@ -429,19 +489,19 @@ void ApiService::Impl::AddRoutes() {
     auto name = StringField(*body, "name", true, &err);
     if (!name) return err;
     auto policy = scoring::PolicyFromTemplate(*tmpl, *name);
-    if (!policy.ok()) return FromStatus(policy.status());
+    if (!policy.ok()) return FromStatus(r, policy.status());
     Status s = scoring::ApplyPolicyJson(r.body, &*policy);
-    if (!s.ok()) return FromStatus(s);
+    if (!s.ok()) return FromStatus(r, s);
     auto rnd = crypto::RandomBytes(6);
-    if (!rnd.ok()) return FromStatus(rnd.status());
+    if (!rnd.ok()) return FromStatus(r, rnd.status());
     policy->id = "pol_" + crypto::HexEncode(*rnd);
     policy->created_at_ns = clock->NowUnixNs();
     const std::string text = scoring::PolicyToJson(*policy);
     s = risk->InsertPolicy(
         {policy->id, policy->name, policy->template_id, text, policy->created_at_ns});
-    if (!s.ok()) return FromStatus(s);
+    if (!s.ok()) return FromStatus(r, s);
     s = ReloadScoring();
-    if (!s.ok()) return FromStatus(s);
+    if (!s.ok()) return FromStatus(r, s);
     logging::Info("api: policy created",
                   {{"policy", policy->id}, {"template", *tmpl}, {"by", caller->name}});
     return Json(201, ordered_json::parse(text));
@@ -450,9 +510,9 @@ void ApiService::Impl::AddRoutes() {
   router.Add("DELETE", "/api/v1/policies/{id}", [this](const HttpRequest& r, const PathParams& p) {
     CUSTOS_API_AUTH(kAdmin);
     Status s = risk->DeletePolicy(p.at("id"));
-    if (!s.ok()) return FromStatus(s);
+    if (!s.ok()) return FromStatus(r, s);
     s = ReloadScoring();
-    if (!s.ok()) return FromStatus(s);
+    if (!s.ok()) return FromStatus(r, s);
     HttpResponse resp;
     resp.status = 204;
     resp.content_type.clear();
@@ -464,9 +524,9 @@ void ApiService::Impl::AddRoutes() {
   RouteHandler list_people = [this](const HttpRequest& r, const PathParams&) {
     CUSTOS_API_AUTH(kAdmin, kAnalyst, kViewer);
     auto people = risk->ListPeople();
-    if (!people.ok()) return FromStatus(people.status());
+    if (!people.ok()) return FromStatus(r, people.status());
     auto logins = risk->ListLogins();
-    if (!logins.ok()) return FromStatus(logins.status());
+    if (!logins.ok()) return FromStatus(r, logins.status());
     std::map<std::string, ordered_json> by_person;
     for (const auto& l : *logins) {
       by_person[l.person].push_back({{"login", l.login}, {"host", l.host.empty() ? "*" : l.host}});
@@ -486,7 +546,8 @@ void ApiService::Impl::AddRoutes() {
   router.Add("GET", "/api/v1/people", list_people);
   router.Add("GET", "/api/v1/users", list_people);
 
-  router.Add("POST", "/api/v1/directory/import", [this](const HttpRequest& r, const PathParams&) {
+  // The imports carry whole CSV exports: the only routes with a large body limit.
+  RouteHandler import_directory = [this](const HttpRequest& r, const PathParams&) {
     CUSTOS_API_AUTH(kAdmin);
     auto result = scoring::ParseDirectoryCsv(r.body);
     if (!result.problems.empty()) {
@@ -508,16 +569,18 @@ void ApiService::Impl::AddRoutes() {
     std::vector<store::PersonRecord> list;
     for (auto& [id, p] : people) list.push_back(std::move(p));
     Status s = risk->ReplaceDirectory(list, logins);
-    if (!s.ok()) return FromStatus(s);
+    if (!s.ok()) return FromStatus(r, s);
     s = ReloadScoring();
-    if (!s.ok()) return FromStatus(s);
+    if (!s.ok()) return FromStatus(r, s);
     logging::Info("api: directory imported",
                   {{"people", list.size()}, {"logins", logins.size()}, {"by", caller->name}});
     return Json(200, {{"people", list.size()}, {"logins", logins.size()}});
-  });
+  };
+  router.Add("POST", "/api/v1/directory/import", import_directory,
+             {.max_body_bytes = kImportMaxBodyBytes});
 
   // ---- triggers: HR import, external alerts, manual ----
-  router.Add("POST", "/api/v1/hr/import", [this](const HttpRequest& r, const PathParams&) {
+  RouteHandler import_hr = [this](const HttpRequest& r, const PathParams&) {
     CUSTOS_API_AUTH(kAdmin);
     std::optional<scoring::HrScenario> hint;
     if (auto v = r.Query("scenario"); !v.empty()) {
@@ -529,7 +592,7 @@ void ApiService::Impl::AddRoutes() {
       }
     }
     auto people = risk->ListPeople();
-    if (!people.ok()) return FromStatus(people.status());
+    if (!people.ok()) return FromStatus(r, people.status());
     std::set<std::string, std::less<>> known;
     for (const auto& p : *people) known.insert(p.id);
     auto result = scoring::ParseHrCsv(
@@ -559,15 +622,16 @@ void ApiService::Impl::AddRoutes() {
       triggers.push_back(std::move(t));
     }
     auto added = risk->InsertTriggers(triggers);
-    if (!added.ok()) return FromStatus(added.status());
+    if (!added.ok()) return FromStatus(r, added.status());
     Status s = ApplyTriggers(std::move(triggers));
-    if (!s.ok()) return FromStatus(s);
+    if (!s.ok()) return FromStatus(r, s);
     logging::Info("api: HR rows imported",
                   {{"rows", result.records.size()}, {"new", *added}, {"by", caller->name}});
     return Json(200, {{"rows", result.records.size()},
                       {"new", *added},
                       {"already_imported", result.records.size() - *added}});
-  });
+  };
+  router.Add("POST", "/api/v1/hr/import", import_hr, {.max_body_bytes = kImportMaxBodyBytes});
 
   router.Add("POST", "/api/v1/external-alerts", [this](const HttpRequest& r, const PathParams&) {
     CUSTOS_API_AUTH(kAdmin, kAnalyst);
@@ -597,10 +661,10 @@ void ApiService::Impl::AddRoutes() {
     tr.created_at_ns = now;
     if (ext_id && !ext_id->empty()) tr.dedup_key = "ext|" + source + "|" + *ext_id;
     auto added = risk->InsertTriggers({&tr, 1});
-    if (!added.ok()) return FromStatus(added.status());
+    if (!added.ok()) return FromStatus(r, added.status());
     if (*added > 0) {
       Status s = ApplyTriggers({tr});
-      if (!s.ok()) return FromStatus(s);
+      if (!s.ok()) return FromStatus(r, s);
     }
     return Json(*added > 0 ? 201 : 200, {{"accepted", true}, {"duplicate", *added == 0}});
   });
@@ -628,9 +692,9 @@ void ApiService::Impl::AddRoutes() {
     tr.source = "manual:" + caller->name;
     tr.created_at_ns = now;
     auto added = risk->InsertTriggers({&tr, 1});
-    if (!added.ok()) return FromStatus(added.status());
+    if (!added.ok()) return FromStatus(r, added.status());
     Status s = ApplyTriggers({tr});
-    if (!s.ok()) return FromStatus(s);
+    if (!s.ok()) return FromStatus(r, s);
     return Json(201, {{"person", tr.person},
                       {"from", FormatUnixNs(tr.time_ns)},
                       {"until", FormatUnixNs(tr.end_ns)}});
@@ -641,7 +705,7 @@ void ApiService::Impl::AddRoutes() {
     std::optional<std::string> person;
     if (auto v = r.Query("person"); !v.empty()) person = v;
     auto rows = risk->ListTriggers(person);
-    if (!rows.ok()) return FromStatus(rows.status());
+    if (!rows.ok()) return FromStatus(r, rows.status());
     ordered_json list = ordered_json::array();
     for (const auto& t : *rows) {
       list.push_back({{"id", t.id},
@@ -669,11 +733,28 @@ ApiService::ApiService(store::Store* events, store::RiskStore* risk, scoring::Sc
 ApiService::~ApiService() = default;
 
 HttpResponse ApiService::Handle(const HttpRequest& request) const {
-  return impl_->router.Dispatch(request);
+  // Through the HTTPS server Admit has run already; a direct caller gets the same 401 first.
+  if (impl_->router.Find(request) == nullptr) {
+    HttpResponse error;
+    if (!impl_->Authenticate(request, &error)) return WithRequestId(request, std::move(error));
+  }
+  return WithRequestId(request, impl_->router.Dispatch(request));
+}
+
+Admission ApiService::Admit(const HttpRequest& request) const {
+  Admission admission = impl_->Admit(request);
+  if (admission.refusal) {
+    admission.refusal = WithRequestId(request, std::move(*admission.refusal));
+  }
+  return admission;
 }
 
 Handler ApiService::AsHandler() const {
   return [this](const HttpRequest& r) { return Handle(r); };
+}
+
+Admitter ApiService::AsAdmitter() const {
+  return [this](const HttpRequest& r) { return Admit(r); };
 }
 
 }  // namespace custos::collector::api

@@ -4,10 +4,17 @@
 // ApiService builds the routes over the stores and the scorer and checks every request:
 //  - Authentication: "Authorization: Bearer <token>"; tokens are created by
 //    `custos-collector api-token create` (and `init`'s admin.token) and stored as SHA-256 only.
-//    Missing or unknown token: 401; revoked: 401.
+//    Missing or unknown token: 401; revoked: 401. Checked by Admit, before the body is read, and
+//    before anything else is answered: an unauthenticated request to an unknown path gets 401.
+//    Only GET /api/v1/health is served without a token.
+//  - Body limits: 64 KiB (kDefaultMaxBodyBytes) except the CSV imports (HR, directory): 32 MiB.
+//    Every JSON body is read by collector/api/json_body.h, which caps every string field.
 //  - Authorization: each route names the roles allowed (admin; analyst; viewer). Refused: 403.
 //    Roles, cases and the audit log of a later issue extend Role and the per-route lists.
 //  - Bad input is a 4xx JSON error naming the field; nothing a client sends produces a 500.
+//  - Failures below the API (storage, scoring) are a generic 5xx message with the request id;
+//    the detail (paths, SQL, SQLite's message) goes only to the log, with the same id. Every
+//    error body carries "request_id".
 //  - Secrets are never logged: tokens, request bodies (HR data, directory) stay out of logs.
 // Threading: Handle may be called concurrently from the HTTPS server's workers. The stores,
 // scorer and clock must outlive the service.
@@ -28,7 +35,10 @@ class ApiService {
   ApiService(store::Store* events, store::RiskStore* risk, scoring::Scorer* scorer, Clock* clock);
   ~ApiService();
   HttpResponse Handle(const HttpRequest& request) const;
+  // For HttpsServer: authenticates and picks the body limit from the request's header.
+  Admission Admit(const HttpRequest& request) const;
   Handler AsHandler() const;
+  Admitter AsAdmitter() const;
 
  private:
   struct Impl;

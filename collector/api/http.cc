@@ -22,11 +22,13 @@ std::string HttpRequest::Query(std::string_view key, std::string_view fallback) 
   return it == query.end() ? std::string(fallback) : it->second;
 }
 
-HttpResponse JsonError(int status, std::string_view code, std::string_view message) {
+HttpResponse JsonError(int status, std::string_view code, std::string_view message,
+                       std::string_view request_id) {
   nlohmann::json j;
   j["error"]["status"] = status;
   j["error"]["code"] = std::string(code);
   j["error"]["message"] = std::string(message);
+  if (!request_id.empty()) j["error"]["request_id"] = std::string(request_id);
   HttpResponse response;
   response.status = status;
   response.body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

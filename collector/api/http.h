@@ -5,12 +5,16 @@
 //  - HttpRequest is filled by the server (ParseTarget does the target); handlers read it only.
 //  - HttpResponse is what a handler returns; the server adds Content-Length, Cache-Control:
 //    no-store and X-Content-Type-Options: nosniff to every response and manages Connection.
-//  - Error bodies are JSON: {"error":{"status":N,"code":"...","message":"..."}} (JsonError).
+//  - Error bodies are JSON: {"error":{"status":N,"code":"...","message":"...","request_id":"..."}}
+//    (JsonError). Messages are for the client: never a path, SQL or a library's error text; the
+//    detail goes to the log under the same request id.
 //  - Everything here is a value type or a pure function: thread-safe, never throws on bad input.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -29,6 +33,9 @@ struct HttpRequest {
   std::string authorization;   // raw Authorization header value; never log it
   std::string content_type;    // raw Content-Type header value
   std::string remote_address;  // peer IP address, e.g. "127.0.0.1" or "::1"
+  // Set by the server, unique per request; echoed as X-Request-Id and in error bodies, and
+  // logged with every line about the request, so a client's report finds the log lines.
+  std::string request_id;
 
   // The first value of query parameter `key`, or `fallback` when absent.
   std::string Query(std::string_view key, std::string_view fallback = "") const;
@@ -43,12 +50,25 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-// A JSON error response: {"error":{"status":status,"code":code,"message":message}}.
-// `code` is a stable snake_case identifier ("not_found"); `message` is for humans. Invalid UTF-8
-// in either is replaced (U+FFFD), never an exception.
-HttpResponse JsonError(int status, std::string_view code, std::string_view message);
+// A JSON error response: {"error":{"status":status,"code":code,"message":message}}, plus
+// "request_id" when `request_id` is not empty. `code` is a stable snake_case identifier
+// ("not_found"); `message` is for humans. Invalid UTF-8 in either is replaced (U+FFFD), never an
+// exception.
+HttpResponse JsonError(int status, std::string_view code, std::string_view message,
+                       std::string_view request_id = "");
 
 using Handler = std::function<HttpResponse(const HttpRequest&)>;
+
+// What to do with a request whose header is in, decided before its body is read and before
+// "100 Continue" is sent, so that an unauthenticated client cannot make the server buffer a body.
+struct Admission {
+  // Set: sent instead of reading the body (e.g. 401, 404); the connection is then closed.
+  std::optional<HttpResponse> refusal;
+  // The largest body this request may carry (413 beyond it); the server's max_body_bytes caps it.
+  size_t max_body_bytes = 0;
+};
+// Called with everything of the request but its body (which is empty).
+using Admitter = std::function<Admission(const HttpRequest&)>;
 
 // Fills request->target, ->path and ->query from a raw origin-form request-target
 // ("/a/b%20c?x=1&y=%2F"). InvalidArgument ("http: target: ...") when the target does not start

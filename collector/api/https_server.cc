@@ -6,9 +6,12 @@
 #include <array>
 #include <atomic>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "common/crypto/crypto.h"
@@ -59,6 +62,11 @@ bool IsHeaderValue(std::string_view s) {
   return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
+// RFC 9112 §6.1: a request body's framing is Content-Length or a final "chunked". Any other
+// coding (or a list, or several headers) is refused: Beast 1.74 accepts some of them ("gzip,
+// chunked", "identity"), and a front end that reads them differently could smuggle a request.
+bool IsAcceptableTransferEncoding(const http::request_parser<http::string_body>::value_type& m);
+
 bool IEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -66,6 +74,16 @@ bool IEquals(std::string_view a, std::string_view b) {
     if (lower(a[i]) != lower(b[i])) return false;
   }
   return true;
+}
+
+bool IsAcceptableTransferEncoding(const http::request_parser<http::string_body>::value_type& m) {
+  const auto [begin, end] = m.equal_range(http::field::transfer_encoding);
+  if (begin == end) return true;
+  if (std::next(begin) != end) return false;
+  std::string_view value(begin->value().data(), begin->value().size());
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  return IEquals(value, "chunked");
 }
 
 // Picks "http/1.1" from the client's ALPN list, or refuses the handshake (RFC 7301 §3.2).
@@ -138,7 +156,8 @@ class BeastHttpsServer;
 // posts the response back. Kept alive by the shared_ptr in its pending operations.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(BeastHttpsServer* server, tcp::socket socket, ssl::context& ctx);
+  // `address` is the key the server counts this connection under.
+  Connection(BeastHttpsServer* server, tcp::socket socket, ssl::context& ctx, std::string address);
   ~Connection();
   void Start();
 
@@ -146,6 +165,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnHandshake(const error_code& ec);
   void ReadHeader();
   void OnHeader(const error_code& ec);
+  void OnAdmission(Admission admission);
+  void ContinueAndReadBody();
   void ReadBody();
   void OnBody(const error_code& ec);
   void OnReadError(const error_code& ec);
@@ -162,6 +183,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string remote_address_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  HttpRequest request_;    // the request being read: its header fields once the header is in
+  size_t body_limit_ = 0;  // admitted for request_
   http::response<http::empty_body> continue_;
   http::response<http::string_body> response_;
   SteadyClock::time_point request_start_;
@@ -174,12 +197,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
 class BeastHttpsServer final : public HttpsServer {
  public:
   BeastHttpsServer(const HttpsServerOptions& options, std::unique_ptr<ssl::context> ctx,
-                   Handler handler)
+                   Handler handler, Admitter admitter)
       : options_(options),
         handler_(std::move(handler)),
+        admitter_(std::move(admitter)),
         ssl_ctx_(std::move(ctx)),
+        registry_(options.metrics != nullptr ? options.metrics : &own_registry_),
+        rejected_max_connections_(Rejected("max_connections")),
+        rejected_per_address_(Rejected("per_address_limit")),
+        rejected_handshake_timeout_(Rejected("handshake_timeout")),
+        rejected_handshake_failed_(Rejected("handshake_failed")),
         io_(std::in_place, options.io_threads),
-        acceptor_(std::in_place, asio::make_strand(*io_)) {}
+        acceptor_(std::in_place, asio::make_strand(*io_)) {
+    auto prefix = crypto::RandomBytes(4);
+    request_id_prefix_ = prefix.ok() ? crypto::HexEncode(*prefix) : "00000000";
+  }
 
   ~BeastHttpsServer() override { Stop(); }
 
@@ -246,25 +278,99 @@ class BeastHttpsServer final : public HttpsServer {
 
   // Called on a worker thread.
   HttpResponse Invoke(const HttpRequest& request) {
-    try {
-      return handler_(request);
-    } catch (const std::exception& e) {
-      logging::Error("api: handler failed",
-                     {{"method", request.method}, {"path", request.path}, {"error", e.what()}});
-    } catch (...) {
-      logging::Error("api: handler failed",
-                     {{"method", request.method}, {"path", request.path}, {"error", "unknown"}});
+    return Guarded(request, "api: handler failed", [&] { return handler_(request); });
+  }
+
+  // Called on a worker thread with the request's header (no body).
+  Admission Admit(const HttpRequest& request) {
+    if (!admitter_) {
+      Admission all;
+      all.max_body_bytes = options_.max_body_bytes;
+      return all;
     }
-    return JsonError(500, "internal", "internal error");
+    Admission admission;
+    admission.refusal =
+        Guarded(request, "api: admission failed", [&]() -> std::optional<HttpResponse> {
+          admission = admitter_(request);
+          return admission.refusal;
+        });
+    return admission;
+  }
+
+  // "1a2b3c4d-17": unique per server run and readable over the phone.
+  std::string NextRequestId() {
+    return request_id_prefix_ + "-" +
+           std::to_string(next_request_.fetch_add(1, std::memory_order_relaxed) + 1);
   }
 
   const HttpsServerOptions& options() const { return options_; }
   bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
   // Null once Stop has begun joining it.
   asio::thread_pool* workers() { return workers_ ? &*workers_ : nullptr; }
-  void ConnectionClosed() { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
+  void ConnectionClosed(const std::string& address) {
+    {
+      std::lock_guard<std::mutex> lock(address_mu_);
+      auto it = per_address_.find(address);
+      if (it != per_address_.end() && --it->second == 0) per_address_.erase(it);
+    }
+    open_connections_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  void HandshakeFailed(bool timed_out) {
+    (timed_out ? rejected_handshake_timeout_ : rejected_handshake_failed_)->Inc();
+  }
 
  private:
+  metrics::Counter* Rejected(const char* reason) {
+    return registry_->GetCounter("custos_api_connections_rejected_total",
+                                 "API connections closed before a request: refused at accept or a "
+                                 "TLS handshake that failed or timed out",
+                                 {{"reason", reason}});
+  }
+
+  // Runs fn; an exception becomes a logged 500 carrying the request id.
+  template <typename Fn>
+  auto Guarded(const HttpRequest& request, const char* what, Fn fn) -> decltype(fn()) {
+    const char* error = "unknown";
+    std::string text;
+    try {
+      return fn();
+    } catch (const std::exception& e) {
+      text = e.what();
+      error = text.c_str();
+    } catch (...) {
+    }
+    logging::Error(what, {{"request_id", request.request_id},
+                          {"method", request.method},
+                          {"path", request.path},
+                          {"error", error}});
+    return JsonError(500, "internal", "internal error", request.request_id);
+  }
+
+  // Counts the connection under its address; false when that address is at its limit.
+  bool ReserveAddress(const std::string& address) {
+    std::lock_guard<std::mutex> lock(address_mu_);
+    uint32_t& n = per_address_[address];
+    if (n >= options_.max_connections_per_address) {
+      if (n == 0) per_address_.erase(address);
+      return false;
+    }
+    ++n;
+    return true;
+  }
+
+  void Refuse(tcp::socket& socket, metrics::Counter* counter, const char* what) {
+    counter->Inc();
+    const uint64_t n = refused_.fetch_add(1, std::memory_order_relaxed);
+    if (n % 1000 == 0) {
+      logging::Warn(what, {{"max_connections", options_.max_connections},
+                           {"max_connections_per_address", options_.max_connections_per_address},
+                           {"refused", n + 1}});
+    }
+    error_code ignored;
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+  }
+
   void RunLoop() {
     for (;;) {
       try {
@@ -293,21 +399,24 @@ class BeastHttpsServer final : public HttpsServer {
             });
             return;
           }
+          error_code endpoint_ec;
+          const tcp::endpoint remote = socket.remote_endpoint(endpoint_ec);
+          asio::ip::address address = remote.address();
+          if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+            address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+          }
+          const std::string key = endpoint_ec ? std::string("-") : address.to_string();
           if (open_connections_.load(std::memory_order_relaxed) >= options_.max_connections) {
-            const uint64_t n = refused_.fetch_add(1, std::memory_order_relaxed);
-            if (n % 1000 == 0) {
-              logging::Warn("api: too many connections, refusing",
-                            {{"max_connections", options_.max_connections}, {"refused", n + 1}});
-            }
-            error_code ignored;
-            socket.shutdown(tcp::socket::shutdown_both, ignored);
-            socket.close(ignored);
+            Refuse(socket, rejected_max_connections_, "api: too many connections, refusing");
+          } else if (!ReserveAddress(key)) {
+            Refuse(socket, rejected_per_address_,
+                   "api: too many connections from one address, refusing");
           } else {
             open_connections_.fetch_add(1, std::memory_order_relaxed);
             // Responses go out as a few TLS records; Nagle plus delayed ACK would add 40 ms.
             error_code ignored;
             socket.set_option(tcp::no_delay(true), ignored);
-            std::make_shared<Connection>(this, std::move(socket), *ssl_ctx_)->Start();
+            std::make_shared<Connection>(this, std::move(socket), *ssl_ctx_, key)->Start();
           }
           Accept();
         });
@@ -315,8 +424,19 @@ class BeastHttpsServer final : public HttpsServer {
 
   const HttpsServerOptions options_;
   const Handler handler_;
+  const Admitter admitter_;
   std::unique_ptr<ssl::context> ssl_ctx_;
   // Declared before io_ so they outlive the Connections destroyed along with io_.
+  metrics::Registry own_registry_;
+  metrics::Registry* registry_;
+  metrics::Counter* rejected_max_connections_;
+  metrics::Counter* rejected_per_address_;
+  metrics::Counter* rejected_handshake_timeout_;
+  metrics::Counter* rejected_handshake_failed_;
+  std::string request_id_prefix_;
+  std::atomic<uint64_t> next_request_{0};
+  std::mutex address_mu_;
+  std::unordered_map<std::string, uint32_t> per_address_;  // guarded by address_mu_
   std::atomic<uint32_t> open_connections_{0};
   std::atomic<uint64_t> refused_{0};
   std::atomic<bool> stopping_{false};
@@ -330,14 +450,11 @@ class BeastHttpsServer final : public HttpsServer {
   bool stopped_ = false;  // guarded by stop_mu_
 };
 
-Connection::Connection(BeastHttpsServer* server, tcp::socket socket, ssl::context& ctx)
-    : server_(server), stream_(std::move(socket), ctx) {
-  error_code ec;
-  const tcp::endpoint remote = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
-  if (!ec) remote_address_ = remote.address().to_string();
-}
+Connection::Connection(BeastHttpsServer* server, tcp::socket socket, ssl::context& ctx,
+                       std::string address)
+    : server_(server), stream_(std::move(socket), ctx), remote_address_(std::move(address)) {}
 
-Connection::~Connection() { server_->ConnectionClosed(); }
+Connection::~Connection() { server_->ConnectionClosed(remote_address_); }
 
 void Connection::Start() {
   beast::get_lowest_layer(stream_).expires_after(server_->options().handshake_timeout);
@@ -348,6 +465,7 @@ void Connection::Start() {
 
 void Connection::OnHandshake(const error_code& ec) {
   if (ec) {
+    server_->HandshakeFailed(ec == beast::error::timeout);
     if (logging::Enabled(logging::Level::kDebug)) {
       logging::Debug("api: TLS handshake failed",
                      {{"remote", remote_address_}, {"error", ec.message()}});
@@ -361,9 +479,13 @@ void Connection::OnHandshake(const error_code& ec) {
 void Connection::ReadHeader() {
   request_start_ = SteadyClock::now();  // replaced once the header is in; for early errors
   parser_.emplace();
+  request_ = HttpRequest();
+  body_limit_ = 0;
   parser_->header_limit(
       static_cast<uint32_t>(std::min<size_t>(server_->options().max_header_bytes, UINT32_MAX)));
-  parser_->body_limit(static_cast<uint64_t>(server_->options().max_body_bytes));
+  // The body's size is judged after admission (OnAdmission), so that an unauthenticated client
+  // learns nothing from it; no body byte is read before then.
+  parser_->body_limit(std::numeric_limits<uint64_t>::max());
   beast::get_lowest_layer(stream_).expires_after(server_->options().idle_timeout);
   http::async_read_header(
       stream_, buffer_, *parser_,
@@ -376,24 +498,73 @@ void Connection::OnHeader(const error_code& ec) {
     return;
   }
   request_start_ = SteadyClock::now();
-  const auto expect = parser_->get()[http::field::expect];
-  if (!expect.empty()) {
-    if (!IEquals(ToStd(expect), "100-continue")) {
-      SendError(417, "expectation_failed", "only 'Expect: 100-continue' is supported");
-      return;
-    }
-    if (!parser_->is_done()) {
-      continue_ = http::response<http::empty_body>(http::status::continue_, 11);
-      http::async_write(stream_, continue_,
-                        [self = shared_from_this()](const error_code& write_ec, size_t) {
-                          if (write_ec) {
-                            self->Close();
-                            return;
-                          }
-                          self->ReadBody();
-                        });
-      return;
-    }
+  const auto& message = parser_->get();
+  request_.request_id = server_->NextRequestId();
+  request_.method = ToStd(message.method_string());
+  request_.authorization = ToStd(message[http::field::authorization]);
+  request_.content_type = ToStd(message[http::field::content_type]);
+  request_.remote_address = remote_address_;
+  if (!IsAcceptableTransferEncoding(message)) {
+    SendError(400, "bad_request", "Transfer-Encoding: only 'chunked' is supported");
+    return;
+  }
+  const auto expect = message[http::field::expect];
+  if (!expect.empty() && !IEquals(ToStd(expect), "100-continue")) {
+    SendError(417, "expectation_failed", "only 'Expect: 100-continue' is supported");
+    return;
+  }
+  const Status parsed = ParseTarget(ToStd(message.target()), &request_);
+  if (!parsed.ok()) {
+    SendError(400, "bad_request", parsed.message());
+    return;
+  }
+  asio::thread_pool* workers = server_->workers();
+  if (workers == nullptr || server_->stopping()) {
+    Close();
+    return;
+  }
+  // The Admitter may block (a token lookup): it runs on the worker pool, like handlers.
+  asio::post(*workers, [self = shared_from_this(), head = request_]() {
+    if (self->server_->stopping()) return;
+    Admission admission = self->server_->Admit(head);
+    asio::post(self->stream_.get_executor(), [self, admission = std::move(admission)]() mutable {
+      self->OnAdmission(std::move(admission));
+    });
+  });
+}
+
+void Connection::OnAdmission(Admission admission) {
+  if (admission.refusal) {
+    // The body (if any) is never read: closing after the response is the only safe framing.
+    parser_.reset();
+    drain_before_close_ = true;
+    HttpResponse refusal = std::move(*admission.refusal);
+    Respond(std::move(refusal), /*close=*/true, request_.method, request_.path);
+    return;
+  }
+  body_limit_ = std::min(admission.max_body_bytes, server_->options().max_body_bytes);
+  const auto length = parser_->content_length();
+  if (length && *length > body_limit_) {
+    SendError(413, "payload_too_large",
+              "request body exceeds " + std::to_string(body_limit_) + " bytes");
+    return;
+  }
+  parser_->body_limit(static_cast<uint64_t>(body_limit_));  // what chunks may still bring
+  ContinueAndReadBody();
+}
+
+void Connection::ContinueAndReadBody() {
+  if (!parser_->get()[http::field::expect].empty() && !parser_->is_done()) {
+    continue_ = http::response<http::empty_body>(http::status::continue_, 11);
+    http::async_write(stream_, continue_,
+                      [self = shared_from_this()](const error_code& write_ec, size_t) {
+                        if (write_ec) {
+                          self->Close();
+                          return;
+                        }
+                        self->ReadBody();
+                      });
+    return;
   }
   ReadBody();
 }
@@ -414,9 +585,8 @@ void Connection::OnBody(const error_code& ec) {
 
 void Connection::OnReadError(const error_code& ec) {
   if (ec == http::error::body_limit) {
-    SendError(
-        413, "payload_too_large",
-        "request body exceeds " + std::to_string(server_->options().max_body_bytes) + " bytes");
+    SendError(413, "payload_too_large",
+              "request body exceeds " + std::to_string(body_limit_) + " bytes");
   } else if (ec == http::error::header_limit) {
     SendError(
         431, "header_too_large",
@@ -438,16 +608,8 @@ void Connection::OnReadError(const error_code& ec) {
 void Connection::Dispatch() {
   http::request<http::string_body> message = parser_->release();
   parser_.reset();
-  HttpRequest request;
-  request.method = ToStd(message.method_string());
-  request.authorization = ToStd(message[http::field::authorization]);
-  request.content_type = ToStd(message[http::field::content_type]);
-  request.remote_address = remote_address_;
-  const Status parsed = ParseTarget(ToStd(message.target()), &request);
-  if (!parsed.ok()) {
-    SendError(400, "bad_request", parsed.message());
-    return;
-  }
+  HttpRequest request = std::move(request_);
+  request_ = HttpRequest();
   request.body = std::move(message.body());
   const bool keep_alive = message.keep_alive();
 
@@ -461,34 +623,35 @@ void Connection::Dispatch() {
     HttpResponse response = self->server_->Invoke(request);
     asio::post(self->stream_.get_executor(),
                [self, response = std::move(response), keep_alive, method = request.method,
-                path = request.path]() mutable {
+                path = request.path, id = request.request_id]() mutable {
+                 self->request_.request_id = id;
                  self->Respond(std::move(response), !keep_alive, method, path);
                });
   });
 }
 
 void Connection::SendError(int status, std::string_view code, std::string_view message) {
-  if (parser_ && parser_->is_header_done()) {
-    // Best effort for the log line; the target may be what was malformed.
-    HttpRequest partial;
-    (void)ParseTarget(ToStd(parser_->get().target()), &partial);
-    const std::string method = ToStd(parser_->get().method_string());
-    parser_.reset();
-    drain_before_close_ = true;
-    Respond(JsonError(status, code, message), /*close=*/true, method, partial.path);
-    return;
+  std::string method = "-";
+  std::string path = "-";
+  if (!request_.method.empty()) {
+    method = request_.method;
+    path = request_.path.empty() ? "-" : request_.path;
+  } else if (parser_ && parser_->is_header_done()) {
+    method = ToStd(parser_->get().method_string());
   }
   parser_.reset();
   drain_before_close_ = true;
-  Respond(JsonError(status, code, message), /*close=*/true, "-", "-");
+  Respond(JsonError(status, code, message, request_.request_id), /*close=*/true, method, path);
 }
 
 void Connection::Respond(HttpResponse response, bool close, const std::string& method,
                          const std::string& path) {
   if (response.status < 200 || response.status > 599) {
-    logging::Error("api: handler returned an invalid status",
-                   {{"method", method}, {"path", path}, {"status", response.status}});
-    response = JsonError(500, "internal", "internal error");
+    logging::Error("api: handler returned an invalid status", {{"request_id", request_.request_id},
+                                                               {"method", method},
+                                                               {"path", path},
+                                                               {"status", response.status}});
+    response = JsonError(500, "internal", "internal error", request_.request_id);
   }
   response_ = http::response<http::string_body>();
   response_.version(11);
@@ -497,7 +660,10 @@ void Connection::Respond(HttpResponse response, bool close, const std::string& m
   for (const auto& [name, value] : response.headers) {
     if (!IsHeaderToken(name) || !IsHeaderValue(value)) {
       logging::Error("api: handler returned an invalid header",
-                     {{"method", method}, {"path", path}, {"header", name}});
+                     {{"request_id", request_.request_id},
+                      {"method", method},
+                      {"path", path},
+                      {"header", name}});
       continue;
     }
     if (IEquals(name, "Content-Length") || IEquals(name, "Transfer-Encoding") ||
@@ -508,6 +674,10 @@ void Connection::Respond(HttpResponse response, bool close, const std::string& m
   }
   response_.set(http::field::cache_control, "no-store");
   response_.set("X-Content-Type-Options", "nosniff");
+  // A handler that names the request itself (a proxy's id) keeps its name.
+  if (!request_.request_id.empty() && response_.find("X-Request-Id") == response_.end()) {
+    response_.set("X-Request-Id", ToBeast(request_.request_id));
+  }
   const bool bodyless = response.status == 204 || response.status == 304;
   if (!bodyless) {
     if (!response.content_type.empty() && IsHeaderValue(response.content_type)) {
@@ -523,7 +693,8 @@ void Connection::Respond(HttpResponse response, bool close, const std::string& m
   if (logging::Enabled(logging::Level::kDebug)) {
     const auto elapsed =
         std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - request_start_);
-    logging::Debug("api: request", {{"method", method},
+    logging::Debug("api: request", {{"request_id", request_.request_id},
+                                    {"method", method},
                                     {"path", path},
                                     {"status", response.status},
                                     {"ms", static_cast<double>(elapsed.count()) / 1000.0},
@@ -582,13 +753,16 @@ HttpsServer::~HttpsServer() = default;
 
 Result<std::unique_ptr<HttpsServer>> HttpsServer::Start(const HttpsServerOptions& options,
                                                         std::string_view cert_chain_pem,
-                                                        std::string_view key_pem, Handler handler) {
+                                                        std::string_view key_pem, Handler handler,
+                                                        Admitter admitter) {
   if (options.io_threads < 1 || options.worker_threads < 1) {
     return InvalidArgumentError("api: io_threads and worker_threads must be at least 1");
   }
-  if (options.max_connections < 1 || options.max_body_bytes < 1 || options.max_header_bytes < 256) {
+  if (options.max_connections < 1 || options.max_connections_per_address < 1 ||
+      options.max_body_bytes < 1 || options.max_header_bytes < 256) {
     return InvalidArgumentError(
-        "api: max_connections and max_body_bytes must be positive, max_header_bytes >= 256");
+        "api: max_connections, max_connections_per_address and max_body_bytes must be positive, "
+        "max_header_bytes >= 256");
   }
   if (options.idle_timeout.count() <= 0 || options.handshake_timeout.count() <= 0) {
     return InvalidArgumentError("api: timeouts must be positive");
@@ -596,7 +770,8 @@ Result<std::unique_ptr<HttpsServer>> HttpsServer::Start(const HttpsServerOptions
   if (!handler) return InvalidArgumentError("api: no handler");
   CUSTOS_ASSIGN_OR_RETURN(std::unique_ptr<ssl::context> ctx,
                           MakeServerContext(cert_chain_pem, key_pem));
-  auto server = std::make_unique<BeastHttpsServer>(options, std::move(ctx), std::move(handler));
+  auto server = std::make_unique<BeastHttpsServer>(options, std::move(ctx), std::move(handler),
+                                                   std::move(admitter));
   CUSTOS_RETURN_IF_ERROR(server->Listen());
   CUSTOS_RETURN_IF_ERROR(server->Run());
   logging::Info("api: listening", {{"host", options.listen_host}, {"port", server->port()}});

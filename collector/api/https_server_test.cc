@@ -25,6 +25,7 @@
 #include "collector/api/router.h"
 #include "common/crypto/crypto.h"
 #include "common/log/log.h"
+#include "common/metrics/metrics.h"
 #include "common/net/asio.h"
 #include "common/testing/testing.h"
 
@@ -194,10 +195,11 @@ class RawTlsClient {
 
 class HttpsServerTest : public ::testing::Test {
  protected:
-  void Start(Handler handler, HttpsServerOptions options = {}) {
+  void Start(Handler handler, HttpsServerOptions options = {}, Admitter admitter = nullptr) {
     options.port = 0;
+    options.metrics = &registry_;
     auto server = HttpsServer::Start(options, TestPki().server.cert_pem, TestPki().server.key_pem,
-                                     std::move(handler));
+                                     std::move(handler), std::move(admitter));
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(server).value();
   }
@@ -211,8 +213,46 @@ class HttpsServerTest : public ::testing::Test {
     return HttpsClient(options);
   }
 
+  uint64_t Rejected(const std::string& reason) const {
+    const std::string rendered = registry_.RenderPrometheus();
+    const std::string key = "custos_api_connections_rejected_total{reason=\"" + reason + "\"} ";
+    const size_t at = rendered.find(key);
+    return at == std::string::npos ? 0 : std::stoull(rendered.substr(at + key.size()));
+  }
+
+  metrics::Registry registry_;  // outlives server_
   std::unique_ptr<HttpsServer> server_;
 };
+
+// Admits requests that carry "Authorization: Bearer good" (bodies up to max_body_bytes, from the
+// path "/limit/N": N bytes); refuses the rest with 401. Counts its calls.
+struct TokenAdmitter {
+  std::atomic<int> calls{0};
+  Admitter Get() {
+    return [this](const HttpRequest& request) {
+      calls.fetch_add(1);
+      Admission admission;
+      if (request.authorization != "Bearer good") {
+        admission.refusal = JsonError(401, "unauthenticated", "no", request.request_id);
+        return admission;
+      }
+      admission.max_body_bytes = 1u << 20;
+      if (request.path.rfind("/limit/", 0) == 0) {
+        admission.max_body_bytes = std::stoul(request.path.substr(7));
+      }
+      return admission;
+    };
+  }
+};
+
+// This process's resident set (VmRSS), in bytes.
+size_t ResidentBytes() {
+  auto status = testing::ReadFile("/proc/self/status");
+  if (!status.ok()) return 0;
+  const size_t at = status->find("VmRSS:");
+  if (at == std::string::npos) return 0;
+  return std::stoull(status->substr(at + 6)) * 1024;  // "VmRSS:   12345 kB"
+}
 
 TEST_F(HttpsServerTest, RoundTripsGetWithDecodedQuery) {
   Start(Echo);
@@ -597,6 +637,231 @@ TEST_F(HttpsServerTest, StopWhileRequestInFlightDoesNotCrash) {
   requester.join();
   server_->Stop();  // idempotent
   server_.reset();
+}
+
+TEST_F(HttpsServerTest, RefusesBeforeReadingTheBodyOrSending100Continue) {
+  TokenAdmitter admitter;
+  std::atomic<int> handled{0};
+  Start(
+      [&](const HttpRequest& request) {
+        handled.fetch_add(1);
+        return Echo(request);
+      },
+      {}, admitter.Get());
+  RawTlsClient raw;
+  ASSERT_OK(raw.Connect(server_->port()));
+  ASSERT_OK(raw.Write(
+      "POST /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 30000000\r\n\r\n"));
+  // The final answer comes first: no "100 Continue" invites the 30 MB.
+  ASSERT_OK_AND_ASSIGN(RawTlsClient::Response response, raw.ReadResponse());
+  EXPECT_EQ(response.status, 401);
+  const nlohmann::json j = nlohmann::json::parse(response.body);
+  EXPECT_EQ(j["error"]["code"], "unauthenticated");
+  EXPECT_NE(response.head.find("X-Request-Id: " + j["error"]["request_id"].get<std::string>()),
+            std::string::npos)
+      << response.head;
+  EXPECT_NE(response.head.find("Connection: close"), std::string::npos) << response.head;
+  EXPECT_TRUE(raw.ReadsClosed());
+  EXPECT_EQ(admitter.calls.load(), 1);
+  EXPECT_EQ(handled.load(), 0);
+
+  // Admitted: 100 Continue, then the body reaches the handler.
+  RawTlsClient good;
+  ASSERT_OK(good.Connect(server_->port()));
+  ASSERT_OK(
+      good.Write("PUT /x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good\r\n"
+                 "Expect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
+  ASSERT_OK_AND_ASSIGN(RawTlsClient::Response interim, good.ReadResponse());
+  EXPECT_EQ(interim.status, 100);
+  ASSERT_OK(good.Write("hello"));
+  ASSERT_OK_AND_ASSIGN(RawTlsClient::Response ok, good.ReadResponse());
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(nlohmann::json::parse(ok.body)["body"], "hello");
+  EXPECT_EQ(handled.load(), 1);
+}
+
+// Issue 17: 40 unauthenticated clients, each announcing 32 MiB, grew the collector by 1.2 GiB.
+// Each client here announces 16 MiB and sends 2 MiB of it before reading: the server must answer
+// 401 without waiting for (or keeping) any of it.
+TEST_F(HttpsServerTest, UnauthenticatedClientsWithLargeBodiesDoNotGrowTheServer) {
+  constexpr int kClients = 40;
+  constexpr size_t kSent = 2u << 20;
+  TokenAdmitter admitter;
+  HttpsServerOptions options;
+  options.idle_timeout = std::chrono::seconds(10);  // a server that waits for the bodies fails
+  std::atomic<int> handled{0};
+  Start(
+      [&](const HttpRequest& request) {
+        handled.fetch_add(1);
+        return Echo(request);
+      },
+      options, admitter.Get());
+  const std::string request =
+      "POST /api/v1/hr/import HTTP/1.1\r\nHost: x\r\n"
+      "Content-Length: " +
+      std::to_string(16u << 20) + "\r\n\r\n" + std::string(kSent, 'x');
+  const size_t rss_before = ResidentBytes();
+  std::atomic<int> answered{0};
+  std::atomic<int> unauthorized{0};
+  std::promise<void> measured;
+  std::shared_future<void> release = measured.get_future().share();
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&] {
+      RawTlsClient raw;
+      if (raw.Connect(server_->port()).ok() && raw.Write(request).ok()) {
+        auto response = raw.ReadResponse();
+        if (response.ok() && response->status == 401) unauthorized.fetch_add(1);
+      }
+      answered.fetch_add(1);
+      release.wait();  // keep the connection until the server's memory has been looked at
+    });
+  }
+  const bool all =
+      testing::WaitFor([&] { return answered.load() == kClients; }, std::chrono::seconds(30));
+  const size_t rss_during = ResidentBytes();
+  measured.set_value();
+  for (std::thread& t : clients) t.join();
+  ASSERT_TRUE(all);
+  EXPECT_EQ(unauthorized.load(), kClients);
+  EXPECT_EQ(admitter.calls.load(), kClients);
+  EXPECT_EQ(handled.load(), 0);
+  // Buffering what was sent would take kClients * kSent = 80 MiB; connections, TLS state and
+  // the clients' threads take a few MiB.
+  ASSERT_GT(rss_before, 0u);
+  EXPECT_LT(rss_during, rss_before + (kClients * kSent) / 3)
+      << "before " << rss_before << " during " << rss_during;
+}
+
+TEST_F(HttpsServerTest, AdmittedBodyLimitIsPerRequestUnderTheServerCeiling) {
+  TokenAdmitter admitter;
+  HttpsServerOptions options;
+  options.max_body_bytes = 100;
+  Start(Echo, options, admitter.Get());
+  const auto post = [&](const std::string& path, const std::string& framing,
+                        const std::string& body) -> int {
+    RawTlsClient raw;
+    if (!raw.Connect(server_->port()).ok()) return -1;
+    if (!raw.Write("POST " + path + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good\r\n" +
+                   framing + "\r\n" + body)
+             .ok()) {
+      return -2;
+    }
+    auto response = raw.ReadResponse();
+    return response.ok() ? response->status : -3;
+  };
+  EXPECT_EQ(post("/limit/10", "Content-Length: 10\r\n", std::string(10, 'a')), 200);
+  EXPECT_EQ(post("/limit/10", "Content-Length: 11\r\n", std::string(11, 'a')), 413);
+  // The route may not raise the server's ceiling.
+  EXPECT_EQ(post("/limit/1000", "Content-Length: 150\r\n", std::string(150, 'a')), 413);
+  EXPECT_EQ(post("/limit/10", "Transfer-Encoding: chunked\r\n", "b\r\nhello world\r\n0\r\n\r\n"),
+            413);
+  EXPECT_EQ(post("/limit/20", "Transfer-Encoding: chunked\r\n", "b\r\nhello world\r\n0\r\n\r\n"),
+            200);
+}
+
+TEST_F(HttpsServerTest, TransferEncodingOtherThanChunkedGets400) {
+  HttpsServerOptions options;
+  options.idle_timeout = milliseconds(300);  // bounds the drain before each close
+  std::atomic<int> handled{0};
+  Start(
+      [&](const HttpRequest& request) {
+        handled.fetch_add(1);
+        return Echo(request);
+      },
+      options);
+  for (const std::string framing :
+       {"Transfer-Encoding: gzip, chunked\r\n", "Transfer-Encoding: chunked, chunked\r\n",
+        "Transfer-Encoding: identity\r\n", "Transfer-Encoding: gzip\r\n",
+        "Transfer-Encoding: chunked, identity\r\n",
+        "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"}) {
+    RawTlsClient raw;
+    ASSERT_OK(raw.Connect(server_->port()));
+    ASSERT_OK(
+        raw.Write("POST /x HTTP/1.1\r\nHost: x\r\n" + framing + "\r\n5\r\nhello\r\n0\r\n\r\n"));
+    ASSERT_OK_AND_ASSIGN(RawTlsClient::Response response, raw.ReadResponse());
+    EXPECT_EQ(response.status, 400) << framing;
+    EXPECT_TRUE(raw.ReadsClosed()) << framing;
+  }
+  EXPECT_EQ(handled.load(), 0);
+
+  RawTlsClient chunked;
+  ASSERT_OK(chunked.Connect(server_->port()));
+  ASSERT_OK(chunked.Write(
+      "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"));
+  ASSERT_OK_AND_ASSIGN(RawTlsClient::Response ok, chunked.ReadResponse());
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(nlohmann::json::parse(ok.body)["body"], "hello");
+}
+
+TEST_F(HttpsServerTest, RefusesConnectionsBeyondThePerAddressLimit) {
+  HttpsServerOptions options;
+  options.max_connections_per_address = 2;
+  Start(Echo, options);
+  auto first = std::make_unique<RawTlsClient>();
+  RawTlsClient second;
+  ASSERT_OK(first->Connect(server_->port()));  // finished handshakes: the server counted them
+  ASSERT_OK(second.Connect(server_->port()));
+  const Result<HttpResponse> refused = Client().Request("GET", "/");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable) << refused.status().ToString();
+  EXPECT_EQ(Rejected("per_address_limit"), 1u);
+  EXPECT_EQ(Rejected("max_connections"), 0u);
+  // The connections within the limit are unaffected; one closed frees a slot.
+  ASSERT_OK(second.Write("GET /still HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_OK_AND_ASSIGN(RawTlsClient::Response response, second.ReadResponse());
+  EXPECT_EQ(response.status, 200);
+  first.reset();
+  EXPECT_TRUE(testing::WaitFor([&] { return Client().Request("GET", "/").ok(); },
+                               std::chrono::seconds(10)));
+}
+
+TEST_F(HttpsServerTest, CountsHandshakesThatTimeOutOrFail) {
+  HttpsServerOptions options;
+  options.handshake_timeout = milliseconds(200);
+  Start(Echo, options);
+  RawTlsClient silent;
+  ASSERT_OK(silent.Connect(server_->port(), /*handshake=*/false));
+  char byte;
+  error_code ec;
+  EXPECT_EQ(silent.socket().read_some(asio::buffer(&byte, 1), ec), 0u);
+  EXPECT_EQ(ec, asio::error::eof) << ec.message();
+  EXPECT_TRUE(testing::WaitFor([&] { return Rejected("handshake_timeout") == 1; },
+                               std::chrono::seconds(10)));
+
+  RawTlsClient garbage;
+  ASSERT_OK(garbage.Connect(server_->port(), /*handshake=*/false));
+  asio::write(garbage.socket(), asio::buffer(std::string("GET / HTTP/1.1\r\n\r\n")), ec);
+  EXPECT_TRUE(testing::WaitFor([&] { return Rejected("handshake_failed") == 1; },
+                               std::chrono::seconds(10)));
+}
+
+TEST_F(HttpsServerTest, DefaultsCapConnectionsPerAddressAndHandshakeTime) {
+  const HttpsServerOptions defaults;
+  EXPECT_EQ(defaults.max_connections_per_address, 64u);
+  EXPECT_LE(defaults.handshake_timeout, std::chrono::seconds(5));
+}
+
+TEST_F(HttpsServerTest, HandlerFailureCarriesTheRequestIdOfItsLogLine) {
+  testing::TempDir dir;
+  const std::string log_path = dir.Sub("log.txt");
+  const int fd = ::open(log_path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  logging::SetOutputFd(fd);
+  Start([](const HttpRequest&) -> HttpResponse { throw std::runtime_error("db exploded"); });
+  auto response = Client().Request("GET", "/x");
+  server_->Stop();
+  logging::SetOutputFd(2);
+  ::close(fd);
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ(response->status, 500);
+  const std::string id = nlohmann::json::parse(response->body)["error"]["request_id"];
+  EXPECT_FALSE(id.empty());
+  EXPECT_EQ(Header(*response, "X-Request-Id"), id);
+  EXPECT_EQ(response->body.find("exploded"), std::string::npos) << response->body;
+  ASSERT_OK_AND_ASSIGN(std::string log, testing::ReadFile(log_path));
+  EXPECT_NE(log.find("request_id=" + id), std::string::npos) << log;
+  EXPECT_NE(log.find("db exploded"), std::string::npos) << log;
 }
 
 TEST(HttpsServerStartTest, RefusesBadMaterialAndBusyPort) {

@@ -48,12 +48,16 @@ bool IsParamName(std::string_view s) {
 
 }  // namespace
 
-void Router::Add(std::string_view method, std::string_view pattern, RouteHandler fn) {
+void Router::Add(std::string_view method, std::string_view pattern, RouteHandler fn,
+                 RouteOptions options) {
   CUSTOS_CHECK(IsToken(method)) << "router: invalid method '" << method << "'";
   CUSTOS_CHECK(!pattern.empty() && pattern.front() == '/')
       << "router: pattern '" << pattern << "' must start with '/'";
   CUSTOS_CHECK(fn != nullptr) << "router: " << method << " " << pattern << ": no function";
+  CUSTOS_CHECK(options.max_body_bytes > 0)
+      << "router: " << method << " " << pattern << ": max_body_bytes must be positive";
   Route route;
+  route.options = options;
   route.method = std::string(method);
   route.pattern = std::string(pattern);
   route.fn = std::move(fn);
@@ -90,11 +94,11 @@ void Router::Add(std::string_view method, std::string_view pattern, RouteHandler
   routes_.push_back(std::move(route));
 }
 
-HttpResponse Router::Dispatch(const HttpRequest& request) const {
+const Router::Route* Router::Match(const HttpRequest& request,
+                                   std::set<std::string>* allowed) const {
   const std::vector<std::string_view> segments = SplitPath(request.path);
   const Route* best = nullptr;
   std::vector<bool> best_shape;  // true = literal, per segment
-  std::set<std::string> allowed;
   for (const Route& route : routes_) {
     if (route.segments.size() != segments.size()) continue;
     bool match = true;
@@ -106,7 +110,7 @@ HttpResponse Router::Dispatch(const HttpRequest& request) const {
     }
     if (!match) continue;
     if (route.method != request.method) {
-      allowed.insert(route.method);
+      allowed->insert(route.method);
       continue;
     }
     // Lexicographic on "literal" flags: the first differing position decides.
@@ -115,18 +119,27 @@ HttpResponse Router::Dispatch(const HttpRequest& request) const {
       best_shape = std::move(shape);
     }
   }
-  if (best == nullptr) {
-    if (allowed.empty()) return JsonError(404, "not_found", "no such resource");
-    std::string allow;
-    for (const std::string& method : allowed) {
-      if (!allow.empty()) allow += ", ";
-      allow += method;
-    }
-    HttpResponse response =
-        JsonError(405, "method_not_allowed", "method " + request.method + " not allowed");
-    response.headers.emplace_back("Allow", std::move(allow));
-    return response;
+  return best;
+}
+
+HttpResponse Router::NoRoute(const HttpRequest& request, const std::set<std::string>& allowed) {
+  if (allowed.empty()) return JsonError(404, "not_found", "no such resource", request.request_id);
+  std::string allow;
+  for (const std::string& method : allowed) {
+    if (!allow.empty()) allow += ", ";
+    allow += method;
   }
+  HttpResponse response = JsonError(
+      405, "method_not_allowed", "method " + request.method + " not allowed", request.request_id);
+  response.headers.emplace_back("Allow", std::move(allow));
+  return response;
+}
+
+HttpResponse Router::Dispatch(const HttpRequest& request) const {
+  std::set<std::string> allowed;
+  const Route* best = Match(request, &allowed);
+  if (best == nullptr) return NoRoute(request, allowed);
+  const std::vector<std::string_view> segments = SplitPath(request.path);
   PathParams params;
   for (size_t i = 0; i < segments.size(); ++i) {
     if (best->segments[i].is_param) params.emplace(best->segments[i].text, segments[i]);
@@ -134,8 +147,30 @@ HttpResponse Router::Dispatch(const HttpRequest& request) const {
   return best->fn(request, params);
 }
 
+const RouteOptions* Router::Find(const HttpRequest& request) const {
+  std::set<std::string> allowed;
+  const Route* route = Match(request, &allowed);
+  return route == nullptr ? nullptr : &route->options;
+}
+
+Admission Router::Admit(const HttpRequest& request) const {
+  std::set<std::string> allowed;
+  const Route* route = Match(request, &allowed);
+  Admission admission;
+  if (route == nullptr) {
+    admission.refusal = NoRoute(request, allowed);
+  } else {
+    admission.max_body_bytes = route->options.max_body_bytes;
+  }
+  return admission;
+}
+
 Handler Router::AsHandler() const {
   return [this](const HttpRequest& request) { return Dispatch(request); };
+}
+
+Admitter Router::AsAdmitter() const {
+  return [this](const HttpRequest& request) { return Admit(request); };
 }
 
 }  // namespace custos::collector::api

@@ -123,6 +123,39 @@ TEST_F(RouterTest, AsHandlerDispatches) {
   EXPECT_EQ(Body(handler(Req("GET", "/api/v1/alerts/3")))["params"]["id"], "3");
 }
 
+TEST(RouterOptionsTest, BodyLimitIsPartOfTheRouteAndSmallByDefault) {
+  Router router;
+  router.Add("POST", "/api/v1/hr/import", Echo("import"), {.max_body_bytes = 32u << 20});
+  router.Add("POST", "/api/v1/triggers", Echo("triggers"));
+  router.Add("GET", "/api/v1/health", Echo("health"), {.anonymous = true});
+
+  const Admission import = router.Admit(Req("POST", "/api/v1/hr/import"));
+  EXPECT_FALSE(import.refusal.has_value());
+  EXPECT_EQ(import.max_body_bytes, 32u << 20);
+  const Admission triggers = router.Admit(Req("POST", "/api/v1/triggers/"));
+  EXPECT_FALSE(triggers.refusal.has_value());
+  EXPECT_EQ(triggers.max_body_bytes, kDefaultMaxBodyBytes);
+  EXPECT_EQ(kDefaultMaxBodyBytes, 64u << 10);
+
+  ASSERT_NE(router.Find(Req("GET", "/api/v1/health")), nullptr);
+  EXPECT_TRUE(router.Find(Req("GET", "/api/v1/health"))->anonymous);
+  EXPECT_FALSE(router.Find(Req("POST", "/api/v1/triggers"))->anonymous);
+  EXPECT_EQ(router.Find(Req("GET", "/api/v1/triggers")), nullptr);
+  EXPECT_EQ(router.Find(Req("GET", "/nothing")), nullptr);
+}
+
+TEST(RouterOptionsTest, AdmitRefusesWhatDispatchWouldRefuse) {
+  Router router;
+  router.Add("POST", "/a", Echo("a"));
+  const Admission unknown = router.Admit(Req("POST", "/b"));
+  ASSERT_TRUE(unknown.refusal.has_value());
+  EXPECT_EQ(unknown.refusal->status, 404);
+  const Admission wrong_method = router.Admit(Req("GET", "/a"));
+  ASSERT_TRUE(wrong_method.refusal.has_value());
+  EXPECT_EQ(wrong_method.refusal->status, 405);
+  EXPECT_EQ(Header(*wrong_method.refusal, "Allow"), "POST");
+}
+
 TEST(RouterDeathTest, RejectsMalformedAndDuplicatePatterns) {
   const auto fn = [](const HttpRequest&, const PathParams&) { return HttpResponse{}; };
   EXPECT_DEATH(Router().Add("GET", "no-slash", fn), "must start with");

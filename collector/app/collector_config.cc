@@ -70,6 +70,11 @@ Result<CollectorConfig> FromReader(config::ConfigReader& r, const std::string& p
   } else if (!flags::ParseHostPort(api, &c.api_host, &c.api_port).ok()) {
     r.AddProblem("api.listen", "expected HOST:PORT or 'off', got '" + api + "'");
   }
+  c.api_max_connections = static_cast<uint32_t>(r.Int("api.max_connections", 1000, 1, 1'000'000));
+  c.api_max_connections_per_address =
+      static_cast<uint32_t>(r.Int("api.max_connections_per_address", 64, 1, 1'000'000));
+  c.api_handshake_timeout = r.Duration("api.handshake_timeout", milliseconds(5'000),
+                                       milliseconds(100), milliseconds(60'000));
   std::string metrics = r.String("metrics.listen", "127.0.0.1:9464");
   if (metrics == "off") {
     c.metrics_enabled = false;

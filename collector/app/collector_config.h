@@ -3,6 +3,8 @@
 // auth, metrics on loopback only, data under /var/lib/custos/collector.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,11 @@ struct CollectorConfig {
   std::vector<std::string> approved_software;
   std::string api_host = "0.0.0.0";
   uint16_t api_port = 8443;
+  // Open API connections in all and from one source address; a TLS handshake (counted from the
+  // accept) must finish within api_handshake_timeout. docs/api.md#limits.
+  uint32_t api_max_connections = 1000;
+  uint32_t api_max_connections_per_address = 64;
+  std::chrono::milliseconds api_handshake_timeout{5000};
   logging::Format log_format = logging::Format::kHuman;
   logging::Level log_level = logging::Level::kInfo;
   // Names and addresses the server certificate is valid for (used by `init`).

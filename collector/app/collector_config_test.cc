@@ -17,6 +17,9 @@ TEST(CollectorConfigTest, DefaultsAreSafe) {
   EXPECT_EQ(c->ingest.max_frame_bytes, 4u << 20);
   EXPECT_TRUE(c->api_enabled);
   EXPECT_EQ(c->api_port, 8443);
+  EXPECT_EQ(c->api_max_connections, 1000u);
+  EXPECT_EQ(c->api_max_connections_per_address, 64u);
+  EXPECT_EQ(c->api_handshake_timeout, std::chrono::seconds(5));
   EXPECT_TRUE(c->scoring_enabled);
   EXPECT_TRUE(c->approved_software.empty());
 }
@@ -42,6 +45,9 @@ metrics:
   listen: "off"
 api:
   listen: 127.0.0.1:18443
+  max_connections: 500
+  max_connections_per_address: 8
+  handshake_timeout: 2s
 scoring:
   enabled: false
   approved_software: [vim, "python3-*"]
@@ -64,6 +70,9 @@ store:
   EXPECT_FALSE(c->metrics_enabled);
   EXPECT_EQ(c->api_host, "127.0.0.1");
   EXPECT_EQ(c->api_port, 18443);
+  EXPECT_EQ(c->api_max_connections, 500u);
+  EXPECT_EQ(c->api_max_connections_per_address, 8u);
+  EXPECT_EQ(c->api_handshake_timeout, std::chrono::seconds(2));
   EXPECT_FALSE(c->scoring_enabled);
   EXPECT_EQ(c->approved_software, (std::vector<std::string>{"vim", "python3-*"}));
   EXPECT_EQ(c->log_format, logging::Format::kJson);
@@ -97,6 +106,18 @@ TEST(CollectorConfigTest, ShippedExampleConfigLoadsWithDefaults) {
   EXPECT_EQ(c->ingest.port, d->ingest.port);
   EXPECT_EQ(c->ingest.window_batches, d->ingest.window_batches);
   EXPECT_EQ(c->data_dir, d->data_dir);
+  EXPECT_EQ(c->api_max_connections, d->api_max_connections);
+  EXPECT_EQ(c->api_max_connections_per_address, d->api_max_connections_per_address);
+  EXPECT_EQ(c->api_handshake_timeout, d->api_handshake_timeout);
+}
+
+TEST(CollectorConfigTest, RefusesApiLimitsOutOfRange) {
+  auto c = ParseCollectorConfig(
+      "api:\n  max_connections_per_address: 0\n  handshake_timeout: 10m\n", "test.yaml");
+  ASSERT_FALSE(c.ok());
+  const std::string& m = c.status().message();
+  EXPECT_NE(m.find("api.max_connections_per_address"), std::string::npos) << m;
+  EXPECT_NE(m.find("api.handshake_timeout"), std::string::npos) << m;
 }
 
 }  // namespace

@@ -451,8 +451,13 @@ int Run(CollectorConfig c, const flags::Args& args, sigset_t stop_signals) {
     o.worker_threads = 8;
     o.listen_host = c.api_host;
     o.port = c.api_port;
-    auto a = api::HttpsServer::Start(o, pki->server_cert_pem + pki->ca_cert_pem,
-                                     pki->server_key_pem, api_service.AsHandler());
+    o.max_connections = c.api_max_connections;
+    o.max_connections_per_address = c.api_max_connections_per_address;
+    o.handshake_timeout = c.api_handshake_timeout;
+    o.metrics = &registry;
+    auto a =
+        api::HttpsServer::Start(o, pki->server_cert_pem + pki->ca_cert_pem, pki->server_key_pem,
+                                api_service.AsHandler(), api_service.AsAdmitter());
     if (!a.ok()) return Failure(a.status().WithContext("api"));
     api_server = std::move(*a);
   }
