@@ -6,7 +6,10 @@
 //   - Identity: an event's login user on its host is mapped to a person through the directory
 //     ((login, host), then (login, any host)); unmapped logins are people named by the login.
 //     Events without a login user (USB plugs, probes, telemetry gaps) are attributed to the
-//     host's most recent user, and the explanation says so.
+//     host's most recent user, and the explanation says so. File changes the agent found by a
+//     scan (FileEvent.observed_by SCAN: made while it was down, or lost in a queue overflow)
+//     are never attributed to anyone and count toward no indicator: nobody is known to have
+//     made them.
 //   - Every event is mapped to indicators (indicators.h); per person and UTC day the engine
 //     counts each indicator (and each policy's priority content), keeping a few sample events.
 //   - A policy scores a person in scope once triggered: by an HR row, an external alert, a manual
