@@ -195,6 +195,21 @@ void SpoolWriter::WriteGroup(const Buffer& group) {
   }
 }
 
+void SpoolWriter::AddDurabilityListener(DurabilityListener* listener) {
+  std::lock_guard<std::mutex> l(listeners_mu_);
+  listeners_.push_back(listener);
+}
+
+void SpoolWriter::RemoveDurabilityListener(DurabilityListener* listener) {
+  std::lock_guard<std::mutex> l(listeners_mu_);
+  listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), listener), listeners_.end());
+}
+
+void SpoolWriter::NotifyDurable(uint64_t mark) {
+  std::lock_guard<std::mutex> l(listeners_mu_);
+  for (DurabilityListener* listener : listeners_) listener->OnDurable(mark);
+}
+
 void SpoolWriter::Run() {
   Buffer group;
   std::string lost_payload;
@@ -202,6 +217,7 @@ void SpoolWriter::Run() {
     uint64_t dropped = 0;
     int64_t first_drop = 0;
     bool stop = false;
+    uint64_t durable_through = 0;
     {
       std::unique_lock<std::mutex> l(mu_);
       cv_.wait(l, [&] { return stopping_ || !ring_.records.empty(); });
@@ -211,6 +227,7 @@ void SpoolWriter::Run() {
                      [&] { return stopping_ || ring_.records.size() >= options_.max_group / 8; });
       }
       stop = stopping_;
+      durable_through = accepted_.load();
       std::swap(group, ring_);  // the ring gets the writer's empty buffer, capacity and all
       if (dropped_since_report_ > 0) {
         dropped = dropped_since_report_;
@@ -227,6 +244,7 @@ void SpoolWriter::Run() {
       group.Append(lost_payload, kind.type, kind.priority);
     }
     if (!group.records.empty()) WriteGroup(group);
+    NotifyDurable(durable_through);
     group.Reset();
     if (stop) {
       std::lock_guard<std::mutex> l(mu_);

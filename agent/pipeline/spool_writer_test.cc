@@ -237,6 +237,48 @@ TEST_F(SpoolWriterTest, ConcurrentProducersLoseNothingAndKeepTheirOrder) {
   EXPECT_EQ(w->Stats().dropped, 0u);
 }
 
+// The file source keeps its persisted snapshot in step with the spool through these marks: a
+// mark is reported durable only after the records up to it were appended and synced.
+TEST_F(SpoolWriterTest, DurabilityMarksAreReportedAfterTheirRecordsAreSynced) {
+  struct Listener : DurabilityListener {
+    void OnDurable(uint64_t mark) override {
+      std::lock_guard<std::mutex> l(mu);
+      // Every record up to the mark is already readable and durable.
+      marks.push_back(mark);
+      if (spool != nullptr) synced_records.push_back(spool->Stats().next_seq - 1);
+    }
+    std::mutex mu;
+    std::vector<uint64_t> marks;
+    std::vector<uint64_t> synced_records;
+    spool::Spool* spool = nullptr;
+  } listener;
+  listener.spool = spool_.get();
+  SpoolWriterOptions o;
+  o.gather_delay = std::chrono::milliseconds(0);
+  auto w = Writer(o);
+  w->AddDurabilityListener(&listener);
+  EXPECT_EQ(w->DurabilityMark(), 0u);
+  w->Start();
+  ASSERT_TRUE(w->Push(FileEvent("/a")));
+  const uint64_t first = w->DurabilityMark();
+  ASSERT_TRUE(w->Push(FileEvent("/b")));
+  const uint64_t second = w->DurabilityMark();
+  EXPECT_EQ(first, 1u);
+  EXPECT_EQ(second, 2u);
+  w->Stop();
+  std::lock_guard<std::mutex> l(listener.mu);
+  ASSERT_FALSE(listener.marks.empty());
+  EXPECT_EQ(listener.marks.back(), second);
+  for (size_t i = 0; i < listener.marks.size(); ++i) {
+    EXPECT_GE(listener.synced_records[i], listener.marks[i]);  // one record per event here
+    if (i > 0) {
+      EXPECT_GE(listener.marks[i], listener.marks[i - 1]);
+    }
+  }
+  EXPECT_EQ(ReadAll().size(), 2u);
+  w->RemoveDurabilityListener(&listener);
+}
+
 TEST_F(SpoolWriterTest, PushAfterStopIsRefused) {
   auto w = Writer({});
   w->Start();

@@ -17,6 +17,15 @@
 
 namespace custos::agent {
 
+// Called by a sink when the events it accepted are durable (see EventSink::DurabilityMark).
+class DurabilityListener {
+ public:
+  virtual ~DurabilityListener() = default;
+  // Every event whose mark is <= durable_mark is durable. Called on the sink's thread, never
+  // while it holds a lock its Push takes; must not block for long (it delays the sink).
+  virtual void OnDurable(uint64_t durable_mark) = 0;
+};
+
 class EventSink {
  public:
   virtual ~EventSink() = default;
@@ -30,6 +39,19 @@ class EventSink {
   virtual bool PushWait(custos::v1::Event&& event, std::chrono::milliseconds timeout) {
     return Push(std::move(event));
   }
+
+  // Durability feedback, for a producer whose own persisted state must stay in step with what
+  // was made durable (the file source's snapshot journal: a restart after kill -9 must report
+  // only what did not reach the spool). DurabilityMark(), called after a Push that returned
+  // true, returns a mark that covers that event (and every event accepted before); marks never
+  // decrease. A listener is told, after each sync, the highest mark that is durable. The default
+  // suits a sink whose accepted events are as durable as they will ever be (tests, in-memory
+  // sinks): every mark is 0 and 0 is durable at once, so no listener is ever called. A sink
+  // that forwards to another forwards these three. Thread-safe. RemoveDurabilityListener waits
+  // for a call in progress; after it returns the listener is never called again.
+  virtual uint64_t DurabilityMark() { return 0; }
+  virtual void AddDurabilityListener(DurabilityListener* listener) { (void)listener; }
+  virtual void RemoveDurabilityListener(DurabilityListener* listener) { (void)listener; }
 };
 
 // The EventsLost event that reports `count` events lost by `source` ("file", "usb",
