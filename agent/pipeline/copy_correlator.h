@@ -87,6 +87,9 @@ class CopyCorrelator final : public EventSink {
   // Forwarded to the downstream sink: events other than reads and copies pass straight on, so
   // its marks cover them (held copies are not covered until released).
   uint64_t DurabilityMark() override { return downstream_->DurabilityMark(); }
+  std::optional<SinkPosition> RecoveredPosition() override {
+    return downstream_->RecoveredPosition();
+  }
   void AddDurabilityListener(DurabilityListener* listener) override {
     downstream_->AddDurabilityListener(listener);
   }

@@ -5,9 +5,11 @@
 // buffer (no allocation or free per event on either side), appends the records to the spool and
 // makes them durable with one Sync per group of up to max_group (group fsync: the busier the
 // agent, the more events share an fsync), then tells the uplink.
-// Durability marks (EventSink::DurabilityMark): the count of events accepted so far; after the
-// group holding an accepted event is appended and synced (or given up on a write error, which
-// is logged and counted as dropped) the listeners are told, on the writer thread.
+// Durability marks (EventSink::DurabilityMark): the count of events accepted so far. Right after
+// records are appended to the spool (before their fsync: an appended record survives kill -9,
+// and RecoveredPosition — the spool's last seq when the writer was created — tells after power
+// loss what survived) the listeners are told the mark and the spool position (epoch, last seq),
+// on the writer thread. Records whose append failed are not reported.
 // Events dropped because the ring was full are reported as an EventsLost event once room
 // returns. Priorities: security settings, USB, health and loss reports are kept longest when
 // the spool is full; plain file activity goes first.
@@ -62,6 +64,7 @@ class SpoolWriter final : public EventSink {
   bool PushWait(custos::v1::Event&& event, std::chrono::milliseconds timeout) override;
   SpoolWriterStats Stats() const;
   uint64_t DurabilityMark() override { return accepted_.load(); }
+  std::optional<SinkPosition> RecoveredPosition() override { return recovered_; }
   void AddDurabilityListener(DurabilityListener* listener) override;
   void RemoveDurabilityListener(DurabilityListener* listener) override;
 
@@ -93,10 +96,12 @@ class SpoolWriter final : public EventSink {
   Kind Serialize(custos::v1::Event& event, std::string* out) const;
   bool HasRoomLocked(size_t bytes) const;
   void EnqueueLocked(const std::string& payload, Kind kind);
-  // Tells the listeners that every event accepted up to `mark` is durable.
-  void NotifyDurable(uint64_t mark);
+  // Tells the listeners that every event accepted up to `mark` is in the spool.
+  void NotifyLogged(uint64_t mark);
   // Appends `group` to the spool in chunks of max_group records, each followed by one Sync.
-  void WriteGroup(const Buffer& group);
+  // `mark_before`: DurabilityMark before its first event; `accepted`: how many of its records
+  // are accepted events (the rest, at the end, is the writer's own loss report).
+  void WriteGroup(const Buffer& group, uint64_t mark_before, size_t accepted);
 
   spool::Spool* spool_;
   SpoolWriterOptions options_;
@@ -109,6 +114,7 @@ class SpoolWriter final : public EventSink {
   bool stopping_ = false;                       // guarded by mu_
   uint64_t dropped_since_report_ = 0;           // guarded by mu_
   int64_t first_drop_ns_ = 0;                   // guarded by mu_
+  SinkPosition recovered_;                      // the spool's end when the writer was created
   std::mutex listeners_mu_;                     // held while listeners are called
   std::vector<DurabilityListener*> listeners_;  // guarded by listeners_mu_
   std::vector<spool::RecordIn> records_;        // writer thread only
