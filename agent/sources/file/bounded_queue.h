@@ -3,8 +3,8 @@
 // lost. One producer, one consumer (any number is safe; the mutex serialises them).
 #pragma once
 
-#include <algorithm>
 #include <chrono>
+#include <algorithm>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -47,7 +47,8 @@ class BoundedQueue {
     if (queue_.empty() && !closed_ && !woken_) {
       cv_.wait_for(lock, timeout, [&] { return !queue_.empty() || closed_ || woken_; });
     }
-    if (gather.count() > 0 && !queue_.empty() && queue_.size() < wake_at() && !closed_ && !woken_) {
+    if (gather.count() > 0 && !queue_.empty() && queue_.size() < wake_at() && !closed_ &&
+        !woken_) {
       cv_.wait_for(lock, gather, [&] { return queue_.size() >= wake_at() || closed_ || woken_; });
     }
     woken_ = false;
