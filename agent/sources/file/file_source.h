@@ -27,12 +27,14 @@
 //
 // Snapshot: path -> (size, mtime, inode, mode) of everything under the roots (minus excludes) is
 // kept in memory and persisted in state_dir as a checkpoint plus a journal of changes
-// (snapshot_store.h). A change is journaled only once the sink reports its event durable
-// (EventSink::DurabilityMark; the spool writer tells after each fsync), so the persisted view
-// never runs ahead of the spool: after kill -9 the next start reports exactly the changes whose
-// events had not reached the spool (or were made while the agent was down), never one that had
-// (but for the microseconds between the spool's fsync and the journal's write). Power loss can
-// drop unsynced journal records: those changes are reported again, as scan findings. Checkpoints:
+// (snapshot_store.h). A change is journaled only once the sink reports its event written to its
+// log (EventSink::DurabilityMark, DurabilityListener: the spool writer tells right after each
+// append, with the spool position), so the persisted view never runs ahead of the spool: after
+// kill -9 the next start reports exactly the changes whose events had not reached the spool (or
+// were made while the agent was down), never one that had (but for the microseconds between the
+// spool's write and the journal's). After power loss, journal records whose spool records were
+// lost (EventSink::RecoveredPosition) or that were themselves lost are left out: those changes
+// are reported again, as scan findings. Checkpoints:
 // at start, every snapshot_persist_interval with a non-empty journal, past 4 MiB of journal, and
 // on Stop (after waiting up to 5 s for the last events to become durable). Memory: about 190 bytes
 // per tracked file for a 60-byte path (std::map node, key, state); snapshot_max_entries caps it
