@@ -503,6 +503,7 @@ void FileReporter::MaybePersist(bool force) {
     SetCondition("persist", custos::v1::HEALTH_LEVEL_DEGRADED,
                  "file: persist snapshot: " + status.message());
     logging::Warn("file: persist snapshot failed", {{"error", status.ToString()}});
+    next_checkpoint_try_ = now + options_.snapshot_persist_interval;
     return;
   }
   checkpoint_due_ = false;

@@ -44,8 +44,9 @@ std::string Join(const std::string& dir, const char* name) {
 
 }  // namespace
 
-SnapshotStore::SnapshotStore(fs::FileSystem* fs, std::string dir, size_t max_entries)
-    : fs_(fs), dir_(std::move(dir)), max_entries_(max_entries) {}
+SnapshotStore::SnapshotStore(fs::FileSystem* fs, std::string dir, size_t max_entries,
+                             size_t max_pending_ops)
+    : fs_(fs), dir_(std::move(dir)), max_entries_(max_entries), max_pending_ops_(max_pending_ops) {}
 
 SnapshotStore::~SnapshotStore() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -115,6 +116,11 @@ Status SnapshotStore::Checkpoint(const std::vector<std::string>& roots,
                                  const SnapshotMap& entries) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (stalled_) {
+      return FailedPreconditionError(
+          "file: snapshot journal stalled: " + std::to_string(max_pending_ops_) +
+          " changes waited for the spool; the view is frozen until restart");
+    }
     CUSTOS_CHECK(pending_.empty()) << "file: snapshot checkpoint with changes pending";
   }
   uint64_t generation = generation_ + 1;
@@ -143,6 +149,17 @@ Status SnapshotStore::Checkpoint(const std::vector<std::string>& roots,
 uint64_t SnapshotStore::Seal(std::string entries) {
   if (entries.empty()) return kNoOp;
   std::lock_guard<std::mutex> lock(mu_);
+  if (stalled_) return kNoOp;
+  if (pending_.size() >= max_pending_ops_) {
+    stalled_ = true;
+    pending_.clear();
+    idle_cv_.notify_all();
+    logging::Warn(
+        "file: the spool has not taken the file events for a long time; the persisted "
+        "snapshot stops following until restart (changes since are reported again)",
+        {{"pending", static_cast<uint64_t>(max_pending_ops_)}});
+    return kNoOp;
+  }
   Op op;
   op.id = next_op_++;
   op.entries = std::move(entries);
@@ -205,6 +222,7 @@ void SnapshotStore::CommitLocked() {
 void SnapshotStore::Abandon() {
   std::lock_guard<std::mutex> lock(mu_);
   pending_.clear();
+  stalled_ = false;
   if (journal_) (void)journal_->Close();
   journal_.reset();
   idle_cv_.notify_all();

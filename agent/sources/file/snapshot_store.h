@@ -57,9 +57,15 @@ namespace custos::agent::file {
 class SnapshotStore final : public DurabilityListener {
  public:
   static constexpr uint64_t kNoOp = 0;
+  // Ops waiting for the sink (it stopped writing: disk full, I/O errors) beyond which the store
+  // stops following: the pending ops are dropped, Seal journals nothing and Checkpoint refuses
+  // until Abandon (the next start re-reads the frozen view, so what changed since is reported
+  // again as scan findings: duplicates, never losses). Memory stays bounded (~100 bytes an op).
+  static constexpr size_t kDefaultMaxPendingOps = 1u << 20;
 
   // `fs` must outlive the store.
-  SnapshotStore(fs::FileSystem* fs, std::string dir, size_t max_entries);
+  SnapshotStore(fs::FileSystem* fs, std::string dir, size_t max_entries,
+                size_t max_pending_ops = kDefaultMaxPendingOps);
   ~SnapshotStore() override;
   SnapshotStore(const SnapshotStore&) = delete;
   SnapshotStore& operator=(const SnapshotStore&) = delete;
@@ -79,6 +85,7 @@ class SnapshotStore final : public DurabilityListener {
   // Writes `entries` (minus unconfirmed ones) as a new checkpoint with a new generation and
   // starts an empty journal for it. Only when nothing is pending (Idle): the in-memory snapshot
   // then equals the persisted view. Journal writes before the first Checkpoint are dropped.
+  // FailedPrecondition while stalled (kDefaultMaxPendingOps).
   Status Checkpoint(const std::vector<std::string>& roots, const SnapshotMap& entries);
 
   // Closes `entries` (a Snapshot's TakeJournal) into an op that waits for SetMark; kNoOp when
@@ -116,6 +123,7 @@ class SnapshotStore final : public DurabilityListener {
   fs::FileSystem* const fs_;
   const std::string dir_;
   const size_t max_entries_;
+  const size_t max_pending_ops_;
   uint64_t generation_ = 0;  // owner's thread: of the last checkpoint loaded or written
 
   mutable std::mutex mu_;
@@ -127,6 +135,7 @@ class SnapshotStore final : public DurabilityListener {
   std::unique_ptr<fs::WritableFile> journal_;  // guarded by mu_
   uint64_t journal_bytes_ = 0;                 // guarded by mu_
   Status journal_status_;                      // guarded by mu_
+  bool stalled_ = false;                       // guarded by mu_: see kDefaultMaxPendingOps
   std::string record_;                         // guarded by mu_: scratch
 };
 

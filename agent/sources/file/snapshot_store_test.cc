@@ -189,6 +189,24 @@ TEST_F(SnapshotStoreTest, AFailedJournalWriteIsReportedAndTheViewStopsFollowing)
   EXPECT_EQ(Paths(Reload().entries), (std::set<std::string>{"/r/a", "/r/b"}));
 }
 
+TEST_F(SnapshotStoreTest, ASinkThatStopsWritingFreezesTheViewInsteadOfGrowingMemory) {
+  SnapshotStore store(&fs_, kDir, 1000, /*max_pending_ops=*/2);
+  ASSERT_TRUE(store.Checkpoint(kRoots, {}).ok());
+  snapshot_.Upsert("/r/a", File(1));
+  store.SetMark(store.Seal(snapshot_.TakeJournal()), 5);
+  snapshot_.Upsert("/r/b", File(2));
+  store.SetMark(store.Seal(snapshot_.TakeJournal()), 6);
+  snapshot_.Upsert("/r/c", File(3));
+  EXPECT_EQ(store.Seal(snapshot_.TakeJournal()), SnapshotStore::kNoOp);  // the cap: stalled
+  EXPECT_TRUE(store.WaitIdle(std::chrono::milliseconds(0)));
+  store.OnLogged(6, {1, 6});  // too late: nothing it held is journaled, nothing is invented
+  EXPECT_TRUE(Reload().entries.empty());
+  // A checkpoint now would record changes whose events may never reach the spool: refused.
+  EXPECT_EQ(store.Checkpoint(kRoots, snapshot_.entries()).code(), StatusCode::kFailedPrecondition);
+  store.Abandon();  // the source stopped; the next start begins from the frozen view
+  EXPECT_TRUE(store.Checkpoint(kRoots, {}).ok());
+}
+
 TEST_F(SnapshotStoreTest, ReadsTheVersion1SnapshotAndReplacesIt) {
   // An older agent's file: CFSNAP01, no generation, no journal.
   std::string v1 = EncodeSnapshot(kRoots, {{"/r/old", File(1)}}, 0);
