@@ -84,6 +84,18 @@ class CopyCorrelator final : public EventSink {
 
   bool Push(custos::v1::Event&& event) override;
   bool PushWait(custos::v1::Event&& event, std::chrono::milliseconds timeout) override;
+  // Forwarded to the downstream sink: events other than reads and copies pass straight on, so
+  // its marks cover them (held copies are not covered until released).
+  uint64_t DurabilityMark() override { return downstream_->DurabilityMark(); }
+  std::optional<SinkPosition> RecoveredPosition() override {
+    return downstream_->RecoveredPosition();
+  }
+  void AddDurabilityListener(DurabilityListener* listener) override {
+    downstream_->AddDurabilityListener(listener);
+  }
+  void RemoveDurabilityListener(DurabilityListener* listener) override {
+    downstream_->RemoveDurabilityListener(listener);
+  }
 
   // The replay twin of the thread: releases linked copies and those whose hold expired.
   void ReleaseDue();

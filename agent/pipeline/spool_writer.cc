@@ -20,7 +20,10 @@ SpoolWriter::SpoolWriter(spool::Spool* spool, SpoolWriterOptions options, Clock*
     : spool_(spool),
       options_(std::move(options)),
       clock_(clock),
-      on_durable_(std::move(on_durable)) {}
+      on_durable_(std::move(on_durable)) {
+  const spool::SpoolStats stats = spool_->Stats();
+  recovered_ = {stats.epoch, stats.next_seq - 1};
+}
 
 SpoolWriter::~SpoolWriter() { Stop(); }
 
@@ -182,7 +185,7 @@ uint8_t SpoolWriter::PriorityOf(const v1::Event& e) {
   return 50;
 }
 
-void SpoolWriter::WriteGroup(const Buffer& group) {
+void SpoolWriter::WriteGroup(const Buffer& group, uint64_t mark_before, size_t accepted) {
   size_t offset = 0;
   for (size_t first = 0; first < group.records.size(); first += options_.max_group) {
     size_t last = std::min(group.records.size(), first + options_.max_group);
@@ -194,6 +197,8 @@ void SpoolWriter::WriteGroup(const Buffer& group) {
       offset += p.size;
     }
     Status s = spool_->Append(records_).status();
+    // Appended records survive kill -9 from here on: tell the listeners before the fsync.
+    if (s.ok()) NotifyLogged(mark_before + std::min(last, accepted));
     if (s.ok()) s = spool_->Sync();
     if (!s.ok()) {
       // The spool refused (disk full, I/O error): these events are lost; say so loudly and
@@ -210,6 +215,24 @@ void SpoolWriter::WriteGroup(const Buffer& group) {
   }
 }
 
+void SpoolWriter::AddDurabilityListener(DurabilityListener* listener) {
+  std::lock_guard<std::mutex> l(listeners_mu_);
+  listeners_.push_back(listener);
+}
+
+void SpoolWriter::RemoveDurabilityListener(DurabilityListener* listener) {
+  std::lock_guard<std::mutex> l(listeners_mu_);
+  listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), listener), listeners_.end());
+}
+
+void SpoolWriter::NotifyLogged(uint64_t mark) {
+  std::lock_guard<std::mutex> l(listeners_mu_);
+  if (listeners_.empty()) return;
+  const spool::SpoolStats stats = spool_->Stats();
+  const SinkPosition position{stats.epoch, stats.next_seq - 1};
+  for (DurabilityListener* listener : listeners_) listener->OnLogged(mark, position);
+}
+
 void SpoolWriter::Run() {
   Buffer group;
   std::string lost_payload;
@@ -217,6 +240,7 @@ void SpoolWriter::Run() {
     uint64_t dropped = 0;
     int64_t first_drop = 0;
     bool stop = false;
+    uint64_t mark_after = 0;
     {
       std::unique_lock<std::mutex> l(mu_);
       cv_.wait(l, [&] { return stopping_ || !ring_.records.empty(); });
@@ -226,6 +250,7 @@ void SpoolWriter::Run() {
                      [&] { return stopping_ || ring_.records.size() >= options_.max_group / 8; });
       }
       stop = stopping_;
+      mark_after = accepted_.load();
       std::swap(group, ring_);  // the ring gets the writer's empty buffer, capacity and all
       if (dropped_since_report_ > 0) {
         dropped = dropped_since_report_;
@@ -234,6 +259,7 @@ void SpoolWriter::Run() {
       }
     }
     room_cv_.notify_all();
+    const size_t accepted = group.records.size();  // the ring's: all accepted events
     if (dropped > 0) {
       v1::Event lost =
           MakeEventsLost("pipeline", dropped, first_drop, clock_->NowUnixNs(),
@@ -241,7 +267,7 @@ void SpoolWriter::Run() {
       const Kind kind = Serialize(lost, &lost_payload);
       group.Append(lost_payload, kind.type, kind.priority);
     }
-    if (!group.records.empty()) WriteGroup(group);
+    if (!group.records.empty()) WriteGroup(group, mark_after - accepted, accepted);
     group.Reset();
     if (stop) {
       std::lock_guard<std::mutex> l(mu_);

@@ -5,6 +5,11 @@
 // buffer (no allocation or free per event on either side), appends the records to the spool and
 // makes them durable with one Sync per group of up to max_group (group fsync: the busier the
 // agent, the more events share an fsync), then tells the uplink.
+// Durability marks (EventSink::DurabilityMark): the count of events accepted so far. Right after
+// records are appended to the spool (before their fsync: an appended record survives kill -9,
+// and RecoveredPosition — the spool's last seq when the writer was created — tells after power
+// loss what survived) the listeners are told the mark and the spool position (epoch, last seq),
+// on the writer thread. Records whose append failed are not reported.
 // Events dropped because the ring was full are reported as an EventsLost event once room
 // returns. Priorities: security settings, USB, health and loss reports are kept longest when
 // the spool is full; plain file activity goes first.
@@ -64,6 +69,10 @@ class SpoolWriter final : public EventSink {
   // Blocks (up to `timeout`) until there is room, for producers that can wait (replay).
   bool PushWait(custos::v1::Event&& event, std::chrono::milliseconds timeout) override;
   SpoolWriterStats Stats() const;
+  uint64_t DurabilityMark() override { return accepted_.load(); }
+  std::optional<SinkPosition> RecoveredPosition() override { return recovered_; }
+  void AddDurabilityListener(DurabilityListener* listener) override;
+  void RemoveDurabilityListener(DurabilityListener* listener) override;
 
   static uint8_t PriorityOf(const custos::v1::Event& event);
   static uint8_t TypeOf(const custos::v1::Event& event);
@@ -93,21 +102,28 @@ class SpoolWriter final : public EventSink {
   Kind Serialize(custos::v1::Event& event, std::string* out) const;
   bool HasRoomLocked(size_t bytes) const;
   void EnqueueLocked(const std::string& payload, Kind kind);
+  // Tells the listeners that every event accepted up to `mark` is in the spool.
+  void NotifyLogged(uint64_t mark);
   // Appends `group` to the spool in chunks of max_group records, each followed by one Sync.
-  void WriteGroup(const Buffer& group);
+  // `mark_before`: DurabilityMark before its first event; `accepted`: how many of its records
+  // are accepted events (the rest, at the end, is the writer's own loss report).
+  void WriteGroup(const Buffer& group, uint64_t mark_before, size_t accepted);
 
   spool::Spool* spool_;
   SpoolWriterOptions options_;
   Clock* clock_;
   std::function<void()> on_durable_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;            // writer waits for events
-  std::condition_variable room_cv_;       // PushWait waits for room
-  Buffer ring_;                           // guarded by mu_
-  bool stopping_ = false;                 // guarded by mu_
-  uint64_t dropped_since_report_ = 0;     // guarded by mu_
-  int64_t first_drop_ns_ = 0;             // guarded by mu_
-  std::vector<spool::RecordIn> records_;  // writer thread only
+  std::condition_variable cv_;                  // writer waits for events
+  std::condition_variable room_cv_;             // PushWait waits for room
+  Buffer ring_;                                 // guarded by mu_
+  bool stopping_ = false;                       // guarded by mu_
+  uint64_t dropped_since_report_ = 0;           // guarded by mu_
+  int64_t first_drop_ns_ = 0;                   // guarded by mu_
+  SinkPosition recovered_;                      // the spool's end when the writer was created
+  std::mutex listeners_mu_;                     // held while listeners are called
+  std::vector<DurabilityListener*> listeners_;  // guarded by listeners_mu_
+  std::vector<spool::RecordIn> records_;        // writer thread only
   std::atomic<uint64_t> accepted_{0}, dropped_{0}, written_{0}, syncs_{0}, write_errors_{0};
   mutable std::atomic<uint64_t> truncated_{0};  // counted in the const Serialize
   std::thread thread_;

@@ -266,6 +266,62 @@ TEST_F(SpoolWriterTest, ConcurrentProducersLoseNothingAndKeepTheirOrder) {
   EXPECT_EQ(w->Stats().dropped, 0u);
 }
 
+// The file source keeps its persisted snapshot in step with the spool through these marks: a
+// mark is reported durable only after the records up to it were appended and synced.
+// The file source keeps its persisted snapshot in step with the spool through these marks: a
+// mark is reported only once the records up to it are in the spool, with the spool position.
+TEST_F(SpoolWriterTest, DurabilityMarksAreReportedOnceTheirRecordsAreInTheSpool) {
+  struct Listener : DurabilityListener {
+    void OnLogged(uint64_t mark, SinkPosition position) override {
+      std::lock_guard<std::mutex> l(mu);
+      marks.push_back(mark);
+      positions.push_back(position);
+      appended.push_back(spool->Stats().next_seq - 1);
+    }
+    std::mutex mu;
+    std::vector<uint64_t> marks;
+    std::vector<SinkPosition> positions;
+    std::vector<uint64_t> appended;
+    spool::Spool* spool = nullptr;
+  } listener;
+  listener.spool = spool_.get();
+  SpoolWriterOptions o;
+  o.gather_delay = std::chrono::milliseconds(0);
+  auto w = Writer(o);
+  const uint64_t epoch = spool_->Stats().epoch;
+  ASSERT_TRUE(w->RecoveredPosition().has_value());
+  EXPECT_EQ(*w->RecoveredPosition(), (SinkPosition{epoch, 0}));  // an empty spool
+  w->AddDurabilityListener(&listener);
+  EXPECT_EQ(w->DurabilityMark(), 0u);
+  w->Start();
+  ASSERT_TRUE(w->Push(FileEvent("/a")));
+  const uint64_t first = w->DurabilityMark();
+  ASSERT_TRUE(w->Push(FileEvent("/b")));
+  const uint64_t second = w->DurabilityMark();
+  EXPECT_EQ(first, 1u);
+  EXPECT_EQ(second, 2u);
+  w->Stop();
+  {
+    std::lock_guard<std::mutex> l(listener.mu);
+    ASSERT_FALSE(listener.marks.empty());
+    EXPECT_EQ(listener.marks.back(), second);
+    EXPECT_EQ(listener.positions.back(), (SinkPosition{epoch, 2}));
+    for (size_t i = 0; i < listener.marks.size(); ++i) {
+      // One record per event here: the records up to the mark are in the spool.
+      EXPECT_GE(listener.appended[i], listener.marks[i]);
+      EXPECT_EQ(listener.positions[i].seq, listener.appended[i]);
+      if (i > 0) {
+        EXPECT_GE(listener.marks[i], listener.marks[i - 1]);
+      }
+    }
+  }
+  EXPECT_EQ(ReadAll().size(), 2u);
+  w->RemoveDurabilityListener(&listener);
+  // A writer created on a spool that holds records: they survived, up to the last seq.
+  auto again = Writer(o);
+  EXPECT_EQ(*again->RecoveredPosition(), (SinkPosition{epoch, 2}));
+}
+
 TEST_F(SpoolWriterTest, PushAfterStopIsRefused) {
   auto w = Writer({});
   w->Start();

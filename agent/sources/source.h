@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,24 @@
 #include "custos/v1/event.pb.h"
 
 namespace custos::agent {
+
+// A place in a sink's log (the spool: stream epoch and sequence number).
+struct SinkPosition {
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+  bool operator==(const SinkPosition&) const = default;
+};
+
+// Told by a sink when the events it accepted are in its log (see EventSink::DurabilityMark).
+class DurabilityListener {
+ public:
+  virtual ~DurabilityListener() = default;
+  // Every event whose mark is <= `mark` is written to the sink's log at or before `position`:
+  // it survives a crash of this process; whether it survives power loss, the sink's
+  // RecoveredPosition says at the next start. Called on the sink's thread, never while it holds
+  // a lock its Push takes; must not block for long (it delays the sink).
+  virtual void OnLogged(uint64_t mark, SinkPosition position) = 0;
+};
 
 class EventSink {
  public:
@@ -30,6 +49,24 @@ class EventSink {
   virtual bool PushWait(custos::v1::Event&& event, std::chrono::milliseconds timeout) {
     return Push(std::move(event));
   }
+
+  // Durability feedback, for a producer whose own persisted state must stay in step with what
+  // reached the sink's log (the file source's snapshot journal: a restart after kill -9 must
+  // report only what did not reach the spool). DurabilityMark(), called after a Push that
+  // returned true, returns a mark that covers that event (and every event accepted before);
+  // marks never decrease. A listener is told, as soon as events are written to the log, the
+  // highest mark written and its position. RecoveredPosition(): how far the log survived when
+  // the sink opened it (after power loss, unsynced records may be gone): what the producer
+  // recorded against a later position must be treated as never reported. The defaults suit a
+  // sink whose accepted events are as durable as they will ever be (tests, in-memory sinks):
+  // every mark is 0 and 0 is logged at once, so no listener is ever called, and there is no log
+  // (nullopt). A sink that forwards to another forwards these four. Thread-safe.
+  // RemoveDurabilityListener waits for a call in progress; after it returns the listener is
+  // never called again.
+  virtual uint64_t DurabilityMark() { return 0; }
+  virtual std::optional<SinkPosition> RecoveredPosition() { return std::nullopt; }
+  virtual void AddDurabilityListener(DurabilityListener* listener) { (void)listener; }
+  virtual void RemoveDurabilityListener(DurabilityListener* listener) { (void)listener; }
 };
 
 // The EventsLost event that reports `count` events lost by `source` ("file", "usb",

@@ -147,6 +147,9 @@ std::string FileSummary(const v1::Event& e) {
     }
     out += "]";
   }
+  // Found by the agent's scan (changed while it was down, or missed in an overflow): no actor,
+  // the time is when it was found.
+  if (f.observed_by() == v1::OBSERVED_BY_SCAN) out += " (found by scan)";
   return out + ActorSuffix(e);
 }
 

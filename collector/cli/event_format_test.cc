@@ -78,6 +78,10 @@ TEST(SummarizeTest, FileShowsLabelsDirectoriesAndSudo) {
   dir.mutable_file()->set_is_dir(true);
   dir.clear_actor();
   EXPECT_EQ(Summarize(dir), "delete /home/alice/old (dir)");
+  v1::Event found = FileEvent(v1::FILE_OP_CREATE, "/home/alice/new.txt", 10);
+  found.mutable_file()->set_observed_by(v1::OBSERVED_BY_SCAN);
+  found.clear_actor();
+  EXPECT_EQ(Summarize(found), "create /home/alice/new.txt (10 B) (found by scan)");
 }
 
 TEST(SummarizeTest, UsbNamesDeviceIdsSerialAndClass) {

@@ -351,6 +351,7 @@ void EventFacts::Clear() {
   source_extension.clear();
   labels = nullptr;
   exfiltrated_bytes = 0;
+  scan_found = false;
 }
 
 EventFacts MapEvent(const custos::v1::Event& event, const MappingOptions& options) {
@@ -365,6 +366,10 @@ void MapEvent(const custos::v1::Event& event, const MappingOptions& options, Eve
   switch (event.payload_case()) {
     case custos::v1::Event::kFile: {
       const auto& f = event.file();
+      if (f.observed_by() == custos::v1::OBSERVED_BY_SCAN) {
+        facts.scan_found = true;
+        break;
+      }
       if (f.is_dir()) break;
       facts.path = f.path();
       facts.name = BaseName(f.path());

@@ -98,6 +98,10 @@ struct EventFacts {
   const google::protobuf::RepeatedPtrField<std::string>* labels = nullptr;
   uint64_t exfiltrated_bytes = 0;
   std::string_view usb_fingerprint;  // a mass-storage device arrived (new-device check is stateful)
+  // A file change found by the agent's scan (observed_by SCAN: changed while the agent was down,
+  // or missed in a kernel queue overflow): nobody is known to have made it, so it raises no
+  // indicator and is never attributed to a person (it stays stored and shown as a scan finding).
+  bool scan_found = false;
 
   void Clear();  // keeps the capacity of hits and the strings (reused for every event)
 };

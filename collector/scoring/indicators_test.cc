@@ -68,6 +68,26 @@ TEST(IndicatorsTest, ArchivesHiddenFilesAndCopies) {
   EXPECT_FALSE(Has(f, IndicatorId::kBulkCreate));
 }
 
+TEST(IndicatorsTest, ScanFindingsRaiseNothing) {
+  for (auto op :
+       {custos::v1::FILE_OP_CREATE, custos::v1::FILE_OP_DELETE, custos::v1::FILE_OP_MODIFY}) {
+    custos::v1::Event e;
+    e.mutable_file()->set_op(op);
+    e.mutable_file()->set_path("/home/u/.hidden.zip");
+    e.mutable_file()->set_observed_by(custos::v1::OBSERVED_BY_SCAN);
+    const EventFacts facts = MapEvent(e, {});
+    EXPECT_TRUE(facts.scan_found);
+    EXPECT_TRUE(facts.hits.empty()) << op;
+    EXPECT_EQ(facts.stage, Stage::kNone);
+    e.mutable_file()->set_observed_by(custos::v1::OBSERVED_BY_WATCH);
+    EXPECT_FALSE(MapEvent(e, {}).scan_found);
+  }
+  custos::v1::Event live;
+  live.mutable_file()->set_op(custos::v1::FILE_OP_CREATE);
+  live.mutable_file()->set_path("/home/u/a.zip");  // agents before observed_by: live
+  EXPECT_FALSE(MapEvent(live, {}).hits.empty());
+}
+
 TEST(IndicatorsTest, SecuritySettings) {
   custos::v1::Event e;
   auto* s = e.mutable_setting();

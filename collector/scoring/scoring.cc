@@ -505,6 +505,9 @@ void ScoringEngine::Observe(const EngineEvent& e) {
   State& s = *s_;
   EventFacts& f = s.facts;  // reused: Observe runs for every stored event
   MapEvent(*e.event, s.options.mapping, &f);
+  // A scan finding has no actor and no person: not attributed (not even to the host's most
+  // recent user), counted toward nobody's indicators, priority content or sequences.
+  if (f.scan_found) return;
   PersonState* person = nullptr;
   std::string attributed;
   if (!e.login.empty()) {

@@ -9,6 +9,9 @@
 //     host's most recent user, and the explanation says so. The host is the one the agent
 //     enrolled with; an agent that claimed the host name of another live agent is scored under
 //     "<host> (unconfirmed agent <id>)" until an admin confirms it (collector/scoring/scorer.cc).
+//     File changes the agent found by a scan (FileEvent.observed_by SCAN: made while it was
+//     down, or lost in a queue overflow) are never attributed to anyone and count toward no
+//     indicator: nobody is known to have made them.
 //   - Every event is mapped to indicators (indicators.h); per person and UTC day the engine
 //     counts each indicator (and each policy's priority content), keeping a few sample events.
 //   - A policy scores a person in scope once triggered: by an HR row, an external alert, a manual

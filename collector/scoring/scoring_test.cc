@@ -126,6 +126,41 @@ TEST(ScoringEngineTest, UnattributableEventsAreDroppedNotGuessed) {
   EXPECT_EQ(f.engine.people(), 0u);
 }
 
+// Issue 17: what the agent's scan found (changed while it was down, or lost in an overflow) is
+// nobody's activity: never given to the host's most recent user, never a mass-creation burst.
+TEST(ScoringEngineTest, ScanFindingsAreNeitherAttributedNorCounted) {
+  auto created = [](int i, custos::v1::ObservedBy by) {
+    custos::v1::Event e;
+    e.mutable_file()->set_op(custos::v1::FILE_OP_CREATE);
+    e.mutable_file()->set_path("/home/u/w" + std::to_string(i) + ".zip");
+    e.mutable_file()->set_observed_by(by);
+    return e;
+  };
+  Fixture f;
+  ASSERT_EQ(f.Copies(1, kT0).size(), 1u);  // u is the host's most recent user, score 20
+  for (int i = 0; i < 200; ++i) {
+    auto ev = created(i, custos::v1::OBSERVED_BY_SCAN);
+    f.engine.Observe({"a", "h", 1, ++f.seq, kT0 + 60'000'000'000, "", &ev});
+  }
+  EXPECT_TRUE(f.engine.TakeUpdates().empty()) << "scan findings changed u's score";
+  EXPECT_EQ(f.engine.people(), 1u);
+  // Even with a login (no agent sends one with a scan finding), a finding counts for nobody.
+  auto with_login = created(0, custos::v1::OBSERVED_BY_SCAN);
+  f.engine.Observe({"a", "h", 1, ++f.seq, kT0 + 61'000'000'000, "u", &with_login});
+  EXPECT_TRUE(f.engine.TakeUpdates().empty());
+  // The same creates seen live without an actor (inotify) do go to the host's recent user: the
+  // difference above is the scan flag, not the missing login.
+  std::vector<AlertUpdate> live;
+  for (int i = 0; i < 200; ++i) {
+    auto ev = created(i, custos::v1::OBSERVED_BY_WATCH);
+    f.engine.Observe({"a", "h", 1, ++f.seq, kT0 + 62'000'000'000, "", &ev});
+    for (auto& u : f.engine.TakeUpdates()) live.push_back(std::move(u));
+  }
+  ASSERT_FALSE(live.empty());
+  EXPECT_GT(live.back().score, 20u);
+  EXPECT_NE(live.back().explanation_json.find("most recent user"), std::string::npos);
+}
+
 TEST(ScoringEngineTest, AgentTextThatIsNotUtf8NeverThrows) {
   ScoringEngine engine({});
   auto p = PolicyFromTemplate("security_violations", "Sec");

@@ -228,6 +228,88 @@ TEST_F(AgentE2eTest, Kill9AgentWhileFilesAreWrittenLosesAndDuplicatesNothing) {
   EXPECT_EQ(missing, 0) << "of " << written.load() << " files written";
 }
 
+// Issue 17: the agent must not invent activity after a crash. Files are created continuously
+// (also while the agent is down) through several kill -9 cycles of the real agent: every file is
+// reported as created exactly once — live (kernel event, with its actor) or, when its event had
+// not reached the spool or it was made while the agent was down, by the next start's scan,
+// flagged observed_by SCAN and without an actor — never again at a later start.
+TEST_F(AgentE2eTest, Kill9CyclesReportEveryCreatedFileExactlyOnceAndFlagScanFindings) {
+  Enroll(collector_->port());
+  auto agent = StartAgent();
+  std::atomic<bool> stop{false};
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    while (!stop) {
+      int i = written++;
+      std::ofstream(watch_ + "/c" + std::to_string(i)) << i;
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  constexpr int kCycles = 8;
+  for (int round = 0; round < kCycles; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200 + 97 * round));
+    agent->Kill();
+    std::this_thread::sleep_for(100ms);  // files made while the agent is down
+    agent = StartAgent();
+  }
+  stop = true;
+  writer.join();
+  const int total = written.load();
+  std::map<std::string, std::vector<custos::v1::Event>> creates;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        creates.clear();
+        for (auto& e : ReadStore(collector_->db_path()).events) {
+          if (e.has_file() && e.file().op() == custos::v1::FILE_OP_CREATE) {
+            creates[e.file().path()].push_back(e);
+          }
+        }
+        for (int i = 0; i < total; ++i) {
+          if (!creates.count(watch_ + "/c" + std::to_string(i))) return false;
+        }
+        return true;
+      },
+      90s))
+      << creates.size() << " of " << total << " files reported\n"
+      << agent->Stderr();
+  agent->Signal(SIGTERM);
+  EXPECT_EQ(agent->Wait(30s), 0) << agent->Stderr();
+
+  int twice = 0, scan_found = 0, live = 0;
+  std::string examples;
+  for (const auto& [path, events] : creates) {
+    if (events.size() > 1) {
+      if (++twice <= 5) {
+        examples += path + ":";
+        for (const auto& e : events) {
+          examples += std::string(" ") +
+                      (e.file().observed_by() == custos::v1::OBSERVED_BY_SCAN ? "scan" : "live") +
+                      "@" + std::to_string(e.time_ns() / 1'000'000 % 100'000) + "ms";
+        }
+        examples += "\n";
+      }
+    }
+    for (const auto& e : events) {
+      if (e.file().observed_by() == custos::v1::OBSERVED_BY_SCAN) {
+        ++scan_found;
+        EXPECT_FALSE(e.has_actor())
+            << path << " scan finding with an actor: " << e.actor().ShortDebugString();
+      } else {
+        ++live;
+        EXPECT_EQ(e.file().observed_by(), custos::v1::OBSERVED_BY_WATCH) << path;
+        EXPECT_EQ(e.actor().pid(), static_cast<uint32_t>(getpid())) << path;
+      }
+    }
+  }
+  EXPECT_EQ(twice, 0) << "of " << total << " files, reported as created more than once:\n"
+                      << examples;
+  // Both paths ran: files made while the agent was down can only be scan findings.
+  EXPECT_GT(scan_found, 0);
+  EXPECT_GT(live, 0);
+  std::printf("%d files, %d kill -9 cycles: %d live creates, %d scan findings\n", total, kCycles,
+              live, scan_found);
+}
+
 // Replays a numbered stream while the network path is cut three times and the collector is
 // killed once: every event is stored exactly once and the backlog drains.
 TEST_F(AgentE2eTest, CollectorKillAndCutConnectionsLoseAndDuplicateNothing) {

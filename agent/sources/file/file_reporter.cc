@@ -16,7 +16,9 @@ namespace {
 using custos::v1::FileOp;
 using custos::v1::HealthLevel;
 
-constexpr char kSnapshotFile[] = "file-snapshot.v1";
+// How long a checkpoint waits for pushed events to become durable (the spool groups for 50 ms).
+constexpr std::chrono::milliseconds kCheckpointWait{250};
+constexpr std::chrono::milliseconds kStopWait{5000};
 
 }  // namespace
 
@@ -28,9 +30,14 @@ FileReporter::FileReporter(const FileSourceOptions& options, const PathFilter& f
       attributor_(attributor),
       clock_(clock),
       mechanism_(std::move(mechanism)),
-      snapshot_(options.snapshot_max_entries),
-      hasher_(options.hash_max_bytes, options.hash_rate_bytes_per_s, clock,
-              [this](custos::v1::Event&& e) { Push(std::move(e)); }) {}
+      snapshot_(options.snapshot_max_entries, /*journal=*/!options.state_dir.empty()),
+      store_(options.state_dir.empty()
+                 ? nullptr
+                 : std::make_unique<SnapshotStore>(fs::Posix(), options.state_dir,
+                                                   options.snapshot_max_entries)),
+      hasher_(
+          options.hash_max_bytes, options.hash_rate_bytes_per_s, clock,
+          [this](custos::v1::Event&& e, uint64_t journal_op) { Push(std::move(e), journal_op); }) {}
 
 FileReporter::~FileReporter() { Stop(); }
 
@@ -86,15 +93,49 @@ SourceHealth FileReporter::Health() const {
 void FileReporter::Start(EventSink* sink) {
   sink_.store(sink);
   baseline_ready_ = false;  // until this run's startup scan completes
+  checkpoint_due_ = false;
+  started_ = true;
+  if (store_) sink->AddDurabilityListener(store_.get());
   hasher_.Start();
   next_persist_ = clock_->SteadyNow() + options_.snapshot_persist_interval;
 }
 
-void FileReporter::Stop() { hasher_.Stop(); }
-
-void FileReporter::Push(custos::v1::Event&& event) {
+void FileReporter::Stop() {
+  if (!started_) return;
+  started_ = false;
+  hasher_.Stop();  // pushes what it still holds
   EventSink* sink = sink_.load();
-  if (sink == nullptr) return;
+  if (store_) {
+    // The last checkpoint: once everything pushed is durable, the snapshot is the persisted view.
+    Release(SealJournal());
+    if (baseline_ready_ && store_->WaitIdle(kStopWait)) {
+      MaybePersist(/*force=*/true);
+    } else if (baseline_ready_) {
+      logging::Warn(
+          "file: events not durable within 5 s of stop; the next start reports them "
+          "again as scan findings");
+    }
+    if (sink != nullptr) sink->RemoveDurabilityListener(store_.get());
+    store_->Abandon();
+  }
+}
+
+uint64_t FileReporter::SealJournal() {
+  std::string entries = snapshot_.TakeJournal();
+  if (!store_) return SnapshotStore::kNoOp;
+  return store_->Seal(std::move(entries));
+}
+
+void FileReporter::Release(uint64_t journal_op) {
+  if (store_) store_->SetMark(journal_op, 0);
+}
+
+void FileReporter::Push(custos::v1::Event&& event, uint64_t journal_op) {
+  EventSink* sink = sink_.load();
+  if (sink == nullptr) {
+    Release(journal_op);
+    return;
+  }
   std::lock_guard<std::mutex> lock(push_mu_);
   const int64_t now_ns = clock_->NowUnixNs();
   if (refused_ > 0) {
@@ -111,17 +152,26 @@ void FileReporter::Push(custos::v1::Event&& event) {
     lost_.fetch_add(1, std::memory_order_relaxed);
     if (refused_++ == 0) refused_since_ns_ = now_ns;
   }
+  // Refused or not, the change is recorded once what was accepted so far is durable: a refused
+  // event is reported as lost (EventsLost), never silently.
+  if (store_ && journal_op != SnapshotStore::kNoOp) {
+    store_->SetMark(journal_op, sink->DurabilityMark());
+  }
 }
 
 void FileReporter::Emit(FileOp op, const std::string& path, const std::string& old_path,
                         bool is_dir, const FileState* state, custos::v1::Actor actor,
-                        int64_t time_ns, std::function<int(int flags)> open_object) {
+                        int64_t time_ns, std::function<int(int flags)> open_object,
+                        uint64_t journal_op, bool scan) {
   custos::v1::Event event;
   event.set_time_ns(time_ns);
-  if (attributor_ != nullptr) attributor_->ResolveUserNames(&actor);
-  *event.mutable_actor() = std::move(actor);
+  if (!scan) {
+    if (attributor_ != nullptr) attributor_->ResolveUserNames(&actor);
+    *event.mutable_actor() = std::move(actor);
+  }
   auto* f = event.mutable_file();
   f->set_op(op);
+  f->set_observed_by(scan ? custos::v1::OBSERVED_BY_SCAN : custos::v1::OBSERVED_BY_WATCH);
   f->set_path(pipeline::EscapeToUtf8(path));
   if (!old_path.empty()) f->set_old_path(pipeline::EscapeToUtf8(old_path));
   f->set_is_dir(is_dir);
@@ -146,10 +196,10 @@ void FileReporter::Emit(FileOp op, const std::string& path, const std::string& o
     } else {
       opener = [path] { return Hasher::OpenPath(path); };
     }
-    hasher_.Submit(std::move(event), std::move(opener));
+    hasher_.Submit(std::move(event), std::move(opener), journal_op);
     return;
   }
-  Push(std::move(event));
+  Push(std::move(event), journal_op);
 }
 
 bool FileReporter::StatChange(const Change& change, const std::string& path, FileState* state) {
@@ -190,10 +240,14 @@ bool FileReporter::Report(Change change) {
   } else if (have && (previous || change.op == custos::v1::FILE_OP_CREATE)) {
     snapshot_.Upsert(change.path, state);
   }
-  if (!filter_.Reported(change.path)) return true;
+  const uint64_t journal_op = SealJournal();
+  if (!filter_.Reported(change.path)) {
+    Release(journal_op);
+    return true;
+  }
   const FileState* reported_state = have ? &state : (previous ? &*previous : nullptr);
   Emit(change.op, change.path, "", change.is_dir, reported_state, std::move(change.actor),
-       change.time_ns, std::move(change.open_object));
+       change.time_ns, std::move(change.open_object), journal_op);
   return true;
 }
 
@@ -202,7 +256,7 @@ void FileReporter::ReportRead(Change change) {
   FileState state;
   if (!StatChange(change, change.path, &state) || !S_ISREG(state.mode)) return;
   Emit(custos::v1::FILE_OP_READ, change.path, "", false, &state, std::move(change.actor),
-       change.time_ns, nullptr);
+       change.time_ns, nullptr, SnapshotStore::kNoOp);
 }
 
 bool FileReporter::ReportRename(Change& change) {
@@ -224,10 +278,14 @@ bool FileReporter::ReportRename(Change& change) {
     if (change.is_dir) AbsorbTree(to);
     if (have) snapshot_.Upsert(to, state);
   }
-  if (!filter_.Reported(from) && !filter_.Reported(to)) return true;
+  const uint64_t journal_op = SealJournal();
+  if (!filter_.Reported(from) && !filter_.Reported(to)) {
+    Release(journal_op);
+    return true;
+  }
   const FileState* reported_state = have ? &state : (previous ? &*previous : nullptr);
   Emit(custos::v1::FILE_OP_RENAME, to, from, change.is_dir, reported_state, std::move(change.actor),
-       change.time_ns, nullptr);
+       change.time_ns, nullptr, journal_op);
   return true;
 }
 
@@ -242,11 +300,14 @@ void FileReporter::ReportNewTree(const std::string& dir) {
     if (previous != nullptr && previous->inode == state.inode) continue;
     state.created_by_scan = true;  // the kernel's own CREATE/MODIFY for it are duplicates
     snapshot_.Upsert(path, state);
+    // Live activity (the kernel just named the new directory), found by a walk because its
+    // content may predate the watch: reported as observed by the watch, actor unknown.
     if (filter_.Reported(path)) {
       Emit(custos::v1::FILE_OP_CREATE, path, "", state.is_dir(), &state, UnknownActor(), now_ns,
-           nullptr);
+           nullptr, SealJournal());
     }
   }
+  Release(SealJournal());
   UpdateSnapshotCondition();
 }
 
@@ -256,6 +317,7 @@ void FileReporter::AbsorbTree(const std::string& dir) {
   const std::atomic<bool> never{false};
   ScanTree(dir, filter_, snapshot_.max_entries(), never, visit_, &found, &untracked);
   for (const auto& [path, state] : found) snapshot_.Upsert(path, state);
+  Release(SealJournal());
   UpdateSnapshotCondition();
 }
 
@@ -270,8 +332,19 @@ bool FileReporter::ScanRoots(const std::atomic<bool>& stop, SnapshotMap* out, ui
   return true;
 }
 
+void FileReporter::JournalChange(ChangeKind kind, const std::string& path, const FileState& state) {
+  if (!store_) return;
+  std::string entry;
+  if (kind == ChangeKind::kDeleted) {
+    AppendEraseEntry(&entry, path);
+  } else {
+    AppendUpsertEntry(&entry, path, state);
+  }
+  snapshot_.Journal(entry);
+}
+
 void FileReporter::EmitScanChange(ChangeKind kind, const std::string& path, const FileState& state,
-                                  int64_t time_ns) {
+                                  int64_t time_ns, uint64_t journal_op) {
   FileOp op = custos::v1::FILE_OP_UNSPECIFIED;
   switch (kind) {
     case ChangeKind::kCreated:
@@ -287,7 +360,8 @@ void FileReporter::EmitScanChange(ChangeKind kind, const std::string& path, cons
       op = custos::v1::FILE_OP_DELETE;
       break;
   }
-  Emit(op, path, "", state.is_dir(), &state, UnknownActor(), time_ns, nullptr);
+  Emit(op, path, "", state.is_dir(), &state, custos::v1::Actor(), time_ns, nullptr, journal_op,
+       /*scan=*/true);
 }
 
 bool FileReporter::StartupScan(const std::atomic<bool>& stop, int64_t watch_began_ns) {
@@ -295,23 +369,40 @@ bool FileReporter::StartupScan(const std::atomic<bool>& stop, int64_t watch_bega
   uint64_t untracked = 0;
   if (!ScanRoots(stop, &fresh, &untracked, watch_began_ns)) return false;
 
-  std::optional<DecodedSnapshot> previous;
-  if (!options_.state_dir.empty()) {
-    auto bytes = fs::Posix()->ReadFile(SnapshotPath());
-    if (bytes.ok()) {
-      auto decoded = DecodeSnapshot(*bytes, options_.snapshot_max_entries);
-      if (decoded.ok()) {
-        previous = std::move(*decoded);
-      } else {
-        logging::Warn("file: ignoring persisted snapshot",
-                      {{"path", SnapshotPath()}, {"error", decoded.status().ToString()}});
+  std::optional<SnapshotStore::Loaded> previous;
+  if (store_) {
+    // Journal records whose events the spool did not keep (power loss) are left out.
+    EventSink* sink = sink_.load();
+    auto loaded = store_->Load(sink != nullptr ? sink->RecoveredPosition() : std::nullopt);
+    if (loaded.ok()) {
+      previous = std::move(*loaded);
+      if (previous->journal_beyond_log) {
+        logging::Warn(
+            "file: snapshot journal is ahead of the spool (power loss?); those changes "
+            "are reported again as scan findings",
+            {{"path", store_->journal_path()}});
       }
+      if (previous->journal_torn) {
+        logging::Warn(
+            "file: snapshot journal ends in a torn record (power loss?); changes after "
+            "it are reported again as scan findings",
+            {{"path", store_->journal_path()}});
+      }
+    } else if (loaded.status().code() != StatusCode::kNotFound) {
+      logging::Warn("file: ignoring persisted snapshot",
+                    {{"path", store_->checkpoint_path()}, {"error", loaded.status().ToString()}});
     }
   }
+  Status persisted;
   if (previous) {
+    // The persisted view (checkpoint + journal) becomes a checkpoint of its own with an empty
+    // journal, which then follows the changes reported below as they become durable.
+    persisted = store_->Checkpoint(previous->roots, previous->entries);
+    checkpoint_due_ = previous->roots != filter_.roots();
     const int64_t now_ns = clock_->NowUnixNs();
     DiffSnapshots(previous->entries, fresh,
                   [&](ChangeKind kind, const std::string& path, const FileState& state) {
+                    JournalChange(kind, path, state);
                     bool covered = false;
                     for (const std::string& r : previous->roots) covered |= IsUnder(path, r);
                     if (!covered || !filter_.Reported(path)) return;
@@ -319,17 +410,22 @@ bool FileReporter::StartupScan(const std::atomic<bool>& stop, int64_t watch_bega
                       fresh[path].created_by_scan = true;
                       fresh[path].unconfirmed = false;  // reported now
                     }
-                    EmitScanChange(kind, path, state, now_ns);
+                    EmitScanChange(kind, path, state, now_ns, SealJournal());
                   });
+    Release(SealJournal());
   }
   snapshot_.Replace(std::move(fresh), untracked);
   baseline_ready_ = true;
   UpdateSnapshotCondition();
-  // A first baseline is written at once: a crash before the first periodic write would otherwise
-  // leave no reference, and everything made meanwhile would never be reported. After a
-  // comparison, the old file stays until the changes just pushed had time to reach the spool
-  // (periodic write or Stop); a crash before that reports them again rather than never.
-  if (!previous) MaybePersist(/*force=*/true);
+  // Without a persisted view a first baseline is written at once: a crash before the first
+  // periodic write would otherwise leave no reference, and everything made meanwhile would never
+  // be reported.
+  if (store_ && !previous) persisted = store_->Checkpoint(filter_.roots(), snapshot_.entries());
+  if (!persisted.ok()) {
+    SetCondition("persist", custos::v1::HEALTH_LEVEL_DEGRADED,
+                 "file: persist snapshot: " + persisted.message());
+    logging::Warn("file: persist snapshot failed", {{"error", persisted.ToString()}});
+  }
   return true;
 }
 
@@ -340,10 +436,12 @@ bool FileReporter::Rescan(const std::atomic<bool>& stop) {
   const int64_t now_ns = clock_->NowUnixNs();
   DiffSnapshots(snapshot_.entries(), fresh,
                 [&](ChangeKind kind, const std::string& path, const FileState& state) {
+                  JournalChange(kind, path, state);
                   if (!filter_.Reported(path)) return;
                   if (kind == ChangeKind::kCreated) fresh[path].created_by_scan = true;
-                  EmitScanChange(kind, path, state, now_ns);
+                  EmitScanChange(kind, path, state, now_ns, SealJournal());
                 });
+  Release(SealJournal());
   snapshot_.Replace(std::move(fresh), untracked);
   UpdateSnapshotCondition();
   return true;
@@ -383,28 +481,33 @@ void FileReporter::UpdateSnapshotCondition() {
                    " files not tracked across restarts and overflows");
 }
 
-std::string FileReporter::SnapshotPath() const {
-  return JoinPath(options_.state_dir, kSnapshotFile);
-}
-
 void FileReporter::MaybePersist(bool force) {
-  if (options_.state_dir.empty() || !baseline_ready_ || !snapshot_.dirty()) return;
+  if (!store_ || !baseline_ready_) return;
   const auto now = clock_->SteadyNow();
-  if (!force && now < next_persist_) return;
-  next_persist_ = now + options_.snapshot_persist_interval;
-  Status status = fs::Posix()->CreateDirs(options_.state_dir, 0700);
-  if (status.ok()) {
-    status = fs::WriteFileAtomic(fs::Posix(), SnapshotPath(),
-                                 EncodeSnapshot(filter_.roots(), snapshot_.entries()), 0600);
+  const uint64_t journaled = store_->journal_bytes();
+  const bool due =
+      checkpoint_due_ || journaled > kCheckpointJournalBytes ||
+      ((force || now >= next_persist_) && journaled > SnapshotStore::kJournalHeaderBytes);
+  if (!due || (!force && now < next_checkpoint_try_)) return;
+  Release(SealJournal());
+  // The snapshot equals the persisted view only once every change in it is journaled. Under a
+  // steady stream (or a slow hasher) that may not happen at once: try again a second later.
+  if (!store_->WaitIdle(kCheckpointWait)) {
+    next_checkpoint_try_ = now + std::chrono::seconds(1);
+    return;
   }
+  next_persist_ = now + options_.snapshot_persist_interval;
+  Status status = store_->Checkpoint(filter_.roots(), snapshot_.entries());
+  if (status.ok()) status = store_->journal_status();
   if (!status.ok()) {
     SetCondition("persist", custos::v1::HEALTH_LEVEL_DEGRADED,
                  "file: persist snapshot: " + status.message());
     logging::Warn("file: persist snapshot failed", {{"error", status.ToString()}});
+    next_checkpoint_try_ = now + options_.snapshot_persist_interval;
     return;
   }
+  checkpoint_due_ = false;
   SetCondition("persist", custos::v1::HEALTH_LEVEL_OK, "");
-  snapshot_.set_clean();
 }
 
 }  // namespace custos::agent::file

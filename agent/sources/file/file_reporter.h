@@ -22,6 +22,7 @@
 #include "agent/sources/file/hasher.h"
 #include "agent/sources/file/path_filter.h"
 #include "agent/sources/file/snapshot.h"
+#include "agent/sources/file/snapshot_store.h"
 #include "agent/sources/source.h"
 #include "common/time/clock.h"
 
@@ -49,6 +50,8 @@ class FileReporter {
 
   // ---- lifecycle (Start before the worker runs, Stop after it was joined) ----
   void Start(EventSink* sink);
+  // Stops the hasher (its queued events are pushed), waits up to 5 s for what was pushed to be
+  // durable and writes a checkpoint of the snapshot; idempotent.
   void Stop();
   void set_dir_visitor(DirVisitor visitor) { visit_ = std::move(visitor); }
 
@@ -81,9 +84,10 @@ class FileReporter {
   void ReportNewTree(const std::string& dir);
   // Content of `dir` enters the snapshot without events.
   void AbsorbTree(const std::string& dir);
-  // Scans the roots; with a persisted snapshot, reports what changed while the agent was down
-  // (only under roots the persisted snapshot covered). Persists a first baseline at once; after
-  // a comparison the result is persisted later (periodically or on Stop). False if stopped.
+  // Scans the roots; with a persisted view (snapshot_store.h: the last checkpoint plus the journal
+  // of changes whose events were durable), reports what changed while the agent was down (only
+  // under roots the persisted view covered), as scan findings (observed_by SCAN, no actor).
+  // Without one, persists a first baseline at once. False if stopped.
   // `watch_began_ns`: KernelNowNs() once the kernel watch was in place; what changed at or after
   // it (ctime) is left for the kernel's events (or, if they are lost, the next rescan) to report.
   bool StartupScan(const std::atomic<bool>& stop, int64_t watch_began_ns);
@@ -94,26 +98,37 @@ class FileReporter {
   // Pushes an AgentHealth event (component "source.file").
   void PushHealthEvent(custos::v1::HealthLevel level, const std::string& message,
                        const std::map<std::string, std::string>& facts);
-  // Writes the snapshot when due (force: now, if dirty). Never before the startup scan finished.
+  // Writes a checkpoint of the snapshot when due: the journal is past kCheckpointJournalBytes,
+  // the roots changed, or snapshot_persist_interval passed with a non-empty journal (force: now,
+  // if anything was journaled). Waits briefly for pending events to become durable; when they do
+  // not, tries again next time. Never before the startup scan finished.
   void MaybePersist(bool force);
+  static constexpr uint64_t kCheckpointJournalBytes = 4u << 20;
 
   const PathFilter& filter() const { return filter_; }
   Clock* clock() const { return clock_; }
 
  private:
   bool ReportRename(Change& change);
+  // `op`: the snapshot change this event reports (SnapshotStore::Seal); `scan`: found by a walk
+  // (observed_by SCAN, no actor) rather than by a kernel notification.
   void Emit(custos::v1::FileOp op, const std::string& path, const std::string& old_path,
             bool is_dir, const FileState* state, custos::v1::Actor actor, int64_t time_ns,
-            std::function<int(int flags)> open_object);
+            std::function<int(int flags)> open_object, uint64_t journal_op, bool scan = false);
+  // Seals the snapshot's journal entries so far into an op (SnapshotStore::kNoOp without a
+  // store); Release gives an op without an event its (immediate) mark.
+  uint64_t SealJournal();
+  void Release(uint64_t journal_op);
   // lstat(path), else fstat of open_object's O_PATH descriptor.
   static bool StatChange(const Change& change, const std::string& path, FileState* state);
   void EmitScanChange(ChangeKind kind, const std::string& path, const FileState& state,
-                      int64_t time_ns);
+                      int64_t time_ns, uint64_t journal_op);
+  // Journals the differences a Replace of the snapshot brings (for the persisted view).
+  void JournalChange(ChangeKind kind, const std::string& path, const FileState& state);
   bool ScanRoots(const std::atomic<bool>& stop, SnapshotMap* out, uint64_t* untracked,
                  int64_t unconfirmed_since_ns = kNeverUnconfirmed);
   void UpdateSnapshotCondition();
-  void Push(custos::v1::Event&& event);
-  std::string SnapshotPath() const;
+  void Push(custos::v1::Event&& event, uint64_t journal_op = SnapshotStore::kNoOp);
 
   const FileSourceOptions options_;
   const PathFilter& filter_;
@@ -124,8 +139,12 @@ class FileReporter {
 
   // Worker state.
   Snapshot snapshot_;
+  std::unique_ptr<SnapshotStore> store_;  // null without state_dir
   bool baseline_ready_ = false;
+  bool checkpoint_due_ = false;  // the persisted roots differ from ours
+  bool started_ = false;
   std::chrono::steady_clock::time_point next_persist_{};
+  std::chrono::steady_clock::time_point next_checkpoint_try_{};
 
   Hasher hasher_;
   std::atomic<EventSink*> sink_{nullptr};

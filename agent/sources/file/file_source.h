@@ -15,8 +15,9 @@
 // Actors: fanotify reports the pid, so events carry pid, executable, command line, uid, login
 // user (pipeline::ProcessAttributor). inotify has no pid: its actor is empty with partial=true.
 // Changes found by comparing with a snapshot (at startup: what changed while the agent was down;
-// after an overflow: what was missed) have an empty actor with partial=true and time_ns = when
-// they were found.
+// after an overflow: what was missed) are scan findings: FileEvent.observed_by SCAN, no actor at
+// all (nobody is known to have made them) and time_ns = when they were found. Everything else
+// is observed_by WATCH.
 //
 // Mechanisms (Health().mechanism and a log line say which one runs):
 //   "fanotify": FAN_MARK_FILESYSTEM on each root's filesystem, FAN_REPORT_DFID_NAME (Linux 5.9+,
@@ -25,12 +26,18 @@
 //               linux/inotify_file_source.h.
 //
 // Snapshot: path -> (size, mtime, inode, mode) of everything under the roots (minus excludes) is
-// kept in memory, persisted in state_dir (a first baseline at once, then on Stop and every
-// snapshot_persist_interval) and compared with the disk at Start. After a crash the next start
-// compares with the last persisted snapshot, so changes already reported since are reported again
-// (duplicates rather than losses; the one gap: an event the sink accepted but had not made
-// durable when a periodic write happened just before the crash). Memory: about 190 bytes per
-// tracked file for a 60-byte path (std::map node, key, state); snapshot_max_entries caps it
+// kept in memory and persisted in state_dir as a checkpoint plus a journal of changes
+// (snapshot_store.h). A change is journaled only once the sink reports its event written to its
+// log (EventSink::DurabilityMark, DurabilityListener: the spool writer tells right after each
+// append, with the spool position), so the persisted view never runs ahead of the spool: after
+// kill -9 the next start reports exactly the changes whose events had not reached the spool (or
+// were made while the agent was down), never one that had (but for the microseconds between the
+// spool's write and the journal's). After power loss, journal records whose spool records were
+// lost (EventSink::RecoveredPosition) or that were themselves lost are left out: those changes
+// are reported again, as scan findings. Checkpoints:
+// at start, every snapshot_persist_interval with a non-empty journal, past 4 MiB of journal, and
+// on Stop (after waiting up to 5 s for the last events to become durable). Memory: about 190 bytes
+// per tracked file for a 60-byte path (std::map node, key, state); snapshot_max_entries caps it
 // (beyond it files are not tracked and Health() says so). A rescan briefly holds two snapshots.
 //
 // Lifetimes: the attributor and clock must outlive the source; the sink passed to Start must

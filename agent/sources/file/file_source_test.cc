@@ -13,12 +13,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -499,10 +501,14 @@ TEST_P(FileSourceTest, RingOverflowReportsEventsLostAndRescanRecoversEveryFile) 
     EXPECT_GT(e.events_lost().count(), 0u);
     break;
   }
-  // Files found by the rescan have no actor.
-  size_t partial = 0;
-  for (const Event& e : events) partial += e.has_file() && e.actor().partial();
-  EXPECT_GT(partial, 0u);
+  // Files found by the rescan are scan findings: observed_by SCAN, no actor at all.
+  size_t scan_found = 0;
+  for (const Event& e : events) {
+    if (!e.has_file() || e.file().observed_by() != custos::v1::OBSERVED_BY_SCAN) continue;
+    ++scan_found;
+    EXPECT_FALSE(e.has_actor()) << e.ShortDebugString();
+  }
+  EXPECT_GT(scan_found, 0u);
   EXPECT_GT(source_->Health().lost, 0u);
 }
 
@@ -537,7 +543,7 @@ TEST_P(FileSourceTest, RestartReportsWhatChangedWhileStopped) {
   Barrier();  // the startup scan (first run: a baseline, no events) is done
   EXPECT_EQ(CountPathMentions(sink_.Events(), "keep.txt"), 0u);
   source_->Stop();
-  ASSERT_TRUE(std::filesystem::exists(state_dir_ + "/file-snapshot.v1"));
+  ASSERT_TRUE(std::filesystem::exists(state_dir_ + "/file-snapshot.v2"));
 
   WriteRaw(root_ + "/new.txt", "while the agent was down");
   WriteRaw(root_ + "/change.txt", "after, and longer");
@@ -557,14 +563,108 @@ TEST_P(FileSourceTest, RestartReportsWhatChangedWhileStopped) {
   }));
   const auto events = second.Events();
   const Event* created_event = FindFile(events, custos::v1::FILE_OP_CREATE, root_ + "/new.txt");
-  EXPECT_TRUE(created_event->actor().partial());
-  EXPECT_EQ(created_event->actor().pid(), 0u);
+  // Found by the startup scan: flagged so, and no actor is invented for it.
+  for (const char* name : {"new.txt", "change.txt", "gone.txt", "keep.txt"}) {
+    for (const Event& e : events) {
+      if (!e.has_file() || e.file().path() != root_ + "/" + name) continue;
+      EXPECT_EQ(e.file().observed_by(), custos::v1::OBSERVED_BY_SCAN) << name;
+      EXPECT_FALSE(e.has_actor()) << name;
+    }
+  }
   EXPECT_EQ(created_event->file().size(), 24u);
   EXPECT_EQ(FindFile(events, custos::v1::FILE_OP_MODIFY, root_ + "/change.txt")->file().size(),
             17u);
   EXPECT_EQ(FindFile(events, custos::v1::FILE_OP_ATTRIB, root_ + "/keep.txt")->file().mode(),
             0640u);
   EXPECT_EQ(CountPathMentions(events, "barrier"), 0u);  // unchanged since the snapshot
+  source_->Stop();
+  source_.reset();
+}
+
+// A sink that makes what it accepted durable only when told (as the spool writer does after
+// its fsync), so a test can "kill -9" the agent between a push and its durability.
+class DurableWhenToldSink : public CollectingSink {
+ public:
+  bool Push(Event&& event) override {
+    accepted_.fetch_add(1);  // before the event is visible: a mark taken then covers it
+    return CollectingSink::Push(std::move(event));
+  }
+  uint64_t DurabilityMark() override { return accepted_.load(); }
+  void AddDurabilityListener(DurabilityListener* listener) override {
+    std::lock_guard<std::mutex> lock(listener_mu_);
+    listener_ = listener;
+  }
+  void RemoveDurabilityListener(DurabilityListener* listener) override {
+    std::lock_guard<std::mutex> lock(listener_mu_);
+    if (listener_ == listener) listener_ = nullptr;
+  }
+  void MakeDurable() {
+    std::lock_guard<std::mutex> lock(listener_mu_);
+    if (listener_ != nullptr) listener_->OnLogged(accepted_.load(), {1, accepted_.load()});
+  }
+
+ private:
+  std::mutex listener_mu_;
+  DurabilityListener* listener_ = nullptr;  // guarded by listener_mu_
+  std::atomic<uint64_t> accepted_{0};
+};
+
+// Issue 17: a crash (kill -9) while the agent runs. What is on disk at that instant holds exactly
+// the changes whose events were durable: a restart from it reports the others — once, as scan
+// findings without an actor — and never one that was durable.
+TEST_P(FileSourceTest, RestartAfterACrashReportsOnlyChangesWhoseEventsWereNotDurable) {
+  DurableWhenToldSink sink;
+  {
+    auto created = CreateFileSource(Options(), &attributor_, nullptr);
+    ASSERT_TRUE(created.ok());
+    source_ = std::move(*created);
+    ASSERT_TRUE(source_->Start(&sink).ok());
+    Announce();
+  }
+  WriteRaw(root_ + "/durable.txt", "d");
+  ASSERT_TRUE(sink.WaitFor(Has(custos::v1::FILE_OP_MODIFY, root_ + "/durable.txt")));
+  sink.MakeDurable();
+  WriteRaw(root_ + "/pushed-not-durable.txt", "n");
+  ASSERT_TRUE(sink.WaitFor(Has(custos::v1::FILE_OP_MODIFY, root_ + "/pushed-not-durable.txt")));
+  // kill -9 now: the next start reads what is in the state directory at this instant.
+  const std::string crashed = tmp_.Sub("state-at-crash");
+  std::filesystem::copy(state_dir_, crashed, std::filesystem::copy_options::recursive);
+  sink.MakeDurable();
+  source_->Stop();
+  source_.reset();
+  WriteRaw(root_ + "/while-down.txt", "w");
+
+  FileSourceOptions after = Options();
+  after.state_dir = crashed;
+  CollectingSink second;
+  auto created = CreateFileSource(after, &attributor_, nullptr);
+  ASSERT_TRUE(created.ok());
+  source_ = std::move(*created);
+  ASSERT_TRUE(source_->Start(&second).ok());
+  ASSERT_TRUE(second.WaitFor([&](const std::vector<Event>& events) {
+    return FindFile(events, custos::v1::FILE_OP_CREATE, root_ + "/while-down.txt") &&
+           FindFile(events, custos::v1::FILE_OP_CREATE, root_ + "/pushed-not-durable.txt");
+  }));
+  // The startup scan's walk is over once it reports: a file made now is reported live.
+  const std::string live = root_ + "/after-restart.txt";
+  WriteRaw(live, "l");
+  ASSERT_TRUE(second.WaitFor(Has(custos::v1::FILE_OP_CREATE, live)));
+  const auto events = second.Events();
+  std::map<std::string, int> creates;
+  for (const Event& e : events) {
+    if (!e.has_file()) continue;
+    EXPECT_NE(e.file().path(), root_ + "/durable.txt")
+        << "reported again: " << e.ShortDebugString();
+    if (e.file().op() == custos::v1::FILE_OP_CREATE) ++creates[e.file().path()];
+    if (e.file().path() == live) continue;
+    EXPECT_EQ(e.file().observed_by(), custos::v1::OBSERVED_BY_SCAN) << e.ShortDebugString();
+    EXPECT_FALSE(e.has_actor()) << e.ShortDebugString();
+  }
+  EXPECT_EQ(creates[root_ + "/while-down.txt"], 1);
+  EXPECT_EQ(creates[root_ + "/pushed-not-durable.txt"], 1);
+  const Event* live_event = FindFile(events, custos::v1::FILE_OP_CREATE, live);
+  EXPECT_EQ(live_event->file().observed_by(), custos::v1::OBSERVED_BY_WATCH);
+  ExpectActorIsUs(*live_event);
   source_->Stop();
   source_.reset();
 }
@@ -885,9 +985,10 @@ TEST(SnapshotTest, EncodeDecodeRoundTripsAndRejectsCorruption) {
   entries["/r/a"] = {1, 2, 3, 0100644};
   entries["/r/a/b"] = {4, 5, 6, 040755};
   entries["/r/a\xff"] = {7, 8, 9, 0100600};
-  const std::string bytes = EncodeSnapshot({"/r"}, entries);
+  const std::string bytes = EncodeSnapshot({"/r"}, entries, 7);
   auto decoded = DecodeSnapshot(bytes, 100);
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->generation, 7u);
   EXPECT_EQ(decoded->roots, std::vector<std::string>{"/r"});
   ASSERT_EQ(decoded->entries.size(), 3u);
   EXPECT_EQ(decoded->entries["/r/a/b"].inode, 6u);
@@ -906,7 +1007,7 @@ TEST(SnapshotTest, UnconfirmedEntriesAreReportedByTheNextComparisonAndNeverPersi
   before["/r/seen-live"] = {1, 1, 1, 0100644};
   before["/r/maybe-lost"] = {1, 1, 2, 0100644};
   before["/r/maybe-lost"].unconfirmed = true;
-  auto decoded = DecodeSnapshot(EncodeSnapshot({"/r"}, before), 100);
+  auto decoded = DecodeSnapshot(EncodeSnapshot({"/r"}, before, 1), 100);
   ASSERT_TRUE(decoded.ok());
   EXPECT_EQ(decoded->entries.count("/r/maybe-lost"), 0u);  // a restart reports it as created
   EXPECT_EQ(decoded->entries.count("/r/seen-live"), 1u);

@@ -53,7 +53,7 @@ void Hasher::Stop() {
   }
   for (Job& job : left) {
     skipped_queue_.fetch_add(1, std::memory_order_relaxed);
-    emit_(std::move(job.event));
+    emit_(std::move(job.event), job.tag);
   }
 }
 
@@ -69,29 +69,29 @@ bool Hasher::TakeTokens(uint64_t bytes) {
   return true;
 }
 
-void Hasher::Submit(custos::v1::Event&& event, Opener opener) {
+void Hasher::Submit(custos::v1::Event&& event, Opener opener, uint64_t tag) {
   const uint64_t size = event.file().size();
   if (max_bytes_ == 0 || size > max_bytes_) {
     if (max_bytes_ != 0) too_big_.fetch_add(1, std::memory_order_relaxed);
-    emit_(std::move(event));
+    emit_(std::move(event), tag);
     return;
   }
   if (!TakeTokens(size)) {
     skipped_rate_.fetch_add(1, std::memory_order_relaxed);
-    emit_(std::move(event));
+    emit_(std::move(event), tag);
     return;
   }
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (running_ && !stopping_ && jobs_.size() < kMaxQueuedJobs) {
-      jobs_.push_back(Job{std::move(event), std::move(opener)});
+      jobs_.push_back(Job{std::move(event), std::move(opener), tag});
       lock.unlock();
       cv_.notify_one();
       return;
     }
   }
   skipped_queue_.fetch_add(1, std::memory_order_relaxed);
-  emit_(std::move(event));
+  emit_(std::move(event), tag);
 }
 
 int Hasher::OpenPath(const std::string& path) {
@@ -162,7 +162,7 @@ void Hasher::Run() {
     } else {
       failed_.fetch_add(1, std::memory_order_relaxed);
     }
-    emit_(std::move(job.event));
+    emit_(std::move(job.event), job.tag);
   }
 }
 

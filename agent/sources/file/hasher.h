@@ -29,7 +29,8 @@ namespace custos::agent::file {
 class Hasher {
  public:
   using Opener = std::function<int()>;  // an O_RDONLY descriptor, or -1
-  using Emit = std::function<void(custos::v1::Event&&)>;
+  // `tag` is the one given to Submit (the caller's reference to the event's snapshot change).
+  using Emit = std::function<void(custos::v1::Event&&, uint64_t tag)>;
 
   Hasher(uint64_t max_bytes, uint64_t rate_bytes_per_s, Clock* clock, Emit emit);
   ~Hasher();
@@ -38,7 +39,7 @@ class Hasher {
 
   void Start();
   void Stop();
-  void Submit(custos::v1::Event&& event, Opener opener);
+  void Submit(custos::v1::Event&& event, Opener opener, uint64_t tag = 0);
 
   // Opens `path` for hashing (no symlinks, no atime update when permitted, never blocks on a
   // FIFO).
@@ -57,6 +58,7 @@ class Hasher {
   struct Job {
     custos::v1::Event event;
     Opener opener;
+    uint64_t tag = 0;
   };
   void Run();
   bool Hash(Job* job);

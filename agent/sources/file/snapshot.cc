@@ -13,7 +13,11 @@
 namespace custos::agent::file {
 namespace {
 
-constexpr char kMagic[8] = {'C', 'F', 'S', 'N', 'A', 'P', '0', '1'};
+constexpr char kMagicV1[8] = {'C', 'F', 'S', 'N', 'A', 'P', '0', '1'};
+constexpr char kMagic[8] = {'C', 'F', 'S', 'N', 'A', 'P', '0', '2'};
+constexpr char kUpsert = 'U';
+constexpr char kErase = 'E';
+constexpr char kMove = 'M';
 
 FileState FromStat(const struct stat& st) {
   FileState s;
@@ -88,6 +92,21 @@ const FileState* Snapshot::Find(const std::string& path) const {
 }
 
 bool Snapshot::Upsert(const std::string& path, const FileState& state) {
+  if (!UpsertEntry(path, state)) return false;
+  if (journaling_) AppendUpsertEntry(&journal_, path, state);
+  return true;
+}
+
+void Snapshot::EraseTree(const std::string& path) {
+  EraseTreeEntries(path);
+  if (journaling_) AppendEraseEntry(&journal_, path);
+}
+
+void Snapshot::Journal(std::string_view entries) {
+  if (journaling_) journal_.append(entries);
+}
+
+bool Snapshot::UpsertEntry(const std::string& path, const FileState& state) {
   auto it = entries_.find(path);
   if (it != entries_.end()) {
     it->second = state;
@@ -103,7 +122,7 @@ bool Snapshot::Upsert(const std::string& path, const FileState& state) {
   return true;
 }
 
-void Snapshot::EraseTree(const std::string& path) {
+void Snapshot::EraseTreeEntries(const std::string& path) {
   if (entries_.erase(path) > 0) dirty_ = true;
   auto [first, last] = ChildRange(entries_, path);
   if (first != last) dirty_ = true;
@@ -122,9 +141,43 @@ void Snapshot::MoveTree(const std::string& from, const std::string& to) {
     moved.emplace_back(to + it->first.substr(from.size()), it->second);
   }
   entries_.erase(first, last);
-  EraseTree(to);  // a rename replaces what was at the destination
-  for (auto& [path, state] : moved) Upsert(path, state);
+  EraseTreeEntries(to);  // a rename replaces what was at the destination
+  for (auto& [path, state] : moved) UpsertEntry(path, state);
   dirty_ = true;
+  if (journaling_) AppendMoveEntry(&journal_, from, to);
+}
+
+bool Snapshot::ApplyJournal(std::string_view entries) {
+  Reader in(entries);
+  while (in.Remaining() > 0) {
+    char kind = 0;
+    uint32_t len = 0;
+    std::string_view path;
+    if (!in.Get(&kind) || !in.Get(&len) || !in.Bytes(len, &path)) return false;
+    switch (kind) {
+      case kUpsert: {
+        FileState state;
+        if (!in.Get(&state.size) || !in.Get(&state.mtime_ns) || !in.Get(&state.inode) ||
+            !in.Get(&state.mode)) {
+          return false;
+        }
+        Upsert(std::string(path), state);
+        break;
+      }
+      case kErase:
+        EraseTree(std::string(path));
+        break;
+      case kMove: {
+        std::string_view to;
+        if (!in.Get(&len) || !in.Bytes(len, &to)) return false;
+        MoveTree(std::string(path), std::string(to));
+        break;
+      }
+      default:
+        return false;
+    }
+  }
+  return true;
 }
 
 void Snapshot::Replace(SnapshotMap entries, uint64_t untracked) {
@@ -207,8 +260,34 @@ void DiffSnapshots(
   }
 }
 
-std::string EncodeSnapshot(const std::vector<std::string>& roots, const SnapshotMap& entries) {
+void AppendUpsertEntry(std::string* out, const std::string& path, const FileState& state) {
+  out->push_back(kUpsert);
+  Put<uint32_t>(out, static_cast<uint32_t>(path.size()));
+  out->append(path);
+  Put<uint64_t>(out, state.size);
+  Put<int64_t>(out, state.mtime_ns);
+  Put<uint64_t>(out, state.inode);
+  Put<uint32_t>(out, state.mode);
+}
+
+void AppendEraseEntry(std::string* out, const std::string& path) {
+  out->push_back(kErase);
+  Put<uint32_t>(out, static_cast<uint32_t>(path.size()));
+  out->append(path);
+}
+
+void AppendMoveEntry(std::string* out, const std::string& from, const std::string& to) {
+  out->push_back(kMove);
+  Put<uint32_t>(out, static_cast<uint32_t>(from.size()));
+  out->append(from);
+  Put<uint32_t>(out, static_cast<uint32_t>(to.size()));
+  out->append(to);
+}
+
+std::string EncodeSnapshot(const std::vector<std::string>& roots, const SnapshotMap& entries,
+                           uint64_t generation) {
   std::string out(kMagic, sizeof(kMagic));
+  Put<uint64_t>(&out, generation);
   Put<uint32_t>(&out, static_cast<uint32_t>(roots.size()));
   for (const std::string& root : roots) {
     Put<uint32_t>(&out, static_cast<uint32_t>(root.size()));
@@ -241,15 +320,16 @@ Result<DecodedSnapshot> DecodeSnapshot(std::string_view bytes, size_t max_entrie
   const auto corrupt = [](const std::string& why) {
     return DataLossError("file: snapshot: " + why);
   };
-  if (bytes.size() < sizeof(kMagic) + 4 || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
-    return corrupt("bad magic");
-  }
+  if (bytes.size() < sizeof(kMagic) + 4) return corrupt("bad magic");
+  const bool v1 = std::memcmp(bytes.data(), kMagicV1, sizeof(kMagicV1)) == 0;
+  if (!v1 && std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) return corrupt("bad magic");
   uint32_t stored_crc;
   std::memcpy(&stored_crc, bytes.data() + bytes.size() - 4, 4);
   const std::string_view body = bytes.substr(0, bytes.size() - 4);
   if (crypto::Crc32c(body.data(), body.size()) != stored_crc) return corrupt("CRC mismatch");
   Reader in(body.substr(sizeof(kMagic)));
   DecodedSnapshot out;
+  if (!v1 && !in.Get(&out.generation)) return corrupt("truncated generation");
   uint32_t root_count = 0;
   if (!in.Get(&root_count) || root_count > 4096) return corrupt("bad root count");
   for (uint32_t i = 0; i < root_count; ++i) {

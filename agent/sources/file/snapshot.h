@@ -1,14 +1,20 @@
 // Internal to agent/sources/file: the file snapshot (path -> size, mtime, inode, mode), the tree
 // walk that builds it, the comparison of two snapshots, and its persisted form.
 //
-// Persisted format "file-snapshot.v1" (little-endian, written atomically with
-// fs::WriteFileAtomic, mode 0600):
-//   magic      8 bytes  "CFSNAP01"
+// Persisted format "file-snapshot.v2" (little-endian, written atomically with
+// fs::WriteFileAtomic, mode 0600); "CFSNAP01" (v1, without generation) is still read:
+//   magic      8 bytes  "CFSNAP02"
+//   generation u64      (v2 only) matches the journal that continues it (snapshot_store.h)
 //   root_count u32, then per root: u32 length, bytes
 //   count      u64, then per entry, in strictly increasing byte order of path:
 //              u32 shared (bytes shared with the previous path), u32 suffix length, suffix bytes,
 //              u64 size, i64 mtime_ns, u64 inode, u32 mode (st_mode)
 //   crc        u32 CRC32C of everything before it
+// Journal entries (what a Snapshot that journals records for each change, replayed in order by
+// ApplyJournal; framed into records by snapshot_store.h):
+//   'U' u32 length, path, u64 size, i64 mtime_ns, u64 inode, u32 mode   Upsert
+//   'E' u32 length, path                                               EraseTree
+//   'M' u32 length, from, u32 length, to                               MoveTree
 // Unconfirmed entries are left out, so a crash before their events were handled makes the next
 // start report them. Decode rejects (DataLoss) anything that does not parse exactly, is out of
 // order, exceeds the entry cap or fails the CRC; the caller then treats the snapshot as absent.
@@ -60,7 +66,10 @@ using SnapshotMap = std::map<std::string, FileState>;
 
 class Snapshot {
  public:
-  explicit Snapshot(size_t max_entries) : max_entries_(max_entries) {}
+  // `journal`: Upsert, EraseTree and MoveTree also append a journal entry (format above) for
+  // TakeJournal, so a persisted view can follow the in-memory one change by change.
+  explicit Snapshot(size_t max_entries, bool journal = false)
+      : max_entries_(max_entries), journaling_(journal) {}
 
   const FileState* Find(const std::string& path) const;
   // Inserts or replaces; false (and counted as untracked) when the cap is reached.
@@ -69,7 +78,15 @@ class Snapshot {
   void EraseTree(const std::string& path);
   // Moves `from` and everything below it to `to` (replacing what was there).
   void MoveTree(const std::string& from, const std::string& to);
+  // Not journaled: a caller that replaces the map journals the differences itself.
   void Replace(SnapshotMap entries, uint64_t untracked);
+  // The journal entries of the changes since the last call (empty when not journaling).
+  std::string TakeJournal() { return std::move(journal_); }
+  // Appends entries (e.g. the differences a Replace brings) to the pending journal.
+  void Journal(std::string_view entries);
+  // Replays journal entries; false (the snapshot then holds a prefix of them) when they do not
+  // parse. Bytes from disk: never crashes.
+  bool ApplyJournal(std::string_view entries);
 
   const SnapshotMap& entries() const { return entries_; }
   size_t size() const { return entries_.size(); }
@@ -79,7 +96,12 @@ class Snapshot {
   void set_clean() { dirty_ = false; }
 
  private:
+  bool UpsertEntry(const std::string& path, const FileState& state);
+  void EraseTreeEntries(const std::string& path);
+
   const size_t max_entries_;
+  const bool journaling_;
+  std::string journal_;
   SnapshotMap entries_;
   uint64_t untracked_ = 0;
   bool dirty_ = false;
@@ -108,8 +130,15 @@ void DiffSnapshots(
     const SnapshotMap& before, const SnapshotMap& after,
     const std::function<void(ChangeKind, const std::string& path, const FileState& state)>& change);
 
-std::string EncodeSnapshot(const std::vector<std::string>& roots, const SnapshotMap& entries);
+// Journal entries, as a journaling Snapshot appends them.
+void AppendUpsertEntry(std::string* out, const std::string& path, const FileState& state);
+void AppendEraseEntry(std::string* out, const std::string& path);
+void AppendMoveEntry(std::string* out, const std::string& from, const std::string& to);
+
+std::string EncodeSnapshot(const std::vector<std::string>& roots, const SnapshotMap& entries,
+                           uint64_t generation);
 struct DecodedSnapshot {
+  uint64_t generation = 0;  // 0 for v1
   std::vector<std::string> roots;
   SnapshotMap entries;
 };

@@ -411,7 +411,7 @@ void FanotifyFileSource::WorkerLoop() {
     reporter_.Report(
         {custos::v1::FILE_OP_DELETE, p.path, "", p.is_dir, std::move(p.actor), p.time_ns, nullptr});
   }
-  reporter_.MaybePersist(/*force=*/true);
+  // The final checkpoint is FileReporter::Stop's, once the hasher has pushed what it holds.
 }
 
 int FanotifyFileSource::OpenByHandle(const std::string& key, int flags) const {

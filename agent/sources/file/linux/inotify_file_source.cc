@@ -210,7 +210,7 @@ void InotifyFileSource::WorkerLoop() {
   }
   for (Pending& p : pairer_.TakeAll())
     Report(custos::v1::FILE_OP_DELETE, p.path, p.is_dir, p.time_ns);
-  reporter_.MaybePersist(/*force=*/true);
+  // The final checkpoint is FileReporter::Stop's, once the hasher has pushed what it holds.
 }
 
 void InotifyFileSource::AddWatch(const std::string& dir) {
