@@ -123,6 +123,7 @@ Result<std::unique_ptr<ssl::context>> MakeServerContext(std::string_view cert_ch
                               "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305") != 1) {
     return InternalError("api: TLS server context: ciphers: " + crypto::DrainOpenSslErrors());
   }
+  CUSTOS_RETURN_IF_ERROR(crypto::RestrictTlsGroups(raw));
   SSL_CTX_set_verify(raw, SSL_VERIFY_NONE, nullptr);
   SSL_CTX_set_alpn_select_cb(raw, &SelectAlpn, nullptr);
 

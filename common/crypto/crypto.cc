@@ -602,11 +602,13 @@ Status SetProtocolVersions(SSL_CTX* ctx, int min_version, int max_version,
   return OkStatus();
 }
 
-// Shared hardening: no resumption (every connection verifies the peer afresh), no renegotiation.
-void HardenContext(SSL_CTX* ctx) {
+// Shared hardening: no resumption (every connection verifies the peer afresh), no renegotiation,
+// only the key-exchange groups of kTlsGroups.
+Status HardenContext(SSL_CTX* ctx) {
   SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_num_tickets(ctx, 0);
+  return RestrictTlsGroups(ctx);
 }
 
 Status LoadCertificateAndKey(SSL_CTX* ctx, std::string_view cert_pem, std::string_view key_pem,
@@ -966,6 +968,14 @@ Status VerifyCertificate(std::string_view cert_pem, std::string_view ca_pem,
 
 // ---- TLS contexts ------------------------------------------------------------------------
 
+Status RestrictTlsGroups(SSL_CTX* ctx) {
+  const std::string groups(kTlsGroups);
+  if (SSL_CTX_set1_groups_list(ctx, groups.c_str()) != 1) {
+    return InvalidArgumentError(OpenSslMessage("TLS context: key-exchange groups " + groups));
+  }
+  return OkStatus();
+}
+
 Result<TlsContext> TlsContext::ForServer(const TlsServerOptions& options) {
   constexpr std::string_view kContext = "TLS server context";
   CUSTOS_RETURN_IF_ERROR(ValidateAlpn(options.alpn, kContext));
@@ -973,7 +983,7 @@ Result<TlsContext> TlsContext::ForServer(const TlsServerOptions& options) {
   if (!ctx) return InternalError(OpenSslMessage(kContext));
   CUSTOS_RETURN_IF_ERROR(SetProtocolVersions(
       ctx.get(), options.allow_tls12 ? TLS1_2_VERSION : TLS1_3_VERSION, TLS1_3_VERSION, kContext));
-  HardenContext(ctx.get());
+  CUSTOS_RETURN_IF_ERROR(HardenContext(ctx.get()));
   static constexpr unsigned char kSessionIdContext[] = "custos";
   SSL_CTX_set_session_id_context(ctx.get(), kSessionIdContext, sizeof(kSessionIdContext) - 1);
 
@@ -1015,7 +1025,7 @@ Result<TlsContext> TlsContext::ForClient(const TlsClientOptions& options) {
     min_version = std::min(min_version, max_version);
   }
   CUSTOS_RETURN_IF_ERROR(SetProtocolVersions(ctx.get(), min_version, max_version, kContext));
-  HardenContext(ctx.get());
+  CUSTOS_RETURN_IF_ERROR(HardenContext(ctx.get()));
 
   CUSTOS_RETURN_IF_ERROR(
       TrustCa(ctx.get(), options.ca_pem, /*advertise_to_clients=*/false, kContext));

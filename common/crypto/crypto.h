@@ -127,6 +127,16 @@ struct TlsClientOptions {
   std::string alpn = std::string(kAlpnCustos1);
 };
 
+// Key-exchange groups every Custos TLS context accepts: elliptic-curve groups of at least 128-bit
+// strength. Finite-field groups (OpenSSL 3.0 accepts them in TLS 1.3 by default) are left out:
+// ffdhe2048 is weaker than everything else in the handshake, and the large ones let a client
+// that has not authenticated make the server spend milliseconds of CPU per handshake.
+inline constexpr std::string_view kTlsGroups = "X25519:P-256:X448:P-521:P-384";
+
+// Restricts ctx to kTlsGroups. ForServer and ForClient do this; for contexts built elsewhere
+// (the HTTPS API). InvalidArgument with OpenSSL's reason when the library lacks a group.
+Status RestrictTlsGroups(SSL_CTX* ctx);
+
 // Owns an SSL_CTX. Movable, not copyable.
 class TlsContext {
  public:

@@ -614,6 +614,47 @@ TEST(TlsTest, RefusesTls12Client) {
   EXPECT_THAT(hs.server.error, HasSubstr("unsupported protocol"));
 }
 
+// A client that offers only a finite-field group: OpenSSL's default would accept ffdhe2048
+// (112-bit) and let a client make the server compute ffdhe8192 before it has authenticated.
+TEST(TlsTest, RefusesClientOfferingOnlyFiniteFieldGroups) {
+  for (const char* group : {"ffdhe2048", "ffdhe8192"}) {
+    TlsContext server = ValueOrDie(TlsContext::ForServer(ServerOptions()));
+    TlsContext client = ValueOrDie(TlsContext::ForClient(AgentOptions()));
+    ASSERT_EQ(SSL_CTX_set1_groups_list(client.native(), group), 1) << group;
+    Handshake hs = RunHandshake(server, client);
+    EXPECT_FALSE(hs.server.ok) << group;
+    EXPECT_FALSE(hs.client.ok) << group;
+    EXPECT_THAT(hs.server.error, HasSubstr("no suitable key share")) << group;
+  }
+}
+
+TEST(TlsTest, AcceptsEveryEllipticCurveGroupOfTheAllowList) {
+  for (const char* group : {"X25519", "P-256", "X448", "P-521", "P-384"}) {
+    TlsContext server = ValueOrDie(TlsContext::ForServer(ServerOptions()));
+    TlsContext client = ValueOrDie(TlsContext::ForClient(AgentOptions()));
+    ASSERT_EQ(SSL_CTX_set1_groups_list(client.native(), group), 1) << group;
+    Handshake hs = RunHandshake(server, client);
+    EXPECT_TRUE(hs.server.ok) << group << ": " << hs.server.error;
+    EXPECT_TRUE(hs.client.ok) << group << ": " << hs.client.error;
+  }
+}
+
+// For contexts built outside ForServer (the HTTPS API), with TLS 1.2 allowed.
+TEST(TlsTest, RestrictTlsGroupsAppliesToAContextBuiltElsewhere) {
+  TlsServerOptions options = ServerOptions();
+  options.allow_tls12 = true;
+  TlsContext server = ValueOrDie(TlsContext::ForServer(options));
+  ASSERT_EQ(SSL_CTX_set1_groups_list(server.native(), "ffdhe2048:X25519"), 1);
+  TlsClientOptions client_options = AgentOptions();
+  client_options.allow_tls12 = true;
+  TlsContext client = ValueOrDie(TlsContext::ForClient(client_options));
+  ASSERT_EQ(SSL_CTX_set1_groups_list(client.native(), "ffdhe2048"), 1);
+  EXPECT_TRUE(RunHandshake(server, client).server.ok);  // the unrestricted context accepts
+
+  ASSERT_OK(RestrictTlsGroups(server.native()));
+  EXPECT_FALSE(RunHandshake(server, client).server.ok);
+}
+
 TEST(TlsTest, AcceptsTls12ClientWhenAllowed) {
   TlsServerOptions server = ServerOptions();
   server.allow_tls12 = true;
