@@ -18,5 +18,6 @@ apt-get install -y -qq --no-install-recommends \
   libgtest-dev libgmock-dev libbenchmark-dev \
   libspdlog-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev \
   clang clang-format clang-tidy libclang-rt-14-dev \
-  python3 procps time curl nftables dosfstools e2fsprogs >/dev/null
+  python3 procps time curl nftables dosfstools e2fsprogs \
+  sslscan >/dev/null
 echo "install-deps: Debian packages for Custos are installed"
