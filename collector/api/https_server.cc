@@ -16,6 +16,7 @@
 
 #include "common/crypto/crypto.h"
 #include "common/log/log.h"
+#include "common/net/admission.h"
 #include "common/net/asio.h"  // first: Beast includes Asio
 
 #include <boost/beast/core.hpp>
@@ -157,8 +158,10 @@ class BeastHttpsServer;
 // posts the response back. Kept alive by the shared_ptr in its pending operations.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  // `address` is the key the server counts this connection under.
-  Connection(BeastHttpsServer* server, tcp::socket socket, ssl::context& ctx, std::string address);
+  // `address` is the peer's address; `slot` its place under the server's connection caps, given
+  // back when the connection is destroyed.
+  Connection(BeastHttpsServer* server, tcp::socket socket, ssl::context& ctx, std::string address,
+             net::AddressSlots::Slot slot);
   ~Connection();
   void Start();
 
@@ -182,6 +185,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   BeastHttpsServer* server_;
   beast::ssl_stream<beast::tcp_stream> stream_;
   std::string remote_address_;
+  net::AddressSlots::Slot slot_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   HttpRequest request_;    // the request being read: its header fields once the header is in
@@ -208,6 +212,7 @@ class BeastHttpsServer final : public HttpsServer {
         rejected_per_address_(Rejected("per_address_limit")),
         rejected_handshake_timeout_(Rejected("handshake_timeout")),
         rejected_handshake_failed_(Rejected("handshake_failed")),
+        connection_slots_(options.max_connections_per_address, options.max_connections),
         io_(std::in_place, options.io_threads),
         acceptor_(std::in_place, asio::make_strand(*io_)) {
     auto prefix = crypto::RandomBytes(4);
@@ -308,14 +313,6 @@ class BeastHttpsServer final : public HttpsServer {
   bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
   // Null once Stop has begun joining it.
   asio::thread_pool* workers() { return workers_ ? &*workers_ : nullptr; }
-  void ConnectionClosed(const std::string& address) {
-    {
-      std::lock_guard<std::mutex> lock(address_mu_);
-      auto it = per_address_.find(address);
-      if (it != per_address_.end() && --it->second == 0) per_address_.erase(it);
-    }
-    open_connections_.fetch_sub(1, std::memory_order_relaxed);
-  }
   void HandshakeFailed(bool timed_out) {
     (timed_out ? rejected_handshake_timeout_ : rejected_handshake_failed_)->Inc();
   }
@@ -345,18 +342,6 @@ class BeastHttpsServer final : public HttpsServer {
                           {"path", request.path},
                           {"error", error}});
     return JsonError(500, "internal", "internal error", request.request_id);
-  }
-
-  // Counts the connection under its address; false when that address is at its limit.
-  bool ReserveAddress(const std::string& address) {
-    std::lock_guard<std::mutex> lock(address_mu_);
-    uint32_t& n = per_address_[address];
-    if (n >= options_.max_connections_per_address) {
-      if (n == 0) per_address_.erase(address);
-      return false;
-    }
-    ++n;
-    return true;
   }
 
   void Refuse(tcp::socket& socket, metrics::Counter* counter, const char* what) {
@@ -400,24 +385,20 @@ class BeastHttpsServer final : public HttpsServer {
             });
             return;
           }
-          error_code endpoint_ec;
-          const tcp::endpoint remote = socket.remote_endpoint(endpoint_ec);
-          asio::ip::address address = remote.address();
-          if (address.is_v6() && address.to_v6().is_v4_mapped()) {
-            address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
-          }
-          const std::string key = endpoint_ec ? std::string("-") : address.to_string();
-          if (open_connections_.load(std::memory_order_relaxed) >= options_.max_connections) {
+          const std::string key = net::PeerAddressKey(socket);
+          net::AddressSlots::Refusal why = net::AddressSlots::Refusal::kNone;
+          net::AddressSlots::Slot slot = connection_slots_.TryAcquire(key, &why);
+          if (why == net::AddressSlots::Refusal::kTotal) {
             Refuse(socket, rejected_max_connections_, "api: too many connections, refusing");
-          } else if (!ReserveAddress(key)) {
+          } else if (!slot) {
             Refuse(socket, rejected_per_address_,
                    "api: too many connections from one address, refusing");
           } else {
-            open_connections_.fetch_add(1, std::memory_order_relaxed);
             // Responses go out as a few TLS records; Nagle plus delayed ACK would add 40 ms.
             error_code ignored;
             socket.set_option(tcp::no_delay(true), ignored);
-            std::make_shared<Connection>(this, std::move(socket), *ssl_ctx_, key)->Start();
+            std::make_shared<Connection>(this, std::move(socket), *ssl_ctx_, key, std::move(slot))
+                ->Start();
           }
           Accept();
         });
@@ -436,9 +417,8 @@ class BeastHttpsServer final : public HttpsServer {
   metrics::Counter* rejected_handshake_failed_;
   std::string request_id_prefix_;
   std::atomic<uint64_t> next_request_{0};
-  std::mutex address_mu_;
-  std::unordered_map<std::string, uint32_t> per_address_;  // guarded by address_mu_
-  std::atomic<uint32_t> open_connections_{0};
+  // Declared before io_: Connections hold slots of it.
+  net::AddressSlots connection_slots_;
   std::atomic<uint64_t> refused_{0};
   std::atomic<bool> stopping_{false};
   std::optional<asio::io_context> io_;
@@ -452,10 +432,13 @@ class BeastHttpsServer final : public HttpsServer {
 };
 
 Connection::Connection(BeastHttpsServer* server, tcp::socket socket, ssl::context& ctx,
-                       std::string address)
-    : server_(server), stream_(std::move(socket), ctx), remote_address_(std::move(address)) {}
+                       std::string address, net::AddressSlots::Slot slot)
+    : server_(server),
+      stream_(std::move(socket), ctx),
+      remote_address_(std::move(address)),
+      slot_(std::move(slot)) {}
 
-Connection::~Connection() { server_->ConnectionClosed(remote_address_); }
+Connection::~Connection() = default;
 
 void Connection::Start() {
   beast::get_lowest_layer(stream_).expires_after(server_->options().handshake_timeout);

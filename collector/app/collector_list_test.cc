@@ -87,6 +87,32 @@ TEST_F(CollectorListTest, AgentListEscapesHostNamesAndRevokeReasons) {
   EXPECT_THAT(list.out, HasSubstr("revoked: " + kHostileEscaped + "\n"));
 }
 
+TEST_F(CollectorListTest, AgentClaimingALiveAgentsHostNameIsListedUnconfirmedUntilConfirmed) {
+  {
+    auto store = store::OpenSqliteStore({.path = db_path()});
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store::AgentRecord agent;
+    agent.agent_id = "agt_first";
+    agent.hostname = "alice-laptop";
+    agent.enrolled_at_ns = kT0;
+    ASSERT_TRUE((*store)->RegisterAgent(agent).ok());
+    agent.agent_id = "agt_claimer";
+    ASSERT_TRUE((*store)->RegisterAgent(agent).ok());
+  }
+  auto list = Collector({"agent", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_THAT(list.out, HasSubstr("active, unconfirmed host"));
+  EXPECT_EQ(list.out.find("unconfirmed"), list.out.rfind("unconfirmed")) << list.out;  // one
+  auto confirm = Collector({"agent", "confirm", "agt_claimer"});
+  ASSERT_EQ(confirm.exit_code, 0) << confirm.err;
+  EXPECT_THAT(confirm.out, HasSubstr("confirmed"));
+  list = Collector({"agent", "list"});
+  EXPECT_EQ(list.out.find("unconfirmed"), std::string::npos) << list.out;
+  auto unknown = Collector({"agent", "confirm", "agt_nobody"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("agt_nobody"));
+}
+
 TEST_F(CollectorListTest, TokenListEscapesNotes) {
   {
     auto store = store::OpenSqliteStore({.path = db_path()});

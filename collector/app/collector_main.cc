@@ -49,10 +49,15 @@ Usage:
                                     viewer (read only).
   custos-collector api-token list   API tokens (never the secrets).
   custos-collector api-token revoke ID
-  custos-collector agent list       Enrolled agents.
+  custos-collector agent list       Enrolled agents. STATE "unconfirmed host" marks an agent
+                                    that enrolled claiming the host name of another live agent:
+                                    its events are stored but not scored as that host's people.
+  custos-collector agent confirm AGENT_ID
+                                    Vouch for the host name an unconfirmed agent claimed (e.g.
+                                    a reinstalled machine; revoke the old agent too).
   custos-collector agent revoke AGENT_ID --reason TEXT
-                                    Refuse this agent from now on (its open session is closed
-                                    at its next reconnect; re-enroll to readmit the host).
+                                    Refuse this agent from now on (a running collector closes
+                                    its open session within a second; re-enroll to readmit).
 
 Options (all commands):
   --config FILE        YAML configuration (default /etc/custos/collector.yaml if it exists;
@@ -341,7 +346,9 @@ int Agent(const CollectorConfig& c, const flags::Args& args) {
                 {a.hostname, 24},
                 {FormatUnixNs(a.enrolled_at_ns), 25},
                 {a.last_seen_ns ? FormatUnixNs(a.last_seen_ns) : "never", 25},
-                {a.revoked_at_ns ? "revoked: " + a.revoke_reason : "active"}});
+                {a.revoked_at_ns    ? "revoked: " + a.revoke_reason
+                 : a.host_confirmed ? "active"
+                                    : "active, unconfirmed host"}});
     }
     return 0;
   }
@@ -355,7 +362,13 @@ int Agent(const CollectorConfig& c, const flags::Args& args) {
     std::printf("agent %s revoked\n", pos[2].c_str());
     return 0;
   }
-  return UsageError("agent: expected list or revoke");
+  if (verb == "confirm") {
+    if (pos.size() != 3) return UsageError("agent confirm takes one AGENT_ID");
+    if (Status r = (*st)->ConfirmAgentHost(pos[2]); !r.ok()) return Failure(r);
+    std::printf("agent %s: host name confirmed\n", pos[2].c_str());
+    return 0;
+  }
+  return UsageError("agent: expected list, confirm or revoke");
 }
 
 sigset_t BlockStopSignals() {

@@ -262,8 +262,7 @@ class Server final : public IngestServer {
   // authenticated yet, while its address has a pre-authentication slot.
   void Admit(tcp::socket socket) {
     error_code ec;
-    auto ep = socket.remote_endpoint(ec);
-    std::string address = ec ? "unknown" : ep.address().to_string();
+    std::string address = net::PeerAddressKey(socket);
     net::AddressSlots::Refusal why = net::AddressSlots::Refusal::kNone;
     net::AddressSlots::Slot slot;
     if (connections_gauge_->value() >= static_cast<int64_t>(options_.max_sessions)) {

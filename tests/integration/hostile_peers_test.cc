@@ -72,6 +72,18 @@ class HostilePeersTest : public ::testing::Test {
     return o;
   }
 
+  // An agent's enrollment with a fresh one-use token.
+  Result<agent::uplink::EnrollRequest> EnrollRequest() {
+    CUSTOS_ASSIGN_OR_RETURN(std::string token, collector_->Token(1));
+    agent::uplink::EnrollRequest req;
+    req.endpoint = {"127.0.0.1", collector_->port(), "localhost"};
+    req.ca_pem = ca_pem_;
+    req.token = token;
+    req.host.set_hostname("laptop-1");
+    req.timeout = 10s;
+    return req;
+  }
+
   int64_t GrowthMiB() const { return (RssKiB(collector_->pid()) - baseline_kib_) / 1024; }
 
   testing::TempDir dir_;
@@ -103,28 +115,16 @@ TEST_F(HostilePeersTest, UnauthenticatedSessionsDeclaringLargeFramesCostLittleMe
   EXPECT_LT(growth, 48) << "collector grew by " << growth << " MiB";
   // A well-behaved enrollment still works meanwhile... once the silent sessions time out.
   held.clear();
-  auto token = collector_->Token(1);
-  ASSERT_TRUE(token.ok());
-  agent::uplink::EnrollRequest req;
-  req.endpoint = {"127.0.0.1", collector_->port(), "localhost"};
-  req.ca_pem = ca_pem_;
-  req.token = *token;
-  req.host.set_hostname("laptop-1");
-  req.timeout = 10s;
-  bool enrolled = testing::WaitFor([&] { return agent::uplink::EnrollAgent(req).ok(); }, 30s);
+  auto req = EnrollRequest();
+  ASSERT_TRUE(req.ok()) << req.status().ToString();
+  bool enrolled = testing::WaitFor([&] { return agent::uplink::EnrollAgent(*req).ok(); }, 30s);
   EXPECT_TRUE(enrolled) << collector_->Logs();
 }
 
 TEST_F(HostilePeersTest, HugeCompressibleEventsAreRefusedWithoutGrowingMemoryOrStore) {
-  auto token = collector_->Token(1);
-  ASSERT_TRUE(token.ok());
-  agent::uplink::EnrollRequest req;
-  req.endpoint = {"127.0.0.1", collector_->port(), "localhost"};
-  req.ca_pem = ca_pem_;
-  req.token = *token;
-  req.host.set_hostname("laptop-1");
-  req.timeout = 10s;
-  auto creds = agent::uplink::EnrollAgent(req);
+  auto req = EnrollRequest();
+  ASSERT_TRUE(req.ok()) << req.status().ToString();
+  auto creds = agent::uplink::EnrollAgent(*req);
   ASSERT_TRUE(creds.ok()) << creds.status().ToString();
   auto c = RawClient::Connect(collector_->port(), Options(creds->cert_pem, creds->key_pem));
   ASSERT_TRUE(c->handshake().ok());

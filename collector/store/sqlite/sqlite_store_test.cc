@@ -1,5 +1,7 @@
 #include "collector/store/sqlite/sqlite_store.h"
 
+#include "collector/store/sqlite/sqlite_risk_store.h"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -432,6 +434,36 @@ TEST(SqliteStoreTest, SecondLiveAgentClaimingAKnownHostNameIsUnconfirmedUntilAnA
   auto revoked = store->RevokedAgentKeys();
   ASSERT_TRUE(revoked.ok());
   EXPECT_EQ(revoked->size(), 2u);
+}
+
+TEST(SqliteStoreTest, ScoringFeedSaysWhetherTheAgentsHostIsConfirmedAndSeesTheConfirmation) {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("c.db");
+  auto store = OpenOrDie(path);
+  AgentRecord first = Agent("a1");
+  first.hostname = "alice-laptop";
+  AgentRecord second = Agent("a2");
+  second.hostname = "alice-laptop";
+  int64_t k1 = store->RegisterAgent(first)->key;
+  int64_t k2 = store->RegisterAgent(second)->key;
+  BatchWrite b1 = MakeBatch(k1, 1, 1, 1);
+  BatchWrite b2 = MakeBatch(k2, 1, 1, 1);
+  BatchWrite* both[] = {&b1, &b2};
+  ASSERT_TRUE(store->CommitBatches(both).ok());
+  auto risk = OpenSqliteRiskStore(path);
+  ASSERT_TRUE(risk.ok()) << risk.status().ToString();
+  auto feed = [&] {
+    std::vector<std::pair<std::string, bool>> seen;
+    auto n = (*risk)->ScanEventsAfter(0, 100, [&](const FeedEventView& v) {
+      seen.emplace_back(std::string(v.agent_id), v.host_confirmed);
+    });
+    EXPECT_TRUE(n.ok()) << n.status().ToString();
+    return seen;
+  };
+  using Seen = std::vector<std::pair<std::string, bool>>;
+  EXPECT_EQ(feed(), (Seen{{"a1", true}, {"a2", false}}));
+  ASSERT_TRUE(store->ConfirmAgentHost("a2").ok());  // by an admin, from another process
+  EXPECT_EQ(feed(), (Seen{{"a1", true}, {"a2", true}}));
 }
 
 TEST(SqliteStoreTest, RenewalKeepsThePreviousCertificateUntilItIsForgotten) {
