@@ -57,6 +57,10 @@ Result<CollectorConfig> FromReader(config::ConfigReader& r, const std::string& p
   c.ingest.max_queued_events =
       static_cast<uint64_t>(r.Int("ingest.max_queued_events", 200'000, 1'000, 100'000'000));
   c.ingest.max_queued_bytes = r.Bytes("ingest.max_queued_bytes", 256u << 20, 1u << 20, 64ull << 30);
+  c.ingest.agent_quota_bytes_per_minute =
+      r.Bytes("ingest.agent_quota_per_minute", 256ull << 20, 0, 1ull << 40);
+  c.ingest.agent_quota_burst_bytes =
+      r.Bytes("ingest.agent_quota_burst", 1ull << 30, 256ull << 20, 1ull << 40);
   auto validity = r.Duration("enrollment.agent_certificate_validity", hours(24 * 30), hours(1),
                              hours(24 * 825));
   c.ingest.agent_certificate_validity = std::chrono::duration_cast<hours>(validity);

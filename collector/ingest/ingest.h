@@ -73,6 +73,12 @@ struct IngestOptions {
   // One event's serialized size: a larger event is stored as an events_lost record saying the
   // collector refused it (its seq stays accounted for), and counted.
   uint32_t max_event_bytes = 1u << 20;
+  // Per-agent quota on decoded bytes: a bucket of agent_quota_burst_bytes refilled at
+  // agent_quota_bytes_per_minute. A batch over it is refused with a retryable OVERLOADED error
+  // (the agent keeps it in its spool and retries with backoff) and counted in
+  // custos_ingest_quota_refusals_total. 0 = no quota.
+  uint64_t agent_quota_bytes_per_minute = 256ull << 20;
+  uint64_t agent_quota_burst_bytes = 1ull << 30;
   // Largest number of events one group commit takes (bounds commit latency).
   uint32_t max_events_per_commit = 200'000;
   // Backpressure: above this many decoded events waiting for a commit, sessions stop reading

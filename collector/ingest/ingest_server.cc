@@ -125,7 +125,12 @@ class Server final : public IngestServer {
         registry_(registry),
         preauth_slots_(options.max_preauth_per_address, options.max_preauth_sessions),
         enroll_limiter_(clock, options.enroll_failures_per_minute, options.enroll_failures_burst),
-        renew_limiter_(clock, options.renewals_per_day / (24.0 * 60.0), 2) {}
+        renew_limiter_(clock, options.renewals_per_day / (24.0 * 60.0), 2),
+        agent_quota_(clock, static_cast<double>(options.agent_quota_bytes_per_minute),
+                     options.agent_quota_burst_bytes),
+        quota_refusals_(registry->GetCounter(
+            "custos_ingest_quota_refusals_total",
+            "Batches refused because their agent was over its ingest quota (retried later)")) {}
 
   Status Init(std::unique_ptr<crypto::TlsContext> tls) {
     tls_ = std::move(tls);
@@ -190,6 +195,12 @@ class Server final : public IngestServer {
   Enroller& enroller() { return enroller_; }
   net::RateLimiter& enroll_limiter() { return enroll_limiter_; }
   net::RateLimiter& renew_limiter() { return renew_limiter_; }
+  // Charges an agent's quota for a decoded batch; false (and counted) when over it.
+  bool ChargeQuota(const std::string& agent_id, uint64_t bytes) {
+    if (agent_quota_.Allow(agent_id, static_cast<double>(bytes))) return true;
+    quota_refusals_->Inc();
+    return false;
+  }
   bool stopped() const { return stopped_; }
 
   void CountRejected(const std::string& reason) {
@@ -340,6 +351,8 @@ class Server final : public IngestServer {
   net::AddressSlots preauth_slots_;
   net::RateLimiter enroll_limiter_;
   net::RateLimiter renew_limiter_;
+  net::RateLimiter agent_quota_;
+  metrics::Counter* quota_refusals_;
   uint64_t last_events_ = 0;
   uint16_t port_ = 0;
   std::vector<std::thread> threads_;
@@ -687,6 +700,11 @@ void Session::HandleBatch() {
           "batch starts at seq " + std::to_string(batch->first_seq) + ", expected " +
               std::to_string(next_seq_),
           false});
+    return;
+  }
+  if (!server_->ChargeQuota(agent_.agent_id, batch->bytes())) {
+    Fail({v1::ERROR_CODE_OVERLOADED, "agent_quota",
+          "this agent is over its ingest quota; retry later", true});
     return;
   }
   if (refused > 0) {

@@ -1231,5 +1231,42 @@ TEST_F(IngestLimitsTest, StopsReadingWhileTheCommitQueueHoldsTooManyBytes) {
   EXPECT_TRUE(testing::WaitFor([&] { return Metric("custos_ingest_queued_bytes") == 0; }, kWait));
 }
 
+class IngestQuotaTest : public IngestServerTest {
+ protected:
+  void Customize(IngestOptions* o) override {
+    o->agent_quota_burst_bytes = 8192;
+    o->agent_quota_bytes_per_minute = 1;  // no meaningful refill within the test
+  }
+};
+
+TEST_F(IngestQuotaTest, RefusesBatchesOverTheAgentsQuotaAsRetryableAndStoresNothingOfThem) {
+  ASSERT_OK_AND_ASSIGN(uplink::Credentials creds, Enroll("laptop-1"));
+  auto c = Connect(creds);
+  ASSERT_OK_AND_ASSIGN(v1::HelloAck hello, SendHello(*c, 1));
+  uint64_t next = 1;
+  Result<v1::Error> err = UnavailableError("no refusal yet");
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(c->SendFrame(v1::FRAME_TYPE_BATCH, BatchBody(next, 10)));
+    auto f = c->ReadFrame();
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    if (f->type == v1::FRAME_TYPE_ERROR) {
+      v1::Error e;
+      ASSERT_TRUE(e.ParseFromString(f->body));
+      err = e;
+      break;
+    }
+    ASSERT_EQ(f->type, v1::FRAME_TYPE_ACK);
+    next += 10;
+  }
+  ASSERT_TRUE(err.ok()) << "8 KiB of quota never ran out";
+  EXPECT_EQ(err->code(), v1::ERROR_CODE_OVERLOADED);
+  EXPECT_TRUE(err->retryable());
+  EXPECT_GT(next, 1u);  // some batches fitted
+  ExpectRejected("agent_quota");
+  EXPECT_EQ(Metric("custos_ingest_quota_refusals_total"), 1);
+  EXPECT_EQ(StoredEvents(creds.agent_id), next - 1);  // every acked event, none of the refused
+  ExpectBystanderStillServed();                       // a quota is per agent
+}
+
 }  // namespace
 }  // namespace custos::collector::ingest

@@ -73,14 +73,14 @@ bool RateLimiter::HasToken(const std::string& key) {
   return it == buckets_.end() || Refill(it->second, clock_->SteadyNow()) >= 1.0 - 1e-9;
 }
 
-bool RateLimiter::Allow(const std::string& key) {
+bool RateLimiter::Allow(const std::string& key, double cost) {
   if (per_minute_ <= 0) return true;
   auto now = clock_->SteadyNow();
   std::lock_guard<std::mutex> l(mu_);
   auto it = buckets_.find(key);
   if (it == buckets_.end()) {
     if (buckets_.size() >= max_keys_) {
-      // Forget addresses whose bucket has refilled: they are idle.
+      // Forget keys whose bucket has refilled: they are idle.
       for (auto i = buckets_.begin(); i != buckets_.end();) {
         i = Refill(i->second, now) >= burst_ ? buckets_.erase(i) : std::next(i);
       }
@@ -88,9 +88,10 @@ bool RateLimiter::Allow(const std::string& key) {
     }
     it = buckets_.emplace(key, Bucket{static_cast<double>(burst_), now}).first;
   }
-  // A whole token, give or take the rounding of the refill arithmetic.
-  if (Refill(it->second, now) < 1.0 - 1e-9) return false;
-  it->second.tokens = std::max(0.0, it->second.tokens - 1.0);
+  // Enough tokens, give or take the rounding of the refill arithmetic.
+  const double need = std::min(cost, static_cast<double>(burst_));
+  if (Refill(it->second, now) < need - 1e-9) return false;
+  it->second.tokens = std::max(0.0, it->second.tokens - cost);
   return true;
 }
 

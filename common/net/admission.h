@@ -4,9 +4,10 @@
 //  - AddressSlots: at most `per_address` concurrent holders per address and `total` in all
 //    (e.g. connections still in their TLS handshake). Acquire returns a Slot that gives its
 //    place back when destroyed.
-//  - RateLimiter: a token bucket per address (`burst` tokens, refilled at `per_minute`), through
-//    the Clock seam so tests move time by hand. Charged per attempt (Allow), or checked first
-//    and charged only for failures (HasToken, then Allow on failure).
+//  - RateLimiter: a token bucket per key (`burst` tokens, refilled at `per_minute`), through
+//    the Clock seam so tests move time by hand. Charged per attempt (Allow), by size
+//    (Allow(key, bytes): a quota), or checked first and charged only for failures (HasToken,
+//    then Allow on failure).
 // Memory is bounded: a RateLimiter forgets full (idle) buckets once it tracks `max_keys`
 // addresses, and refuses new addresses while every tracked one is still draining.
 #pragma once
@@ -64,13 +65,14 @@ class AddressSlots {
 class RateLimiter {
  public:
   // `clock` must outlive the limiter. per_minute <= 0 refuses nothing (no limit).
-  RateLimiter(Clock* clock, double per_minute, uint32_t burst, size_t max_keys = 65536)
+  RateLimiter(Clock* clock, double per_minute, uint64_t burst, size_t max_keys = 65536)
       : clock_(clock),
         per_minute_(per_minute),
         burst_(burst == 0 ? 1 : burst),
         max_keys_(max_keys) {}
-  // Takes one token for `key`; false when its bucket is empty.
-  bool Allow(const std::string& key);
+  // Takes `cost` tokens for `key`; false (taking nothing) when its bucket holds fewer. A cost
+  // above the burst is allowed only from a full bucket, so it can never starve for ever.
+  bool Allow(const std::string& key, double cost = 1.0);
   // Whether `key` has a token left, without taking it: for limits on failures, checked before
   // an attempt and charged (Allow) only when it fails.
   bool HasToken(const std::string& key);
@@ -84,7 +86,7 @@ class RateLimiter {
 
   Clock* clock_;
   const double per_minute_;
-  const uint32_t burst_;
+  const uint64_t burst_;
   const size_t max_keys_;
   std::mutex mu_;
   std::unordered_map<std::string, Bucket> buckets_;  // guarded by mu_

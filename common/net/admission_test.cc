@@ -72,6 +72,23 @@ TEST(RateLimiterTest, HasTokenLooksWithoutTaking) {
   EXPECT_TRUE(limiter.HasToken("a"));
 }
 
+TEST(RateLimiterTest, ChargesBySizeForQuotas) {
+  FakeClock clock;
+  RateLimiter quota(&clock, /*per_minute=*/600, /*burst=*/1000);  // bytes
+  EXPECT_TRUE(quota.Allow("agent", 700));
+  EXPECT_FALSE(quota.Allow("agent", 400));  // 300 left: refused, nothing taken
+  EXPECT_TRUE(quota.Allow("agent", 300));
+  clock.Advance(std::chrono::seconds(10));  // +100
+  EXPECT_FALSE(quota.Allow("agent", 200));
+  EXPECT_TRUE(quota.Allow("agent", 100));
+  // A cost over the burst passes only from a full bucket, and empties it.
+  clock.Advance(std::chrono::minutes(1));
+  EXPECT_FALSE(quota.Allow("agent", 5000));
+  clock.Advance(std::chrono::minutes(1));
+  EXPECT_TRUE(quota.Allow("agent", 5000));
+  EXPECT_FALSE(quota.Allow("agent", 1));
+}
+
 TEST(RateLimiterTest, ZeroRateMeansNoLimit) {
   FakeClock clock;
   RateLimiter limiter(&clock, 0, 1);
