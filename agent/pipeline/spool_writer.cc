@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <string_view>
 #include <vector>
 
@@ -93,13 +94,11 @@ SpoolWriter::Kind SpoolWriter::Serialize(v1::Event& event, std::string* out) con
   logging::Warn("pipeline: event too large for the spool; recorded as lost",
                 {{"bytes", out->size()}, {"type", static_cast<int>(TypeOf(event))}});
   const int64_t when = event.time_ns() != 0 ? event.time_ns() : clock_->NowUnixNs();
-  v1::Event lost =
-      MakeEventsLost("pipeline", 1, when, when,
-                     "an event of " + std::to_string(out->size()) +
-                         " bytes exceeds the agent's " +
-                         std::to_string(std::min<size_t>(options_.max_event_bytes,
-                                                         spool::kMaxPayloadBytes)) +
-                         "-byte event limit even with its fields shortened");
+  v1::Event lost = MakeEventsLost(
+      "pipeline", 1, when, when,
+      "an event of " + std::to_string(out->size()) + " bytes exceeds the agent's " +
+          std::to_string(std::min<size_t>(options_.max_event_bytes, spool::kMaxPayloadBytes)) +
+          "-byte event limit even with its fields shortened");
   lost.set_host(event.host());
   out->clear();
   lost.AppendToString(out);
@@ -185,7 +184,8 @@ uint8_t SpoolWriter::PriorityOf(const v1::Event& e) {
   return 50;
 }
 
-void SpoolWriter::WriteGroup(const Buffer& group, uint64_t mark_before, size_t accepted) {
+void SpoolWriter::WriteGroup(const Buffer& group, uint64_t mark_before, size_t accepted,
+                             size_t spool_report, uint64_t spool_reported) {
   size_t offset = 0;
   for (size_t first = 0; first < group.records.size(); first += options_.max_group) {
     size_t last = std::min(group.records.size(), first + options_.max_group);
@@ -196,7 +196,18 @@ void SpoolWriter::WriteGroup(const Buffer& group, uint64_t mark_before, size_t a
           {p.type, p.priority, std::string_view(group.bytes).substr(offset, p.size)});
       offset += p.size;
     }
+    const bool has_report = spool_report >= first && spool_report < last;
     Status s = spool_->Append(records_).status();
+    if (!s.ok()) {
+      // Nothing of a failed append is in the spool: these events are gone, and the collector
+      // hears of it with the next group the spool takes. (A failed Sync below is different:
+      // the records were appended and may still become durable and be sent.)
+      if (append_losses_ == 0) first_append_loss_ns_ = clock_->NowUnixNs();
+      append_losses_ += std::min(last, accepted) - std::min(first, accepted);
+      append_loss_error_ = s.ToString();
+    } else if (has_report) {
+      append_losses_ -= spool_reported;
+    }
     // Appended records survive kill -9 from here on: tell the listeners before the fsync.
     if (s.ok()) NotifyLogged(mark_before + std::min(last, accepted));
     if (s.ok()) s = spool_->Sync();
@@ -204,9 +215,11 @@ void SpoolWriter::WriteGroup(const Buffer& group, uint64_t mark_before, size_t a
       // The spool refused (disk full, I/O error): these events are lost; say so loudly and
       // keep going, so the agent degrades instead of dying.
       write_errors_.fetch_add(1, std::memory_order_relaxed);
-      dropped_.fetch_add(records_.size(), std::memory_order_relaxed);
+      // Events only: the writer's own loss reports in this chunk are not events.
+      dropped_.fetch_add(std::min(last, accepted) - std::min(first, accepted),
+                         std::memory_order_relaxed);
       logging::Error("pipeline: spool write failed; events dropped",
-                     {{"events", records_.size()}, {"error", s.ToString()}});
+                     {{"records", records_.size()}, {"error", s.ToString()}});
       continue;
     }
     written_.fetch_add(records_.size(), std::memory_order_relaxed);
@@ -267,7 +280,19 @@ void SpoolWriter::Run() {
       const Kind kind = Serialize(lost, &lost_payload);
       group.Append(lost_payload, kind.type, kind.priority);
     }
-    if (!group.records.empty()) WriteGroup(group, mark_after - accepted, accepted);
+    size_t spool_report = SIZE_MAX;
+    const uint64_t spool_reported = append_losses_;
+    if (append_losses_ > 0 && accepted > 0) {
+      v1::Event lost =
+          MakeEventsLost("pipeline", append_losses_, first_append_loss_ns_, clock_->NowUnixNs(),
+                         "spool write failed: " + append_loss_error_);
+      const Kind kind = Serialize(lost, &lost_payload);
+      spool_report = group.records.size();
+      group.Append(lost_payload, kind.type, kind.priority);
+    }
+    if (!group.records.empty()) {
+      WriteGroup(group, mark_after - accepted, accepted, spool_report, spool_reported);
+    }
     group.Reset();
     if (stop) {
       std::lock_guard<std::mutex> l(mu_);

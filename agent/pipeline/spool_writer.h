@@ -11,8 +11,10 @@
 // loss what survived) the listeners are told the mark and the spool position (epoch, last seq),
 // on the writer thread. Records whose append failed are not reported.
 // Events dropped because the ring was full are reported as an EventsLost event once room
-// returns. Priorities: security settings, USB, health and loss reports are kept longest when
-// the spool is full; plain file activity goes first.
+// returns. Events whose spool append failed (disk full, I/O error: the spool keeps nothing of a
+// failed append) are counted in write_errors/dropped and reported likewise, with the next group
+// of events the spool takes (e.g. once disk space returns). Priorities: security settings, USB,
+// health and loss reports are kept longest when the spool is full; plain file activity goes first.
 #pragma once
 
 #include <atomic>
@@ -47,7 +49,7 @@ struct SpoolWriterOptions {
 
 struct SpoolWriterStats {
   uint64_t accepted = 0;
-  uint64_t dropped = 0;  // ring full
+  uint64_t dropped = 0;  // events: ring full, or their spool write failed
   uint64_t written = 0;
   uint64_t syncs = 0;
   uint64_t write_errors = 0;
@@ -107,7 +109,10 @@ class SpoolWriter final : public EventSink {
   // Appends `group` to the spool in chunks of max_group records, each followed by one Sync.
   // `mark_before`: DurabilityMark before its first event; `accepted`: how many of its records
   // are accepted events (the rest, at the end, is the writer's own loss report).
-  void WriteGroup(const Buffer& group, uint64_t mark_before, size_t accepted);
+  // `spool_report`: index of the record reporting earlier append failures (SIZE_MAX: none),
+  // reporting `spool_reported` events.
+  void WriteGroup(const Buffer& group, uint64_t mark_before, size_t accepted, size_t spool_report,
+                  uint64_t spool_reported);
 
   spool::Spool* spool_;
   SpoolWriterOptions options_;
@@ -124,6 +129,10 @@ class SpoolWriter final : public EventSink {
   std::mutex listeners_mu_;                     // held while listeners are called
   std::vector<DurabilityListener*> listeners_;  // guarded by listeners_mu_
   std::vector<spool::RecordIn> records_;        // writer thread only
+  // Events lost to failed spool appends and not yet reported upstream; writer thread only.
+  uint64_t append_losses_ = 0;
+  int64_t first_append_loss_ns_ = 0;
+  std::string append_loss_error_;
   std::atomic<uint64_t> accepted_{0}, dropped_{0}, written_{0}, syncs_{0}, write_errors_{0};
   mutable std::atomic<uint64_t> truncated_{0};  // counted in the const Serialize
   std::thread thread_;

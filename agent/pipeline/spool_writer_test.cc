@@ -9,6 +9,7 @@
 
 #include "agent/spool/segment.h"
 #include "common/fs/file_system.h"
+#include "common/testing/testing.h"
 #include "common/time/clock.h"
 #include "custos/v1/event.pb.h"
 
@@ -150,8 +151,8 @@ TEST_F(SpoolWriterTest, EventOverTheEventCapIsKeptWithLongFieldsShortenedAndFlag
   const size_t cap = SpoolWriterOptions().max_field_bytes;
   // A path over even the spool's record limit, with a 2-byte character across the field cap
   // that the cut must not split.
-  v1::Event huge = FileEvent(std::string(cap - 1, 'p') + "\xc3\xa9" +
-                             std::string(spool::kMaxPayloadBytes, 'p'));
+  v1::Event huge =
+      FileEvent(std::string(cap - 1, 'p') + "\xc3\xa9" + std::string(spool::kMaxPayloadBytes, 'p'));
   huge.mutable_actor()->set_command_line("cp " + std::string(300000, 'c'));
   huge.mutable_file()->add_classifications("confidential");
   huge.set_time_ns(42);
@@ -228,6 +229,41 @@ TEST_F(SpoolWriterTest, SpoolFailureDropsThatGroupAndCountsItThenCarriesOn) {
   v1::Event last;
   ASSERT_TRUE(last.ParseFromString(records->back().payload));
   EXPECT_EQ(last.file().path(), "/f3");
+}
+
+TEST_F(SpoolWriterTest, DiskFullCountsTheLostEventsThenResumesAndReportsThemWhenSpaceReturns) {
+  SpoolWriterOptions o;
+  o.gather_delay = std::chrono::milliseconds(0);
+  auto w = Writer(o);
+  w->Start();
+  ASSERT_TRUE(w->Push(FileEvent("/before")));
+  ASSERT_TRUE(testing::WaitFor([&] { return w->Stats().written == 1; }, std::chrono::seconds(5)));
+
+  fs_.SetCapacity(1);  // the disk is full: every append fails with ENOSPC after a short write
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(w->Push(FileEvent("/lost" + std::to_string(i))));
+  ASSERT_TRUE(testing::WaitFor([&] { return w->Stats().dropped == 3; }, std::chrono::seconds(5)));
+  EXPECT_GE(w->Stats().write_errors, 1u);
+  EXPECT_EQ(w->Stats().written, 1u);
+  EXPECT_EQ(spool_->Stats().next_seq, 2u);  // nothing of the failed appends kept a seq
+
+  fs_.SetCapacity(0);  // space returns
+  const auto returned = std::chrono::steady_clock::now();
+  ASSERT_TRUE(w->Push(FileEvent("/after")));
+  ASSERT_TRUE(testing::WaitFor([&] { return w->Stats().written >= 2; }, std::chrono::seconds(5)));
+  EXPECT_LT(std::chrono::steady_clock::now() - returned, std::chrono::seconds(5));
+  w->Stop();
+  EXPECT_EQ(w->Stats().dropped, 3u);
+
+  auto all = ReadAll();
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].second.file().path(), "/before");
+  EXPECT_EQ(all[1].second.file().path(), "/after");
+  // The collector learns what the full disk cost, with the first group the spool took again.
+  ASSERT_TRUE(all[2].second.has_events_lost());
+  EXPECT_EQ(all[2].second.events_lost().count(), 3u);
+  EXPECT_EQ(all[2].second.events_lost().source(), "pipeline");
+  EXPECT_NE(all[2].second.events_lost().reason().find("No space left on device"), std::string::npos)
+      << all[2].second.events_lost().reason();
 }
 
 TEST_F(SpoolWriterTest, ConcurrentProducersLoseNothingAndKeepTheirOrder) {

@@ -1,5 +1,6 @@
 #include "collector/ingest/committer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <vector>
 
@@ -80,8 +81,43 @@ void GroupCommitter::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void GroupCommitter::RefuseAfterFailures(std::vector<Item>* items, std::vector<Item>* refused) {
+  if (failed_streams_.empty()) return;
+  size_t kept = 0;
+  for (size_t i = 0; i < items->size(); ++i) {
+    Item& it = (*items)[i];
+    auto f = failed_streams_.find({it.batch->agent_key, it.batch->epoch});
+    if (f != failed_streams_.end()) {
+      if (it.batch->first_seq > f->second) {
+        it.done(
+            UnavailableError("ingest: an earlier batch of this stream failed to commit; "
+                             "resend from seq " +
+                             std::to_string(f->second)));
+        refused->push_back(std::move(it));
+        continue;
+      }
+      failed_streams_.erase(f);  // the resend: the stream goes on from its cursor again
+    }
+    if (kept != i) (*items)[kept] = std::move(it);
+    ++kept;
+  }
+  items->resize(kept);
+}
+
+void GroupCommitter::MarkFailed(const std::vector<Item>& items) {
+  // Bounded: agents that never come back leave their marks; forgetting old ones only reopens
+  // the window this closes, for streams idle since.
+  if (failed_streams_.size() > 100000) failed_streams_.clear();
+  for (const auto& it : items) {
+    auto [f, inserted] =
+        failed_streams_.try_emplace({it.batch->agent_key, it.batch->epoch}, it.batch->first_seq);
+    if (!inserted) f->second = std::min(f->second, it.batch->first_seq);
+  }
+}
+
 void GroupCommitter::Run() {
   std::vector<Item> items;
+  std::vector<Item> refused;
   std::vector<store::BatchWrite*> batches;
   while (true) {
     items.clear();
@@ -121,20 +157,28 @@ void GroupCommitter::Run() {
         queue_.pop_front();
       }
     }
+    refused.clear();
+    RefuseAfterFailures(&items, &refused);
     batches.clear();
     for (auto& it : items) batches.push_back(it.batch.get());
-    auto start = std::chrono::steady_clock::now();
-    Status s = store_->CommitBatches(batches);
-    commit_seconds_->Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    commit_batches_->Observe(static_cast<double>(items.size()));
+    Status s = OkStatus();
+    if (!batches.empty()) {
+      auto start = std::chrono::steady_clock::now();
+      s = store_->CommitBatches(batches);
+      commit_seconds_->Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      commit_batches_->Observe(static_cast<double>(items.size()));
+    }
     if (!s.ok()) {
       commit_failures_->Inc();
       logging::Error("group commit failed", {{"batches", items.size()}, {"error", s.ToString()}});
-    } else if (on_committed_) {
+      MarkFailed(items);
+    } else if (on_committed_ && !items.empty()) {
       on_committed_();
     }
     for (auto& it : items) it.done(s);
+    // Accounted for below with the committed ones.
+    for (auto& it : refused) items.push_back(std::move(it));
     std::vector<std::function<void()>> resume;
     {
       std::lock_guard<std::mutex> l(mu_);

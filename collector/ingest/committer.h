@@ -1,12 +1,20 @@
 // GroupCommitter: one thread that commits every waiting batch, from every agent, in one store
 // transaction, then runs each batch's completion. While a commit is in progress new batches
 // queue up, so the fsync cost is shared by everything that arrived meanwhile. Internal to ingest.
+//
+// Streams stay gap-free across failed commits: when a commit fails (disk full, I/O error), the
+// later batches of the same stream (agent, epoch) that were already queued or still arrive from
+// the failed session are refused too (Unavailable, retryable), until the agent resends from the
+// failed batch (a batch starting at or below its first seq). Otherwise a later batch could
+// commit, move the stream cursor past the failed one and make its events count as stored
+// (the agent resumes after the cursor): acked, never stored.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -49,6 +57,10 @@ class GroupCommitter {
     Done done;
   };
   void Run();
+  // Refuses (runs `done` and drops) the items that follow a failed batch of their stream; clears
+  // a stream's mark when its resend arrives. Committer thread.
+  void RefuseAfterFailures(std::vector<Item>* items, std::vector<Item>* refused);
+  void MarkFailed(const std::vector<Item>& items);
 
   store::Store* store_;
   uint32_t max_events_per_commit_;
@@ -70,6 +82,8 @@ class GroupCommitter {
   metrics::Gauge* queued_bytes_gauge_;
   metrics::Counter* paused_total_;
   bool stopping_ = false;  // guarded by mu_
+  // (agent_key, epoch) -> first seq of the stream's batch whose commit failed; committer thread.
+  std::map<std::pair<int64_t, uint64_t>, uint64_t> failed_streams_;
   std::thread thread_;
 };
 

@@ -233,6 +233,14 @@ class FaultFile final : public WritableFile {
     std::lock_guard<std::mutex> l(fs_->mu_);
     CUSTOS_RETURN_IF_ERROR(
         fs_->MaybeFail(FaultInjectionFileSystem::Op::kAppend).WithContext("write " + path_));
+    if (fs_->capacity_ > 0) {
+      const uint64_t used = fs_->LiveBytes();
+      const uint64_t room = used < fs_->capacity_ ? fs_->capacity_ - used : 0;
+      if (data.size() > room) {
+        node_->data.append(data.substr(0, room));
+        return ErrnoError("write " + path_, ENOSPC);
+      }
+    }
     node_->data.append(data);
     return OkStatus();
   }
@@ -400,6 +408,17 @@ void FaultInjectionFileSystem::DropUnsyncedData() {
   std::lock_guard<std::mutex> l(mu_);
   live_ = durable_;
   for (auto& [p, node] : live_) node->data = node->durable_data;
+}
+
+uint64_t FaultInjectionFileSystem::LiveBytes() const {
+  uint64_t total = 0;
+  for (const auto& [path, node] : live_) total += node->data.size();
+  return total;
+}
+
+void FaultInjectionFileSystem::SetCapacity(uint64_t bytes) {
+  std::lock_guard<std::mutex> l(mu_);
+  capacity_ = bytes;
 }
 
 void FaultInjectionFileSystem::FailNext(Op op, Status error, int count) {

@@ -4,7 +4,8 @@
 //  - FaultInjectionFileSystem: an in-memory file system that tracks what is durable. Data
 //    written to a file is durable only after Sync(); a created, renamed or deleted name is
 //    durable only after SyncDir() of its directory. DropUnsyncedData() simulates power loss by
-//    reverting everything to its durable state. Errors can be injected by operation kind.
+//    reverting everything to its durable state. Errors can be injected by operation kind, and
+//    a capacity makes it a full disk (ENOSPC).
 // Thread-safety: PosixFileSystem is thread-safe; FaultInjectionFileSystem is thread-safe (one
 // mutex). A WritableFile is used by one thread at a time.
 #pragma once
@@ -98,6 +99,11 @@ class FaultInjectionFileSystem : public FileSystem {
   void DropUnsyncedData();
   // The next `count` operations of kind `op` fail with `error` (then succeed again).
   void FailNext(Op op, Status error, int count = 1);
+  // Disk full: the files' current contents may hold at most `bytes` in total; an Append that
+  // does not fit writes what still fits and fails with ENOSPC (ResourceExhausted), as write(2)
+  // does on a full disk. 0 (the default) is unlimited. Raising it (or removing files) is space
+  // returning: later appends succeed again.
+  void SetCapacity(uint64_t bytes);
   // Flips one byte in a file's current and durable content (corruption on disk).
   Status CorruptByte(const std::string& path, uint64_t offset);
 
@@ -108,13 +114,15 @@ class FaultInjectionFileSystem : public FileSystem {
     std::string durable_data;  // what survives power loss
     uint32_t mode = 0644;
   };
-  Status MaybeFail(Op op);  // requires mu_
+  Status MaybeFail(Op op);     // requires mu_
+  uint64_t LiveBytes() const;  // requires mu_
   std::mutex mu_;
   // Live namespace and durable namespace map paths to shared nodes.
   std::map<std::string, std::shared_ptr<Node>> live_;
   std::map<std::string, std::shared_ptr<Node>> durable_;
   std::set<std::string> dirs_{"/"};
   std::map<Op, std::pair<int, Status>> failures_;
+  uint64_t capacity_ = 0;  // guarded by mu_; 0 = unlimited
 };
 
 }  // namespace custos::fs

@@ -142,6 +142,27 @@ TEST(FaultInjectionFileSystemTest, InjectedErrorsAreReturnedOnceAndCorruptionIsV
   EXPECT_EQ(fs.ReadFile("/d/x")->size(), 1u);
 }
 
+TEST(FaultInjectionFileSystemTest, CapacityFailsAppendsWithEnospcAfterAShortWriteUntilRaised) {
+  FaultInjectionFileSystem fs;
+  ASSERT_TRUE(fs.CreateDirs("/d", 0700).ok());
+  ASSERT_TRUE(WriteFileAtomic(&fs, "/d/other", "0123456789", 0600).ok());
+  fs.SetCapacity(14);  // 10 bytes used by another file: 4 left
+  auto f = fs.OpenAppend("/d/x", 0600);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->Append("ab").ok());
+  Status s = (*f)->Append("cdef");
+  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(s.message().find("/d/x"), std::string::npos);
+  EXPECT_NE(s.message().find("No space left on device"), std::string::npos) << s.ToString();
+  EXPECT_EQ(*fs.ReadFile("/d/x"), "abcd");  // a short write, as on a real full disk
+  EXPECT_EQ((*f)->Append("g").code(), StatusCode::kResourceExhausted);
+  ASSERT_TRUE(fs.Remove("/d/other").ok());  // space returns
+  EXPECT_TRUE((*f)->Append("g").ok());
+  fs.SetCapacity(0);  // unlimited
+  EXPECT_TRUE((*f)->Append(std::string(1000, 'h')).ok());
+  EXPECT_EQ(fs.ReadFile("/d/x")->size(), 1005u);
+}
+
 TEST(FaultInjectionFileSystemTest, NonDurableReplaceIsAtomicButNotSynced) {
   FaultInjectionFileSystem fs;
   ASSERT_TRUE(fs.CreateDirs("/state", 0700).ok());
