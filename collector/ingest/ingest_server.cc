@@ -1,6 +1,7 @@
 #include <openssl/ssl.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -152,8 +153,7 @@ class Server final : public IngestServer {
     Accept();
     rate_timer_ = std::make_unique<asio::steady_timer>(io_);
     TickRate();
-    revocation_timer_ = std::make_unique<asio::steady_timer>(io_);
-    CheckRevocations();
+    revocation_thread_ = std::thread([this] { WatchRevocations(); });
     int n = options_.io_threads > 0
                 ? options_.io_threads
                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -171,8 +171,13 @@ class Server final : public IngestServer {
       error_code ec;
       acceptor_.close(ec);
       if (rate_timer_) rate_timer_->cancel();
-      if (revocation_timer_) revocation_timer_->cancel();
     });
+    {
+      std::lock_guard<std::mutex> l(revocation_mu_);
+      revocation_stop_ = true;
+    }
+    revocation_cv_.notify_all();
+    if (revocation_thread_.joinable()) revocation_thread_.join();
     {
       std::lock_guard<std::mutex> l(mu_);
       for (auto& [key, weak] : by_agent_) {
@@ -291,9 +296,19 @@ class Server final : public IngestServer {
   }
 
   // `agent revoke` runs in another process: look for revocations and end those agents'
-  // sessions, so a revoked agent is cut off within one interval.
-  void CheckRevocations() {
-    if (stopped_) return;
+  // sessions, so a revoked agent is cut off within one interval. A thread of its own, so no I/O
+  // thread ever waits for the store's read lock on its behalf.
+  void WatchRevocations() {
+    std::unique_lock<std::mutex> l(revocation_mu_);
+    while (!revocation_cv_.wait_for(l, options_.revocation_check_interval,
+                                    [this] { return revocation_stop_; })) {
+      l.unlock();
+      CloseRevokedSessions();
+      l.lock();
+    }
+  }
+
+  void CloseRevokedSessions() {
     {
       std::vector<std::shared_ptr<Session>> revoked;
       auto keys = store_->RevokedAgentKeys();
@@ -312,10 +327,6 @@ class Server final : public IngestServer {
             {v1::ERROR_CODE_REVOKED, "revoked", "agent revoked while connected", false});
       }
     }
-    revocation_timer_->expires_after(options_.revocation_check_interval);
-    revocation_timer_->async_wait([this](const error_code& ec) {
-      if (!ec) CheckRevocations();
-    });
   }
 
   void TickRate() {
@@ -347,7 +358,10 @@ class Server final : public IngestServer {
   metrics::Gauge* events_rate_;
   metrics::Registry* registry_;
   std::unique_ptr<asio::steady_timer> rate_timer_;
-  std::unique_ptr<asio::steady_timer> revocation_timer_;
+  std::thread revocation_thread_;
+  std::mutex revocation_mu_;
+  std::condition_variable revocation_cv_;
+  bool revocation_stop_ = false;  // guarded by revocation_mu_
   net::AddressSlots preauth_slots_;
   net::RateLimiter enroll_limiter_;
   net::RateLimiter renew_limiter_;
