@@ -71,27 +71,28 @@ class RawClient {
       auto next = decoder_.Next();
       if (!next.ok()) return next.status();
       if (next->has_value()) return std::move(**next);
-      if (SSL_has_pending(ssl_) == 0) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) return DeadlineExceededError("no frame within the timeout");
-        pollfd p{fd_, POLLIN, 0};
-        int r = ::poll(&p, 1, static_cast<int>(left.count()));
-        if (r < 0 && errno == EINTR) continue;
-        if (r == 0) return DeadlineExceededError("no frame within the timeout");
-      }
-      char buf[16384];
-      int n = SSL_read(ssl_, buf, sizeof buf);
-      if (n > 0) {
-        decoder_.Feed(std::string_view(buf, static_cast<size_t>(n)));
-        continue;
-      }
-      int err = SSL_get_error(ssl_, n);
-      if (err == SSL_ERROR_WANT_READ) continue;  // a post-handshake message, no data yet
-      return UnavailableError(err == SSL_ERROR_ZERO_RETURN
-                                  ? std::string("closed with close_notify")
-                                  : "session ended: " + crypto::DrainOpenSslErrors());
+      auto chunk = ReadSome(deadline);
+      if (!chunk.ok()) return chunk.status();
+      decoder_.Feed(*chunk);
     }
+  }
+
+  // Raw bytes (e.g. an HTTP response on the API port): everything that arrives until `needle`
+  // has been seen, the session ends or the timeout passes; an error only when nothing came.
+  Result<std::string> ReadUntil(std::string_view needle,
+                                std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    if (ssl_ == nullptr || !handshake_.ok()) return UnavailableError("no TLS session");
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::string got;
+    while (got.find(needle) == std::string::npos) {
+      auto chunk = ReadSome(deadline);
+      if (!chunk.ok()) {
+        if (got.empty()) return chunk.status();
+        break;
+      }
+      got += *chunk;
+    }
+    return got;
   }
 
   // Sends close_notify and closes the socket.
@@ -103,6 +104,29 @@ class RawClient {
 
  private:
   RawClient() = default;
+
+  // One read of what is there before `deadline`.
+  Result<std::string> ReadSome(std::chrono::steady_clock::time_point deadline) {
+    while (true) {
+      if (SSL_has_pending(ssl_) == 0) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return DeadlineExceededError("nothing arrived within the timeout");
+        pollfd p{fd_, POLLIN, 0};
+        int r = ::poll(&p, 1, static_cast<int>(left.count()));
+        if (r < 0 && errno == EINTR) continue;
+        if (r == 0) return DeadlineExceededError("nothing arrived within the timeout");
+      }
+      char buf[16384];
+      int n = SSL_read(ssl_, buf, sizeof buf);
+      if (n > 0) return std::string(buf, static_cast<size_t>(n));
+      int err = SSL_get_error(ssl_, n);
+      if (err == SSL_ERROR_WANT_READ) continue;  // a post-handshake message, no data yet
+      return UnavailableError(err == SSL_ERROR_ZERO_RETURN
+                                  ? std::string("closed with close_notify")
+                                  : "session ended: " + crypto::DrainOpenSslErrors());
+    }
+  }
 
   Status Open(uint16_t port, const crypto::TlsClientOptions& opts) {
     auto ctx = crypto::TlsContext::ForClient(opts);
