@@ -316,6 +316,54 @@ TEST_P(SpoolTest, PowerLossLosesOnlyUnsyncedRecords) {
   EXPECT_EQ(ReadAll(*spool).back().payload, Payload(13, 1000));
 }
 
+// A power cut with part of the unsynced tail on disk (the cache flushed some of it, the last
+// record torn anywhere): the synced records and the ack cursor survive, whole flushed records
+// come back, the torn one is truncated and counted, and appends continue after it.
+TEST_P(SpoolTest, PowerCutWithAPartlyFlushedTailKeepsSyncedRecordsAndCountsTheTornOne) {
+  constexpr size_t kPayload = 100;
+  constexpr uint64_t kRecordBytes = kRecordHeaderSize + kPayload;
+  std::mt19937_64 rng(17);
+  for (int round = 0; round < 20; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    SpoolOptions options = Options();
+    options.dir = "/cut" + std::to_string(round);
+    const std::string segment = options.dir + "/" + SegmentFileName(1);
+    const uint64_t synced = 1 + rng() % 10;
+    const uint64_t acked = rng() % (synced + 1);
+    {
+      auto spool = Open(options);
+      AppendRange(*spool, 1, synced, kPayload);
+      ASSERT_TRUE(spool->Sync().ok());
+      if (acked > 0) {
+        ASSERT_TRUE(spool->Ack(acked).ok());
+      }
+      AppendRange(*spool, synced + 1, synced + 1 + rng() % 5, kPayload);  // never synced
+    }
+    const std::string live = *fs_.ReadFile(segment);
+    fs_.DropUnsyncedData();
+    const std::string durable = *fs_.ReadFile(segment);
+    ASSERT_TRUE(live.starts_with(durable));
+    const uint64_t flushed = rng() % (live.size() - durable.size());
+    {
+      auto file = fs_.OpenAppend(segment, 0600);
+      ASSERT_TRUE(file.ok());
+      ASSERT_TRUE((*file)->Append(live.substr(durable.size(), flushed)).ok());
+      ASSERT_TRUE((*file)->Sync().ok());
+    }
+    auto spool = Open(options);
+    const uint64_t last = synced + flushed / kRecordBytes;  // whole records that reached disk
+    const SpoolStats stats = spool->Stats();
+    EXPECT_EQ(stats.acked_seq, acked);
+    EXPECT_EQ(stats.recovered_truncated_bytes, flushed % kRecordBytes);
+    EXPECT_EQ(stats.recovered_dropped_records, 0u);
+    EXPECT_EQ(stats.recovery_warnings.empty(), flushed % kRecordBytes == 0);
+    EXPECT_EQ(Seqs(ReadAll(*spool)), Range(acked + 1, last));
+    EXPECT_EQ(AppendRange(*spool, last + 1, last + 1, kPayload), last + 1);
+    ASSERT_TRUE(spool->Sync().ok());
+    EXPECT_EQ(Seqs(ReadAll(*spool)), Range(acked + 1, last + 1));
+  }
+}
+
 TEST_P(SpoolTest, ReadNeverReturnsUnsyncedRecords) {
   auto spool = Open();
   AppendRange(*spool, 1, 5);

@@ -163,7 +163,7 @@ using sqlite::Stmt;
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(std::string path) : path_(std::move(path)) {}
+  SqliteStore(std::string path, std::string vfs) : path_(std::move(path)), vfs_(std::move(vfs)) {}
   ~SqliteStore() override { StopCheckpointer(); }
 
   Status Open(const SqliteOptions& options) {
@@ -581,8 +581,8 @@ class SqliteStore final : public Store {
 
   Result<Db> OpenConnection(bool read_only) {
     return sqlite::OpenDatabase(
-        path_, read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-        10000);
+        path_, read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 10000,
+        vfs_);
   }
 
   Result<Stmt> Prepare(sqlite3* db, const std::string& sql) const {
@@ -762,6 +762,7 @@ class SqliteStore final : public Store {
   }
 
   std::string path_;
+  std::string vfs_;  // SqliteOptions::vfs
   std::mutex write_mu_;
   Db write_db_;
   Stmt insert_event_, upsert_stream_, find_user_, insert_user_, insert_run_, read_stream_;
@@ -832,7 +833,7 @@ class SqliteStore final : public Store {
 int SqliteSchemaVersion() { return static_cast<int>(std::size(kMigrations)); }
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options) {
-  auto store = std::make_unique<SqliteStore>(options.path);
+  auto store = std::make_unique<SqliteStore>(options.path, options.vfs);
   if (options.read_only && ::access(options.path.c_str(), R_OK) != 0) {
     return ErrnoError("store: " + options.path, errno);
   }

@@ -18,6 +18,10 @@ struct SqliteOptions {
   // Copy WAL pages into the database on a separate thread and connection instead of inside
   // commits (the collector's default; tests may turn it off).
   bool background_checkpoint = true;
+  // Test-only: the name of a registered SQLite VFS every connection opens through; empty for
+  // the default VFS (what the collector uses). The power-loss suite passes a PowerLossVfs
+  // (power_loss_vfs.h) here.
+  std::string vfs = {};
 };
 
 // Opens (creating and migrating as needed). Errors name the file.

@@ -60,9 +60,12 @@ inline Status SqliteError(sqlite3* db, std::string_view path, std::string_view w
 
 // Opens `path` with `flags` (SQLITE_OPEN_*; NOMUTEX added: each connection is used under its
 // owner's mutex), extended result codes on, waiting up to `busy_timeout_ms` for locks.
-inline Result<Db> OpenDatabase(const std::string& path, int flags, int busy_timeout_ms) {
+// `vfs`: a registered VFS's name, empty for the default.
+inline Result<Db> OpenDatabase(const std::string& path, int flags, int busy_timeout_ms,
+                               const std::string& vfs = {}) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX,
+                           vfs.empty() ? nullptr : vfs.c_str());
   Db db(raw);
   if (rc != SQLITE_OK) {
     if (!db) return ResourceExhaustedError("store: " + path + ": out of memory");
