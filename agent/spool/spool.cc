@@ -87,10 +87,12 @@ struct Drops {
     if (first_deleted_seq == 0 || lo < first_deleted_seq) first_deleted_seq = lo;
     last_deleted_seq = std::max(last_deleted_seq, hi);
   }
-  void Delete(uint64_t lo, uint64_t hi, uint8_t priority) {
-    deleted += hi - lo + 1;
+  // Records lo..hi were deleted; `lost` of them held data (the others were gap records, whose
+  // reports are carried, not lost).
+  void Delete(uint64_t lo, uint64_t hi, uint64_t lost, uint8_t priority) {
+    deleted += lost;
     AddRange(lo, hi);
-    max_priority = std::max(max_priority, priority);
+    if (lost > 0) max_priority = std::max(max_priority, priority);
   }
   void Carry(const GapInfo& gap) {
     carried += gap.dropped_count;
@@ -222,6 +224,9 @@ class SegmentFileSpool final : public Spool {
 
   // Writer side: writer_mu_ and mu_ held.
   bool AdmitLocked(uint8_t priority, uint64_t record_bytes);
+  // Deletes oldest segments (capacity step 2) when a record of record_bytes would not fit under
+  // the hard limit, down to the low watermark; returns the bytes then used.
+  uint64_t MakeRoomLocked(uint64_t record_bytes);
   bool DeleteOldestLocked();
   Status EncodeLocked(uint8_t type, uint8_t priority, std::string_view payload, int64_t now_ns);
   Status RollLocked();
@@ -610,9 +615,7 @@ bool SegmentFileSpool::AdmitLocked(uint8_t priority, uint64_t record_bytes) {
     return false;
   }
   if (used + record_bytes > hard_bytes_) {
-    while (used + record_bytes > low_bytes_ && DeleteOldestLocked()) {
-      used = bytes_on_disk_ + buf_.size();
-    }
+    used = MakeRoomLocked(record_bytes);
     if (used + record_bytes > hard_bytes_) {
       ++pending_drops_.refused_no_room;
       pending_drops_.max_priority = std::max(pending_drops_.max_priority, priority);
@@ -621,6 +624,15 @@ bool SegmentFileSpool::AdmitLocked(uint8_t priority, uint64_t record_bytes) {
     }
   }
   return true;
+}
+
+uint64_t SegmentFileSpool::MakeRoomLocked(uint64_t record_bytes) {
+  uint64_t used = bytes_on_disk_ + buf_.size();
+  if (used + record_bytes <= hard_bytes_) return used;
+  while (used + record_bytes > low_bytes_ && DeleteOldestLocked()) {
+    used = bytes_on_disk_ + buf_.size();
+  }
+  return used;
 }
 
 bool SegmentFileSpool::DeleteOldestLocked() {
@@ -635,12 +647,17 @@ bool SegmentFileSpool::DeleteOldestLocked() {
     WarnLocked(st.ToString());
     return false;
   }
+  uint64_t gap_records = 0;
   for (const GapInfo& gap : gaps) {
-    if (gap.seq > acked_seq_) pending_drops_.Carry(gap);
+    if (gap.seq <= acked_seq_) continue;
+    pending_drops_.Carry(gap);
+    if (gap.seq >= lo && gap.seq <= hi) ++gap_records;
   }
   if (lo <= hi) {
-    pending_drops_.Delete(lo, hi, priority);
-    dropped_records_ += hi - lo + 1;
+    // A deleted gap record is not a lost record: what it reported is carried on (above).
+    const uint64_t lost = hi - lo + 1 - gap_records;
+    pending_drops_.Delete(lo, hi, lost, priority);
+    dropped_records_ += lost;
   }
   return true;
 }
@@ -781,6 +798,12 @@ Result<uint64_t> SegmentFileSpool::Append(std::span<const RecordIn> records) {
     CUSTOS_RETURN_IF_ERROR(EncodeLocked(record.type, record.priority, record.payload, now_ns));
   }
   if (pending_drops_.any()) {
+    // The gap record counts against the cap like any admitted record: while the spool sheds,
+    // every Append writes one, and unchecked they would grow it past max_bytes for as long as an
+    // outage lasts. Making room may delete segments, which the record then reports too (the
+    // reserve under max_bytes covers its few bytes of growth).
+    MakeRoomLocked(kRecordHeaderSize +
+                   GapPayload(pending_drops_, options_.shed_below_priority, now_ns).size());
     const std::string gap = GapPayload(pending_drops_, options_.shed_below_priority, now_ns);
     CUSTOS_RETURN_IF_ERROR(EncodeLocked(kGapRecordType, kGapPriority, gap, now_ns));
     CUSTOS_RETURN_IF_ERROR(FlushLocked());

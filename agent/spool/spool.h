@@ -31,7 +31,10 @@
 //  3. Every Append that refused or deleted anything appends one Gap record (type kGapRecordType,
 //     priority 255) after its accepted records: how many were dropped, the seq range of deleted
 //     records (0..0 when only never-numbered new records were refused), their max priority, why.
-//     Gap records deleted by step 2 before they were acked hand their counts and ranges on to it.
+//     Gap records deleted by step 2 before they were acked hand their counts and ranges on to it
+//     (a deleted gap record is not itself counted as dropped). A gap record counts against the
+//     cap like an admitted record (step 2 makes room for it), so however long the spool sheds,
+//     it stays under max_bytes.
 // Dropped records are counted in Stats(), never silent.
 //
 // Threading: one writer thread (the pipeline) calls Append/Sync; one reader (the uplink) calls

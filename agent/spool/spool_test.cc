@@ -739,6 +739,37 @@ TEST_P(SpoolTest, FullSpoolDeletesOldestSegmentsAndEveryLostSeqIsReported) {
   EXPECT_EQ(reported, stats.dropped_records);
 }
 
+// A long outage with only low-priority records: every Append past the high watermark is shed
+// and writes a gap record. The gap records count against the cap like any record (before the
+// fix they were appended unchecked and grew the spool past max_bytes by one per Append), and a
+// gap record deleted to make room is not itself counted as a lost record: its report is
+// carried. So what is kept plus what the gap records report is exactly what was appended.
+TEST_P(SpoolTest, LongSheddingStaysUnderTheCapAndCountsEveryDropOnce) {
+  SpoolOptions options = Options();
+  options.max_bytes = 64 << 10;
+  options.segment_bytes = 8 << 10;
+  auto spool = Open(options);
+  constexpr uint64_t kAppended = 5000;
+  for (uint64_t i = 1; i <= kAppended; ++i) {
+    AppendRange(*spool, i, i, 200, /*priority=*/10);
+    ASSERT_LE(spool->Stats().bytes_on_disk, options.max_bytes) << i;
+  }
+  ASSERT_TRUE(spool->Sync().ok());
+  uint64_t kept = 0, reported = 0;
+  for (const RecordOut& r : ReadAll(*spool)) {
+    if (r.type != kGapRecordType) {
+      ++kept;
+      continue;
+    }
+    custos::v1::Event e;
+    ASSERT_TRUE(e.ParseFromString(r.payload));
+    reported += e.gap().dropped_count();
+  }
+  EXPECT_GT(kept, 0u);
+  EXPECT_EQ(kept + reported, kAppended);
+  EXPECT_EQ(reported, spool->Stats().dropped_records);
+}
+
 TEST_P(SpoolTest, SheddingStopsWhenAcksFreeSpace) {
   SpoolOptions options = Options();
   options.max_bytes = 64 << 10;
