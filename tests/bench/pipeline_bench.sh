@@ -5,7 +5,7 @@
 # Prints per run and the median: seconds, events/s, CPU seconds per 1M events of each side.
 # Usage: tests/bench/pipeline_bench.sh [corpus=/tmp/perfbench/rsyslog/in_1000000.ndjson] [runs=3]
 #   The corpus is what `bash ../shared/bench/bench_rsyslog.sh /tmp/perfbench/rsyslog ...` leaves,
-#   or: python3 ../shared/bench/gen_events.py 1000000 > FILE
+#   or: python3 ../shared/bench/gen_events.py -n 1000000 -o FILE
 #   CUSTOS_BIN=dir                 binaries to measure (default build/ci/bin)
 #   CUSTOS_AGENT_YAML='uplink: {max_batch_events: 20000}'  extra top-level agent configuration
 #   CUSTOS_COLLECTOR_CONFIG=file   collector configuration
