@@ -729,8 +729,10 @@ TEST_F(HttpsServerTest, UnauthenticatedClientsWithLargeBodiesDoNotGrowTheServer)
   // Buffering what was sent would take kClients * kSent = 80 MiB; connections, TLS state and
   // the clients' threads take a few MiB.
   ASSERT_GT(rss_before, 0u);
-  EXPECT_LT(rss_during, rss_before + (kClients * kSent) / 3)
-      << "before " << rss_before << " during " << rss_during;
+  if (testing::kMemoryFiguresAreMeaningful) {
+    EXPECT_LT(rss_during, rss_before + (kClients * kSent) / 3)
+        << "before " << rss_before << " during " << rss_during;
+  }
 }
 
 TEST_F(HttpsServerTest, AdmittedBodyLimitIsPerRequestUnderTheServerCeiling) {

@@ -114,7 +114,9 @@ TEST_F(HostilePeersTest, UnauthenticatedSessionsDeclaringLargeFramesCostLittleMe
   int64_t growth = GrowthMiB();
   RecordProperty("rss_growth_mib", std::to_string(growth));
   // Before: 300 such sessions held ~1.2 GiB. Now at most 64 per address are even admitted.
-  EXPECT_LT(growth, 48) << "collector grew by " << growth << " MiB";
+  if (testing::kMemoryFiguresAreMeaningful) {
+    EXPECT_LT(growth, 48) << "collector grew by " << growth << " MiB";
+  }
   // A well-behaved enrollment still works meanwhile... once the silent sessions time out.
   held.clear();
   auto req = EnrollRequest();
@@ -149,7 +151,9 @@ TEST_F(HostilePeersTest, UnauthenticatedApiRequestsWithLargeBodiesAreRefusedUnre
   EXPECT_EQ(unauthorized, 40);
   int64_t growth = GrowthMiB();
   RecordProperty("rss_growth_mib", std::to_string(growth));
-  EXPECT_LT(growth, 32) << "collector grew by " << growth << " MiB";
+  if (testing::kMemoryFiguresAreMeaningful) {
+    EXPECT_LT(growth, 32) << "collector grew by " << growth << " MiB";
+  }
 }
 
 TEST_F(HostilePeersTest, HugeCompressibleEventsAreRefusedWithoutGrowingMemoryOrStore) {
@@ -191,7 +195,9 @@ TEST_F(HostilePeersTest, HugeCompressibleEventsAreRefusedWithoutGrowingMemoryOrS
   RecordProperty("rss_growth_mib", std::to_string(growth));
   // Before: 625 MiB. Decompressing one 30 MiB batch at a time on each of 2 I/O threads is what
   // remains (glibc may keep those pages).
-  EXPECT_LT(growth, 110) << "collector grew by " << growth << " MiB";
+  if (testing::kMemoryFiguresAreMeaningful) {
+    EXPECT_LT(growth, 110) << "collector grew by " << growth << " MiB";
+  }
   struct stat after {};
   ASSERT_EQ(::stat(collector_->db_path().c_str(), &after), 0);
   struct stat wal {};
