@@ -9,6 +9,7 @@
 #include <string>
 
 #include "collector/store/sqlite/sqlite_store.h"
+#include "collector/store/testing/gated_store.h"
 #include "common/testing/testing.h"
 
 namespace custos::collector::ingest {
@@ -16,102 +17,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Delegates to a real store. While the gate is closed CommitBatches waits (the committer is
-// inside a commit, so what is submitted meanwhile goes into the next group); FailNextCommit
-// makes the next commit fail as a full disk does (SQLITE_FULL), writing nothing.
-class FlakyStore final : public store::Store {
- public:
-  explicit FlakyStore(std::unique_ptr<store::Store> inner) : inner_(std::move(inner)) {}
-
-  void CloseGate() {
-    std::lock_guard<std::mutex> l(mu_);
-    open_ = false;
-  }
-  void OpenGate() {
-    std::lock_guard<std::mutex> l(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  void FailNextCommit() {
-    std::lock_guard<std::mutex> l(mu_);
-    fail_next_ = true;
-  }
-  int commits_waiting() {
-    std::lock_guard<std::mutex> l(mu_);
-    return waiting_;
-  }
-
-  Status CommitBatches(std::span<store::BatchWrite* const> batches) override {
-    {
-      std::unique_lock<std::mutex> l(mu_);
-      ++waiting_;
-      cv_.wait(l, [&] { return open_; });
-      --waiting_;
-      if (fail_next_) {
-        fail_next_ = false;
-        return ResourceExhaustedError("store: commit: database or disk is full");
-      }
-    }
-    return inner_->CommitBatches(batches);
-  }
-  Result<uint64_t> LastCommittedSeq(int64_t agent_key, uint64_t epoch) override {
-    return inner_->LastCommittedSeq(agent_key, epoch);
-  }
-  Result<std::vector<store::StoredEvent>> QueryEvents(const store::EventQuery& query) override {
-    return inner_->QueryEvents(query);
-  }
-  Result<uint64_t> CountEvents(std::optional<std::string> agent_id) override {
-    return inner_->CountEvents(std::move(agent_id));
-  }
-  Status CreateEnrollmentToken(const store::EnrollmentTokenRecord& record,
-                               std::string_view token_sha256) override {
-    return inner_->CreateEnrollmentToken(record, token_sha256);
-  }
-  Result<store::EnrollmentTokenRecord> ConsumeEnrollmentToken(std::string_view token_sha256,
-                                                              int64_t now_ns) override {
-    return inner_->ConsumeEnrollmentToken(token_sha256, now_ns);
-  }
-  Status RevokeEnrollmentToken(std::string_view id, int64_t now_ns) override {
-    return inner_->RevokeEnrollmentToken(id, now_ns);
-  }
-  Result<std::vector<store::EnrollmentTokenRecord>> ListEnrollmentTokens() override {
-    return inner_->ListEnrollmentTokens();
-  }
-  Result<store::AgentRecord> RegisterAgent(const store::AgentRecord& record) override {
-    return inner_->RegisterAgent(record);
-  }
-  Result<store::AgentRecord> FindAgent(std::string_view agent_id) override {
-    return inner_->FindAgent(agent_id);
-  }
-  Status UpdateAgentCertificate(std::string_view agent_id, std::string_view serial,
-                                int64_t not_after_ns) override {
-    return inner_->UpdateAgentCertificate(agent_id, serial, not_after_ns);
-  }
-  Status ForgetPreviousCertificate(int64_t agent_key) override {
-    return inner_->ForgetPreviousCertificate(agent_key);
-  }
-  Status ConfirmAgentHost(std::string_view agent_id) override {
-    return inner_->ConfirmAgentHost(agent_id);
-  }
-  Result<std::vector<int64_t>> RevokedAgentKeys() override { return inner_->RevokedAgentKeys(); }
-  Status RevokeAgent(std::string_view agent_id, std::string_view reason, int64_t now_ns) override {
-    return inner_->RevokeAgent(agent_id, reason, now_ns);
-  }
-  Status TouchAgent(int64_t agent_key, int64_t now_ns) override {
-    return inner_->TouchAgent(agent_key, now_ns);
-  }
-  Result<std::vector<store::AgentRecord>> ListAgents() override { return inner_->ListAgents(); }
-  Result<store::StoreStats> Stats() override { return inner_->Stats(); }
-  Status CheckIntegrity() override { return inner_->CheckIntegrity(); }
-
- private:
-  std::unique_ptr<store::Store> inner_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = true;
-  bool fail_next_ = false;
-  int waiting_ = 0;
-};
+using store::testing::GatedStore;
 
 std::unique_ptr<store::BatchWrite> Batch(int64_t agent_key, uint64_t first_seq, int n) {
   auto b = std::make_unique<store::BatchWrite>();
@@ -134,7 +40,7 @@ class GroupCommitterTest : public ::testing::Test {
   void SetUp() override {
     auto inner = store::OpenSqliteStore({.path = dir_.Sub("c.db")});
     ASSERT_TRUE(inner.ok()) << inner.status().ToString();
-    store_ = std::make_unique<FlakyStore>(std::move(*inner));
+    store_ = std::make_unique<GatedStore>(std::move(*inner));
     for (const char* id : {"a1", "a2"}) {
       store::AgentRecord a;
       a.agent_id = id;
@@ -161,7 +67,7 @@ class GroupCommitterTest : public ::testing::Test {
 
   testing::TempDir dir_;
   metrics::Registry registry_;
-  std::unique_ptr<FlakyStore> store_;
+  std::unique_ptr<GatedStore> store_;
   std::vector<int64_t> keys_;
   std::unique_ptr<GroupCommitter> committer_;
 };

@@ -46,6 +46,34 @@ Result<std::string> CollectorProcess::Token(int uses) {
   return r.out.substr(0, r.out.find('\n'));
 }
 
+std::vector<std::string> LoadgenCommand(const LoadgenRun& run) {
+  return {BinaryPath("custos-loadgen"),
+          "--collector",
+          "127.0.0.1:" + std::to_string(run.port),
+          "--server-name",
+          "localhost",
+          "--ca",
+          run.ca_path,
+          "--token",
+          run.token,
+          "--agents",
+          std::to_string(run.agents),
+          "--events",
+          std::to_string(run.events),
+          "--batch",
+          "200",
+          "--rate",
+          std::to_string(run.rate),
+          "--state-dir",
+          run.state_dir,
+          "--timeout",
+          run.timeout,
+          "--verify-db",
+          run.db,
+          "--report",
+          run.report};
+}
+
 Status CollectorProcess::Start() {
   std::string ready = dir_ + "/ready" + std::to_string(++generation_);
   process_ = std::make_unique<Subprocess>();

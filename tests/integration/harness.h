@@ -19,6 +19,23 @@ namespace custos::testing {
 // restarts; everything else uses port 0).
 uint16_t FreeLoopbackPort();
 
+// custos-loadgen streaming `events` per agent from `agents` enrolled agents to 127.0.0.1:port at
+// `rate` events/s, then checking every acked event is in `db` exactly once (--verify-db) and
+// writing its report to `report`.
+struct LoadgenRun {
+  uint16_t port = 0;
+  std::string ca_path;
+  std::string token;
+  int agents = 1;
+  int events = 1000;
+  int rate = 10000;
+  std::string state_dir;
+  std::string timeout = "60s";
+  std::string db;
+  std::string report;
+};
+std::vector<std::string> LoadgenCommand(const LoadgenRun& run);
+
 // A collector in its own data directory: `init` once, then Start/Kill/Restart the process on a
 // fixed port.
 class CollectorProcess {
