@@ -224,6 +224,7 @@ TEST_F(AuditLogTest, RewrittenChainIsFoundAtTheNextCheckpoint) {
 TEST_F(AuditLogTest, ConcurrentAppendsKeepOneChain) {
   auto log = OpenLog(7);
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&log] {
       for (int i = 0; i < 25; ++i) {

@@ -31,7 +31,7 @@ class CollectorAuditTest : public ::testing::Test {
 
   testing::RunResult Collector(std::vector<std::string> args) {
     args.insert(args.begin(), testing::BinaryPath("custos-collector"));
-    args.push_back("--data-dir");
+    args.emplace_back("--data-dir");
     args.push_back(data_dir());
     return testing::Run(args, std::chrono::seconds(30));
   }
