@@ -1,4 +1,5 @@
 // custos-collector: the Custos server. See `custos-collector --help` and docs/operations.md.
+#include <pwd.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -7,6 +8,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "collector/access/audit.h"
 #include "collector/api/api.h"
 #include "collector/api/https_server.h"
 #include "collector/app/collector_config.h"
@@ -58,6 +60,9 @@ Usage:
   custos-collector agent revoke AGENT_ID --reason TEXT
                                     Refuse this agent from now on (a running collector closes
                                     its open session within a second; re-enroll to readmit).
+  custos-collector audit verify     Check the audit log's hash chain and signed checkpoints
+                                    offline; names the first altered, missing or reordered
+                                    entry (exit 1). Every change above is audited.
 
 Options (all commands):
   --config FILE        YAML configuration (default /etc/custos/collector.yaml if it exists;
@@ -75,7 +80,8 @@ Options (init):
                        default: localhost, this host's name, 127.0.0.1, ::1)
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
-Files: DATA_DIR/pki/{ca,server}.{crt,key}, DATA_DIR/custos.db, DATA_DIR/admin.token.
+Files: DATA_DIR/pki/{ca,server}.{crt,key}, DATA_DIR/pki/audit_signing.{key,pub},
+       DATA_DIR/custos.db, DATA_DIR/admin.token.
 )";
 
 int UsageError(const std::string& msg) {
@@ -145,6 +151,49 @@ Result<ingest::Pki> LoadPki(const CollectorConfig& c) {
   return pki;
 }
 
+std::string AuditKeyPath(const CollectorConfig& c) { return c.pki_dir() + "/audit_signing.key"; }
+std::string AuditPublicKeyPath(const CollectorConfig& c) {
+  return c.pki_dir() + "/audit_signing.pub";
+}
+
+// "local-admin:<unix user>" (the uid when it has no name): who ran this command.
+std::string LocalActor() {
+  const uid_t uid = ::getuid();
+  if (const passwd* pw = ::getpwuid(uid); pw != nullptr && pw->pw_name != nullptr) {
+    return std::string("local-admin:") + pw->pw_name;
+  }
+  return "local-admin:uid " + std::to_string(uid);
+}
+
+// The audit log for a command that changes state. Opened before the change, so a data directory
+// without a signing key refuses the change instead of making it unaudited.
+Result<std::unique_ptr<access::AuditLog>> OpenAuditLog(const CollectorConfig& c) {
+  auto key = fs::Posix()->ReadFile(AuditKeyPath(c));
+  if (!key.ok()) {
+    return Status(key.status().code(),
+                  "audit: " + key.status().message() +
+                      " (run 'custos-collector init' to create the audit signing key)");
+  }
+  return access::AuditLog::Open({.db_path = c.db_path(), .signing_key_pem = *key});
+}
+
+// Appends what this command changed, then signs the tail (a CLI run ends here: its shutdown
+// checkpoint). Never pass a secret in `summary`. The change is already committed (it is not yet
+// in the same transaction, issue 18): a failure here says so.
+Status AuditChange(access::AuditLog* log, std::string action, std::string object,
+                   std::string summary) {
+  auto e = log->Append({.actor = LocalActor(),
+                        .action = std::move(action),
+                        .object = std::move(object),
+                        .summary = std::move(summary),
+                        .source = "cli"});
+  Status s = e.ok() ? log->Checkpoint() : e.status();
+  if (!s.ok()) {
+    return Status(s.code(), s.message() + " (the change was made but is not in the audit log)");
+  }
+  return OkStatus();
+}
+
 Result<std::unique_ptr<store::Store>> OpenStore(const CollectorConfig& c) {
   if (!fs::Posix()->Exists(c.db_path())) {
     return NotFoundError("store: " + c.db_path() +
@@ -165,6 +214,27 @@ Status RegisterAdminToken(const CollectorConfig& c) {
   if (risk->FindApiToken(digest).ok()) return OkStatus();
   store::ApiTokenRecord rec{"atk_admin", "admin", "admin", RealClock()->NowUnixNs(), {}};
   return risk->CreateApiToken(rec, digest);
+}
+
+// The audit log's Ed25519 signing key: kept when present (a new key would orphan the
+// checkpoints the old one signed).
+Status InitAuditKey(const CollectorConfig& c) {
+  fs::FileSystem* f = fs::Posix();
+  const std::string key_path = AuditKeyPath(c), pub_path = AuditPublicKeyPath(c);
+  if (f->Exists(key_path)) {
+    if (!f->Exists(pub_path)) {
+      return FailedPreconditionError("audit: " + pub_path + " missing beside " + key_path +
+                                     " (restore it from a backup)");
+    }
+    std::printf("audit signing key: kept existing %s\n", key_path.c_str());
+    return OkStatus();
+  }
+  CUSTOS_ASSIGN_OR_RETURN(crypto::KeyPair key, crypto::GenerateEd25519Key());
+  CUSTOS_RETURN_IF_ERROR(fs::WriteFileAtomic(f, pub_path, key.public_key_pem, 0644));
+  CUSTOS_RETURN_IF_ERROR(fs::WriteFileAtomic(f, key_path, key.private_key_pem, 0600));
+  std::printf("audit signing key: created %s (Ed25519, mode 0600; public key %s)\n",
+              key_path.c_str(), pub_path.c_str());
+  return OkStatus();
 }
 
 int Init(const CollectorConfig& c, const flags::Args& args) {
@@ -229,6 +299,7 @@ int Init(const CollectorConfig& c, const flags::Args& args) {
                 c.admin_token_path().c_str());
   }
   if (Status s = RegisterAdminToken(c); !s.ok()) return Failure(s);
+  if (Status s = InitAuditKey(c); !s.ok()) return Failure(s);
   std::printf("next: custos-collector token create   # then enroll agents with that token\n");
   return 0;
 }
@@ -240,6 +311,12 @@ int ApiToken(const CollectorConfig& c, const flags::Args& args) {
   if (!st.ok()) return Failure(st.status());
   auto risk = store::OpenSqliteRiskStore(c.db_path());
   if (!risk.ok()) return Failure(risk.status());
+  std::unique_ptr<access::AuditLog> audit;
+  if (sub == "create" || sub == "revoke") {
+    auto log = OpenAuditLog(c);
+    if (!log.ok()) return Failure(log.status());
+    audit = std::move(*log);
+  }
   if (sub == "create") {
     std::string role = args.GetOr("role", "");
     std::string name = args.GetOr("name", "");
@@ -252,6 +329,11 @@ int ApiToken(const CollectorConfig& c, const flags::Args& args) {
     store::ApiTokenRecord rec{
         "atk_" + crypto::HexEncode(*id), role, name, RealClock()->NowUnixNs(), {}};
     if (Status s = (*risk)->CreateApiToken(rec, crypto::Sha256(token)); !s.ok()) return Failure(s);
+    if (Status s =
+            AuditChange(audit.get(), "api-token.create", rec.id, "role " + role + ", name " + name);
+        !s.ok()) {
+      return Failure(s);
+    }
     std::printf("%s\n", token.c_str());
     std::fprintf(stderr, "api token %s (role %s, name %s): shown once, store it safely\n",
                  rec.id.c_str(), role.c_str(), name.c_str());
@@ -275,6 +357,9 @@ int ApiToken(const CollectorConfig& c, const flags::Args& args) {
     if (Status s = (*risk)->RevokeApiToken(pos[2], RealClock()->NowUnixNs()); !s.ok()) {
       return Failure(s);
     }
+    if (Status s = AuditChange(audit.get(), "api-token.revoke", pos[2], "revoked"); !s.ok()) {
+      return Failure(s);
+    }
     std::printf("revoked %s\n", pos[2].c_str());
     return 0;
   }
@@ -287,6 +372,12 @@ int Token(const CollectorConfig& c, const flags::Args& args) {
   auto st = OpenStore(c);
   if (!st.ok()) return Failure(st.status());
   store::Store* s = st->get();
+  std::unique_ptr<access::AuditLog> audit;
+  if (verb == "create" || verb == "revoke") {
+    auto log = OpenAuditLog(c);
+    if (!log.ok()) return Failure(log.status());
+    audit = std::move(*log);
+  }
   if (verb == "create") {
     auto uses = args.GetInt("uses", 1, 1, 1'000'000);
     if (!uses.ok()) return UsageError(uses.status().message());
@@ -296,6 +387,13 @@ int Token(const CollectorConfig& c, const flags::Args& args) {
         s, RealClock(), std::chrono::duration_cast<std::chrono::seconds>(*ttl),
         static_cast<uint32_t>(*uses), args.GetOr("note", ""));
     if (!minted.ok()) return Failure(minted.status());
+    const store::EnrollmentTokenRecord& rec = minted->record;
+    std::string summary =
+        std::to_string(rec.max_uses) + " use(s), expires " + FormatUnixNs(rec.expires_at_ns);
+    if (!rec.note.empty()) summary += ", note " + rec.note;
+    if (Status a = AuditChange(audit.get(), "token.create", rec.id, summary); !a.ok()) {
+      return Failure(a);
+    }
     std::fprintf(stderr, "token %s: %u use(s), expires %s. The secret below is shown only once.\n",
                  minted->record.id.c_str(), minted->record.max_uses,
                  FormatUnixNs(minted->record.expires_at_ns).c_str());
@@ -326,6 +424,9 @@ int Token(const CollectorConfig& c, const flags::Args& args) {
     if (pos.size() != 3) return UsageError("token revoke takes one token ID");
     if (Status r = s->RevokeEnrollmentToken(pos[2], RealClock()->NowUnixNs()); !r.ok())
       return Failure(r);
+    if (Status a = AuditChange(audit.get(), "token.revoke", pos[2], "revoked"); !a.ok()) {
+      return Failure(a);
+    }
     std::printf("token %s revoked\n", pos[2].c_str());
     return 0;
   }
@@ -337,6 +438,12 @@ int Agent(const CollectorConfig& c, const flags::Args& args) {
   std::string verb = pos.size() > 1 ? pos[1] : "";
   auto st = OpenStore(c);
   if (!st.ok()) return Failure(st.status());
+  std::unique_ptr<access::AuditLog> audit;
+  if (verb == "revoke" || verb == "confirm") {
+    auto log = OpenAuditLog(c);
+    if (!log.ok()) return Failure(log.status());
+    audit = std::move(*log);
+  }
   if (verb == "list") {
     auto list = (*st)->ListAgents();
     if (!list.ok()) return Failure(list.status());
@@ -359,16 +466,49 @@ int Agent(const CollectorConfig& c, const flags::Args& args) {
     if (Status r = (*st)->RevokeAgent(pos[2], *reason, RealClock()->NowUnixNs()); !r.ok()) {
       return Failure(r);
     }
+    if (Status a = AuditChange(audit.get(), "agent.revoke", pos[2], "reason: " + *reason);
+        !a.ok()) {
+      return Failure(a);
+    }
     std::printf("agent %s revoked\n", pos[2].c_str());
     return 0;
   }
   if (verb == "confirm") {
     if (pos.size() != 3) return UsageError("agent confirm takes one AGENT_ID");
     if (Status r = (*st)->ConfirmAgentHost(pos[2]); !r.ok()) return Failure(r);
+    if (Status a = AuditChange(audit.get(), "agent.confirm", pos[2], "host name confirmed");
+        !a.ok()) {
+      return Failure(a);
+    }
     std::printf("agent %s: host name confirmed\n", pos[2].c_str());
     return 0;
   }
   return UsageError("agent: expected list, confirm or revoke");
+}
+
+// `audit verify`: read-only, never migrates; exit 0 intact, 1 broken or unreadable.
+int Audit(const CollectorConfig& c, const flags::Args& args) {
+  const auto& pos = args.positional();
+  if (pos.size() != 2 || pos[1] != "verify") return UsageError("audit: expected verify");
+  if (!fs::Posix()->Exists(c.db_path())) {
+    return Failure(NotFoundError("store: " + c.db_path() + ": not found"));
+  }
+  auto pub = fs::Posix()->ReadFile(AuditPublicKeyPath(c));
+  if (!pub.ok()) return Failure(pub.status().WithContext("audit"));
+  auto report = access::VerifyAuditLog({.db_path = c.db_path(), .public_key_pem = *pub});
+  if (!report.ok()) return Failure(report.status());
+  auto count = [](int64_t n, const char* one, const char* many) {
+    return std::to_string(n) + " " + (n == 1 ? one : many);
+  };
+  const std::string head = "audit log: " + count(report->entries, "entry", "entries") + ", " +
+                           count(report->checkpoints, "checkpoint", "checkpoints");
+  if (report->ok) {
+    std::printf("%s, chain intact\n", head.c_str());
+    return 0;
+  }
+  std::printf("%s, BROKEN at seq %lld: %s\n", head.c_str(),
+              static_cast<long long>(report->first_bad_seq), report->problem.c_str());
+  return 1;
 }
 
 sigset_t BlockStopSignals() {
@@ -554,6 +694,7 @@ int Main(int argc, char** argv) {
   if (cmd == "token") return Token(*cfg, *args);
   if (cmd == "api-token") return ApiToken(*cfg, *args);
   if (cmd == "agent") return Agent(*cfg, *args);
+  if (cmd == "audit") return Audit(*cfg, *args);
   return UsageError("unknown command '" + cmd + "'");
 }
 

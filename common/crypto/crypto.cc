@@ -776,6 +776,55 @@ Result<KeyPair> GenerateEcKey() {
   return pair;
 }
 
+Result<KeyPair> GenerateEd25519Key() {
+  PkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+  if (!key) return InternalError(OpenSslMessage("generate Ed25519 key"));
+  KeyPair pair;
+  CUSTOS_ASSIGN_OR_RETURN(pair.private_key_pem, PrivateKeyPem(key.get(), "generate Ed25519 key"));
+  CUSTOS_ASSIGN_OR_RETURN(pair.public_key_pem,
+                          EncodePem("generate Ed25519 key: encode public key", [&key](BIO* bio) {
+                            return PEM_write_bio_PUBKEY(bio, key.get());
+                          }));
+  return pair;
+}
+
+Result<std::string> Ed25519Sign(std::string_view private_key_pem, std::string_view message) {
+  CUSTOS_ASSIGN_OR_RETURN(PkeyPtr key, LoadPrivateKey(private_key_pem, "Ed25519 sign: load key"));
+  if (EVP_PKEY_get_id(key.get()) != EVP_PKEY_ED25519) {
+    return InvalidArgumentError("Ed25519 sign: the key is not an Ed25519 key");
+  }
+  std::unique_ptr<EVP_MD_CTX, FnDeleter<EVP_MD_CTX_free>> ctx(EVP_MD_CTX_new());
+  std::string sig(64, '\0');
+  size_t n = sig.size();
+  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1 ||
+      EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &n,
+                     reinterpret_cast<const unsigned char*>(message.data()), message.size()) != 1) {
+    return InternalError(OpenSslMessage("Ed25519 sign"));
+  }
+  sig.resize(n);
+  return sig;
+}
+
+Status Ed25519Verify(std::string_view public_key_pem, std::string_view message,
+                     std::string_view signature) {
+  CUSTOS_ASSIGN_OR_RETURN(BioPtr bio, ReadBio(public_key_pem, "Ed25519 verify: load key"));
+  PkeyPtr key(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
+  if (!key) return InvalidArgumentError(OpenSslMessage("Ed25519 verify: load key"));
+  if (EVP_PKEY_get_id(key.get()) != EVP_PKEY_ED25519) {
+    return InvalidArgumentError("Ed25519 verify: the key is not an Ed25519 key");
+  }
+  std::unique_ptr<EVP_MD_CTX, FnDeleter<EVP_MD_CTX_free>> ctx(EVP_MD_CTX_new());
+  if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1) {
+    return InternalError(OpenSslMessage("Ed25519 verify"));
+  }
+  int rc = EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
+                            signature.size(),
+                            reinterpret_cast<const unsigned char*>(message.data()), message.size());
+  ERR_clear_error();
+  if (rc != 1) return PermissionDeniedError("Ed25519 verify: signature does not match");
+  return OkStatus();
+}
+
 Result<CertificateInfo> ParseCertificate(std::string_view cert_pem) {
   CUSTOS_ASSIGN_OR_RETURN(X509Ptr cert, LoadCertificate(cert_pem, "parse certificate"));
   return CertificateInfoFromX509(cert.get(), "parse certificate");

@@ -45,6 +45,15 @@ struct KeyPair {
 };
 Result<KeyPair> GenerateEcKey();
 
+// Ed25519 (signing only: the audit log's checkpoints). PKCS#8 / SubjectPublicKeyInfo PEM.
+Result<KeyPair> GenerateEd25519Key();
+// The 64-byte signature of `message`. InvalidArgument when the key is not an Ed25519 key.
+Result<std::string> Ed25519Sign(std::string_view private_key_pem, std::string_view message);
+// Ok when `signature` is `message` signed by the key's owner; PermissionDenied when it is not;
+// InvalidArgument when the key does not parse or is not Ed25519.
+Status Ed25519Verify(std::string_view public_key_pem, std::string_view message,
+                     std::string_view signature);
+
 // What a parsed certificate says. Times are system_clock.
 struct CertificateInfo {
   std::string subject_cn;

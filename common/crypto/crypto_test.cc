@@ -109,6 +109,21 @@ TEST(HashTest, Sha256MatchesFipsVectors) {
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
+TEST(Ed25519Test, SignatureVerifiesOnlyForItsMessageAndKey) {
+  ASSERT_OK_AND_ASSIGN(KeyPair key, GenerateEd25519Key());
+  ASSERT_OK_AND_ASSIGN(KeyPair other, GenerateEd25519Key());
+  ASSERT_OK_AND_ASSIGN(std::string sig, Ed25519Sign(key.private_key_pem, "seq 1000"));
+  EXPECT_EQ(sig.size(), 64u);
+  EXPECT_TRUE(Ed25519Verify(key.public_key_pem, "seq 1000", sig).ok());
+  EXPECT_EQ(Ed25519Verify(key.public_key_pem, "seq 1001", sig).code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(Ed25519Verify(other.public_key_pem, "seq 1000", sig).code(),
+            StatusCode::kPermissionDenied);
+  ASSERT_OK_AND_ASSIGN(KeyPair ec, GenerateEcKey());
+  EXPECT_EQ(Ed25519Sign(ec.private_key_pem, "x").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Ed25519Verify(ec.public_key_pem, "x", sig).code(), StatusCode::kInvalidArgument);
+}
+
 TEST(HashTest, HexEncodesLowerCase) {
   EXPECT_EQ(HexEncode(std::string("\x00\x0f\xab\xff", 4)), "000fabff");
   EXPECT_EQ(HexEncode(""), "");

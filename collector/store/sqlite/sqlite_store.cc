@@ -150,6 +150,25 @@ ALTER TABLE agents ADD COLUMN prev_cert_serial TEXT NOT NULL DEFAULT '';
 ALTER TABLE agents ADD COLUMN host_confirmed INTEGER NOT NULL DEFAULT 1;
 CREATE INDEX agents_by_hostname ON agents(hostname COLLATE NOCASE);
 )sql",
+    // 5: the audit log (collector/access/audit.h, docs/audit.md): a hash chain of entries and
+    // the signed checkpoints over it. Written only by access::AuditLog.
+    R"sql(
+CREATE TABLE audit_log(
+  seq INTEGER PRIMARY KEY,
+  time_ns INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  object TEXT NOT NULL,
+  summary TEXT NOT NULL,
+  source TEXT NOT NULL,
+  prev_hash BLOB NOT NULL,
+  hash BLOB NOT NULL);
+CREATE TABLE audit_checkpoints(
+  seq INTEGER PRIMARY KEY,
+  hash BLOB NOT NULL,
+  time_ns INTEGER NOT NULL,
+  signature BLOB NOT NULL);
+)sql",
 };
 
 // The stream cursor: read by sessions at HELLO and by the writer inside each commit.

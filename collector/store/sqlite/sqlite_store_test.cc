@@ -187,7 +187,8 @@ TEST(SqliteStoreTest, MigratesAVersion2StoreToRunsWithoutLosingAnEvent) {
     std::string sql =
         "DROP TABLE event_runs; CREATE UNIQUE INDEX events_by_key ON events(agent, epoch, seq);"
         "DROP INDEX agents_by_hostname; ALTER TABLE agents DROP COLUMN prev_cert_serial;"
-        "ALTER TABLE agents DROP COLUMN host_confirmed;";
+        "ALTER TABLE agents DROP COLUMN host_confirmed;"
+        "DROP TABLE audit_log; DROP TABLE audit_checkpoints;";
     auto row = [&](int64_t agent, int epoch, int seq) {
       sql += "INSERT INTO events(agent, epoch, seq, time_ns, type, payload) VALUES(" +
              std::to_string(agent) + "," + std::to_string(epoch) + "," + std::to_string(seq) + "," +

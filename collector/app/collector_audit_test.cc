@@ -1,0 +1,195 @@
+// Process-level tests of the audit log through the real `custos-collector`: the commands that
+// change state append an entry (never a secret), and `audit verify` finds tampering done to the
+// database file directly.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "collector/store/sqlite/sqlite_store.h"
+#include "common/testing/testing.h"
+
+namespace custos::collector {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+class CollectorAuditTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto init = Collector({"init", "--server-name", "localhost"});
+    ASSERT_EQ(init.exit_code, 0) << init.err;
+  }
+
+  testing::RunResult Collector(std::vector<std::string> args) {
+    args.insert(args.begin(), testing::BinaryPath("custos-collector"));
+    args.emplace_back("--data-dir");
+    args.push_back(data_dir());
+    return testing::Run(args, std::chrono::seconds(30));
+  }
+
+  std::string data_dir() const { return dir_.Sub("data"); }
+  std::string db_path() const { return data_dir() + "/custos.db"; }
+
+  void Sql(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(db_path().c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+    std::string m = err ? err : "";
+    sqlite3_free(err);
+    sqlite3_close(db);
+    ASSERT_EQ(rc, SQLITE_OK) << m;
+  }
+
+  // One "actor|action|object|summary|source" string per entry, in seq order.
+  std::vector<std::string> Entries() {
+    std::vector<std::string> out;
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(db_path().c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* s = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db,
+                                 "SELECT actor || '|' || action || '|' || object || '|' || "
+                                 "summary || '|' || source FROM audit_log ORDER BY seq",
+                                 -1, &s, nullptr),
+              SQLITE_OK);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+      out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)));
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return out;
+  }
+
+  static std::string ReadAll(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  testing::TempDir dir_;
+};
+
+TEST_F(CollectorAuditTest, TokenCreateIsAuditedAndTheChainVerifies) {
+  auto empty = Collector({"audit", "verify"});
+  EXPECT_EQ(empty.exit_code, 0) << empty.err;
+  EXPECT_THAT(empty.out, HasSubstr("audit log: 0 entries, 0 checkpoints, chain intact"));
+
+  auto token = Collector({"token", "create", "--note", "laptop rollout"});
+  ASSERT_EQ(token.exit_code, 0) << token.err;
+  const std::string secret = token.out.substr(0, token.out.find('\n'));
+  ASSERT_FALSE(secret.empty());
+
+  auto verify = Collector({"audit", "verify"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.err;
+  EXPECT_EQ(verify.out, "audit log: 1 entry, 1 checkpoint, chain intact\n");
+
+  auto entries = Entries();
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_THAT(entries[0], StartsWith("local-admin:"));
+  EXPECT_THAT(entries[0], HasSubstr("|token.create|tok_"));
+  EXPECT_THAT(entries[0], HasSubstr("note laptop rollout|cli"));
+  EXPECT_EQ(entries[0].find(secret), std::string::npos) << "the token itself is never audited";
+}
+
+TEST_F(CollectorAuditTest, VerifyNamesTheEntryEditedInTheDatabaseFile) {
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(Collector({"token", "create"}).exit_code, 0);
+  ASSERT_EQ(Collector({"audit", "verify"}).exit_code, 0);
+  Sql("UPDATE audit_log SET summary='nothing to see' WHERE seq=2");
+  auto verify = Collector({"audit", "verify"});
+  EXPECT_EQ(verify.exit_code, 1);
+  EXPECT_THAT(verify.out, HasSubstr("BROKEN at seq 2: entry 2 altered"));
+}
+
+TEST_F(CollectorAuditTest, VerifyNamesTheEntryDeletedFromTheDatabaseFile) {
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(Collector({"token", "create"}).exit_code, 0);
+  Sql("DELETE FROM audit_log WHERE seq=3");  // the tail, but each CLI run checkpoints it
+  auto verify = Collector({"audit", "verify"});
+  EXPECT_EQ(verify.exit_code, 1);
+  EXPECT_THAT(verify.out, HasSubstr("BROKEN at seq 3"));
+  EXPECT_THAT(verify.out, HasSubstr("truncated"));
+}
+
+TEST_F(CollectorAuditTest, EveryChangingCommandIsAudited) {
+  {
+    auto store = store::OpenSqliteStore({.path = db_path()});
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store::AgentRecord agent;
+    agent.agent_id = "agt_one";
+    agent.hostname = "host-one";
+    agent.enrolled_at_ns = 1;
+    ASSERT_TRUE((*store)->RegisterAgent(agent).ok());
+  }
+  ASSERT_EQ(Collector({"token", "create"}).exit_code, 0);
+  std::string tok_id = Entries().at(0);
+  tok_id = tok_id.substr(tok_id.find("|tok_") + 1);
+  tok_id = tok_id.substr(0, tok_id.find('|'));
+  auto revoke = Collector({"token", "revoke", tok_id});
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.err;
+  auto api = Collector({"api-token", "create", "--role", "viewer", "--name", "grafana"});
+  ASSERT_EQ(api.exit_code, 0) << api.err;
+  const std::string api_secret = api.out.substr(0, api.out.find('\n'));
+  std::string atk_id = Entries().at(2);
+  atk_id = atk_id.substr(atk_id.find("|atk_") + 1);
+  atk_id = atk_id.substr(0, atk_id.find('|'));
+  ASSERT_EQ(Collector({"api-token", "revoke", atk_id}).exit_code, 0);
+  ASSERT_EQ(Collector({"agent", "confirm", "agt_one"}).exit_code, 0);
+  ASSERT_EQ(Collector({"agent", "revoke", "agt_one", "--reason", "stolen laptop"}).exit_code, 0);
+  // Reads are not changes.
+  ASSERT_EQ(Collector({"token", "list"}).exit_code, 0);
+  ASSERT_EQ(Collector({"agent", "list"}).exit_code, 0);
+
+  auto entries = Entries();
+  std::vector<std::string> tails;
+  for (const auto& e : entries) {
+    EXPECT_THAT(e, StartsWith("local-admin:"));
+    EXPECT_EQ(e.find(api_secret), std::string::npos);
+    tails.push_back(e.substr(e.find('|') + 1));
+  }
+  EXPECT_THAT(tails, ElementsAre(HasSubstr("token.create|" + tok_id + "|1 use(s), expires"),
+                                 "token.revoke|" + tok_id + "|revoked|cli",
+                                 "api-token.create|" + atk_id + "|role viewer, name grafana|cli",
+                                 "api-token.revoke|" + atk_id + "|revoked|cli",
+                                 "agent.confirm|agt_one|host name confirmed|cli",
+                                 "agent.revoke|agt_one|reason: stolen laptop|cli"));
+  auto verify = Collector({"audit", "verify"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  EXPECT_THAT(verify.out, HasSubstr("6 entries, 6 checkpoints, chain intact"));
+}
+
+TEST_F(CollectorAuditTest, InitKeepsTheSigningKey) {
+  const std::string key = data_dir() + "/pki/audit_signing.key";
+  const std::string before = ReadAll(key);
+  ASSERT_THAT(before, HasSubstr("PRIVATE KEY"));
+  struct stat st {};
+  ASSERT_EQ(::stat(key.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_THAT(ReadAll(data_dir() + "/pki/audit_signing.pub"), HasSubstr("PUBLIC KEY"));
+  ASSERT_EQ(Collector({"token", "create"}).exit_code, 0);
+  auto again = Collector({"init"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.out, HasSubstr("audit signing key: kept existing"));
+  EXPECT_EQ(ReadAll(key), before);
+  EXPECT_EQ(Collector({"audit", "verify"}).exit_code, 0);
+}
+
+TEST_F(CollectorAuditTest, ChangeIsRefusedWithoutASigningKey) {
+  ASSERT_EQ(::unlink((data_dir() + "/pki/audit_signing.key").c_str()), 0);
+  auto token = Collector({"token", "create"});
+  EXPECT_EQ(token.exit_code, 1);
+  EXPECT_THAT(token.err, HasSubstr("custos-collector init"));
+  EXPECT_EQ(token.out, "");  // no token was minted
+  EXPECT_TRUE(Entries().empty());
+}
+
+}  // namespace
+}  // namespace custos::collector
