@@ -191,5 +191,18 @@ TEST_F(CollectorAuditTest, ChangeIsRefusedWithoutASigningKey) {
   EXPECT_TRUE(Entries().empty());
 }
 
+TEST_F(CollectorAuditTest, DataDirectoryFromBeforeTheAuditLogGetsItsKeyAtTheFirstChange) {
+  // An upgrade: a data directory made before the audit log has neither key.
+  ASSERT_EQ(::unlink((data_dir() + "/pki/audit_signing.key").c_str()), 0);
+  ASSERT_EQ(::unlink((data_dir() + "/pki/audit_signing.pub").c_str()), 0);
+  auto token = Collector({"token", "create"});
+  ASSERT_EQ(token.exit_code, 0) << token.err;
+  EXPECT_THAT(token.out, StartsWith("cet_"));  // stdout is still just the token
+  EXPECT_THAT(token.err, HasSubstr("audit signing key: created"));
+  auto verify = Collector({"audit", "verify"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.err;
+  EXPECT_EQ(verify.out, "audit log: 1 entry, 1 checkpoint, chain intact\n");
+}
+
 }  // namespace
 }  // namespace custos::collector

@@ -165,9 +165,38 @@ std::string LocalActor() {
   return "local-admin:uid " + std::to_string(uid);
 }
 
+// The audit log's Ed25519 signing key: kept when present (a new key would orphan the
+// checkpoints the old one signed).
+// Says what it did on `out`.
+Status InitAuditKey(const CollectorConfig& c, std::FILE* out) {
+  fs::FileSystem* f = fs::Posix();
+  const std::string key_path = AuditKeyPath(c), pub_path = AuditPublicKeyPath(c);
+  if (f->Exists(key_path)) {
+    if (!f->Exists(pub_path)) {
+      return FailedPreconditionError("audit: " + pub_path + " missing beside " + key_path +
+                                     " (restore it from a backup)");
+    }
+    std::fprintf(out, "audit signing key: kept existing %s\n", key_path.c_str());
+    return OkStatus();
+  }
+  CUSTOS_ASSIGN_OR_RETURN(crypto::KeyPair key, crypto::GenerateEd25519Key());
+  CUSTOS_RETURN_IF_ERROR(fs::WriteFileAtomic(f, pub_path, key.public_key_pem, 0644));
+  CUSTOS_RETURN_IF_ERROR(fs::WriteFileAtomic(f, key_path, key.private_key_pem, 0600));
+  std::fprintf(out, "audit signing key: created %s (Ed25519, mode 0600; public key %s)\n",
+               key_path.c_str(), pub_path.c_str());
+  return OkStatus();
+}
+
 // The audit log for a command that changes state. Opened before the change, so a data directory
-// without a signing key refuses the change instead of making it unaudited.
+// without a signing key refuses the change instead of making it unaudited. A data directory made
+// before the audit log existed (neither key nor public key: an upgrade) gets its key now, said on
+// stderr so stdout stays the command's own output (a minted token); a key removed after use
+// cannot be replaced silently this way, as `audit verify` checks the old checkpoints with the
+// public key.
 Result<std::unique_ptr<access::AuditLog>> OpenAuditLog(const CollectorConfig& c) {
+  if (!fs::Posix()->Exists(AuditKeyPath(c)) && !fs::Posix()->Exists(AuditPublicKeyPath(c))) {
+    CUSTOS_RETURN_IF_ERROR(InitAuditKey(c, stderr));
+  }
   auto key = fs::Posix()->ReadFile(AuditKeyPath(c));
   if (!key.ok()) {
     return Status(key.status().code(),
@@ -214,27 +243,6 @@ Status RegisterAdminToken(const CollectorConfig& c) {
   if (risk->FindApiToken(digest).ok()) return OkStatus();
   store::ApiTokenRecord rec{"atk_admin", "admin", "admin", RealClock()->NowUnixNs(), {}};
   return risk->CreateApiToken(rec, digest);
-}
-
-// The audit log's Ed25519 signing key: kept when present (a new key would orphan the
-// checkpoints the old one signed).
-Status InitAuditKey(const CollectorConfig& c) {
-  fs::FileSystem* f = fs::Posix();
-  const std::string key_path = AuditKeyPath(c), pub_path = AuditPublicKeyPath(c);
-  if (f->Exists(key_path)) {
-    if (!f->Exists(pub_path)) {
-      return FailedPreconditionError("audit: " + pub_path + " missing beside " + key_path +
-                                     " (restore it from a backup)");
-    }
-    std::printf("audit signing key: kept existing %s\n", key_path.c_str());
-    return OkStatus();
-  }
-  CUSTOS_ASSIGN_OR_RETURN(crypto::KeyPair key, crypto::GenerateEd25519Key());
-  CUSTOS_RETURN_IF_ERROR(fs::WriteFileAtomic(f, pub_path, key.public_key_pem, 0644));
-  CUSTOS_RETURN_IF_ERROR(fs::WriteFileAtomic(f, key_path, key.private_key_pem, 0600));
-  std::printf("audit signing key: created %s (Ed25519, mode 0600; public key %s)\n",
-              key_path.c_str(), pub_path.c_str());
-  return OkStatus();
 }
 
 int Init(const CollectorConfig& c, const flags::Args& args) {
@@ -299,7 +307,7 @@ int Init(const CollectorConfig& c, const flags::Args& args) {
                 c.admin_token_path().c_str());
   }
   if (Status s = RegisterAdminToken(c); !s.ok()) return Failure(s);
-  if (Status s = InitAuditKey(c); !s.ok()) return Failure(s);
+  if (Status s = InitAuditKey(c, stdout); !s.ok()) return Failure(s);
   std::printf("next: custos-collector token create   # then enroll agents with that token\n");
   return 0;
 }
