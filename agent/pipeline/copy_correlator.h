@@ -85,7 +85,8 @@ class CopyCorrelator final : public EventSink {
   bool Push(custos::v1::Event&& event) override;
   bool PushWait(custos::v1::Event&& event, std::chrono::milliseconds timeout) override;
   // Forwarded to the downstream sink: events other than reads and copies pass straight on, so
-  // its marks cover them (held copies are not covered until released).
+  // its marks cover them (held copies are not covered until released). A listener is registered
+  // downstream, so it gets both OnLogged and OnSynced from the sink that logs.
   uint64_t DurabilityMark() override { return downstream_->DurabilityMark(); }
   std::optional<SinkPosition> RecoveredPosition() override {
     return downstream_->RecoveredPosition();

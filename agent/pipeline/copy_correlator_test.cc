@@ -206,5 +206,32 @@ TEST(CopyCorrelatorTest, ThreadReleasesLinkedCopiesAndStopFlushesHeldOnes) {
   EXPECT_EQ(rest[0].file().path(), "/m/y");
 }
 
+// The file source registers its snapshot store through the correlator: both durability
+// notifications (written, then synced) must reach it from the sink that logs.
+TEST(CopyCorrelatorTest, DurabilityListenersGetBothNotificationsFromDownstream) {
+  struct Downstream : RecordingSink {
+    void AddDurabilityListener(DurabilityListener* l) override { listener = l; }
+    void RemoveDurabilityListener(DurabilityListener* l) override {
+      if (listener == l) listener = nullptr;
+    }
+    DurabilityListener* listener = nullptr;
+  } downstream;
+  struct Listener : DurabilityListener {
+    void OnLogged(uint64_t mark, SinkPosition) override { logged = mark; }
+    void OnSynced(uint64_t mark) override { synced = mark; }
+    uint64_t logged = 0, synced = 0;
+  } listener;
+  FakeClock clock;
+  CopyCorrelator correlator(&downstream, {}, nullptr, &clock);
+  correlator.AddDurabilityListener(&listener);
+  ASSERT_EQ(downstream.listener, &listener);
+  downstream.listener->OnLogged(7, {1, 7});
+  downstream.listener->OnSynced(5);
+  EXPECT_EQ(listener.logged, 7u);
+  EXPECT_EQ(listener.synced, 5u);
+  correlator.RemoveDurabilityListener(&listener);
+  EXPECT_EQ(downstream.listener, nullptr);
+}
+
 }  // namespace
 }  // namespace custos::agent::pipeline

@@ -224,6 +224,8 @@ void SpoolWriter::WriteGroup(const Buffer& group, uint64_t mark_before, size_t a
     }
     written_.fetch_add(records_.size(), std::memory_order_relaxed);
     syncs_.fetch_add(1, std::memory_order_relaxed);
+    // The Sync covers every record appended so far, this chunk's last included.
+    NotifySynced(mark_before + std::min(last, accepted));
     if (on_durable_) on_durable_();
   }
 }
@@ -244,6 +246,11 @@ void SpoolWriter::NotifyLogged(uint64_t mark) {
   const spool::SpoolStats stats = spool_->Stats();
   const SinkPosition position{stats.epoch, stats.next_seq - 1};
   for (DurabilityListener* listener : listeners_) listener->OnLogged(mark, position);
+}
+
+void SpoolWriter::NotifySynced(uint64_t mark) {
+  std::lock_guard<std::mutex> l(listeners_mu_);
+  for (DurabilityListener* listener : listeners_) listener->OnSynced(mark);
 }
 
 void SpoolWriter::Run() {

@@ -9,7 +9,9 @@
 // records are appended to the spool (before their fsync: an appended record survives kill -9,
 // and RecoveredPosition — the spool's last seq when the writer was created — tells after power
 // loss what survived) the listeners are told the mark and the spool position (epoch, last seq),
-// on the writer thread. Records whose append failed are not reported.
+// on the writer thread. Records whose append failed are not reported. After each successful
+// Sync they are told (OnSynced) the highest mark that Sync made durable: the mark of the last
+// chunk appended, never ahead of what OnLogged told.
 // Events dropped because the ring was full are reported as an EventsLost event once room
 // returns. Events whose spool append failed (disk full, I/O error: the spool keeps nothing of a
 // failed append) are counted in write_errors/dropped and reported likewise, with the next group
@@ -106,6 +108,8 @@ class SpoolWriter final : public EventSink {
   void EnqueueLocked(const std::string& payload, Kind kind);
   // Tells the listeners that every event accepted up to `mark` is in the spool.
   void NotifyLogged(uint64_t mark);
+  // Tells the listeners that every event accepted up to `mark` is synced.
+  void NotifySynced(uint64_t mark);
   // Appends `group` to the spool in chunks of max_group records, each followed by one Sync.
   // `mark_before`: DurabilityMark before its first event; `accepted`: how many of its records
   // are accepted events (the rest, at the end, is the writer's own loss report).

@@ -231,6 +231,44 @@ TEST_F(SpoolWriterTest, SpoolFailureDropsThatGroupAndCountsItThenCarriesOn) {
   EXPECT_EQ(last.file().path(), "/f3");
 }
 
+// A checkpoint of the file snapshot waits for OnSynced: it must come only after a Sync that
+// succeeded, with the mark that Sync covers, and never ahead of OnLogged.
+TEST_F(SpoolWriterTest, SyncedMarksFollowEachSuccessfulSyncAndNeverRunAheadOfTheWrite) {
+  struct Listener : DurabilityListener {
+    void OnLogged(uint64_t mark, SinkPosition) override {
+      std::lock_guard<std::mutex> l(mu);
+      logged.push_back(mark);
+    }
+    void OnSynced(uint64_t mark) override {
+      std::lock_guard<std::mutex> l(mu);
+      synced.push_back(mark);
+      logged_then.push_back(logged.empty() ? 0 : logged.back());
+      syncs_then.push_back(writer->Stats().syncs);
+    }
+    std::mutex mu;
+    std::vector<uint64_t> logged, synced, logged_then, syncs_then;
+    SpoolWriter* writer = nullptr;
+  } listener;
+  SpoolWriterOptions o;
+  o.max_group = 2;
+  auto w = Writer(o);
+  listener.writer = w.get();
+  w->AddDurabilityListener(&listener);
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(w->Push(FileEvent("/s" + std::to_string(i))));
+  // The first chunk (marks 1-2) is written but its fsync fails: never told synced.
+  fs_.FailNext(FaultInjectionFileSystem::Op::kSync, InternalError("injected fsync failure"));
+  w->Start();
+  w->Stop();
+  w->RemoveDurabilityListener(&listener);
+  std::lock_guard<std::mutex> l(listener.mu);
+  EXPECT_EQ(listener.logged, (std::vector<uint64_t>{2, 4, 6}));
+  EXPECT_EQ(listener.synced, (std::vector<uint64_t>{4, 6}));
+  for (size_t i = 0; i < listener.synced.size(); ++i) {
+    EXPECT_GE(listener.logged_then[i], listener.synced[i]);  // written before told synced
+    EXPECT_EQ(listener.syncs_then[i], i + 1);                // right after its own Sync
+  }
+}
+
 TEST_F(SpoolWriterTest, DiskFullCountsTheLostEventsThenResumesAndReportsThemWhenSpaceReturns) {
   SpoolWriterOptions o;
   o.gather_delay = std::chrono::milliseconds(0);

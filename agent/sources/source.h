@@ -34,6 +34,11 @@ class DurabilityListener {
   // RecoveredPosition says at the next start. Called on the sink's thread, never while it holds
   // a lock its Push takes; must not block for long (it delays the sink).
   virtual void OnLogged(uint64_t mark, SinkPosition position) = 0;
+  // Every event whose mark is <= `mark` is synced (fsync) to the sink's log: it survives power
+  // loss too. Never ahead of OnLogged (a mark is told synced only once it was told logged).
+  // Same thread and rules as OnLogged. A sink that calls OnLogged must call this too (after
+  // each successful sync), or a listener that waits for it (SnapshotStore::Checkpoint) defers.
+  virtual void OnSynced(uint64_t mark) { (void)mark; }
 };
 
 class EventSink {
@@ -57,10 +62,13 @@ class EventSink {
   // marks never decrease. A listener is told, as soon as events are written to the log, the
   // highest mark written and its position. RecoveredPosition(): how far the log survived when
   // the sink opened it (after power loss, unsynced records may be gone): what the producer
-  // recorded against a later position must be treated as never reported. The defaults suit a
+  // recorded against a later position must be treated as never reported. Once a sync makes
+  // them survive power loss too, a listener is told the highest mark synced (OnSynced). The
+  // defaults suit a
   // sink whose accepted events are as durable as they will ever be (tests, in-memory sinks):
   // every mark is 0 and 0 is logged at once, so no listener is ever called, and there is no log
-  // (nullopt). A sink that forwards to another forwards these four. Thread-safe.
+  // (nullopt). A sink that forwards to another forwards these four (a forwarded listener gets
+  // both notifications from the sink that logs). Thread-safe.
   // RemoveDurabilityListener waits for a call in progress; after it returns the listener is
   // never called again.
   virtual uint64_t DurabilityMark() { return 0; }

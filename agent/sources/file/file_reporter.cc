@@ -497,7 +497,13 @@ void FileReporter::MaybePersist(bool force) {
     return;
   }
   next_persist_ = now + options_.snapshot_persist_interval;
-  Status status = store_->Checkpoint(filter_.roots(), snapshot_.entries());
+  Status status = store_->Checkpoint(filter_.roots(), snapshot_.entries(), kCheckpointWait);
+  if (status.code() == StatusCode::kUnavailable) {
+    // The spool has not synced the last journaled changes yet: a checkpoint now could outlive
+    // their events after power loss. The journal keeps following; try again a second later.
+    next_checkpoint_try_ = now + std::chrono::seconds(1);
+    return;
+  }
   if (status.ok()) status = store_->journal_status();
   if (!status.ok()) {
     SetCondition("persist", custos::v1::HEALTH_LEVEL_DEGRADED,

@@ -100,8 +100,9 @@ class FileReporter {
                        const std::map<std::string, std::string>& facts);
   // Writes a checkpoint of the snapshot when due: the journal is past kCheckpointJournalBytes,
   // the roots changed, or snapshot_persist_interval passed with a non-empty journal (force: now,
-  // if anything was journaled). Waits briefly for pending events to become durable; when they do
-  // not, tries again next time. Never before the startup scan finished.
+  // if anything was journaled). Waits briefly for pending events to be written to the spool and
+  // for the journaled ones to be synced there; when they are not, tries again next time. Never
+  // before the startup scan finished.
   void MaybePersist(bool force);
   static constexpr uint64_t kCheckpointJournalBytes = 4u << 20;
 

@@ -34,7 +34,9 @@
 // were made while the agent was down), never one that had (but for the microseconds between the
 // spool's write and the journal's). After power loss, journal records whose spool records were
 // lost (EventSink::RecoveredPosition) or that were themselves lost are left out: those changes
-// are reported again, as scan findings. Checkpoints:
+// are reported again, as scan findings. A checkpoint (fsynced) is written only once the spool
+// has synced every journaled change's event (DurabilityListener::OnSynced), else deferred.
+// Checkpoints:
 // at start, every snapshot_persist_interval with a non-empty journal, past 4 MiB of journal, and
 // on Stop (after waiting up to 5 s for the last events to become durable). Memory: about 190 bytes
 // per tracked file for a 60-byte path (std::map node, key, state); snapshot_max_entries caps it

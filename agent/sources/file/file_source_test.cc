@@ -600,7 +600,9 @@ class DurableWhenToldSink : public CollectingSink {
   }
   void MakeDurable() {
     std::lock_guard<std::mutex> lock(listener_mu_);
-    if (listener_ != nullptr) listener_->OnLogged(accepted_.load(), {1, accepted_.load()});
+    if (listener_ == nullptr) return;
+    listener_->OnLogged(accepted_.load(), {1, accepted_.load()});
+    listener_->OnSynced(accepted_.load());
   }
 
  private:

@@ -1,5 +1,6 @@
 #include "agent/sources/file/snapshot_store.h"
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <string_view>
@@ -112,16 +113,24 @@ Result<SnapshotStore::Loaded> SnapshotStore::Load(std::optional<SinkPosition> re
   return out;
 }
 
-Status SnapshotStore::Checkpoint(const std::vector<std::string>& roots,
-                                 const SnapshotMap& entries) {
+Status SnapshotStore::Checkpoint(const std::vector<std::string>& roots, const SnapshotMap& entries,
+                                 std::chrono::milliseconds sync_wait) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (stalled_) {
       return FailedPreconditionError(
           "file: snapshot journal stalled: " + std::to_string(max_pending_ops_) +
           " changes waited for the spool; the view is frozen until restart");
     }
     CUSTOS_CHECK(pending_.empty()) << "file: snapshot checkpoint with changes pending";
+    // Nothing is pending, so every change in `entries` was journaled with a mark at or below
+    // journaled_mark_ (the worker seals and pushes them; ops only leave pending_ committed).
+    // The checkpoint is fsynced: its changes' events must be synced in the spool first.
+    const uint64_t needed = journaled_mark_;
+    if (!synced_cv_.wait_for(lock, sync_wait, [&] { return synced_ >= needed; })) {
+      return UnavailableError("file: snapshot checkpoint deferred: spool not yet synced to mark " +
+                              std::to_string(needed) + " (synced " + std::to_string(synced_) + ")");
+    }
   }
   uint64_t generation = generation_ + 1;
   if (generation_ == 0) {
@@ -187,6 +196,13 @@ void SnapshotStore::OnLogged(uint64_t mark, SinkPosition position) {
   CommitLocked();
 }
 
+void SnapshotStore::OnSynced(uint64_t mark) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (mark <= synced_) return;
+  synced_ = mark;
+  synced_cv_.notify_all();
+}
+
 void SnapshotStore::CommitLocked() {
   record_.clear();
   bool any = false;
@@ -197,6 +213,7 @@ void SnapshotStore::CommitLocked() {
       Put<uint64_t>(&record_, position_.seq);
     }
     any = true;
+    journaled_mark_ = std::max(journaled_mark_, pending_.front().mark);
     record_.append(pending_.front().entries);
     pending_.pop_front();
   }

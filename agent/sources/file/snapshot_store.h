@@ -26,15 +26,20 @@
 // position. kill -9 keeps both files' page cache, so the journal trails the spool only by the
 // microseconds between the two writes; power loss may keep a journal record whose spool records
 // were lost, which the position check at Load catches. Journal writes are not fsynced;
-// checkpoints are (a checkpoint is only written when nothing is pending, and its spool records
-// were written before it: after power loss they are in the spool or the collector has them —
-// except when the spool lost unsynced records written before a checkpoint, a window of one
-// spool group). An op whose event the sink refused is committed too: that event is reported as
-// lost (EventsLost), as before.
+// checkpoints are, so a checkpoint must never hold a change whose spool record could still be
+// lost: the position check cannot cut what a checkpoint folded in. Checkpoint therefore writes
+// only when nothing is pending and the sink has reported synced (OnSynced, after the spool's
+// fsync) every mark the journal folded in so far; it waits for that on a condition variable,
+// up to `sync_wait` (one spool fsync, normally milliseconds), and otherwise writes nothing and
+// returns Unavailable: the caller tries again later, the journal keeps following meanwhile
+// (deferring is always safe: the journal's records stay subject to the position check). After
+// power loss a checkpoint's changes are thus in the spool or the collector has them. An op
+// whose event the sink refused is committed too: that event is reported as lost (EventsLost),
+// as before.
 //
 // Threading: Seal/Checkpoint/Load from the owner's worker; SetMark from any thread (the hasher
-// pushes MODIFY events); OnDurable from the sink's thread. One mutex; the journal is written
-// under it (so records stay in order).
+// pushes MODIFY events); OnLogged/OnSynced from the sink's thread. One mutex; the journal is
+// written under it (so records stay in order).
 #pragma once
 
 #include <chrono>
@@ -82,11 +87,15 @@ class SnapshotStore final : public DurabilityListener {
   // the checkpoint is corrupt.
   Result<Loaded> Load(std::optional<SinkPosition> recovered = std::nullopt);
 
+  static constexpr std::chrono::milliseconds kDefaultSyncWait{2000};
   // Writes `entries` (minus unconfirmed ones) as a new checkpoint with a new generation and
   // starts an empty journal for it. Only when nothing is pending (Idle): the in-memory snapshot
   // then equals the persisted view. Journal writes before the first Checkpoint are dropped.
-  // FailedPrecondition while stalled (kDefaultMaxPendingOps).
-  Status Checkpoint(const std::vector<std::string>& roots, const SnapshotMap& entries);
+  // FailedPrecondition while stalled (kDefaultMaxPendingOps). Waits up to `sync_wait` until the
+  // sink has synced every mark journaled so far (see above); Unavailable when it has not (nothing
+  // written: try again later).
+  Status Checkpoint(const std::vector<std::string>& roots, const SnapshotMap& entries,
+                    std::chrono::milliseconds sync_wait = kDefaultSyncWait);
 
   // Closes `entries` (a Snapshot's TakeJournal) into an op that waits for SetMark; kNoOp when
   // there are none.
@@ -94,6 +103,7 @@ class SnapshotStore final : public DurabilityListener {
   // The op's event was pushed; it is durable once the sink reports `mark`. kNoOp is ignored.
   void SetMark(uint64_t op, uint64_t mark);
   void OnLogged(uint64_t mark, SinkPosition position) override;
+  void OnSynced(uint64_t mark) override;
 
   // Drops the ops still pending and closes the journal (the owner stopped; the next Load reads
   // what was written).
@@ -131,6 +141,9 @@ class SnapshotStore final : public DurabilityListener {
   std::deque<Op> pending_;                     // guarded by mu_
   uint64_t next_op_ = 1;                       // guarded by mu_
   uint64_t durable_ = 0;                       // guarded by mu_: highest mark logged
+  uint64_t synced_ = 0;                        // guarded by mu_: highest mark synced
+  uint64_t journaled_mark_ = 0;                // guarded by mu_: highest mark of a committed op
+  std::condition_variable synced_cv_;          // synced_ advanced
   SinkPosition position_;                      // guarded by mu_: where that mark was logged
   std::unique_ptr<fs::WritableFile> journal_;  // guarded by mu_
   uint64_t journal_bytes_ = 0;                 // guarded by mu_

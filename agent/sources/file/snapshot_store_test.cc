@@ -8,6 +8,7 @@
 
 #include <map>
 #include <set>
+#include <thread>
 
 #include "common/crypto/crypto.h"
 
@@ -144,6 +145,39 @@ TEST_F(SnapshotStoreTest, RecordsAheadOfWhatTheSpoolKeptAreCut) {
   ASSERT_TRUE(loaded.ok());
   EXPECT_EQ(Paths(loaded->entries), (std::set<std::string>{"/r/kept", "/r/lost-with-the-spool"}));
   EXPECT_FALSE(loaded->journal_beyond_log);
+}
+
+// A checkpoint is fsynced, and Load cannot cut what it folded in: it must never hold a change
+// whose spool record is written but not yet synced (power loss would take the event and leave
+// the checkpoint saying the change is known, so it would never be reported).
+TEST_F(SnapshotStoreTest, ACheckpointWaitsUntilItsChangesAreSyncedInTheSpool) {
+  ASSERT_TRUE(store_.Checkpoint(kRoots, {}).ok());
+  store_.SetMark(Create("/r/written", 1), 3);
+  store_.OnLogged(3, {1, 3});  // in the spool's page cache, not fsynced
+  store_.OnSynced(2);          // an earlier group's fsync
+  EXPECT_EQ(store_.Checkpoint(kRoots, snapshot_.entries(), std::chrono::milliseconds(0)).code(),
+            StatusCode::kUnavailable);
+  // Power loss now: the spool loses seq 3 (it kept 2), the journal whatever was not synced.
+  fs_.DropUnsyncedData();
+  SnapshotStore again(&fs_, kDir, 1000);
+  auto loaded = again.Load(SinkPosition{1, 2});
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_TRUE(loaded->entries.empty());  // so the restart reports /r/written again
+}
+
+TEST_F(SnapshotStoreTest, ACheckpointIsWrittenOnceTheSpoolSyncedItsChanges) {
+  ASSERT_TRUE(store_.Checkpoint(kRoots, {}).ok());
+  store_.SetMark(Create("/r/synced", 1), 3);
+  store_.OnLogged(3, {1, 3});
+  std::thread sink([&] { store_.OnSynced(3); });  // the spool's fsync, during the wait
+  const Status status = store_.Checkpoint(kRoots, snapshot_.entries(), std::chrono::seconds(30));
+  sink.join();
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  fs_.DropUnsyncedData();
+  SnapshotStore again(&fs_, kDir, 1000);
+  auto loaded = again.Load(SinkPosition{1, 3});
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(Paths(loaded->entries), (std::set<std::string>{"/r/synced"}));
 }
 
 TEST_F(SnapshotStoreTest, ATornOrCorruptJournalRecordEndsTheJournal) {
