@@ -10,10 +10,13 @@
 namespace custos::collector::access {
 namespace {
 
+using store::sqlite::BindBlob;
 using store::sqlite::BindText;
+using store::sqlite::ColumnBlob;
 using store::sqlite::ColumnText;
 using store::sqlite::Db;
 using store::sqlite::Exec;
+using store::sqlite::InImmediateTransaction;
 using store::sqlite::OpenDatabase;
 using store::sqlite::Prepare;
 using store::sqlite::SqliteError;
@@ -30,17 +33,6 @@ void PutField(std::string* out, std::string_view field) {
   const auto n = static_cast<uint32_t>(field.size());
   for (int shift = 24; shift >= 0; shift -= 8) out->push_back(static_cast<char>(n >> shift));
   out->append(field);
-}
-
-std::string ColumnBlob(sqlite3_stmt* s, int i) {
-  const void* p = sqlite3_column_blob(s, i);
-  return p ? std::string(static_cast<const char*>(p),
-                         static_cast<size_t>(sqlite3_column_bytes(s, i)))
-           : std::string();
-}
-
-void BindBlob(sqlite3_stmt* s, int i, std::string_view v) {
-  sqlite3_bind_blob(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
 }
 
 Status CheckSchema(sqlite3* db, const std::string& path) {
@@ -71,16 +63,6 @@ Result<Tail> ReadTail(sqlite3* db, const std::string& path) {
     return SqliteError(db, path, "read audit tail");
   }
   return tail;
-}
-
-// Runs `body` inside BEGIN IMMEDIATE ... COMMIT, rolling back when it fails.
-template <typename Body>
-Status InWriteTransaction(sqlite3* db, const std::string& path, Body&& body) {
-  CUSTOS_RETURN_IF_ERROR(Exec(db, path, "BEGIN IMMEDIATE"));
-  Status s = body();
-  if (s.ok()) s = Exec(db, path, "COMMIT");
-  if (!s.ok()) (void)Exec(db, path, "ROLLBACK");
-  return s;
 }
 
 }  // namespace
@@ -154,7 +136,7 @@ Result<AuditEntry> AuditLog::Append(AuditEntry entry) {
   std::lock_guard<std::mutex> l(mu_);
   sqlite3* db = conn_->db.get();
   const std::string& path = options_.db_path;
-  Status s = InWriteTransaction(db, path, [&]() -> Status {
+  Status s = InImmediateTransaction(db, path, [&]() -> Status {
     CUSTOS_ASSIGN_OR_RETURN(Tail tail, ReadTail(db, path));
     entry.seq = tail.seq + 1;
     entry.time_ns = options_.clock->NowUnixNs();
@@ -186,7 +168,7 @@ Result<AuditEntry> AuditLog::Append(AuditEntry entry) {
 Status AuditLog::Checkpoint() {
   std::lock_guard<std::mutex> l(mu_);
   sqlite3* db = conn_->db.get();
-  return InWriteTransaction(db, options_.db_path, [&]() -> Status {
+  return InImmediateTransaction(db, options_.db_path, [&]() -> Status {
     CUSTOS_ASSIGN_OR_RETURN(Tail tail, ReadTail(db, options_.db_path));
     if (tail.seq == 0) return OkStatus();
     return CheckpointLocked(tail.seq, tail.hash);  // INSERT OR IGNORE: already signed is fine

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "collector/store/sqlite/sqlite_store.h"
+#include "collector/store/testing/exec_sql.h"
 #include "common/crypto/crypto.h"
 #include "common/testing/testing.h"
 
@@ -59,16 +60,7 @@ class AuditLogTest : public ::testing::Test {
     return r.ok() ? *r : AuditVerifyReport{};
   }
 
-  void Sql(const std::string& sql) {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(db_path().c_str(), &db), SQLITE_OK);
-    char* err = nullptr;
-    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-    std::string m = err ? err : "";
-    sqlite3_free(err);
-    sqlite3_close(db);
-    ASSERT_EQ(rc, SQLITE_OK) << m;
-  }
+  void Sql(const std::string& sql) { ASSERT_TRUE(store::testing::ExecSql(db_path(), sql)); }
 
   testing::TempDir dir_;
   FakeClock clock_;

@@ -12,7 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "collector/app/collector_command_testing.h"
 #include "collector/store/sqlite/sqlite_store.h"
+#include "collector/store/testing/exec_sql.h"
 #include "common/testing/testing.h"
 
 namespace custos::collector {
@@ -22,33 +24,9 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-class CollectorAuditTest : public ::testing::Test {
+class CollectorAuditTest : public CollectorCommandTest {
  protected:
-  void SetUp() override {
-    auto init = Collector({"init", "--server-name", "localhost"});
-    ASSERT_EQ(init.exit_code, 0) << init.err;
-  }
-
-  testing::RunResult Collector(std::vector<std::string> args) {
-    args.insert(args.begin(), testing::BinaryPath("custos-collector"));
-    args.emplace_back("--data-dir");
-    args.push_back(data_dir());
-    return testing::Run(args, std::chrono::seconds(30));
-  }
-
-  std::string data_dir() const { return dir_.Sub("data"); }
-  std::string db_path() const { return data_dir() + "/custos.db"; }
-
-  void Sql(const std::string& sql) {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(db_path().c_str(), &db), SQLITE_OK);
-    char* err = nullptr;
-    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-    std::string m = err ? err : "";
-    sqlite3_free(err);
-    sqlite3_close(db);
-    ASSERT_EQ(rc, SQLITE_OK) << m;
-  }
+  void Sql(const std::string& sql) { ASSERT_TRUE(store::testing::ExecSql(db_path(), sql)); }
 
   // One "actor|action|object|summary|source" string per entry, in seq order.
   std::vector<std::string> Entries() {
@@ -75,8 +53,6 @@ class CollectorAuditTest : public ::testing::Test {
     ss << in.rdbuf();
     return ss.str();
   }
-
-  testing::TempDir dir_;
 };
 
 TEST_F(CollectorAuditTest, TokenCreateIsAuditedAndTheChainVerifies) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "collector/app/collector_command_testing.h"
 #include "collector/store/sqlite/sqlite_risk_store.h"
 #include "collector/store/sqlite/sqlite_store.h"
 #include "common/testing/testing.h"
@@ -37,23 +38,8 @@ const std::string kHostileEscaped =
 const std::vector<std::string> kRawControls = {"\x1b",     "\r",           "\xC2\x9B",
                                                "\xC2\x85", "\xE2\x80\xAE", "\xE2\x81\xA6"};
 
-class CollectorListTest : public ::testing::Test {
+class CollectorListTest : public CollectorCommandTest {
  protected:
-  void SetUp() override {
-    auto init = Collector({"init", "--server-name", "localhost"});
-    ASSERT_EQ(init.exit_code, 0) << init.err;
-  }
-
-  testing::RunResult Collector(std::vector<std::string> args) {
-    args.insert(args.begin(), testing::BinaryPath("custos-collector"));
-    args.push_back("--data-dir");
-    args.push_back(data_dir());
-    return testing::Run(args, std::chrono::seconds(30));
-  }
-
-  std::string data_dir() const { return dir_.Sub("data"); }
-  std::string db_path() const { return data_dir() + "/custos.db"; }
-
   // Output with no raw control sequence and exactly `rows` lines (the header included).
   static void ExpectEscapedTable(const std::string& out, size_t rows) {
     for (const std::string& raw : kRawControls) {
@@ -61,8 +47,6 @@ class CollectorListTest : public ::testing::Test {
     }
     EXPECT_EQ(static_cast<size_t>(std::count(out.begin(), out.end(), '\n')), rows) << out;
   }
-
-  testing::TempDir dir_;
 };
 
 TEST_F(CollectorListTest, AgentListEscapesHostNamesAndRevokeReasons) {

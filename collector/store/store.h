@@ -49,9 +49,7 @@ struct BatchWrite {
   std::vector<EventRow> rows;
   uint64_t last_seq() const { return first_seq + rows.size() - 1; }
   // Memory held, for backpressure by bytes.
-  uint64_t bytes() const {
-    return buffer.size() + rows.size() * sizeof(EventRow);
-  }
+  uint64_t bytes() const { return buffer.size() + rows.size() * sizeof(EventRow); }
 };
 
 struct StoredEvent {

@@ -540,11 +540,7 @@ class SqliteRiskStore final : public RiskStore {
   template <typename Fn>
   Status InWriteTransaction(Fn&& fn) {
     std::lock_guard<std::mutex> l(write_mu_);
-    CUSTOS_RETURN_IF_ERROR(Exec(write_db_.get(), "BEGIN IMMEDIATE"));
-    Status s = fn();
-    if (s.ok()) s = Exec(write_db_.get(), "COMMIT");
-    if (!s.ok()) (void)Exec(write_db_.get(), "ROLLBACK");
-    return s;
+    return sqlite::InImmediateTransaction(write_db_.get(), path_, std::forward<Fn>(fn));
   }
 
   Result<Db> Connect(bool read_only) {

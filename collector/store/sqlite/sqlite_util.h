@@ -31,6 +31,17 @@ inline void BindText(sqlite3_stmt* s, int i, std::string_view v) {
   sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
 }
 
+inline std::string ColumnBlob(sqlite3_stmt* s, int i) {
+  const void* p = sqlite3_column_blob(s, i);
+  return p ? std::string(static_cast<const char*>(p),
+                         static_cast<size_t>(sqlite3_column_bytes(s, i)))
+           : std::string();
+}
+
+inline void BindBlob(sqlite3_stmt* s, int i, std::string_view v) {
+  sqlite3_bind_blob(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+
 // "store: <path>: <what>: <sqlite message>" with a StatusCode that tells the caller what to do:
 // Unavailable (busy, retry), ResourceExhausted (disk full), DataLoss (corrupt), AlreadyExists
 // (constraint), PermissionDenied (cannot open / read-only), else Internal.
@@ -97,6 +108,16 @@ inline Status Exec(sqlite3* db, std::string_view path, const std::string& sql) {
     return Status(s.code(), "store: " + std::string(path) + ": " + sql.substr(0, 40) + ": " + m);
   }
   return OkStatus();
+}
+
+// Runs `body` (returning Status) inside BEGIN IMMEDIATE ... COMMIT; rolls back when it fails.
+template <typename Body>
+Status InImmediateTransaction(sqlite3* db, std::string_view path, Body&& body) {
+  CUSTOS_RETURN_IF_ERROR(Exec(db, path, "BEGIN IMMEDIATE"));
+  Status s = body();
+  if (s.ok()) s = Exec(db, path, "COMMIT");
+  if (!s.ok()) (void)Exec(db, path, "ROLLBACK");
+  return s;
 }
 
 }  // namespace custos::collector::store::sqlite
