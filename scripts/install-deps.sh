@@ -19,5 +19,5 @@ apt-get install -y -qq --no-install-recommends \
   libspdlog-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev \
   clang clang-format clang-tidy libclang-rt-14-dev \
   python3 procps time curl nftables dosfstools e2fsprogs \
-  sslscan >/dev/null
+  sslscan libargon2-dev libldap-dev slapd ldap-utils libcli11-dev >/dev/null
 echo "install-deps: Debian packages for Custos are installed"
