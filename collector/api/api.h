@@ -9,8 +9,9 @@
 //    Only GET /api/v1/health is served without a token.
 //  - Body limits: 64 KiB (kDefaultMaxBodyBytes) except the CSV imports (HR, directory): 32 MiB.
 //    Every JSON body is read by collector/api/json_body.h, which caps every string field.
-//  - Authorization: each route names the roles allowed (admin; analyst; viewer). Refused: 403.
-//    Roles, cases and the audit log of a later issue extend Role and the per-route lists.
+//  - Authorization: each route is registered with the roles it admits (collector/access/roles.h;
+//    the matrix is docs/api.md) and the router refuses others with 403 before the route runs.
+//    A service token's roles are its stored comma-separated list ("admin,investigator").
 //  - Bad input is a 4xx JSON error naming the field; nothing a client sends produces a 500.
 //  - Failures below the API (storage, scoring) are a generic 5xx message with the request id;
 //    the detail (paths, SQL, SQLite's message) goes only to the log, with the same id. Every
@@ -23,6 +24,7 @@
 #include <memory>
 
 #include "collector/api/http.h"
+#include "collector/api/router.h"
 #include "collector/scoring/scorer.h"
 #include "collector/store/risk_store.h"
 #include "collector/store/store.h"
@@ -39,13 +41,12 @@ class ApiService {
   Admission Admit(const HttpRequest& request) const;
   Handler AsHandler() const;
   Admitter AsAdmitter() const;
+  // Every route with its roles (the authorisation matrix test walks them).
+  std::vector<RouteInfo> Routes() const;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// Roles a token can carry.
-bool IsKnownRole(std::string_view role);
 
 }  // namespace custos::collector::api

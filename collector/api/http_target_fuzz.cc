@@ -11,11 +11,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace custos::collector::api;
   static const Router* router = [] {
     auto* r = new Router();
-    const auto ok = [](const HttpRequest&, const PathParams&) { return HttpResponse{}; };
-    r->Add("GET", "/api/v1/alerts", ok);
-    r->Add("GET", "/api/v1/alerts/{id}", ok);
-    r->Add("POST", "/api/v1/alerts/{id}/status", ok);
-    r->Add("GET", "/api/v1/alerts/export", ok);
+    const auto ok = [](const Call&) { return HttpResponse{}; };
+    const RouteOptions analysts{.roles = {custos::collector::access::Role::kAnalyst}};
+    r->Add("GET", "/api/v1/alerts", ok, analysts);
+    r->Add("GET", "/api/v1/alerts/{id}", ok, analysts);
+    r->Add("POST", "/api/v1/alerts/{id}/status", ok, analysts);
+    r->Add("GET", "/api/v1/alerts/export", ok, analysts);
     return r;
   }();
   const std::string_view target(reinterpret_cast<const char*>(data), size);
@@ -26,7 +27,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (request.path.empty() || request.path.front() != '/') __builtin_trap();
     if (request.path.find('\0') != std::string::npos) __builtin_trap();
     (void)request.Query("id");
-    (void)router->Dispatch(request);
+    static const custos::collector::access::Principal analyst{
+        .roles = {custos::collector::access::Role::kAnalyst}};
+    (void)router->Dispatch(request, &analyst);
   }
   (void)PercentDecode(target, true);
   return 0;

@@ -291,12 +291,14 @@ TEST_F(HttpsServerTest, RoundTripsPostBody) {
 
 TEST_F(HttpsServerTest, ServesRouterWith404And405) {
   Router router;
-  router.Add("GET", "/api/v1/alerts/{id}", [](const HttpRequest&, const PathParams& params) {
-    HttpResponse response;
-    response.body = nlohmann::json({{"id", params.find("id")->second}}).dump();
-    return response;
-  });
-  Start(router.AsHandler());
+  router.Add("GET", "/api/v1/alerts/{id}",
+             [](const Call& call) {
+               HttpResponse response;
+               response.body = nlohmann::json({{"id", call.param("id")}}).dump();
+               return response;
+             },
+             {.anonymous = true});
+  Start([&router](const HttpRequest& r) { return router.Dispatch(r, nullptr); });
   HttpsClient client = Client();
   ASSERT_OK_AND_ASSIGN(HttpResponse ok, client.Request("GET", "/api/v1/alerts/42/"));
   EXPECT_EQ(nlohmann::json::parse(ok.body)["id"], "42");

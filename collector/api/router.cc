@@ -56,6 +56,8 @@ void Router::Add(std::string_view method, std::string_view pattern, RouteHandler
   CUSTOS_CHECK(fn != nullptr) << "router: " << method << " " << pattern << ": no function";
   CUSTOS_CHECK(options.max_body_bytes > 0)
       << "router: " << method << " " << pattern << ": max_body_bytes must be positive";
+  CUSTOS_CHECK(options.anonymous || !options.roles.empty())
+      << "router: " << method << " " << pattern << ": a route must admit at least one role";
   Route route;
   route.options = options;
   route.method = std::string(method);
@@ -135,16 +137,30 @@ HttpResponse Router::NoRoute(const HttpRequest& request, const std::set<std::str
   return response;
 }
 
-HttpResponse Router::Dispatch(const HttpRequest& request) const {
+HttpResponse Router::Dispatch(const HttpRequest& request,
+                              const access::Principal* principal) const {
   std::set<std::string> allowed;
   const Route* best = Match(request, &allowed);
   if (best == nullptr) return NoRoute(request, allowed);
+  if (!best->options.anonymous) {
+    if (principal == nullptr) {
+      return JsonError(401, "unauthenticated", "sign in or send a bearer token",
+                       request.request_id);
+    }
+    if (!principal->roles.HasAny(best->options.roles)) {
+      return JsonError(403, "forbidden",
+                       "roles '" + principal->roles.ToString() + "' may not " + request.method +
+                           " " + best->pattern +
+                           " (needs one of: " + best->options.roles.ToString() + ")",
+                       request.request_id);
+    }
+  }
   const std::vector<std::string_view> segments = SplitPath(request.path);
   PathParams params;
   for (size_t i = 0; i < segments.size(); ++i) {
     if (best->segments[i].is_param) params.emplace(best->segments[i].text, segments[i]);
   }
-  return best->fn(request, params);
+  return best->fn(Call{request, params, principal});
 }
 
 const RouteOptions* Router::Find(const HttpRequest& request) const {
@@ -165,12 +181,11 @@ Admission Router::Admit(const HttpRequest& request) const {
   return admission;
 }
 
-Handler Router::AsHandler() const {
-  return [this](const HttpRequest& request) { return Dispatch(request); };
-}
-
-Admitter Router::AsAdmitter() const {
-  return [this](const HttpRequest& request) { return Admit(request); };
+std::vector<RouteInfo> Router::Routes() const {
+  std::vector<RouteInfo> out;
+  out.reserve(routes_.size());
+  for (const Route& r : routes_) out.push_back({r.method, r.pattern, r.options});
+  return out;
 }
 
 }  // namespace custos::collector::api

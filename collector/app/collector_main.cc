@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "collector/access/audit.h"
+#include "collector/access/roles.h"
 #include "collector/api/api.h"
 #include "collector/api/https_server.h"
 #include "collector/app/collector_config.h"
@@ -45,10 +46,12 @@ Usage:
                                     Defaults: 1 use, valid 24h.
   custos-collector token list       Tokens with expiry and uses (never the secrets).
   custos-collector token revoke ID
-  custos-collector api-token create --role ROLE --name NAME
-                                    Mint a bearer token for the HTTPS API (printed once). Roles:
-                                    admin (everything), analyst (alerts, triggers, events),
-                                    viewer (read only).
+  custos-collector api-token create --role ROLES --name NAME
+                                    Mint a service bearer token for the HTTPS API (printed once).
+                                    ROLES: comma-separated, of admin (policies, imports,
+                                    settings), analyst (alerts, triggers), investigator (analyst
+                                    + events), viewer (alerts, read-only), auditor (audit log),
+                                    approver (reveal approvals). Matrix: docs/api.md.
   custos-collector api-token list   API tokens (never the secrets).
   custos-collector api-token revoke ID
   custos-collector agent list       Enrolled agents. STATE "unconfirmed host" marks an agent
@@ -231,8 +234,10 @@ Result<std::unique_ptr<store::Store>> OpenStore(const CollectorConfig& c) {
   return store::OpenSqliteStore({.path = c.db_path()});
 }
 
-// The admin credential init writes is an API token with role admin: make sure the store knows
-// its hash (idempotent; also repairs a store created before API tokens existed).
+// The admin credential init writes is an API token of the first operator, who sets Custos up and
+// works its first alerts: roles admin and investigator (docs/accounts.md says how to split them).
+// Make sure the store knows its hash (idempotent; also repairs a store created before API tokens
+// existed; a token already registered keeps its roles).
 Status RegisterAdminToken(const CollectorConfig& c) {
   auto text = fs::Posix()->ReadFile(c.admin_token_path());
   if (!text.ok()) return text.status();
@@ -241,7 +246,8 @@ Status RegisterAdminToken(const CollectorConfig& c) {
   CUSTOS_ASSIGN_OR_RETURN(auto risk, store::OpenSqliteRiskStore(c.db_path()));
   const std::string digest = crypto::Sha256(token);
   if (risk->FindApiToken(digest).ok()) return OkStatus();
-  store::ApiTokenRecord rec{"atk_admin", "admin", "admin", RealClock()->NowUnixNs(), {}};
+  store::ApiTokenRecord rec{"atk_admin", "admin,investigator", "admin", RealClock()->NowUnixNs(),
+                            {}};
   return risk->CreateApiToken(rec, digest);
 }
 
@@ -326,9 +332,10 @@ int ApiToken(const CollectorConfig& c, const flags::Args& args) {
     audit = std::move(*log);
   }
   if (sub == "create") {
-    std::string role = args.GetOr("role", "");
+    auto roles = access::RoleSet::Parse(args.GetOr("role", ""));
+    if (!roles.ok()) return UsageError("api-token create: --role: " + roles.status().message());
+    const std::string role = roles->ToString();
     std::string name = args.GetOr("name", "");
-    if (!api::IsKnownRole(role)) return UsageError("api-token create: --role admin|analyst|viewer");
     if (name.empty()) return UsageError("api-token create: --name NAME (who or what uses it)");
     auto secret = crypto::RandomToken(32);
     auto id = crypto::RandomBytes(4);

@@ -378,7 +378,8 @@ TEST_F(CustosApiCliTest, BadTokenAndRoleAreRefusedWithoutShowingTheToken) {
   auto write = Custos({"trigger", "bob@example.com", "--days", "1", "--reason", "r"},
                       {{"CUSTOS_TOKEN", viewer}});
   EXPECT_EQ(write.exit_code, 1);
-  EXPECT_THAT(write.err, HasSubstr("custos: role 'viewer' may not do this (HTTP 403)"));
+  EXPECT_THAT(write.err, HasSubstr("custos: roles 'viewer' may not POST /api/v1/triggers"));
+  EXPECT_THAT(write.err, HasSubstr("(HTTP 403)"));
 }
 
 TEST_F(CustosApiCliTest, ConnectionProblemsSayWhatToCheck) {

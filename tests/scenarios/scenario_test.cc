@@ -13,13 +13,19 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "collector/scoring/directory_import.h"
-#include "collector/scoring/hr_import.h"
+#include "collector/imports/directory_import.h"
+#include "collector/imports/hr_import.h"
 #include "collector/scoring/policy.h"
 #include "collector/scoring/scoring.h"
 
 namespace custos::collector::scoring {
 namespace {
+
+using imports::ParseDirectoryCsv;
+using imports::FormatImportProblem;
+using imports::HrScenarioName;
+using imports::ParseHrCsv;
+using imports::ParseHrDate;
 
 using nlohmann::json;
 namespace fsys = std::filesystem;

@@ -31,7 +31,7 @@
 
 #include "common/status/status.h"
 
-namespace custos::collector::scoring {
+namespace custos::collector::imports {
 
 inline constexpr size_t kMaxCsvRows = 1'000'000;  // data rows, header excluded
 inline constexpr size_t kMaxCsvFieldBytes = 64 * 1024;
@@ -63,4 +63,4 @@ inline constexpr size_t kMaxImportProblems = 1000;
 // "line 4: ResignationDate: '03/01/2024' is not ..." (parts that are empty are left out).
 std::string FormatImportProblem(const ImportProblem& problem);
 
-}  // namespace custos::collector::scoring
+}  // namespace custos::collector::imports

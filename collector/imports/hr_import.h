@@ -32,9 +32,9 @@
 #include <string_view>
 #include <vector>
 
-#include "collector/scoring/csv.h"
+#include "collector/imports/csv.h"
 
-namespace custos::collector::scoring {
+namespace custos::collector::imports {
 
 enum class HrScenario {
   kResignation,
@@ -88,4 +88,4 @@ struct HrImportResult {
 HrImportResult ParseHrCsv(std::string_view bytes, std::optional<HrScenario> scenario_hint,
                           const std::function<bool(std::string_view email)>& known_person);
 
-}  // namespace custos::collector::scoring
+}  // namespace custos::collector::imports

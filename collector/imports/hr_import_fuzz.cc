@@ -4,23 +4,23 @@
 #include <cstdint>
 #include <string_view>
 
-#include "collector/scoring/csv.h"
-#include "collector/scoring/directory_import.h"
-#include "collector/scoring/hr_import.h"
+#include "collector/imports/csv.h"
+#include "collector/imports/directory_import.h"
+#include "collector/imports/hr_import.h"
 #include "common/status/status.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  namespace scoring = custos::collector::scoring;
+  namespace imports = custos::collector::imports;
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
-  (void)scoring::ParseCsv(bytes);
-  const scoring::HrImportResult hr =
-      scoring::ParseHrCsv(bytes, std::nullopt, [](std::string_view) { return true; });
+  (void)imports::ParseCsv(bytes);
+  const imports::HrImportResult hr =
+      imports::ParseHrCsv(bytes, std::nullopt, [](std::string_view) { return true; });
   CUSTOS_CHECK(hr.problems.empty() || hr.records.empty()) << "HR import is all or nothing";
-  CUSTOS_CHECK(hr.problems.size() <= scoring::kMaxImportProblems + 1) << "problem cap";
-  const scoring::HrImportResult hinted = scoring::ParseHrCsv(
-      bytes, scoring::HrScenario::kPerformanceReview, [](std::string_view) { return true; });
+  CUSTOS_CHECK(hr.problems.size() <= imports::kMaxImportProblems + 1) << "problem cap";
+  const imports::HrImportResult hinted = imports::ParseHrCsv(
+      bytes, imports::HrScenario::kPerformanceReview, [](std::string_view) { return true; });
   CUSTOS_CHECK(hinted.problems.empty() || hinted.records.empty()) << "all or nothing";
-  const scoring::DirectoryImportResult dir = scoring::ParseDirectoryCsv(bytes);
+  const imports::DirectoryImportResult dir = imports::ParseDirectoryCsv(bytes);
   CUSTOS_CHECK(dir.problems.empty() || dir.entries.empty()) << "directory import is all or nothing";
   return 0;
 }

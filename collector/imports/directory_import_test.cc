@@ -1,4 +1,4 @@
-#include "collector/scoring/directory_import.h"
+#include "collector/imports/directory_import.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -7,7 +7,7 @@
 
 #include "common/testing/testing.h"
 
-namespace custos::collector::scoring {
+namespace custos::collector::imports {
 namespace {
 
 using ::testing::AllOf;
@@ -137,4 +137,4 @@ TEST(DirectoryImportTest, OneBadRowAmongGoodOnesImportsNothing) {
 }
 
 }  // namespace
-}  // namespace custos::collector::scoring
+}  // namespace custos::collector::imports

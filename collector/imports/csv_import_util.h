@@ -1,4 +1,4 @@
-// Internal to collector/scoring: helpers shared by the HR and directory imports (column lookup,
+// Internal to collector/imports: helpers shared by the HR and directory imports (column lookup,
 // problem collection, e-mail checks). Not part of any module's contract; include csv.h,
 // hr_import.h or directory_import.h instead.
 #pragma once
@@ -9,9 +9,9 @@
 #include <string_view>
 #include <vector>
 
-#include "collector/scoring/csv.h"
+#include "collector/imports/csv.h"
 
-namespace custos::collector::scoring::import_internal {
+namespace custos::collector::imports::import_internal {
 
 std::string_view TrimSpaces(std::string_view s);  // spaces and tabs
 std::string AsciiLower(std::string_view s);
@@ -52,4 +52,4 @@ class ProblemList {
 // problem message stays one readable line.
 std::string Quoted(std::string_view value);
 
-}  // namespace custos::collector::scoring::import_internal
+}  // namespace custos::collector::imports::import_internal

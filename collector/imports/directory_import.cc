@@ -1,4 +1,4 @@
-#include "collector/scoring/directory_import.h"
+#include "collector/imports/directory_import.h"
 
 #include <algorithm>
 #include <array>
@@ -6,9 +6,9 @@
 #include <optional>
 #include <utility>
 
-#include "collector/scoring/csv_import_util.h"
+#include "collector/imports/csv_import_util.h"
 
-namespace custos::collector::scoring {
+namespace custos::collector::imports {
 namespace {
 
 using import_internal::AsciiLower;
@@ -125,4 +125,4 @@ DirectoryImportResult ParseDirectoryCsv(std::string_view bytes) {
   return result;
 }
 
-}  // namespace custos::collector::scoring
+}  // namespace custos::collector::imports

@@ -1,11 +1,11 @@
-#include "collector/scoring/csv.h"
+#include "collector/imports/csv.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace custos::collector::scoring {
+namespace custos::collector::imports {
 namespace {
 
 using ::testing::ElementsAre;
@@ -187,4 +187,4 @@ TEST(CsvTest, FormatsImportProblems) {
 }
 
 }  // namespace
-}  // namespace custos::collector::scoring
+}  // namespace custos::collector::imports

@@ -1,8 +1,8 @@
-#include "collector/scoring/csv_import_util.h"
+#include "collector/imports/csv_import_util.h"
 
 #include <utility>
 
-namespace custos::collector::scoring::import_internal {
+namespace custos::collector::imports::import_internal {
 namespace {
 
 char LowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
@@ -124,4 +124,4 @@ std::string Quoted(std::string_view value) {
   return out;
 }
 
-}  // namespace custos::collector::scoring::import_internal
+}  // namespace custos::collector::imports::import_internal

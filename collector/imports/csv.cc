@@ -1,11 +1,11 @@
-#include "collector/scoring/csv.h"
+#include "collector/imports/csv.h"
 
 #include <string>
 #include <utility>
 
 #include "common/text/utf8.h"
 
-namespace custos::collector::scoring {
+namespace custos::collector::imports {
 namespace {
 
 Status CsvError(size_t line, std::string_view reason) {
@@ -169,4 +169,4 @@ std::string FormatImportProblem(const ImportProblem& problem) {
   return out;
 }
 
-}  // namespace custos::collector::scoring
+}  // namespace custos::collector::imports

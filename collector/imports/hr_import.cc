@@ -1,4 +1,4 @@
-#include "collector/scoring/hr_import.h"
+#include "collector/imports/hr_import.h"
 
 #include "common/time/clock.h"
 
@@ -6,9 +6,9 @@
 #include <map>
 #include <utility>
 
-#include "collector/scoring/csv_import_util.h"
+#include "collector/imports/csv_import_util.h"
 
-namespace custos::collector::scoring {
+namespace custos::collector::imports {
 namespace {
 
 using import_internal::AsciiLower;
@@ -386,4 +386,4 @@ HrImportResult ParseHrCsv(std::string_view bytes, std::optional<HrScenario> scen
   return result;
 }
 
-}  // namespace custos::collector::scoring
+}  // namespace custos::collector::imports

@@ -1,4 +1,4 @@
-#include "collector/scoring/hr_import.h"
+#include "collector/imports/hr_import.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 
 #include "common/testing/testing.h"
 
-namespace custos::collector::scoring {
+namespace custos::collector::imports {
 namespace {
 
 using ::testing::AllOf;
@@ -435,4 +435,4 @@ TEST(HrImportTest, AcceptsCrlfBomAndQuotedFields) {
 }
 
 }  // namespace
-}  // namespace custos::collector::scoring
+}  // namespace custos::collector::imports

@@ -24,9 +24,9 @@
 #include <string_view>
 #include <vector>
 
-#include "collector/scoring/csv.h"
+#include "collector/imports/csv.h"
 
-namespace custos::collector::scoring {
+namespace custos::collector::imports {
 
 struct DirectoryEntry {
   std::string login;
@@ -50,4 +50,4 @@ struct DirectoryImportResult {
 // (both named).
 DirectoryImportResult ParseDirectoryCsv(std::string_view bytes);
 
-}  // namespace custos::collector::scoring
+}  // namespace custos::collector::imports

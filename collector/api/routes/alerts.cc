@@ -1,0 +1,110 @@
+// GET /api/v1/alerts, GET /api/v1/alerts/{id}, POST /api/v1/alerts/{id}/status.
+#include "collector/api/responses.h"
+#include "collector/api/routes/routes.h"
+#include "collector/api/views.h"
+#include "common/log/log.h"
+
+namespace custos::collector::api {
+namespace {
+
+using nlohmann::ordered_json;
+
+// The query of GET /api/v1/alerts; nullopt with a 400 in *error.
+std::optional<store::AlertQuery> AlertQueryFrom(const HttpRequest& r, HttpResponse* error) {
+  store::AlertQuery q;
+  if (auto v = r.Query("status"); !v.empty()) {
+    if (v != "open" && !alerts::IsAlertStatus(v)) {
+      *error = JsonError(400, "invalid_query",
+                         "status: one of open, " + std::string(alerts::kStatusChoices));
+      return std::nullopt;
+    }
+    if (v != "open") q.status = v;
+  }
+  if (auto v = r.Query("severity"); !v.empty()) {
+    if (v != "low" && v != "medium" && v != "high") {
+      *error = JsonError(400, "invalid_query", "severity: one of low, medium, high");
+      return std::nullopt;
+    }
+    q.severity = v;
+  }
+  if (auto v = r.Query("person"); !v.empty()) q.person = PersonId(v);
+  if (auto v = r.Query("policy"); !v.empty()) q.policy_id = v;
+  if (auto v = r.Query("min_score"); !v.empty()) {
+    auto n = ParseInt(v);
+    if (!n || *n < 0 || *n > 100) {
+      *error = JsonError(400, "invalid_query", "min_score: 0..100");
+      return std::nullopt;
+    }
+    q.min_score = static_cast<uint32_t>(*n);
+  }
+  if (auto v = r.Query("limit"); !v.empty()) {
+    auto n = ParseInt(v);
+    if (!n || *n < 1 || *n > 1000) {
+      *error = JsonError(400, "invalid_query", "limit: 1..1000");
+      return std::nullopt;
+    }
+    q.limit = static_cast<uint32_t>(*n);
+  }
+  if (auto v = r.Query("before"); !v.empty()) {
+    auto n = ParseInt(v);
+    if (!n) {
+      *error = JsonError(400, "invalid_query", "before: an alert id");
+      return std::nullopt;
+    }
+    q.before_id = *n;
+  }
+  q.open_only = r.Query("status") == "open";
+  return q;
+}
+
+HttpResponse ListAlerts(const ApiContext& ctx, const Call& call) {
+  HttpResponse error;
+  auto q = AlertQueryFrom(call.request, &error);
+  if (!q) return error;
+  auto rows = ctx.alerts->Query(*q);
+  if (!rows.ok()) return FromStatus(call.request, rows.status());
+  auto names = ctx.PolicyNames();
+  ordered_json list = ordered_json::array();
+  for (const auto& a : *rows) list.push_back(AlertView(a, names[a.policy_id]));
+  ordered_json out = {{"alerts", list}};
+  if (!rows->empty()) out["next_before"] = rows->back().id;
+  return Json(200, out);
+}
+
+HttpResponse ShowAlert(const ApiContext& ctx, const Call& call) {
+  auto id = ParseInt(call.param("id"));
+  if (!id) return JsonError(400, "invalid_id", "alert id must be a number");
+  auto a = ctx.alerts->Get(*id);
+  if (!a.ok()) return FromStatus(call.request, a.status());
+  return Json(200, AlertDetailView(*a, ctx.PolicyNames()[a->policy_id]));
+}
+
+HttpResponse SetAlertStatus(const ApiContext& ctx, const Call& call) {
+  auto id = ParseInt(call.param("id"));
+  if (!id) return JsonError(400, "invalid_id", "alert id must be a number");
+  HttpResponse err;
+  auto body = ObjectBody(call.request, &err);
+  if (!body) return err;
+  auto status = StringField(*body, "status", true, &err);
+  if (!status) return err;
+  auto reason = StringField(*body, "reason", false, &err);
+  if (!reason && err.status != 200) return err;
+  auto a = ctx.alerts->SetStatus(*id, *status, reason.value_or(""), call.caller().name);
+  if (!a.ok()) return FromStatus(call.request, a.status());
+  logging::Info("api: alert status changed",
+                {{"alert", *id}, {"status", *status}, {"by", call.caller().Actor()}});
+  return Json(200, AlertView(*a, ctx.PolicyNames()[a->policy_id]));
+}
+
+}  // namespace
+
+void AddAlertRoutes(Router& router, const ApiContext& ctx) {
+  router.Add("GET", "/api/v1/alerts", [&ctx](const Call& c) { return ListAlerts(ctx, c); },
+             {.roles = roles::kAlertReaders});
+  router.Add("GET", "/api/v1/alerts/{id}", [&ctx](const Call& c) { return ShowAlert(ctx, c); },
+             {.roles = roles::kAlertReaders});
+  router.Add("POST", "/api/v1/alerts/{id}/status",
+             [&ctx](const Call& c) { return SetAlertStatus(ctx, c); }, {.roles = roles::kTriagers});
+}
+
+}  // namespace custos::collector::api

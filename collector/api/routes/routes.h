@@ -1,0 +1,69 @@
+// collector/api/routes/routes.h: the API's routes, one file per resource (internal to
+// collector/api/). Each Add*Routes registers its routes with the roles they admit; the matrix of
+// route x role is docs/api.md, and api_authorization_test checks every registered route against
+// it. Routes translate HTTP to calls on the modules that own the rules (alerts/, imports/,
+// scoring/, access/) and results to views (views.h); they hold no business rule.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "collector/access/roles.h"
+#include "collector/alerts/alerts.h"
+#include "collector/api/router.h"
+#include "collector/scoring/scorer.h"
+#include "collector/store/risk_store.h"
+#include "collector/store/store.h"
+#include "common/time/clock.h"
+
+namespace custos::collector::api {
+
+// Who may call what (docs/api.md, "Roles").
+namespace roles {
+using access::Role;
+// Read alerts and cases.
+inline constexpr access::RoleSet kAlertReaders{Role::kAnalyst, Role::kInvestigator, Role::kViewer};
+// Work alerts and cases.
+inline constexpr access::RoleSet kTriagers{Role::kAnalyst, Role::kInvestigator};
+// Event-level activity.
+inline constexpr access::RoleSet kInvestigators{Role::kInvestigator};
+// Settings, policies, imports, accounts.
+inline constexpr access::RoleSet kAdmins{Role::kAdmin};
+// The catalog and policies, read-only: whoever configures or works alerts.
+inline constexpr access::RoleSet kPolicyReaders{Role::kAdmin, Role::kAnalyst, Role::kInvestigator,
+                                                Role::kViewer};
+// The directory of people (pseudonymised unless revealed).
+inline constexpr access::RoleSet kDirectoryReaders{Role::kAdmin, Role::kAnalyst,
+                                                   Role::kInvestigator};
+}  // namespace roles
+
+// What the routes work with. Everything must outlive the router.
+struct ApiContext {
+  store::Store* events = nullptr;
+  store::RiskStore* risk = nullptr;
+  scoring::Scorer* scorer = nullptr;  // null when scoring is disabled
+  Clock* clock = nullptr;
+  const alerts::Alerts* alerts = nullptr;
+
+  // Policy id -> name (empty when the store cannot be read).
+  std::map<std::string, std::string> PolicyNames() const;
+  // With scoring disabled, changes are stored and take effect when it is enabled.
+  Status ReloadScoring() const;
+  Status ApplyTriggers(std::vector<store::TriggerRecord> triggers) const;
+};
+
+// People are e-mail addresses (lower-cased by the directory import) or login names (kept as they
+// are: logins are case-sensitive).
+std::string PersonId(std::string person);
+
+void AddHealthRoutes(Router& router, const ApiContext& ctx);
+void AddAlertRoutes(Router& router, const ApiContext& ctx);
+void AddEventRoutes(Router& router, const ApiContext& ctx);
+void AddCatalogRoutes(Router& router, const ApiContext& ctx);
+void AddPolicyRoutes(Router& router, const ApiContext& ctx);
+void AddPeopleRoutes(Router& router, const ApiContext& ctx);
+void AddImportRoutes(Router& router, const ApiContext& ctx);
+void AddTriggerRoutes(Router& router, const ApiContext& ctx);
+
+}  // namespace custos::collector::api
