@@ -175,6 +175,53 @@ Status AuditLog::Checkpoint() {
   });
 }
 
+Result<std::vector<AuditEntry>> AuditLog::Query(const AuditQuery& q) {
+  std::string sql =
+      "SELECT seq, time_ns, actor, action, object, summary, source, prev_hash, hash "
+      "FROM audit_log WHERE 1";
+  if (q.actor) sql += " AND actor = :actor";
+  const bool action_prefix = q.action && !q.action->empty() && q.action->back() == '.';
+  if (q.action)
+    sql += action_prefix ? " AND substr(action, 1, :alen) = :action" : " AND action = :action";
+  if (q.object) sql += " AND object = :object";
+  if (q.since_ns) sql += " AND time_ns >= :since";
+  if (q.until_ns) sql += " AND time_ns < :until";
+  if (q.before_seq) sql += " AND seq < :before";
+  sql += " ORDER BY seq DESC LIMIT :limit";
+  std::lock_guard<std::mutex> l(mu_);
+  sqlite3* db = conn_->db.get();
+  CUSTOS_ASSIGN_OR_RETURN(Stmt s, Prepare(db, options_.db_path, sql));
+  auto idx = [&](const char* name) { return sqlite3_bind_parameter_index(s.get(), name); };
+  if (q.actor) BindText(s.get(), idx(":actor"), *q.actor);
+  if (q.action) {
+    BindText(s.get(), idx(":action"), *q.action);
+    if (action_prefix)
+      sqlite3_bind_int64(s.get(), idx(":alen"), static_cast<int64_t>(q.action->size()));
+  }
+  if (q.object) BindText(s.get(), idx(":object"), *q.object);
+  if (q.since_ns) sqlite3_bind_int64(s.get(), idx(":since"), *q.since_ns);
+  if (q.until_ns) sqlite3_bind_int64(s.get(), idx(":until"), *q.until_ns);
+  if (q.before_seq) sqlite3_bind_int64(s.get(), idx(":before"), *q.before_seq);
+  sqlite3_bind_int64(s.get(), idx(":limit"), q.limit);
+  std::vector<AuditEntry> out;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+    AuditEntry e;
+    e.seq = sqlite3_column_int64(s.get(), 0);
+    e.time_ns = sqlite3_column_int64(s.get(), 1);
+    e.actor = ColumnText(s.get(), 2);
+    e.action = ColumnText(s.get(), 3);
+    e.object = ColumnText(s.get(), 4);
+    e.summary = ColumnText(s.get(), 5);
+    e.source = ColumnText(s.get(), 6);
+    e.prev_hash = ColumnBlob(s.get(), 7);
+    e.hash = ColumnBlob(s.get(), 8);
+    out.push_back(std::move(e));
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db, options_.db_path, "query audit log");
+  return out;
+}
+
 namespace {
 
 struct StoredCheckpoint {

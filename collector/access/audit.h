@@ -33,6 +33,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status/status.h"
 #include "common/time/clock.h"
@@ -70,6 +71,18 @@ struct AuditLogOptions {
   Clock* clock = RealClock();  // must outlive the log
 };
 
+// A filter over the log for listing (`custos audit`, GET /api/v1/audit). Every field narrows.
+struct AuditQuery {
+  std::optional<std::string> actor = std::nullopt;   // exact: "user:alice"
+  std::optional<std::string> action = std::nullopt;  // exact ("alert.status") or a prefix
+                                                     // ending in '.' ("alert.")
+  std::optional<std::string> object = std::nullopt;  // exact
+  std::optional<int64_t> since_ns = std::nullopt;    // inclusive
+  std::optional<int64_t> until_ns = std::nullopt;    // exclusive
+  std::optional<int64_t> before_seq = std::nullopt;  // paging: entries below this seq
+  uint32_t limit = 100;                              // newest first
+};
+
 class AuditLog {
  public:
   // FailedPrecondition when the schema is older than version 5 (run `custos-collector init`),
@@ -86,6 +99,9 @@ class AuditLog {
 
   // Signs the current tail (no-op on an empty log or when the tail is already checkpointed).
   Status Checkpoint();
+
+  // Entries matching `query`, newest first (hashes included, for display).
+  Result<std::vector<AuditEntry>> Query(const AuditQuery& query);
 
  private:
   struct Connection;

@@ -79,6 +79,47 @@ TEST_F(AuditLogTest, AppendedChainVerifies) {
   EXPECT_EQ(r.checkpoints, 3);  // 5, 10 and 12 (on demand)
 }
 
+TEST_F(AuditLogTest, QueryFiltersNewestFirstAndPages) {
+  auto log = OpenLog(1000);
+  ASSERT_NE(log, nullptr);
+  AppendN(log.get(), 5);  // token.create tok_1..tok_5, one second apart
+  ASSERT_TRUE(log->Append({.actor = "user:bob",
+                           .action = "alert.status",
+                           .object = "alert 7",
+                           .summary = "needs_review -> confirmed",
+                           .source = "10.0.0.9"})
+                  .ok());
+  auto all = log->Query({});
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 6u);
+  EXPECT_EQ(all->front().seq, 6);
+  EXPECT_EQ(all->front().source, "10.0.0.9");
+
+  auto by_actor = log->Query({.actor = "user:bob"});
+  ASSERT_TRUE(by_actor.ok());
+  ASSERT_EQ(by_actor->size(), 1u);
+  EXPECT_EQ(by_actor->front().action, "alert.status");
+
+  auto by_prefix = log->Query({.action = "token."});
+  ASSERT_TRUE(by_prefix.ok());
+  EXPECT_EQ(by_prefix->size(), 5u);
+  auto exact = log->Query({.action = "token"});
+  ASSERT_TRUE(exact.ok());
+  EXPECT_TRUE(exact->empty());
+
+  auto page = log->Query({.action = "token.", .before_seq = 4, .limit = 2});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].seq, 3);
+  EXPECT_EQ((*page)[1].seq, 2);
+
+  const int64_t t2 = (*all)[4].time_ns;  // seq 2
+  auto window = log->Query({.since_ns = t2, .until_ns = t2 + 1});
+  ASSERT_TRUE(window.ok());
+  ASSERT_EQ(window->size(), 1u);
+  EXPECT_EQ(window->front().object, "tok_2");
+}
+
 TEST_F(AuditLogTest, EmptyLogVerifies) {
   auto r = Verify(5);
   EXPECT_TRUE(r.ok);

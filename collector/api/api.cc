@@ -87,15 +87,16 @@ struct ApiService::Impl {
   }
 };
 
-ApiService::ApiService(store::Store* events, store::RiskStore* risk, scoring::Scorer* scorer,
-                       Clock* clock)
-    : impl_(std::make_unique<Impl>()) {
-  impl_->alerts = std::make_unique<alerts::Alerts>(risk, scorer, clock);
-  impl_->ctx = ApiContext{.events = events,
-                          .risk = risk,
-                          .scorer = scorer,
-                          .clock = clock,
-                          .alerts = impl_->alerts.get()};
+ApiService::ApiService(const ApiDependencies& deps) : impl_(std::make_unique<Impl>()) {
+  CUSTOS_CHECK(deps.events && deps.risk && deps.clock) << "api: stores and clock are required";
+  CUSTOS_CHECK(deps.audit != nullptr) << "api: the audit log is required";
+  impl_->alerts = std::make_unique<alerts::Alerts>(deps.risk, deps.scorer, deps.clock);
+  impl_->ctx = ApiContext{.events = deps.events,
+                          .risk = deps.risk,
+                          .scorer = deps.scorer,
+                          .clock = deps.clock,
+                          .alerts = impl_->alerts.get(),
+                          .audit = deps.audit};
   Router& router = impl_->router;
   const ApiContext& ctx = impl_->ctx;
   AddHealthRoutes(router, ctx);

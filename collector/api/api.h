@@ -16,6 +16,9 @@
 //  - Failures below the API (storage, scoring) are a generic 5xx message with the request id;
 //    the detail (paths, SQL, SQLite's message) goes only to the log, with the same id. Every
 //    error body carries "request_id".
+//  - Audit: every change (alert status, policies, imports, triggers) is appended to the audit
+//    log with the caller as actor and the client's address as source; sensitive reads (events)
+//    are recorded before they are served and refused (503) when they cannot be.
 //  - Secrets are never logged: tokens, request bodies (HR data, directory) stay out of logs.
 // Threading: Handle may be called concurrently from the HTTPS server's workers. The stores,
 // scorer and clock must outlive the service.
@@ -23,6 +26,7 @@
 
 #include <memory>
 
+#include "collector/access/audit.h"
 #include "collector/api/http.h"
 #include "collector/api/router.h"
 #include "collector/scoring/scorer.h"
@@ -32,9 +36,18 @@
 
 namespace custos::collector::api {
 
+// What the API works with; everything must outlive the service.
+struct ApiDependencies {
+  store::Store* events = nullptr;
+  store::RiskStore* risk = nullptr;
+  scoring::Scorer* scorer = nullptr;  // null: scoring disabled (changes stored, applied later)
+  Clock* clock = nullptr;
+  access::AuditLog* audit = nullptr;  // required: every change and sensitive read is recorded
+};
+
 class ApiService {
  public:
-  ApiService(store::Store* events, store::RiskStore* risk, scoring::Scorer* scorer, Clock* clock);
+  explicit ApiService(const ApiDependencies& deps);
   ~ApiService();
   HttpResponse Handle(const HttpRequest& request) const;
   // For HttpsServer: authenticates and picks the body limit from the request's header.

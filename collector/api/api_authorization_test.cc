@@ -13,6 +13,7 @@
 
 #include "collector/access/roles.h"
 #include "collector/api/api.h"
+#include "collector/access/testing/audit_log.h"
 #include "collector/store/sqlite/sqlite_risk_store.h"
 #include "collector/store/sqlite/sqlite_store.h"
 #include "common/crypto/crypto.h"
@@ -88,7 +89,11 @@ class ApiAuthorizationTest : public ::testing::Test {
                                        crypto::Sha256("secret-" + name))
                       .ok());
     }
-    api_ = std::make_unique<ApiService>(events_.get(), risk_.get(), nullptr, &clock_);
+    audit_ = access::testing::OpenTestAuditLog(dir_.Sub("custos.db"), &clock_);
+    api_ = std::make_unique<ApiService>(ApiDependencies{.events = events_.get(),
+                                                        .risk = risk_.get(),
+                                                        .clock = &clock_,
+                                                        .audit = audit_.log.get()});
   }
 
   // The pattern with every {param} replaced by a value that parses ("1").
@@ -119,6 +124,7 @@ class ApiAuthorizationTest : public ::testing::Test {
   FakeClock clock_;
   std::unique_ptr<store::Store> events_;
   std::unique_ptr<store::RiskStore> risk_;
+  access::testing::TestAuditLog audit_;
   std::unique_ptr<ApiService> api_;
 };
 

@@ -3,6 +3,7 @@
 // storage failures that reach the client only as a generic message with a request id; and one
 // run through the real HTTPS server on loopback.
 #include "collector/api/api.h"
+#include "collector/access/testing/audit_log.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -106,7 +107,9 @@ class ApiTest : public ::testing::Test {
                     ->CreateApiToken({"tok_admin", "admin", "alice", clock_.NowUnixNs(), {}},
                                      crypto::Sha256("admin-secret"))
                     .ok());
-    api_ = std::make_unique<ApiService>(events_.get(), risk_.get(), nullptr, &clock_);
+    audit_ = access::testing::OpenTestAuditLog(dir_.Sub("custos.db"), &clock_);
+    api_ = std::make_unique<ApiService>(ApiDependencies{
+        .events = events_.get(), .risk = risk_.get(), .clock = &clock_, .audit = audit_.log.get()});
   }
 
   static HttpRequest Req(std::string method, std::string target, std::string token = "",
@@ -129,6 +132,7 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<store::Store> events_;
   std::unique_ptr<store::RiskStore> real_risk_;
   std::unique_ptr<LockableRiskStore> risk_;
+  access::testing::TestAuditLog audit_;
   std::unique_ptr<ApiService> api_;
 };
 
@@ -153,6 +157,48 @@ TEST_F(ApiTest, UnauthenticatedRequestsGet401BeforeAnythingAboutTheRoute) {
   // The health check alone needs no token.
   EXPECT_FALSE(api_->Admit(Req("GET", "/api/v1/health")).refusal.has_value());
   EXPECT_EQ(api_->Handle(Req("GET", "/api/v1/health")).status, 200);
+}
+
+TEST_F(ApiTest, ChangesAndSensitiveReadsAreAuditedWithActorAndSource) {
+  ASSERT_TRUE(real_risk_
+                  ->CreateApiToken({"tok_inv", "investigator", "dana", clock_.NowUnixNs(), {}},
+                                   crypto::Sha256("inv-secret"))
+                  .ok());
+  store::AlertRecord a;
+  a.person = "eve@example.com";
+  a.policy_id = "pol_1";
+  a.severity = "high";
+  a.score = 90;
+  a.explanation_json = "{}";
+  std::vector<store::AlertRecord> updates{a};
+  ASSERT_TRUE(real_risk_->ApplyAlertUpdates(updates, clock_.NowUnixNs()).ok());
+  const std::string id = std::to_string(updates[0].id);
+
+  HttpRequest change = Req("POST", "/api/v1/alerts/" + id + "/status", "inv-secret",
+                           R"({"status":"confirmed","reason":"copied the payroll export"})");
+  change.remote_address = "192.0.2.7";
+  ASSERT_EQ(api_->Handle(change).status, 200);
+  HttpRequest read = Req("GET", "/api/v1/events?user=eve&limit=5", "inv-secret");
+  read.remote_address = "192.0.2.7";
+  ASSERT_EQ(api_->Handle(read).status, 200);
+  // Refused and failed requests change nothing and are not changes.
+  ASSERT_EQ(api_->Handle(Req("POST", "/api/v1/alerts/" + id + "/status", "admin-secret",
+                             R"({"status":"resolved"})"))
+                .status,
+            403);
+
+  auto entries = audit_.log->Query({});
+  ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+  ASSERT_EQ(entries->size(), 2u);
+  const access::AuditEntry& status = (*entries)[1];
+  EXPECT_EQ(status.actor, "token:dana");
+  EXPECT_EQ(status.action, "alert.status");
+  EXPECT_EQ(status.object, "alert:" + id);
+  EXPECT_EQ(status.summary, "needs_review -> confirmed; reason: copied the payroll export");
+  EXPECT_EQ(status.source, "192.0.2.7");
+  const access::AuditEntry& events = (*entries)[0];
+  EXPECT_EQ(events.action, "events.read");
+  EXPECT_EQ(events.summary, "query: /api/v1/events?user=eve&limit=5");
 }
 
 TEST_F(ApiTest, OnlyTheImportsAdmitLargeBodies) {

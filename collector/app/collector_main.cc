@@ -610,7 +610,13 @@ int Run(CollectorConfig c, const flags::Args& args, sigset_t stop_signals) {
   scoring::Scorer* scorer_ptr = scorer.get();
   auto server = ingest::IngestServer::Start(c.ingest, *pki, store, &registry, RealClock());
   if (!server.ok()) return Failure(server.status());
-  api::ApiService api_service(store, risk->get(), scorer_ptr, RealClock());
+  auto audit = OpenAuditLog(c);
+  if (!audit.ok()) return Failure(audit.status());
+  api::ApiService api_service({.events = store,
+                               .risk = risk->get(),
+                               .scorer = scorer_ptr,
+                               .clock = RealClock(),
+                               .audit = audit->get()});
   std::unique_ptr<api::HttpsServer> api_server;
   if (c.api_enabled) {
     api::HttpsServerOptions o;
@@ -652,6 +658,10 @@ int Run(CollectorConfig c, const flags::Args& args, sigset_t stop_signals) {
   (*server)->Stop();
   if (scorer) scorer->Stop();
   if (metrics_server) metrics_server->Stop();
+  // The shutdown checkpoint: everything the API appended is signed.
+  if (Status s = (*audit)->Checkpoint(); !s.ok()) {
+    logging::Error("audit: shutdown checkpoint failed", {{"error", s.ToString()}});
+  }
   logging::Info("custos-collector stopped");
   return 0;
 }

@@ -89,11 +89,17 @@ HttpResponse SetAlertStatus(const ApiContext& ctx, const Call& call) {
   if (!status) return err;
   auto reason = StringField(*body, "reason", false, &err);
   if (!reason && err.status != 200) return err;
+  auto before = ctx.alerts->Get(*id);
+  if (!before.ok()) return FromStatus(call.request, before.status());
   auto a = ctx.alerts->SetStatus(*id, *status, reason.value_or(""), call.caller().name);
   if (!a.ok()) return FromStatus(call.request, a.status());
   logging::Info("api: alert status changed",
                 {{"alert", *id}, {"status", *status}, {"by", call.caller().Actor()}});
-  return Json(200, AlertView(*a, ctx.PolicyNames()[a->policy_id]));
+  std::string summary = before->status + " -> " + a->status;
+  if (!a->status_reason.empty()) summary += "; reason: " + a->status_reason;
+  return ctx.AuditedChange(call, "alert.status", AuditObject("alert", std::to_string(*id)),
+                           std::move(summary),
+                           Json(200, AlertView(*a, ctx.PolicyNames()[a->policy_id])));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include <cctype>
 
 #include "collector/api/responses.h"
+#include "common/log/log.h"
 
 #include "collector/api/routes/routes.h"
 
@@ -19,6 +20,48 @@ Status ApiContext::ReloadScoring() const { return scorer ? scorer->Reload() : Ok
 
 Status ApiContext::ApplyTriggers(std::vector<store::TriggerRecord> triggers) const {
   return scorer ? scorer->AddTriggers(std::move(triggers)) : OkStatus();
+}
+
+namespace {
+
+Result<access::AuditEntry> Append(const ApiContext& ctx, const Call& call, std::string action,
+                                  std::string object, std::string summary) {
+  return ctx.audit->Append({.actor = call.principal ? call.principal->Actor() : "anonymous",
+                            .action = std::move(action),
+                            .object = std::move(object),
+                            .summary = std::move(summary),
+                            .source = call.request.remote_address.empty()
+                                          ? std::string("api")
+                                          : call.request.remote_address});
+}
+
+}  // namespace
+
+HttpResponse ApiContext::AuditedChange(const Call& call, std::string action, std::string object,
+                                       std::string summary, HttpResponse done) const {
+  auto entry = Append(*this, call, action, std::move(object), std::move(summary));
+  if (entry.ok()) return done;
+  logging::Error("api: change made but not audited", {{"request_id", call.request.request_id},
+                                                      {"action", action},
+                                                      {"error", entry.status().ToString()}});
+  return JsonError(500, "audit_failed",
+                   "the change was made but could not be recorded in the audit log (request id " +
+                       call.request.request_id + ")",
+                   call.request.request_id);
+}
+
+std::optional<HttpResponse> ApiContext::AuditRead(const Call& call, std::string action,
+                                                  std::string object, std::string summary) const {
+  auto entry = Append(*this, call, action, std::move(object), std::move(summary));
+  if (entry.ok()) return std::nullopt;
+  logging::Error("api: sensitive read refused: audit log unavailable",
+                 {{"request_id", call.request.request_id},
+                  {"action", action},
+                  {"error", entry.status().ToString()}});
+  return JsonError(503, "audit_unavailable",
+                   "the audit log cannot record this read now, retry (request id " +
+                       call.request.request_id + ")",
+                   call.request.request_id);
 }
 
 std::string PersonId(std::string person) {

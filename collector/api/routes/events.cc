@@ -36,6 +36,11 @@ HttpResponse ListEvents(const ApiContext& ctx, const Call& call) {
     q.limit = static_cast<uint32_t>(*n);
   }
   q.newest_first = r.Query("order", "newest") != "oldest";
+  // Event-level activity is a sensitive read: recorded (with the query, never the results)
+  // before anything is served.
+  if (auto refused = ctx.AuditRead(call, "events.read", "events", "query: " + r.target)) {
+    return *refused;
+  }
   auto rows = ctx.events->QueryEvents(q);
   if (!rows.ok()) return FromStatus(r, rows.status());
   ordered_json list = ordered_json::array();

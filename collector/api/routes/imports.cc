@@ -32,7 +32,11 @@ HttpResponse ImportDirectory(const ApiContext& ctx, const Call& call) {
   logging::Info("api: directory imported", {{"people", records.people.size()},
                                             {"logins", records.logins.size()},
                                             {"by", call.caller().Actor()}});
-  return Json(200, {{"people", records.people.size()}, {"logins", records.logins.size()}});
+  return ctx.AuditedChange(
+      call, "directory.import", "directory",
+      std::to_string(records.people.size()) + " people, " + std::to_string(records.logins.size()) +
+          " logins (replaced the directory)",
+      Json(200, {{"people", records.people.size()}, {"logins", records.logins.size()}}));
 }
 
 HttpResponse ImportHr(const ApiContext& ctx, const Call& call) {
@@ -60,9 +64,12 @@ HttpResponse ImportHr(const ApiContext& ctx, const Call& call) {
   if (!s.ok()) return FromStatus(r, s);
   logging::Info("api: HR rows imported",
                 {{"rows", result.records.size()}, {"new", *added}, {"by", call.caller().Actor()}});
-  return Json(200, {{"rows", result.records.size()},
-                    {"new", *added},
-                    {"already_imported", result.records.size() - *added}});
+  return ctx.AuditedChange(
+      call, "hr.import", "hr",
+      std::to_string(result.records.size()) + " rows, " + std::to_string(*added) + " new",
+      Json(200, {{"rows", result.records.size()},
+                 {"new", *added},
+                 {"already_imported", result.records.size() - *added}}));
 }
 
 }  // namespace

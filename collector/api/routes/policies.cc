@@ -54,15 +54,19 @@ HttpResponse CreatePolicy(const ApiContext& ctx, const Call& call) {
   if (!s.ok()) return FromStatus(r, s);
   logging::Info("api: policy created",
                 {{"policy", policy->id}, {"template", *tmpl}, {"by", call.caller().Actor()}});
-  return Json(201, StoredJson(text));
+  return ctx.AuditedChange(call, "policy.create", AuditObject("policy", policy->id),
+                           "template " + *tmpl + ", name " + policy->name,
+                           Json(201, StoredJson(text)));
 }
 
 HttpResponse DeletePolicy(const ApiContext& ctx, const Call& call) {
   Status s = ctx.risk->DeletePolicy(call.param("id"));
   if (!s.ok()) return FromStatus(call.request, s);
+  HttpResponse audited = ctx.AuditedChange(
+      call, "policy.delete", AuditObject("policy", call.param("id")), "deleted", NoContent());
   s = ctx.ReloadScoring();
   if (!s.ok()) return FromStatus(call.request, s);
-  return NoContent();
+  return audited;
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "collector/access/audit.h"
 #include "collector/access/roles.h"
 #include "collector/alerts/alerts.h"
 #include "collector/api/router.h"
@@ -45,6 +46,18 @@ struct ApiContext {
   scoring::Scorer* scorer = nullptr;  // null when scoring is disabled
   Clock* clock = nullptr;
   const alerts::Alerts* alerts = nullptr;
+  access::AuditLog* audit = nullptr;  // required: the audit log cannot be turned off
+
+  // Records a change the caller made, after it committed (not yet in the change's transaction:
+  // docs/audit.md), and returns `done`; when the entry cannot be appended the caller gets a 500
+  // saying the change was made but is not in the audit log (and the log says why).
+  // Never put a secret in `summary`.
+  HttpResponse AuditedChange(const Call& call, std::string action, std::string object,
+                             std::string summary, HttpResponse done) const;
+  // Records a sensitive read before it is served: nullopt when recorded, else a 503 to return
+  // instead of the data (no unaudited reads).
+  std::optional<HttpResponse> AuditRead(const Call& call, std::string action, std::string object,
+                                        std::string summary) const;
 
   // Policy id -> name (empty when the store cannot be read).
   std::map<std::string, std::string> PolicyNames() const;
@@ -52,6 +65,11 @@ struct ApiContext {
   Status ReloadScoring() const;
   Status ApplyTriggers(std::vector<store::TriggerRecord> triggers) const;
 };
+
+// The audit entry's object for a person, an alert, a policy: "person:dana@example.com".
+inline std::string AuditObject(std::string_view kind, std::string_view id) {
+  return std::string(kind) + ":" + std::string(id);
+}
 
 // People are e-mail addresses (lower-cased by the directory import) or login names (kept as they
 // are: logins are case-sensitive).

@@ -42,7 +42,11 @@ HttpResponse ReportExternalAlert(const ApiContext& ctx, const Call& call) {
     Status s = ctx.ApplyTriggers({tr});
     if (!s.ok()) return FromStatus(r, s);
   }
-  return Json(*added > 0 ? 201 : 200, {{"accepted", true}, {"duplicate", *added == 0}});
+  HttpResponse done =
+      Json(*added > 0 ? 201 : 200, {{"accepted", true}, {"duplicate", *added == 0}});
+  if (*added == 0) return done;
+  return ctx.AuditedChange(call, "trigger.external", AuditObject("person", tr.person), tr.detail,
+                           std::move(done));
 }
 
 HttpResponse StartManualTrigger(const ApiContext& ctx, const Call& call) {
@@ -72,9 +76,11 @@ HttpResponse StartManualTrigger(const ApiContext& ctx, const Call& call) {
   if (!added.ok()) return FromStatus(r, added.status());
   Status s = ctx.ApplyTriggers({tr});
   if (!s.ok()) return FromStatus(r, s);
-  return Json(201, {{"person", tr.person},
-                    {"from", FormatUnixNs(tr.time_ns)},
-                    {"until", FormatUnixNs(tr.end_ns)}});
+  return ctx.AuditedChange(call, "trigger.manual", AuditObject("person", tr.person),
+                           "until " + FormatUnixNs(tr.end_ns) + ": " + reason,
+                           Json(201, {{"person", tr.person},
+                                      {"from", FormatUnixNs(tr.time_ns)},
+                                      {"until", FormatUnixNs(tr.end_ns)}}));
 }
 
 HttpResponse ListTriggers(const ApiContext& ctx, const Call& call) {
