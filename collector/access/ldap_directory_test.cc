@@ -221,6 +221,7 @@ TEST_F(LdapDirectoryTest, ConcurrentSignInsEachUseTheirOwnConnection) {
   auto dir = Directory();
   std::atomic<int> ok{0};
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       const std::string user = t % 2 == 0 ? "alice" : "bob";

@@ -153,7 +153,7 @@ int PickFreeLocalPort() {
   return port;
 }
 
-Result<std::unique_ptr<Slapd>> Slapd::Start(Options options) {
+Result<std::unique_ptr<Slapd>> Slapd::Start(const Options& options) {
   if (!Executable(SlapdPath())) {
     return FailedPreconditionError("slapd fixture: " + SlapdPath() +
                                    " not found (apt-get install slapd ldap-utils)");

@@ -63,7 +63,7 @@ class Slapd {
 
   // FailedPrecondition when slapd or the schemas are missing (names the package to install);
   // Internal with slapd's log when it does not start.
-  static Result<std::unique_ptr<Slapd>> Start(Options options);
+  static Result<std::unique_ptr<Slapd>> Start(const Options& options);
   static Result<std::unique_ptr<Slapd>> Start() { return Start(Options{}); }
   ~Slapd();
   Slapd(const Slapd&) = delete;
