@@ -76,7 +76,11 @@ std::string Reason(LDAP* ld, int rc) {
   if (ld != nullptr &&
       ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diagnostic) == LDAP_OPT_SUCCESS &&
       diagnostic != nullptr) {
-    if (*diagnostic != '\0' && reason != diagnostic) reason += std::string(" (") + diagnostic + ")";
+    const std::string_view d = diagnostic;
+    if (!d.empty() && d != reason) {
+      reason +=
+          d.front() == '(' && d.back() == ')' ? " " + std::string(d) : " (" + std::string(d) + ")";
+    }
     ldap_memfree(diagnostic);
   }
   return reason;
@@ -88,8 +92,20 @@ bool IsTransient(int rc) {
          rc == LDAP_BUSY || rc == LDAP_UNAVAILABLE || rc == LDAP_TIMELIMIT_EXCEEDED;
 }
 
+bool IsLdaps(const LdapOptions& o) { return AsciiLower(o.uri.substr(0, 8)) == "ldaps://"; }
+
+// With ldaps://, libldap reports a failed TLS handshake (an untrusted certificate) exactly as an
+// unreachable server; the hint saves the operator a packet capture.
 Status TransientError(const LdapOptions& o, LDAP* ld, int rc) {
-  return UnavailableError("ldap: " + o.uri + ": " + Reason(ld, rc));
+  std::string message = "ldap: " + o.uri + ": " + Reason(ld, rc);
+  if (IsLdaps(o) && (rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR)) {
+    message +=
+        " (server down, or the TLS handshake failed: is the server's certificate signed by " +
+        (o.ca_file.empty() ? std::string("a CA in the system store")
+                           : "ca_file '" + o.ca_file + "'") +
+        " and issued for the host in uri?)";
+  }
+  return UnavailableError(std::move(message));
 }
 
 std::string ReplaceAll(std::string text, std::string_view token, std::string_view value) {
@@ -124,8 +140,7 @@ Result<LdapHandle> Connect(const LdapOptions& o) {
   CUSTOS_RETURN_IF_ERROR(SetOption(ld.get(), LDAP_OPT_NETWORK_TIMEOUT, &tv, "network timeout"));
   CUSTOS_RETURN_IF_ERROR(SetOption(ld.get(), LDAP_OPT_TIMEOUT, &tv, "timeout"));
 
-  const bool ldaps = AsciiLower(o.uri.substr(0, 8)) == "ldaps://";
-  if (ldaps || o.start_tls) {
+  if (IsLdaps(o) || o.start_tls) {
     // Per-connection TLS settings (NEWCTX below), never libldap's process-wide defaults.
     const int demand = LDAP_OPT_X_TLS_DEMAND;
     CUSTOS_RETURN_IF_ERROR(
@@ -145,6 +160,15 @@ Result<LdapHandle> Connect(const LdapOptions& o) {
   }
   if (o.start_tls) {
     rc = ldap_start_tls_s(ld.get(), nullptr, nullptr);
+    if (rc == LDAP_CONNECT_ERROR) {
+      // The server answered the StartTLS request, so it is up: the handshake failed.
+      return FailedPreconditionError("ldap: " + o.uri +
+                                     ": StartTLS: TLS handshake failed: " + Reason(ld.get(), rc) +
+                                     " (is the server's certificate signed by " +
+                                     (o.ca_file.empty() ? std::string("a CA in the system store")
+                                                        : "ca_file '" + o.ca_file + "'") +
+                                     " and issued for the host in uri?)");
+    }
     if (rc != LDAP_SUCCESS) {
       if (IsTransient(rc)) return TransientError(o, ld.get(), rc);
       return FailedPreconditionError("ldap: " + o.uri + ": StartTLS: " + Reason(ld.get(), rc));

@@ -26,10 +26,13 @@
 //                       "ldap: user '<name>' is in no group mapped to a Custos role" when the
 //                       password is right but no group maps to a role.
 //   Unavailable         the server cannot be reached, or did not answer within `timeout`
-//                       (message names the URI and libldap's reason); retry may succeed.
+//                       (message names the URI and libldap's reason); retry may succeed. With
+//                       ldaps:// this includes a failed TLS handshake (untrusted certificate):
+//                       libldap reports both alike, and the message says so.
 //   FailedPrecondition  a directory or configuration problem an operator must fix: the service
 //                       account's bind is refused, a search base does not exist, the username
-//                       matches more than one entry, StartTLS or certificate checks fail.
+//                       matches more than one entry, the server refuses StartTLS or the
+//                       StartTLS handshake fails (certificate not trusted with ca_file).
 // Messages other than PermissionDenied's are for the operator's log; the API should answer the
 // client with a generic "sign-in failed" for them.
 //

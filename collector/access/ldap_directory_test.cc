@@ -13,6 +13,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "collector/access/testing/slapd.h"
@@ -253,6 +254,70 @@ TEST_F(LdapDirectoryTest, StoppedServerIsUnavailableQuickly) {
   EXPECT_THAT(alice.status().message(), Not(HasSubstr("alice-pw")));
   EXPECT_LT(elapsed, o.timeout);
   EXPECT_EQ(dir->CheckConnection().code(), StatusCode::kUnavailable);
+}
+
+class LdapDirectoryTlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    Slapd::Options options;
+    options.tls = true;
+    Result<std::unique_ptr<Slapd>> s = Slapd::Start(options);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    slapd_ = std::move(s).value().release();
+  }
+  static void TearDownTestSuite() {
+    delete slapd_;
+    slapd_ = nullptr;
+  }
+  void SetUp() override { ASSERT_NE(slapd_, nullptr) << "slapd did not start"; }
+
+  static Slapd* slapd_;
+};
+Slapd* LdapDirectoryTlsTest::slapd_ = nullptr;
+
+TEST_F(LdapDirectoryTlsTest, StartTlsWithTheDirectorysCaSignsIn) {
+  LdapOptions o = OptionsFor(slapd_->uri());
+  o.start_tls = true;
+  o.ca_file = slapd_->ca_file();
+  Result<LdapUser> alice = MustCreate(o)->Authenticate("alice", "alice-pw");
+  ASSERT_TRUE(alice.ok()) << alice.status().ToString();
+  EXPECT_EQ(alice->roles, (RoleSet{Role::kAdmin, Role::kAnalyst, Role::kInvestigator}));
+}
+
+TEST_F(LdapDirectoryTlsTest, LdapsWithTheDirectorysCaSignsIn) {
+  LdapOptions o = OptionsFor(slapd_->ldaps_uri());
+  o.ca_file = slapd_->ca_file();
+  Result<LdapUser> bob = MustCreate(o)->Authenticate("bob", "bob-pw");
+  ASSERT_TRUE(bob.ok()) << bob.status().ToString();
+  EXPECT_EQ(bob->username, "bob");
+}
+
+TEST_F(LdapDirectoryTlsTest, CertificateFromAnotherCaIsRefused) {
+  LdapOptions starttls = OptionsFor(slapd_->uri());
+  starttls.start_tls = true;
+  starttls.ca_file = slapd_->other_ca_file();
+  LdapOptions ldaps = OptionsFor(slapd_->ldaps_uri());
+  ldaps.ca_file = slapd_->other_ca_file();
+  // StartTLS: the server answered, so this is a configuration problem; ldaps://: libldap cannot
+  // tell a failed handshake from a server that is down.
+  for (const auto& [o, code] : {std::pair{starttls, StatusCode::kFailedPrecondition},
+                                std::pair{ldaps, StatusCode::kUnavailable}}) {
+    auto dir = MustCreate(o);
+    Result<LdapUser> alice = dir->Authenticate("alice", "alice-pw");
+    ASSERT_FALSE(alice.ok()) << o.uri;
+    EXPECT_EQ(alice.status().code(), code) << alice.status().ToString();
+    EXPECT_THAT(alice.status().message(), HasSubstr(o.uri));
+    EXPECT_THAT(alice.status().message(), HasSubstr(slapd_->other_ca_file()));
+    EXPECT_EQ(dir->CheckConnection().code(), code) << o.uri;
+  }
+}
+
+TEST_F(LdapDirectoryTest, StartTlsToAServerWithoutTlsIsRefusedNotSkipped) {
+  LdapOptions o = OptionsFor(slapd_->uri());  // this server has no certificate
+  o.start_tls = true;
+  Result<LdapUser> alice = MustCreate(o)->Authenticate("alice", "alice-pw");
+  ASSERT_FALSE(alice.ok());
+  EXPECT_THAT(alice.status().message(), HasSubstr("StartTLS")) << alice.status().ToString();
 }
 
 // A server that accepts TCP connections (the kernel's backlog) and never answers.

@@ -31,8 +31,18 @@ std::string SlapdPath() {
 
 bool Executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
 
-std::string Config(const std::string& dir) {
+std::string ReplaceDir(std::string arg, const std::string& dir) {
+  if (arg.rfind("DIR/", 0) == 0) arg.replace(0, 3, dir);
+  return arg;
+}
+
+std::string Config(const std::string& dir, bool tls) {
   std::string conf;
+  if (tls) {
+    conf += "TLSCACertificateFile " + dir + "/ca.pem\n";
+    conf += "TLSCertificateFile " + dir + "/server.pem\n";
+    conf += "TLSCertificateKeyFile " + dir + "/server.key\n";
+  }
   for (const char* schema : {"core", "cosine", "inetorgperson", "nis"}) {
     conf += std::string("include ") + kSchemaDir + "/" + schema + ".schema\n";
   }
@@ -114,6 +124,44 @@ Result<std::string> Directory() {
   return ldif;
 }
 
+Status Openssl(const std::string& dir, std::vector<std::string> args) {
+  args.insert(args.begin(), "/usr/bin/openssl");
+  for (std::string& a : args) a = ReplaceDir(a, dir);
+  RunResult r = Run(args, std::chrono::seconds(20));
+  if (r.exit_code != 0) {
+    return InternalError("slapd fixture: openssl " + args[1] + ": exit " +
+                         std::to_string(r.exit_code) + ": " + r.err);
+  }
+  return OkStatus();
+}
+
+// A CA (ca.pem), a server certificate for 127.0.0.1/localhost it signed (server.pem,
+// server.key), and an unrelated CA (other-ca.pem); P-256 keys, valid two days.
+Status MakeCertificates(const std::string& dir) {
+  if (!Executable("/usr/bin/openssl")) {
+    return FailedPreconditionError(
+        "slapd fixture: /usr/bin/openssl not found (apt-get install openssl)");
+  }
+  for (const char* ca : {"ca", "other-ca"}) {
+    CUSTOS_RETURN_IF_ERROR(Openssl(
+        dir,
+        {"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", std::string("DIR/") + ca + ".key", "-out", std::string("DIR/") + ca + ".pem",
+         "-days", "2", "-subj", std::string("/CN=Custos test ") + ca, "-addext",
+         "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"}));
+  }
+  CUSTOS_RETURN_IF_ERROR(WriteFile(dir + "/server.ext",
+                                   "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                                   "basicConstraints=CA:FALSE\n"
+                                   "extendedKeyUsage=serverAuth\n"));
+  CUSTOS_RETURN_IF_ERROR(Openssl(
+      dir, {"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+            "DIR/server.key", "-out", "DIR/server.csr", "-subj", "/CN=127.0.0.1"}));
+  return Openssl(dir, {"x509", "-req", "-in", "DIR/server.csr", "-CA", "DIR/ca.pem", "-CAkey",
+                       "DIR/ca.key", "-set_serial", "2", "-days", "2", "-extfile", "DIR/server.ext",
+                       "-out", "DIR/server.pem"});
+}
+
 // True once the server answers a base search for kBaseDn: it listens and its database is open.
 bool Answers(const std::string& uri) {
   LDAP* ld = nullptr;
@@ -169,7 +217,12 @@ Result<std::unique_ptr<Slapd>> Slapd::Start(const Options& options) {
   }
   auto slapd = std::unique_ptr<Slapd>(new Slapd());
   const std::string dir = slapd->dir_.path();
-  CUSTOS_RETURN_IF_ERROR(WriteFile(dir + "/slapd.conf", Config(dir)));
+  if (options.tls) {
+    CUSTOS_RETURN_IF_ERROR(MakeCertificates(dir));
+    slapd->ca_file_ = dir + "/ca.pem";
+    slapd->other_ca_file_ = dir + "/other-ca.pem";
+  }
+  CUSTOS_RETURN_IF_ERROR(WriteFile(dir + "/slapd.conf", Config(dir, options.tls)));
   CUSTOS_ASSIGN_OR_RETURN(std::string ldif, Directory());
   CUSTOS_RETURN_IF_ERROR(WriteFile(dir + "/data.ldif", ldif + options.extra_ldif));
   if (::mkdir((dir + "/db").c_str(), 0700) != 0)
@@ -193,10 +246,19 @@ Status Slapd::StartOnce(const Options& options, int attempt) {
   port_ = PickFreeLocalPort();
   if (port_ == 0) return InternalError("slapd fixture: no free port on 127.0.0.1");
   uri_ = "ldap://127.0.0.1:" + std::to_string(port_);
+  std::string listeners = uri_ + "/";
+  if (options.tls) {
+    const int ldaps_port = PickFreeLocalPort();
+    if (ldaps_port == 0 || ldaps_port == port_) {
+      return InternalError("slapd fixture: no second free port on 127.0.0.1");
+    }
+    ldaps_uri_ = "ldaps://127.0.0.1:" + std::to_string(ldaps_port);
+    listeners += " " + ldaps_uri_ + "/";
+  }
   log_prefix_ = dir_.Sub("slapd." + std::to_string(attempt));
   // -d 0: stay in the foreground (no fork, so the pid is slapd's) with no debug output.
   CUSTOS_RETURN_IF_ERROR(server_.Start(
-      {SlapdPath(), "-d", "0", "-f", dir_.path() + "/slapd.conf", "-h", uri_ + "/"}, log_prefix_));
+      {SlapdPath(), "-d", "0", "-f", dir_.path() + "/slapd.conf", "-h", listeners}, log_prefix_));
   bool exited = false;
   const bool ready = custos::testing::WaitFor(
       [&] {

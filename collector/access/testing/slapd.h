@@ -11,7 +11,7 @@
 //
 // Works as root (CI) and as a normal user: slapd keeps the caller's uid, the port is above
 // 1024, and nothing outside the temp dir is written. Needs the packages slapd and ldap-utils
-// (slappasswd hashes the passwords, ldapadd backs Add()).
+// (slappasswd hashes the passwords, ldapadd backs Add()), and openssl for Options::tls.
 //
 // The directory (passwords stored as {SSHA} hashes made by slappasswd):
 //   dc=example,dc=org
@@ -59,6 +59,10 @@ class Slapd {
     std::string extra_ldif = {};
     // Per start attempt: slapadd, the server's start and its first answer.
     std::chrono::milliseconds start_timeout = std::chrono::seconds(20);
+    // Also TLS: StartTLS on uri() and an ldaps:// listener (ldaps_uri()), with a server
+    // certificate for IP 127.0.0.1 and DNS localhost signed by a fresh CA (ca_file()), made
+    // with the openssl command. other_ca_file() is a second CA that signed nothing here.
+    bool tls = false;
   };
 
   // FailedPrecondition when slapd or the schemas are missing (names the package to install);
@@ -72,6 +76,10 @@ class Slapd {
   // "ldap://127.0.0.1:PORT"
   const std::string& uri() const { return uri_; }
   int port() const { return port_; }
+  // With Options::tls: "ldaps://127.0.0.1:PORT2", and the CA files; "" otherwise.
+  const std::string& ldaps_uri() const { return ldaps_uri_; }
+  const std::string& ca_file() const { return ca_file_; }
+  const std::string& other_ca_file() const { return other_ca_file_; }
   // Adds entries to the running server as the rootdn (ldapadd).
   Status Add(const std::string& ldif);
   // Stops the server: SIGTERM, then SIGKILL after 5 s. uri() refuses connections afterwards.
@@ -87,6 +95,9 @@ class Slapd {
   custos::testing::Subprocess server_;
   std::string uri_;
   int port_ = 0;
+  std::string ldaps_uri_;
+  std::string ca_file_;
+  std::string other_ca_file_;
   std::string log_prefix_;
 };
 
