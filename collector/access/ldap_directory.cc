@@ -119,7 +119,7 @@ std::string ReplaceAll(std::string text, std::string_view token, std::string_vie
 template <typename T>
 Status SetOption(LDAP* ld, int option, const T* value, std::string_view name) {
   if (ldap_set_option(ld, option, value) != LDAP_OPT_SUCCESS) {
-    return FailedPreconditionError("ldap: set option " + std::string(name) + ": " + Reason(ld, -1));
+    return FailedPreconditionError("ldap: libldap refused option " + std::string(name));
   }
   return OkStatus();
 }

@@ -41,7 +41,9 @@
 // it before returning. Authenticate blocks — call it off the I/O threads. `timeout` bounds the
 // TCP connect and each LDAP operation separately: a server that is down or stops answering fails
 // the call within about one timeout; a slow server that does answer may take up to seven (connect,
-// StartTLS, bind, search, bind, bind, search).
+// StartTLS, bind, search, bind, bind, search). The process must ignore SIGPIPE (custos-collector
+// does): libldap writes to its socket with write(2), and a server that closed the connection
+// would otherwise kill the process.
 #pragma once
 
 #include <chrono>

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <string>
 #include <thread>
 #include <utility>
@@ -28,6 +29,14 @@ using testing::Slapd;
 using ::testing::UnorderedElementsAre;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+
+// As custos-collector does (the contract in ldap_directory.h asks for it).
+class IgnoreSigpipe : public ::testing::Environment {
+ public:
+  void SetUp() override { std::signal(SIGPIPE, SIG_IGN); }
+};
+[[maybe_unused]] ::testing::Environment* const kIgnoreSigpipe =
+    ::testing::AddGlobalTestEnvironment(new IgnoreSigpipe);
 
 LdapOptions OptionsFor(const std::string& uri) {
   LdapOptions o;
