@@ -107,6 +107,7 @@ ApiService::ApiService(const ApiDependencies& deps) : impl_(std::make_unique<Imp
   AddPeopleRoutes(router, ctx);
   AddImportRoutes(router, ctx);
   AddTriggerRoutes(router, ctx);
+  AddAuditRoutes(router, ctx);
 }
 
 ApiService::~ApiService() = default;

@@ -199,6 +199,21 @@ TEST_F(ApiTest, ChangesAndSensitiveReadsAreAuditedWithActorAndSource) {
   const access::AuditEntry& events = (*entries)[0];
   EXPECT_EQ(events.action, "events.read");
   EXPECT_EQ(events.summary, "query: /api/v1/events?user=eve&limit=5");
+
+  // Auditors list it through the API, filtered; investigators may not.
+  ASSERT_TRUE(real_risk_
+                  ->CreateApiToken({"tok_aud", "auditor", "ines", clock_.NowUnixNs(), {}},
+                                   crypto::Sha256("aud-secret"))
+                  .ok());
+  HttpResponse listed = api_->Handle(Req("GET", "/api/v1/audit?action=alert.", "aud-secret"));
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  auto body = nlohmann::json::parse(listed.body);
+  ASSERT_EQ(body["entries"].size(), 1u);
+  EXPECT_EQ(body["entries"][0]["object"], "alert:" + id);
+  EXPECT_EQ(body["entries"][0]["actor"], "token:dana");
+  EXPECT_EQ(body["entries"][0]["hash"].get<std::string>().size(), 64u);
+  EXPECT_EQ(api_->Handle(Req("GET", "/api/v1/audit", "inv-secret")).status, 403);
+  EXPECT_EQ(api_->Handle(Req("GET", "/api/v1/audit?limit=0", "aud-secret")).status, 400);
 }
 
 TEST_F(ApiTest, OnlyTheImportsAdmitLargeBodies) {

@@ -4,6 +4,7 @@
 #include "collector/cli/event_format.h"
 #include "collector/scoring/indicators.h"
 #include "collector/scoring/policy.h"
+#include "common/crypto/crypto.h"
 #include "common/time/clock.h"
 
 namespace custos::collector::api {
@@ -84,6 +85,13 @@ ordered_json TemplateCatalogView() {
     list.push_back(std::move(e));
   }
   return list;
+}
+
+ordered_json AuditEntryView(const access::AuditEntry& e) {
+  return {{"seq", e.seq},       {"time", FormatUnixNs(e.time_ns)},
+          {"actor", e.actor},   {"action", e.action},
+          {"object", e.object}, {"summary", e.summary},
+          {"source", e.source}, {"hash", crypto::HexEncode(e.hash)}};
 }
 
 ordered_json ImportProblemsView(const std::vector<imports::ImportProblem>& problems) {

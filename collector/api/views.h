@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "collector/access/audit.h"
 #include "collector/imports/csv.h"
 #include "collector/store/risk_store.h"
 #include "collector/store/store.h"
@@ -23,6 +24,8 @@ nlohmann::ordered_json PersonView(const store::PersonRecord& p,
 nlohmann::ordered_json TriggerView(const store::TriggerRecord& t);
 nlohmann::ordered_json IndicatorCatalogView();
 nlohmann::ordered_json TemplateCatalogView();
+// seq, time, actor, action, object, summary, source, and the entry's hash (hex).
+nlohmann::ordered_json AuditEntryView(const access::AuditEntry& e);
 nlohmann::ordered_json ImportProblemsView(const std::vector<imports::ImportProblem>& problems);
 
 }  // namespace custos::collector::api

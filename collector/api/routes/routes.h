@@ -83,5 +83,6 @@ void AddPolicyRoutes(Router& router, const ApiContext& ctx);
 void AddPeopleRoutes(Router& router, const ApiContext& ctx);
 void AddImportRoutes(Router& router, const ApiContext& ctx);
 void AddTriggerRoutes(Router& router, const ApiContext& ctx);
+void AddAuditRoutes(Router& router, const ApiContext& ctx);
 
 }  // namespace custos::collector::api
