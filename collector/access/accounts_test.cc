@@ -3,7 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "collector/store/sqlite/sqlite_access_store.h"
 #include "collector/store/sqlite/sqlite_store.h"
@@ -343,6 +346,105 @@ TEST_F(AccountsTest, ThrottlingMemoryIsBoundedByEvictingTheOldestEntries) {
   EXPECT_EQ(accounts_->SignIn("u1", "guess", "10.0.0.1").status().message(), kRefused);
   EXPECT_EQ(accounts_->SignIn("u3", "guess", "10.0.0.1").status().code(),
             StatusCode::kResourceExhausted);
+}
+
+// An AccessStore that holds FindAccountByUsername until released, so a test can keep a sign-in
+// in flight (it holds a password-check slot) while it makes another.
+class HoldingStore final : public store::AccessStore {
+ public:
+  explicit HoldingStore(store::AccessStore* real) : real_(real) {}
+  void Release() {
+    std::lock_guard<std::mutex> l(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+  bool WaitUntilHeld() {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, seconds(30), [&] { return held_; });
+  }
+
+  Result<store::AccountRecord> FindAccountByUsername(std::string_view username) override {
+    std::unique_lock<std::mutex> l(mu_);
+    held_ = true;
+    cv_.notify_all();
+    cv_.wait(l, [&] { return released_; });
+    return real_->FindAccountByUsername(username);
+  }
+  Status InsertAccount(const store::AccountRecord& a) override { return real_->InsertAccount(a); }
+  Result<store::AccountRecord> GetAccount(std::string_view id) override {
+    return real_->GetAccount(id);
+  }
+  Result<std::vector<store::AccountRecord>> ListAccounts() override {
+    return real_->ListAccounts();
+  }
+  Status UpdateAccount(std::string_view id, const store::AccountChange& c, int64_t now) override {
+    return real_->UpdateAccount(id, c, now);
+  }
+  Status InsertSession(const store::SessionRecord& s, std::string_view h) override {
+    return real_->InsertSession(s, h);
+  }
+  Result<store::SessionRecord> FindSession(std::string_view h) override {
+    return real_->FindSession(h);
+  }
+  Status TouchSession(std::string_view id, int64_t t) override {
+    return real_->TouchSession(id, t);
+  }
+  Status RevokeSession(std::string_view id, int64_t t) override {
+    return real_->RevokeSession(id, t);
+  }
+  Result<uint32_t> RevokeSessionsOf(std::string_view a, int64_t t) override {
+    return real_->RevokeSessionsOf(a, t);
+  }
+  Result<uint32_t> DeleteSessionsEndedBefore(int64_t t) override {
+    return real_->DeleteSessionsEndedBefore(t);
+  }
+  Status InsertPersonalToken(const store::PersonalTokenRecord& r, std::string_view h) override {
+    return real_->InsertPersonalToken(r, h);
+  }
+  Result<store::PersonalTokenRecord> FindPersonalToken(std::string_view h) override {
+    return real_->FindPersonalToken(h);
+  }
+  Result<store::PersonalTokenRecord> GetPersonalToken(std::string_view id) override {
+    return real_->GetPersonalToken(id);
+  }
+  Result<std::vector<store::PersonalTokenRecord>> ListPersonalTokens(
+      std::optional<std::string_view> owner) override {
+    return real_->ListPersonalTokens(owner);
+  }
+  Status TouchPersonalToken(std::string_view id, int64_t t) override {
+    return real_->TouchPersonalToken(id, t);
+  }
+  Status RevokePersonalToken(std::string_view id, int64_t t) override {
+    return real_->RevokePersonalToken(id, t);
+  }
+
+ private:
+  store::AccessStore* const real_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool held_ = false;
+  bool released_ = false;
+};
+
+TEST_F(AccountsTest, BoundsConcurrentPasswordChecksAndRefusesTheRestWithoutHashing) {
+  Make("alice");
+  HoldingStore holding(store_.get());
+  auto limited = Accounts::Create(&holding, &clock_,
+                                  {.password_params = kFast, .max_concurrent_password_checks = 1});
+  ASSERT_TRUE(limited.ok()) << limited.status().ToString();
+  Result<SignInResult> first = Status(StatusCode::kCancelled, "not run");
+  std::thread t([&] { first = (*limited)->SignIn("alice", "correct horse", "10.0.0.1"); });
+  ASSERT_TRUE(holding.WaitUntilHeld());
+  const uint64_t before = Argon2Computations();
+  int64_t retry_after = 0;
+  auto second = (*limited)->SignIn("alice", "correct horse", "10.0.0.2", &retry_after);
+  EXPECT_EQ(second.status().code(), StatusCode::kUnavailable) << second.status().ToString();
+  EXPECT_EQ(retry_after, 1);
+  EXPECT_EQ(Argon2Computations(), before);
+  holding.Release();
+  t.join();
+  EXPECT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE((*limited)->SignIn("alice", "correct horse", "10.0.0.2").ok());  // slot freed
 }
 
 // ---- personal tokens ----
