@@ -348,7 +348,7 @@ TEST_F(AccountsTest, ThrottlingMemoryIsBoundedByEvictingTheOldestEntries) {
             StatusCode::kResourceExhausted);
 }
 
-// An AccessStore that holds FindAccountByUsername until released, so a test can keep a sign-in
+// An AccessStore that holds the first FindAccountByUsername until released, so a test can keep a sign-in
 // in flight (it holds a password-check slot) while it makes another.
 class HoldingStore final : public store::AccessStore {
  public:
@@ -364,10 +364,14 @@ class HoldingStore final : public store::AccessStore {
   }
 
   Result<store::AccountRecord> FindAccountByUsername(std::string_view username) override {
-    std::unique_lock<std::mutex> l(mu_);
-    held_ = true;
-    cv_.notify_all();
-    cv_.wait(l, [&] { return released_; });
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      if (!held_) {  // only the first call is held
+        held_ = true;
+        cv_.notify_all();
+        cv_.wait(l, [&] { return released_; });
+      }
+    }
     return real_->FindAccountByUsername(username);
   }
   Status InsertAccount(const store::AccountRecord& a) override { return real_->InsertAccount(a); }
