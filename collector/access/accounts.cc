@@ -18,8 +18,8 @@ constexpr size_t kMaxDisplayNameBytes = 256;
 constexpr size_t kMaxEmailBytes = 254;
 
 bool IsUsernameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '_' || c == '@' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '@' || c == '-';
 }
 
 Status CheckUsername(std::string_view username) {
@@ -47,8 +47,8 @@ std::string Lower(std::string_view s) {
 bool IsBase64UrlToken(std::string_view s) {
   if (s.size() != kRandomTokenChars) return false;
   for (char c : s) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '-' || c == '_')) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+          c == '_')) {
       return false;
     }
   }
@@ -289,42 +289,17 @@ Result<SignInResult> Accounts::SignIn(std::string_view username, std::string_vie
     ~Slot() { running->fetch_sub(1); }
   } slot{&password_checks_running_};
 
-  {
-    std::lock_guard<std::mutex> l(throttle_mu_);
-    const int64_t now = clock_->SteadyNow().time_since_epoch().count();
-    const int64_t wait_ns =
-        std::max(by_username_->RefusedFor(user_key, now), by_address_->RefusedFor(address_key, now));
-    if (wait_ns > 0) {
-      throttled_.fetch_add(1, std::memory_order_relaxed);
-      const int64_t seconds = (wait_ns + 999'999'999) / 1'000'000'000;
-      if (retry_after_seconds) *retry_after_seconds = seconds;
-      return ResourceExhaustedError("accounts: sign in: too many failed attempts; retry in " +
-                                    std::to_string(seconds) + " s");
-    }
-    // Counted as a failure now, refunded on success: concurrent guesses cannot overshoot the
-    // limit by all passing the check before any of them fails.
-    by_username_->Add(user_key, now);
-    by_address_->Add(address_key, now);
-  }
-  auto refund = [&](bool clear_username) {
-    std::lock_guard<std::mutex> l(throttle_mu_);
-    if (clear_username) {
-      by_username_->Clear(user_key);
-    } else {
-      by_username_->Refund(user_key);
-    }
-    by_address_->Refund(address_key);
-  };
+  CUSTOS_RETURN_IF_ERROR(ReserveAttempt(user_key, address_key, retry_after_seconds));
 
   auto account = store_->FindAccountByUsername(username);
   if (!account.ok() && account.status().code() != StatusCode::kNotFound) {
-    refund(false);
+    SettleAttempt(user_key, address_key, /*succeeded=*/false);
     return account.status();
   }
   const bool has_hash = account.ok() && !account->password_hash.empty();
   auto match = VerifyPassword(password, has_hash ? account->password_hash : dummy_hash_);
   if (!match.ok() && match.status().code() != StatusCode::kDataLoss) {
-    refund(false);
+    SettleAttempt(user_key, address_key, /*succeeded=*/false);
     return match.status();
   }
   // A stored hash that does not parse is a refusal like any other (and never a way in).
@@ -332,11 +307,44 @@ Result<SignInResult> Accounts::SignIn(std::string_view username, std::string_vie
     failed_.fetch_add(1, std::memory_order_relaxed);
     return PermissionDeniedError(kSignInRefused);
   }
-  refund(true);
+  SettleAttempt(user_key, address_key, /*succeeded=*/true);
   MaybeRehash(*account, password);
   CUSTOS_ASSIGN_OR_RETURN(SignInResult result, StartSession(*account, source_address));
   succeeded_.fetch_add(1, std::memory_order_relaxed);
   return result;
+}
+
+Status Accounts::ReserveAttempt(const std::string& user_key, const std::string& address_key,
+                                int64_t* retry_after_seconds) {
+  std::lock_guard<std::mutex> l(throttle_mu_);
+  const int64_t now = clock_->SteadyNow().time_since_epoch().count();
+  const int64_t wait_ns =
+      std::max(by_username_->RefusedFor(user_key, now), by_address_->RefusedFor(address_key, now));
+  if (wait_ns > 0) {
+    throttled_.fetch_add(1, std::memory_order_relaxed);
+    const int64_t seconds = (wait_ns + 999'999'999) / 1'000'000'000;
+    if (retry_after_seconds) *retry_after_seconds = seconds;
+    return ResourceExhaustedError("accounts: sign in: too many failed attempts; retry in " +
+                                  std::to_string(seconds) + " s");
+  }
+  // Counted as a failure now and settled afterwards: concurrent guesses cannot overshoot the
+  // limit by all passing the check before any of them has failed.
+  by_username_->Add(user_key, now);
+  by_address_->Add(address_key, now);
+  return OkStatus();
+}
+
+void Accounts::SettleAttempt(const std::string& user_key, const std::string& address_key,
+                             bool succeeded) {
+  std::lock_guard<std::mutex> l(throttle_mu_);
+  if (succeeded) {
+    by_username_->Clear(user_key);
+  } else {
+    by_username_->Refund(user_key);
+  }
+  // Never cleared by a success: an attacker holding one account must not be able to reset the
+  // count of the address they guess others' passwords from.
+  by_address_->Refund(address_key);
 }
 
 void Accounts::MaybeRehash(const store::AccountRecord& account, std::string_view password) {
@@ -345,10 +353,10 @@ void Accounts::MaybeRehash(const store::AccountRecord& account, std::string_view
   if (!fresh.ok()) return;  // the old hash still works; try again at the next sign-in
   // Only if the password was not changed meanwhile; a failure leaves the old, valid hash.
   store_
-      ->UpdateAccount(account.id,
-                      {.password_hash = std::move(*fresh),
-                       .expected_password_hash = account.password_hash},
-                      clock_->NowUnixNs())
+      ->UpdateAccount(
+          account.id,
+          {.password_hash = std::move(*fresh), .expected_password_hash = account.password_hash},
+          clock_->NowUnixNs())
       .IgnoreError();
 }
 
@@ -441,8 +449,9 @@ Result<NewPersonalToken> Accounts::CreatePersonalToken(const Principal& by,
                                                        std::string_view name,
                                                        std::optional<int64_t> expires_at_ns) {
   if (by.id != owner_id && !by.roles.Has(Role::kAdmin)) {
-    return PermissionDeniedError("accounts: personal token: only its owner or an admin may "
-                                 "create it");
+    return PermissionDeniedError(
+        "accounts: personal token: only its owner or an admin may "
+        "create it");
   }
   CUSTOS_RETURN_IF_ERROR(CheckPrintable("token name", name, kMaxTokenNameBytes,
                                         /*allow_empty=*/false));

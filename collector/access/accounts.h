@@ -30,8 +30,9 @@
 //  - Sessions: refused once revoked (SignOut, RevokeSessionsOf, SetDisabled, SetPassword), idle
 //    for `session_idle_timeout`, past `session_lifetime` from sign-in, or when the account is
 //    disabled. Roles are read from the account at every authentication, so a role change takes
-//    effect on the next request without ending sessions. last_seen is written at most once a
-//    `session_touch_interval`.
+//    effect on the next request without ending sessions. last_seen (and a personal token's
+//    last_used) is written at most once a `session_touch_interval`, so the idle timeout runs
+//    from a use up to that much earlier than the last one.
 //  - Audit: this module appends nothing to the audit log; the API layer audits the changes it
 //    makes through it (actor from Principal::Actor()). No secret is ever in an error message.
 #pragma once
@@ -163,7 +164,9 @@ class Accounts {
   // on its own) or `presented_token` is its session's CSRF token (constant-time compare);
   // PermissionDenied otherwise.
   Status CheckCsrf(const Principal& principal, std::string_view presented_token) const;
-  Status SignOut(std::string_view session_id);  // NotFound
+  // Revokes one session: the signed-in principal's own (Principal::session_id; the handle is not
+  // a secret, so the API passes only the caller's own). NotFound.
+  Status SignOut(std::string_view session_id);
   Result<uint32_t> RevokeSessionsOf(std::string_view account_id);
   // Deletes rows of sessions that ended more than a day ago; returns how many.
   Result<uint32_t> PruneSessions();
@@ -191,6 +194,12 @@ class Accounts {
 
   Result<SignInResult> StartSession(const store::AccountRecord& account,
                                     std::string_view source_address);
+  // Refuses (ResourceExhausted) a throttled attempt, else counts it as a failure up front.
+  Status ReserveAttempt(const std::string& user_key, const std::string& address_key,
+                        int64_t* retry_after_seconds);
+  // Undoes the up-front count of an attempt that did not fail (a success clears the username's
+  // count) or that ended in a storage error.
+  void SettleAttempt(const std::string& user_key, const std::string& address_key, bool succeeded);
   void MaybeRehash(const store::AccountRecord& account, std::string_view password);
 
   store::AccessStore* const store_;
@@ -201,7 +210,7 @@ class Accounts {
 
   std::mutex throttle_mu_;
   std::unique_ptr<FailureCounts> by_username_;  // guarded by throttle_mu_
-  std::unique_ptr<FailureCounts> by_address_;  // guarded by throttle_mu_
+  std::unique_ptr<FailureCounts> by_address_;   // guarded by throttle_mu_
   std::atomic<uint32_t> password_checks_running_{0};
 
   std::atomic<uint64_t> succeeded_{0};

@@ -16,10 +16,10 @@
 namespace custos::collector::access {
 namespace {
 
-using ::testing::HasSubstr;
 using std::chrono::hours;
 using std::chrono::minutes;
 using std::chrono::seconds;
+using ::testing::HasSubstr;
 
 int64_t Ns(std::chrono::nanoseconds d) { return d.count(); }
 
@@ -76,9 +76,9 @@ class AccountsTest : public ::testing::Test {
 // ---- accounts ----
 
 TEST_F(AccountsTest, UsernamesFollowTheRulesAndAreUniqueIgnoringCase) {
-  for (std::string bad : {std::string(""), std::string(65, 'a'), std::string("al ice"),
-                          std::string("al/ice"), std::string("\xc3\xa9lise"), std::string("a\nb"),
-                          std::string("a\0b", 3)}) {
+  for (std::string bad :
+       {std::string(""), std::string(65, 'a'), std::string("al ice"), std::string("al/ice"),
+        std::string("\xc3\xa9lise"), std::string("a\nb"), std::string("a\0b", 3)}) {
     auto r = accounts_->CreateAccount({.username = bad, .password = "correct horse"});
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;
     EXPECT_THAT(r.status().message(), HasSubstr("username")) << bad;
@@ -87,8 +87,8 @@ TEST_F(AccountsTest, UsernamesFollowTheRulesAndAreUniqueIgnoringCase) {
   EXPECT_THAT(a.id, ::testing::StartsWith("usr_"));
   EXPECT_EQ(a.source, "local");
   EXPECT_EQ(a.roles, (RoleSet{Role::kAdmin, Role::kAuditor}));
-  EXPECT_TRUE(accounts_->CreateAccount({.username = std::string(64, 'z'), .password = "12345678"})
-                  .ok());
+  EXPECT_TRUE(
+      accounts_->CreateAccount({.username = std::string(64, 'z'), .password = "12345678"}).ok());
   auto dup = accounts_->CreateAccount({.username = "alice.b-C_D@CORP", .password = "12345678"});
   EXPECT_EQ(dup.status().code(), StatusCode::kAlreadyExists) << dup.status().ToString();
   auto list = accounts_->ListAccounts();
@@ -100,8 +100,7 @@ TEST_F(AccountsTest, NewPasswordsMustBeLongEnoughAndBounded) {
   auto short_pw = accounts_->CreateAccount({.username = "bob", .password = "1234567"});
   EXPECT_EQ(short_pw.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(short_pw.status().message(), HasSubstr("shorter than 8"));
-  auto long_pw =
-      accounts_->CreateAccount({.username = "bob", .password = std::string(1025, 'x')});
+  auto long_pw = accounts_->CreateAccount({.username = "bob", .password = std::string(1025, 'x')});
   EXPECT_EQ(long_pw.status().code(), StatusCode::kInvalidArgument);
   Account ldap = Make("carol", {Role::kViewer}, std::nullopt);
   EXPECT_EQ(ldap.source, "ldap");
@@ -146,8 +145,7 @@ TEST_F(AccountsTest, CsrfTokenMustMatchTheSession) {
   EXPECT_EQ(accounts_->CheckCsrf(*p, "").code(), StatusCode::kPermissionDenied);
   EXPECT_EQ(accounts_->CheckCsrf(*p, a.session_cookie_secret).code(),
             StatusCode::kPermissionDenied);
-  EXPECT_EQ(accounts_->CheckCsrf(*p, std::string(300, 'A')).code(),
-            StatusCode::kPermissionDenied);
+  EXPECT_EQ(accounts_->CheckCsrf(*p, std::string(300, 'A')).code(), StatusCode::kPermissionDenied);
   // Bearer tokens are never sent ambiently by a browser: no CSRF token to check.
   Principal token{.via = Principal::Via::kPersonalToken, .id = p->id};
   EXPECT_TRUE(accounts_->CheckCsrf(token, "").ok());
@@ -248,8 +246,7 @@ TEST_F(AccountsTest, SettingAPasswordRevokesSessionsAndReplacesTheOldOne) {
   ASSERT_TRUE(accounts_->SetPassword(alice.id, "battery staple").ok());
   EXPECT_EQ(accounts_->AuthenticateSession(r.session_cookie_secret).status().code(),
             StatusCode::kPermissionDenied);
-  EXPECT_EQ(accounts_->SignIn("alice", "correct horse", "192.0.2.1").status().message(),
-            kRefused);
+  EXPECT_EQ(accounts_->SignIn("alice", "correct horse", "192.0.2.1").status().message(), kRefused);
   SignInOk("alice", "battery staple");
   EXPECT_EQ(accounts_->SetPassword(alice.id, "short").code(), StatusCode::kInvalidArgument);
 }
@@ -335,7 +332,8 @@ TEST_F(AccountsTest, ASuccessClearsItsUsernameCountButNotItsAddressCount) {
 }
 
 TEST_F(AccountsTest, ThrottlingMemoryIsBoundedByEvictingTheOldestEntries) {
-  Reopen({.max_failures_per_username = 1, .max_failures_per_address = 1000,
+  Reopen({.max_failures_per_username = 1,
+          .max_failures_per_address = 1000,
           .throttle_max_entries = 2});
   EXPECT_EQ(accounts_->SignIn("u1", "guess", "10.0.0.1").status().message(), kRefused);
   EXPECT_EQ(accounts_->SignIn("u1", "guess", "10.0.0.1").status().code(),
@@ -348,8 +346,8 @@ TEST_F(AccountsTest, ThrottlingMemoryIsBoundedByEvictingTheOldestEntries) {
             StatusCode::kResourceExhausted);
 }
 
-// An AccessStore that holds the first FindAccountByUsername until released, so a test can keep a sign-in
-// in flight (it holds a password-check slot) while it makes another.
+// An AccessStore that holds the first FindAccountByUsername until released, so a test can keep a
+// sign-in in flight (it holds a password-check slot) while it makes another.
 class HoldingStore final : public store::AccessStore {
  public:
   explicit HoldingStore(store::AccessStore* real) : real_(real) {}
@@ -469,8 +467,7 @@ TEST_F(AccountsTest, PersonalTokensAuthenticateAsTheirOwnerWithCurrentRoles) {
   EXPECT_EQ(accounts_->AuthenticateToken(t->secret)->roles, RoleSet{Role::kViewer});
 
   ASSERT_TRUE(accounts_->SetDisabled(alice.id, true).ok());
-  EXPECT_EQ(accounts_->AuthenticateToken(t->secret).status().code(),
-            StatusCode::kPermissionDenied);
+  EXPECT_EQ(accounts_->AuthenticateToken(t->secret).status().code(), StatusCode::kPermissionDenied);
   ASSERT_TRUE(accounts_->SetDisabled(alice.id, false).ok());
   EXPECT_TRUE(accounts_->AuthenticateToken(t->secret).ok());
   auto listed = accounts_->ListPersonalTokens(alice.id);
@@ -484,10 +481,9 @@ TEST_F(AccountsTest, OnlyTheOwnerOrAnAdminCreatesAndRevokesAToken) {
   Account alice = Make("alice", {Role::kAnalyst});
   Account bob = Make("bob", {Role::kInvestigator});
   Account root = Make("root", {Role::kAdmin});
-  EXPECT_EQ(accounts_->CreatePersonalToken(AsUser(bob), alice.id, "x", std::nullopt)
-                .status()
-                .code(),
-            StatusCode::kPermissionDenied);
+  EXPECT_EQ(
+      accounts_->CreatePersonalToken(AsUser(bob), alice.id, "x", std::nullopt).status().code(),
+      StatusCode::kPermissionDenied);
   auto by_admin = accounts_->CreatePersonalToken(AsUser(root), alice.id, "x", std::nullopt);
   ASSERT_TRUE(by_admin.ok()) << by_admin.status().ToString();
   auto t = accounts_->CreatePersonalToken(AsUser(alice), alice.id, "mine", std::nullopt);
@@ -501,8 +497,8 @@ TEST_F(AccountsTest, OnlyTheOwnerOrAnAdminCreatesAndRevokesAToken) {
   EXPECT_EQ(p.status().code(), StatusCode::kPermissionDenied);
   EXPECT_THAT(p.status().message(), HasSubstr("revoked"));
   // A service token with the admin role may revoke anyone's token.
-  Principal service{.via = Principal::Via::kServiceToken, .id = "atk_1", .name = "ops",
-                    .roles = {Role::kAdmin}};
+  Principal service{
+      .via = Principal::Via::kServiceToken, .id = "atk_1", .name = "ops", .roles = {Role::kAdmin}};
   ASSERT_TRUE(accounts_->RevokePersonalToken(service, by_admin->id).ok());
   EXPECT_FALSE(accounts_->AuthenticateToken(by_admin->secret).ok());
   EXPECT_EQ(accounts_->RevokePersonalToken(service, "ptk_nope").code(), StatusCode::kNotFound);
@@ -537,13 +533,11 @@ TEST_F(AccountsTest, RefusesOversizedAndMalformedInputBeforeHashing) {
   EXPECT_EQ(accounts_->SignIn("alice", std::string(1025, 'a'), "").status().code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(accounts_->SignIn("alice", "", "").status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(accounts_->SignIn("al ice", "pw", "").status().code(),
-            StatusCode::kInvalidArgument);
-  for (std::string cookie : {std::string(), std::string(300, 'A'), std::string(42, 'A'),
-                             std::string(44, 'A'), std::string(42, 'A') + "=",
-                             std::string(42, 'A') + "\n"}) {
-    EXPECT_EQ(accounts_->AuthenticateSession(cookie).status().code(),
-              StatusCode::kInvalidArgument)
+  EXPECT_EQ(accounts_->SignIn("al ice", "pw", "").status().code(), StatusCode::kInvalidArgument);
+  for (std::string cookie :
+       {std::string(), std::string(300, 'A'), std::string(42, 'A'), std::string(44, 'A'),
+        std::string(42, 'A') + "=", std::string(42, 'A') + "\n"}) {
+    EXPECT_EQ(accounts_->AuthenticateSession(cookie).status().code(), StatusCode::kInvalidArgument)
         << cookie;
   }
   for (std::string token : {std::string(), std::string(300, 'A'), std::string(51, 'A'),
@@ -552,24 +546,23 @@ TEST_F(AccountsTest, RefusesOversizedAndMalformedInputBeforeHashing) {
     EXPECT_EQ(accounts_->AuthenticateToken(token).status().code(), StatusCode::kInvalidArgument)
         << token;
   }
-  EXPECT_EQ(accounts_->CreatePersonalToken(AsUser(alice), alice.id, "", std::nullopt)
-                .status()
-                .code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_EQ(accounts_->CreatePersonalToken(AsUser(alice), alice.id, std::string(65, 'n'),
-                                           std::nullopt)
-                .status()
-                .code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      accounts_->CreatePersonalToken(AsUser(alice), alice.id, "", std::nullopt).status().code(),
+      StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      accounts_->CreatePersonalToken(AsUser(alice), alice.id, std::string(65, 'n'), std::nullopt)
+          .status()
+          .code(),
+      StatusCode::kInvalidArgument);
   EXPECT_EQ(Argon2Computations(), before);
   EXPECT_EQ(accounts_->counters().failed + accounts_->counters().throttled, 0u);
 }
 
 TEST_F(AccountsTest, RefusesBadOptions) {
-  EXPECT_FALSE(Accounts::Create(store_.get(), &clock_,
-                                {.password_params = {.memory_kib = 1, .iterations = 1,
-                                                     .parallelism = 1}})
-                   .ok());
+  EXPECT_FALSE(
+      Accounts::Create(store_.get(), &clock_,
+                       {.password_params = {.memory_kib = 1, .iterations = 1, .parallelism = 1}})
+          .ok());
   EXPECT_FALSE(Accounts::Create(store_.get(), &clock_,
                                 {.password_params = kFast, .max_failures_per_username = 0})
                    .ok());

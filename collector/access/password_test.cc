@@ -95,10 +95,9 @@ TEST(PasswordTest, ChecksParameters) {
   EXPECT_FALSE(CheckPasswordParams({.memory_kib = 64, .iterations = 1, .parallelism = 0}).ok());
   EXPECT_FALSE(
       CheckPasswordParams({.memory_kib = (1u << 20) + 1, .iterations = 1, .parallelism = 1}).ok());
-  EXPECT_EQ(HashPassword("pw", {.memory_kib = 4, .iterations = 1, .parallelism = 1})
-                .status()
-                .code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      HashPassword("pw", {.memory_kib = 4, .iterations = 1, .parallelism = 1}).status().code(),
+      StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -150,8 +150,8 @@ class SqliteAccessStore final : public AccessStore {
           Stmt get, Prepare(write_db_.get(), "SELECT password_hash FROM accounts WHERE id = ?"));
       BindText(get.get(), 1, id);
       int rc = sqlite3_step(get.get());
-      if (rc == SQLITE_DONE) return NotFoundError("accounts: account " + std::string(id) +
-                                                  ": not found");
+      if (rc == SQLITE_DONE)
+        return NotFoundError("accounts: account " + std::string(id) + ": not found");
       if (rc != SQLITE_ROW) return Error(write_db_.get(), "read account");
       if (c.expected_password_hash && ColumnText(get.get(), 0) != *c.expected_password_hash) {
         return FailedPreconditionError("accounts: account " + std::string(id) +
@@ -203,8 +203,7 @@ class SqliteAccessStore final : public AccessStore {
   Result<SessionRecord> FindSession(std::string_view secret_sha256) override {
     std::lock_guard<std::mutex> l(read_mu_);
     CUSTOS_ASSIGN_OR_RETURN(
-        Stmt s,
-        Prepare(read_db_.get(), std::string(kSessionColumns) + " WHERE secret_sha256 = ?"));
+        Stmt s, Prepare(read_db_.get(), std::string(kSessionColumns) + " WHERE secret_sha256 = ?"));
     BindBlob(s.get(), 1, secret_sha256);
     int rc = sqlite3_step(s.get());
     if (rc == SQLITE_DONE) return NotFoundError("accounts: session: unknown");
@@ -236,10 +235,10 @@ class SqliteAccessStore final : public AccessStore {
   Result<uint32_t> DeleteSessionsEndedBefore(int64_t before_ns) override {
     uint32_t n = 0;
     Status st = InWriteTransaction([&]() -> Status {
-      CUSTOS_ASSIGN_OR_RETURN(
-          Stmt s, Prepare(write_db_.get(),
-                          "DELETE FROM account_sessions WHERE expires_at_ns < ?1 OR "
-                          "revoked_at_ns < ?1"));
+      CUSTOS_ASSIGN_OR_RETURN(Stmt s,
+                              Prepare(write_db_.get(),
+                                      "DELETE FROM account_sessions WHERE expires_at_ns < ?1 OR "
+                                      "revoked_at_ns < ?1"));
       sqlite3_bind_int64(s.get(), 1, before_ns);
       if (sqlite3_step(s.get()) != SQLITE_DONE) return Error(write_db_.get(), "delete sessions");
       n = static_cast<uint32_t>(sqlite3_changes(write_db_.get()));
@@ -251,14 +250,13 @@ class SqliteAccessStore final : public AccessStore {
 
   // ---- personal tokens ----
 
-  Status InsertPersonalToken(const PersonalTokenRecord& t,
-                             std::string_view token_sha256) override {
+  Status InsertPersonalToken(const PersonalTokenRecord& t, std::string_view token_sha256) override {
     return InWriteTransaction([&]() -> Status {
-      CUSTOS_ASSIGN_OR_RETURN(
-          Stmt s, Prepare(write_db_.get(),
-                          "INSERT INTO personal_tokens(id, owner, name, token_sha256, "
-                          "created_at_ns, last_used_ns, expires_at_ns, revoked_at_ns) "
-                          "VALUES(?,?,?,?,?,?,?,?)"));
+      CUSTOS_ASSIGN_OR_RETURN(Stmt s,
+                              Prepare(write_db_.get(),
+                                      "INSERT INTO personal_tokens(id, owner, name, token_sha256, "
+                                      "created_at_ns, last_used_ns, expires_at_ns, revoked_at_ns) "
+                                      "VALUES(?,?,?,?,?,?,?,?)"));
       BindText(s.get(), 1, t.id);
       BindText(s.get(), 2, t.owner);
       BindText(s.get(), 3, t.name);
@@ -301,10 +299,9 @@ class SqliteAccessStore final : public AccessStore {
   Result<std::vector<PersonalTokenRecord>> ListPersonalTokens(
       std::optional<std::string_view> owner) override {
     std::lock_guard<std::mutex> l(read_mu_);
-    CUSTOS_ASSIGN_OR_RETURN(
-        Stmt s, Prepare(read_db_.get(), std::string(kTokenColumns) +
-                                            (owner ? " WHERE owner = ?" : "") +
-                                            " ORDER BY created_at_ns, id"));
+    CUSTOS_ASSIGN_OR_RETURN(Stmt s, Prepare(read_db_.get(), std::string(kTokenColumns) +
+                                                                (owner ? " WHERE owner = ?" : "") +
+                                                                " ORDER BY created_at_ns, id"));
     if (owner) BindText(s.get(), 1, *owner);
     std::vector<PersonalTokenRecord> out;
     int rc;
@@ -329,8 +326,7 @@ class SqliteAccessStore final : public AccessStore {
   Result<AccountRecord> FindAccount(const char* where, std::string_view key,
                                     const std::string& what) {
     std::lock_guard<std::mutex> l(read_mu_);
-    CUSTOS_ASSIGN_OR_RETURN(Stmt s,
-                            Prepare(read_db_.get(), std::string(kAccountColumns) + where));
+    CUSTOS_ASSIGN_OR_RETURN(Stmt s, Prepare(read_db_.get(), std::string(kAccountColumns) + where));
     BindText(s.get(), 1, key);
     int rc = sqlite3_step(s.get());
     if (rc == SQLITE_DONE) return NotFoundError("accounts: " + what + ": not found");

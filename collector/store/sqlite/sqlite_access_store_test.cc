@@ -63,21 +63,28 @@ TEST_F(SqliteAccessStoreTest, UsernamesAreUniqueAndFoundIgnoringCase) {
 
 TEST_F(SqliteAccessStoreTest, UpdateAccountHonoursExpectedHashAndRevokesSessions) {
   ASSERT_TRUE(store_->InsertAccount(Alice()).ok());
-  ASSERT_TRUE(store_->InsertSession({.id = "ses_1", .csrf_sha256 = "c", .account = "usr_a",
-                                     .created_at_ns = 1, .last_seen_ns = 1, .expires_at_ns = 99,
-                                     .source_address = ""},
-                                    "secret-hash-1")
+  ASSERT_TRUE(store_
+                  ->InsertSession({.id = "ses_1",
+                                   .csrf_sha256 = "c",
+                                   .account = "usr_a",
+                                   .created_at_ns = 1,
+                                   .last_seen_ns = 1,
+                                   .expires_at_ns = 99,
+                                   .source_address = ""},
+                                  "secret-hash-1")
                   .ok());
   Status stale = store_->UpdateAccount(
       "usr_a", {.password_hash = "$argon2id$new", .expected_password_hash = "$argon2id$other"}, 20);
   EXPECT_EQ(stale.code(), StatusCode::kFailedPrecondition) << stale.ToString();
   EXPECT_EQ(store_->GetAccount("usr_a")->password_hash, "$argon2id$old");
 
-  ASSERT_TRUE(store_->UpdateAccount("usr_a",
-                                    {.disabled = true, .password_hash = "$argon2id$new",
-                                     .expected_password_hash = "$argon2id$old",
-                                     .revoke_sessions = true},
-                                    30)
+  ASSERT_TRUE(store_
+                  ->UpdateAccount("usr_a",
+                                  {.disabled = true,
+                                   .password_hash = "$argon2id$new",
+                                   .expected_password_hash = "$argon2id$old",
+                                   .revoke_sessions = true},
+                                  30)
                   .ok());
   auto a = store_->GetAccount("usr_a");
   ASSERT_TRUE(a.ok());
@@ -93,8 +100,12 @@ TEST_F(SqliteAccessStoreTest, UpdateAccountHonoursExpectedHashAndRevokesSessions
 
 TEST_F(SqliteAccessStoreTest, SessionsRoundTripAndRevocationKeepsTheFirstTime) {
   ASSERT_TRUE(store_->InsertAccount(Alice()).ok());
-  SessionRecord r{.id = "ses_1", .csrf_sha256 = std::string("\0\1", 2), .account = "usr_a",
-                  .created_at_ns = 5, .last_seen_ns = 5, .expires_at_ns = 500,
+  SessionRecord r{.id = "ses_1",
+                  .csrf_sha256 = std::string("\0\1", 2),
+                  .account = "usr_a",
+                  .created_at_ns = 5,
+                  .last_seen_ns = 5,
+                  .expires_at_ns = 500,
                   .source_address = "10.0.0.1"};
   ASSERT_TRUE(store_->InsertSession(r, std::string("\0secret", 7)).ok());
   EXPECT_EQ(store_->InsertSession(r, "other").code(), StatusCode::kAlreadyExists);  // same id
@@ -118,17 +129,21 @@ TEST_F(SqliteAccessStoreTest, SessionsRoundTripAndRevocationKeepsTheFirstTime) {
 
 TEST_F(SqliteAccessStoreTest, PersonalTokensRoundTrip) {
   ASSERT_TRUE(store_->InsertAccount(Alice()).ok());
-  ASSERT_TRUE(store_->InsertPersonalToken(
-                        {.id = "ptk_1", .owner = "usr_a", .name = "ci", .created_at_ns = 1},
-                        "hash1")
+  ASSERT_TRUE(store_
+                  ->InsertPersonalToken(
+                      {.id = "ptk_1", .owner = "usr_a", .name = "ci", .created_at_ns = 1}, "hash1")
                   .ok());
-  ASSERT_TRUE(store_->InsertPersonalToken({.id = "ptk_2", .owner = "usr_b", .name = "x",
-                                           .created_at_ns = 2, .expires_at_ns = 100},
-                                          "hash2")
+  ASSERT_TRUE(store_
+                  ->InsertPersonalToken({.id = "ptk_2",
+                                         .owner = "usr_b",
+                                         .name = "x",
+                                         .created_at_ns = 2,
+                                         .expires_at_ns = 100},
+                                        "hash2")
                   .ok());
-  EXPECT_EQ(store_->InsertPersonalToken({.id = "ptk_3", .owner = "usr_a", .name = "dup"}, "hash1")
-                .code(),
-            StatusCode::kAlreadyExists);
+  EXPECT_EQ(
+      store_->InsertPersonalToken({.id = "ptk_3", .owner = "usr_a", .name = "dup"}, "hash1").code(),
+      StatusCode::kAlreadyExists);
   auto t = store_->FindPersonalToken("hash2");
   ASSERT_TRUE(t.ok());
   EXPECT_EQ(t->id, "ptk_2");
