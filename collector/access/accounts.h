@@ -128,7 +128,9 @@ struct PersonalToken {
 struct SignInCounters {
   uint64_t succeeded = 0;
   uint64_t failed = 0;     // wrong password, unknown or disabled account
-  uint64_t throttled = 0;  // refused by a limit without checking the password
+  // Refused without checking the password: over a failure limit (ResourceExhausted) or over
+  // max_concurrent_password_checks (Unavailable).
+  uint64_t throttled = 0;
 };
 
 class Accounts {
