@@ -127,7 +127,7 @@ struct PersonalToken {
 // What sign-in has done since start (monotonic; for /metrics and tests).
 struct SignInCounters {
   uint64_t succeeded = 0;
-  uint64_t failed = 0;     // wrong password, unknown or disabled account
+  uint64_t failed = 0;  // wrong password, unknown or disabled account
   // Refused without checking the password: over a failure limit (ResourceExhausted) or over
   // max_concurrent_password_checks (Unavailable).
   uint64_t throttled = 0;
