@@ -169,6 +169,43 @@ CREATE TABLE audit_checkpoints(
   time_ns INTEGER NOT NULL,
   signature BLOB NOT NULL);
 )sql",
+    // 6: accounts, console sessions and personal API tokens (collector/access/accounts.h,
+    // docs/storage.md "Access tables"). Secrets are stored only as SHA-256. Written only by
+    // SqliteAccessStore.
+    R"sql(
+CREATE TABLE accounts(
+  id TEXT PRIMARY KEY,
+  username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  display_name TEXT NOT NULL,
+  email TEXT NOT NULL,
+  roles INTEGER NOT NULL,
+  password_hash TEXT NOT NULL,
+  source TEXT NOT NULL CHECK(source IN ('local', 'ldap')),
+  disabled INTEGER NOT NULL DEFAULT 0,
+  created_at_ns INTEGER NOT NULL,
+  updated_at_ns INTEGER NOT NULL);
+CREATE TABLE account_sessions(
+  id TEXT PRIMARY KEY,
+  secret_sha256 BLOB NOT NULL UNIQUE,
+  csrf_sha256 BLOB NOT NULL,
+  account TEXT NOT NULL REFERENCES accounts(id),
+  created_at_ns INTEGER NOT NULL,
+  last_seen_ns INTEGER NOT NULL,
+  expires_at_ns INTEGER NOT NULL,
+  revoked_at_ns INTEGER,
+  source_address TEXT NOT NULL);
+CREATE INDEX account_sessions_by_account ON account_sessions(account);
+CREATE TABLE personal_tokens(
+  id TEXT PRIMARY KEY,
+  owner TEXT NOT NULL REFERENCES accounts(id),
+  name TEXT NOT NULL,
+  token_sha256 BLOB NOT NULL UNIQUE,
+  created_at_ns INTEGER NOT NULL,
+  last_used_ns INTEGER,
+  expires_at_ns INTEGER,
+  revoked_at_ns INTEGER);
+CREATE INDEX personal_tokens_by_owner ON personal_tokens(owner);
+)sql",
 };
 
 // The stream cursor: read by sessions at HELLO and by the writer inside each commit.
