@@ -296,6 +296,10 @@ Result<SignInResult> Accounts::SignIn(std::string_view username, std::string_vie
     SettleAttempt(user_key, address_key, /*succeeded=*/false);
     return account.status();
   }
+  if (options_.external && (!account.ok() || account->source == store::kAccountSourceLdap)) {
+    return SignInExternally(account.ok() ? &*account : nullptr, username, password, user_key,
+                            address_key, source_address);
+  }
   const bool has_hash = account.ok() && !account->password_hash.empty();
   auto match = VerifyPassword(password, has_hash ? account->password_hash : dummy_hash_);
   if (!match.ok() && match.status().code() != StatusCode::kDataLoss) {
@@ -310,6 +314,49 @@ Result<SignInResult> Accounts::SignIn(std::string_view username, std::string_vie
   SettleAttempt(user_key, address_key, /*succeeded=*/true);
   MaybeRehash(*account, password);
   CUSTOS_ASSIGN_OR_RETURN(SignInResult result, StartSession(*account, source_address));
+  succeeded_.fetch_add(1, std::memory_order_relaxed);
+  return result;
+}
+
+Result<SignInResult> Accounts::SignInExternally(
+    const store::AccountRecord* existing, std::string_view username, std::string_view password,
+    const std::string& user_key, const std::string& address_key, std::string_view source_address) {
+  auto identity = options_.external(username, password);
+  if (!identity.ok()) {
+    if (identity.status().code() == StatusCode::kPermissionDenied) {
+      failed_.fetch_add(1, std::memory_order_relaxed);
+      return PermissionDeniedError(kSignInRefused);
+    }
+    // The directory is down or misconfigured: not the person's failure.
+    SettleAttempt(user_key, address_key, /*succeeded=*/false);
+    return identity.status();
+  }
+  if (existing != nullptr && existing->disabled) {
+    failed_.fetch_add(1, std::memory_order_relaxed);
+    return PermissionDeniedError(kSignInRefused);
+  }
+  store::AccountRecord account;
+  if (existing == nullptr) {
+    auto created = CreateAccount({.username = identity->username,
+                                  .display_name = identity->display_name,
+                                  .email = identity->email,
+                                  .roles = identity->roles});
+    if (!created.ok()) {
+      SettleAttempt(user_key, address_key, /*succeeded=*/false);
+      return created.status();
+    }
+    auto stored = store_->GetAccount(created->id);
+    if (!stored.ok()) return stored.status();
+    account = std::move(*stored);
+  } else {
+    account = *existing;
+    if (account.role_bits != identity->roles.bits()) {
+      CUSTOS_RETURN_IF_ERROR(SetRoles(account.id, identity->roles));
+      account.role_bits = identity->roles.bits();
+    }
+  }
+  SettleAttempt(user_key, address_key, /*succeeded=*/true);
+  CUSTOS_ASSIGN_OR_RETURN(SignInResult result, StartSession(account, source_address));
   succeeded_.fetch_add(1, std::memory_order_relaxed);
   return result;
 }

@@ -40,6 +40,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -60,6 +61,18 @@ inline constexpr size_t kMaxSecretBytes = 256;
 // A personal token's secret is this prefix and 43 base64url characters (32 random bytes).
 inline constexpr std::string_view kPersonalTokenPrefix = "cus_pat_";
 
+// Who a directory (LDAP) says a person is, once it has checked their password.
+struct ExternalIdentity {
+  std::string username = {};  // in the directory's spelling
+  std::string display_name = {};
+  std::string email = {};
+  RoleSet roles = {};  // from the person's groups; never empty on success
+};
+// Checks a username and password against a directory: PermissionDenied when they do not match
+// (one message for unknown user and wrong password), Unavailable when it cannot be reached.
+using ExternalVerifier =
+    std::function<Result<ExternalIdentity>(std::string_view username, std::string_view password)>;
+
 struct AccountsOptions {
   std::chrono::nanoseconds session_idle_timeout = std::chrono::minutes(30);
   std::chrono::nanoseconds session_lifetime = std::chrono::hours(12);  // absolute, from sign-in
@@ -74,6 +87,11 @@ struct AccountsOptions {
   size_t throttle_max_entries = 10'000;
   // Password checks running at once (each holds password_params.memory_kib).
   uint32_t max_concurrent_password_checks = 4;
+  // Optional directory sign-in (LDAP). Used for usernames with no local account and for
+  // accounts it created (source "ldap"); a local account always signs in with its own
+  // password, so the first admin keeps working when the directory is down. The account is
+  // created at the first sign-in and its roles follow the directory's groups at every sign-in.
+  ExternalVerifier external = {};
 };
 
 // An account as the API shows it (never its password hash).
@@ -196,6 +214,10 @@ class Accounts {
 
   Result<SignInResult> StartSession(const store::AccountRecord& account,
                                     std::string_view source_address);
+  Result<SignInResult> SignInExternally(const store::AccountRecord* existing,
+                                        std::string_view username, std::string_view password,
+                                        const std::string& user_key, const std::string& address_key,
+                                        std::string_view source_address);
   // Refuses (ResourceExhausted) a throttled attempt, else counts it as a failure up front.
   Status ReserveAttempt(const std::string& user_key, const std::string& address_key,
                         int64_t* retry_after_seconds);

@@ -570,3 +570,83 @@ TEST_F(AccountsTest, RefusesBadOptions) {
 
 }  // namespace
 }  // namespace custos::collector::access
+
+namespace custos::collector::access {
+namespace {
+
+// A directory in memory standing in for LDAP (the real one is tested against slapd in
+// ldap_directory_test and through the API in api_session_test).
+class ExternalSignInTest : public AccountsTest {
+ protected:
+  void UseDirectory() {
+    AccountsOptions o;
+    o.external = [this](std::string_view user, std::string_view password)
+        -> Result<ExternalIdentity> {
+      ++directory_calls_;
+      if (!reachable_) return UnavailableError("ldap: ldap://dir:389: Can't contact LDAP server");
+      if (user != "mallory" || password != "dir-pass") {
+        return PermissionDeniedError("ldap: invalid username or password");
+      }
+      return ExternalIdentity{.username = "mallory",
+                              .display_name = "Mallory M",
+                              .email = "mallory@example.com",
+                              .roles = roles_};
+    };
+    Reopen(o);
+  }
+  int directory_calls_ = 0;
+  bool reachable_ = true;
+  RoleSet roles_{Role::kAnalyst};
+};
+
+TEST_F(ExternalSignInTest, FirstSignInCreatesTheAccountAndRolesFollowTheDirectory) {
+  UseDirectory();
+  auto first = accounts_->SignIn("mallory", "dir-pass", "192.0.2.1");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(first->principal.roles.Has(Role::kAnalyst));
+  auto listed = accounts_->ListAccounts();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].source, "ldap");
+  EXPECT_EQ((*listed)[0].email, "mallory@example.com");
+
+  roles_ = RoleSet{Role::kApprover};
+  auto second = accounts_->SignIn("mallory", "dir-pass", "192.0.2.1");
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->principal.roles.ToString(), "approver");
+}
+
+TEST_F(ExternalSignInTest, LocalAccountsNeverAskTheDirectory) {
+  UseDirectory();
+  Make("alice");
+  reachable_ = false;
+  SignInOk("alice");
+  EXPECT_EQ(directory_calls_, 0);
+}
+
+TEST_F(ExternalSignInTest, WrongPasswordIsTheSameRefusalAndCounts) {
+  UseDirectory();
+  auto wrong = accounts_->SignIn("mallory", "nope", "192.0.2.1");
+  ASSERT_FALSE(wrong.ok());
+  auto local_wrong = accounts_->SignIn("nobody", "nope", "192.0.2.1");
+  ASSERT_FALSE(local_wrong.ok());
+  EXPECT_EQ(wrong.status().message(), local_wrong.status().message());
+  EXPECT_EQ(wrong.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(accounts_->counters().failed, 2u);
+}
+
+TEST_F(ExternalSignInTest, DirectoryDownIsUnavailableNotAFailedGuess) {
+  UseDirectory();
+  reachable_ = false;
+  for (int i = 0; i < 8; ++i) {
+    auto r = accounts_->SignIn("mallory", "dir-pass", "192.0.2.1");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  }
+  reachable_ = true;
+  auto ok = accounts_->SignIn("mallory", "dir-pass", "192.0.2.1");
+  EXPECT_TRUE(ok.ok()) << ok.status().ToString();  // not throttled by the outage
+}
+
+}  // namespace
+}  // namespace custos::collector::access
