@@ -1,5 +1,4 @@
 // custos alerts: list alerts through GET /api/v1/alerts (docs/cli.md#custos-alerts).
-#include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -8,14 +7,11 @@
 #include "collector/cli/api_client.h"
 #include "collector/cli/commands/commands.h"
 #include "collector/cli/connection.h"
-#include "common/text/terminal.h"
 
 namespace custos::collector::cli {
 namespace {
 
 using nlohmann::json;
-using nlohmann::ordered_json;
-using text::EscapeForTerminal;
 
 constexpr const char* kAlertsUsage =
     "custos alerts \xE2\x80\x94 list alerts, newest first.\n"

@@ -1,7 +1,5 @@
 // custos external-alert: report another system's alert about a person
 // (POST /api/v1/external-alerts; docs/cli.md#custos-external-alert).
-#include <map>
-#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -13,7 +11,6 @@
 namespace custos::collector::cli {
 namespace {
 
-using nlohmann::json;
 using nlohmann::ordered_json;
 using text::EscapeForTerminal;
 

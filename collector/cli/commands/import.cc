@@ -1,21 +1,13 @@
 // custos import hr|directory FILE: upload a CSV file (POST /api/v1/hr/import,
 // /api/v1/directory/import; docs/cli.md#custos-import-directory).
-#include <map>
 #include <set>
-
-#include <nlohmann/json.hpp>
 
 #include "collector/cli/api_client.h"
 #include "collector/cli/commands/commands.h"
 #include "collector/cli/connection.h"
-#include "common/text/terminal.h"
 
 namespace custos::collector::cli {
 namespace {
-
-using nlohmann::json;
-using nlohmann::ordered_json;
-using text::EscapeForTerminal;
 
 constexpr const char* kImportUsage =
     "custos import \xE2\x80\x94 import HR records or the login directory from a CSV file.\n"

@@ -1,6 +1,5 @@
 // custos policy create|delete: create a policy from a template, or delete one
 // (POST /api/v1/policies, DELETE /api/v1/policies/{id}; docs/cli.md#custos-policy-create--delete).
-#include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>

@@ -1,21 +1,12 @@
 // custos templates: list policy templates (GET /api/v1/templates; docs/cli.md#custos-templates).
-#include <map>
-#include <set>
-
-#include <nlohmann/json.hpp>
 
 #include "collector/cli/alert_format.h"
 #include "collector/cli/api_client.h"
 #include "collector/cli/commands/commands.h"
 #include "collector/cli/connection.h"
-#include "common/text/terminal.h"
 
 namespace custos::collector::cli {
 namespace {
-
-using nlohmann::json;
-using nlohmann::ordered_json;
-using text::EscapeForTerminal;
 
 constexpr const char* kTemplatesUsage =
     "custos templates \xE2\x80\x94 list the policy templates policies are created from.\n"

@@ -1,7 +1,5 @@
 // custos trigger PERSON: start scoring a person now (POST /api/v1/triggers;
 // docs/cli.md#custos-trigger).
-#include <map>
-#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -13,7 +11,6 @@
 namespace custos::collector::cli {
 namespace {
 
-using nlohmann::json;
 using nlohmann::ordered_json;
 using text::EscapeForTerminal;
 
