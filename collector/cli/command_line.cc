@@ -131,7 +131,11 @@ std::optional<std::string> ParseWithCli11(const Command& command,
     if (!IsFlag(extra) || extra == "--") continue;  // CLI11 keeps the "--" it honoured
     const std::string name = FlagName(extra);
     if (!name.starts_with("-") && all_flags.count(name)) {
-      return "--" + name + " does not apply to 'custos " + command.name + "'";
+      // "custos alert show" when the command has sub-commands and the flag came after one.
+      const std::string where = command.sub_options != nullptr && !args.empty()
+                                    ? command.name + " " + args[0]
+                                    : command.name;
+      return "--" + name + " does not apply to 'custos " + where + "'";
     }
     return "unknown flag " + Display(name) + " (see --help)";
   }

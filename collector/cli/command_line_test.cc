@@ -76,6 +76,7 @@ TEST(CommandLineTest, RefusesWhatIsNotACommandsFlag) {
       {{"events", "--since", "-2h", "--since", "-1h"}, "flag --since given more than once"},
       {{"events", "--oldest-first=yes"}, "flag --oldest-first takes no value"},
       {{"alert", "show", "1", "--reason", "x"}, "--reason does not apply to 'custos alert show'"},
+      {{"alert", "show", "1", "--since", "-2h"}, "--since does not apply to 'custos alert show'"},
       {{"import", "directory", "f.csv", "--scenario", "resignation"},
        "--scenario does not apply to 'custos import directory'"},
       {{"policy", "delete", "p", "--name", "x"}, "--name does not apply to 'custos policy delete'"},
