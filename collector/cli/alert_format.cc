@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "collector/cli/event_format.h"
+#include "collector/cli/event_table.h"
 #include "common/time/clock.h"
 
 namespace custos::collector::cli {

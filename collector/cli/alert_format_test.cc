@@ -5,7 +5,7 @@
 
 #include <sstream>
 
-#include "collector/cli/event_format.h"
+#include "collector/cli/event_table.h"
 #include "common/testing/testing.h"
 
 namespace custos::collector::cli {

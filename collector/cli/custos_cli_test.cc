@@ -1,5 +1,14 @@
-// Process-level tests of the `custos` binary against a real SQLite store, written the way the
-// collector writes it (RegisterAgent + CommitBatches of serialized custos.v1.Events).
+// Process-level tests of `custos events` against a real custos-collector: `init`, then events put
+// in its store the way the collector writes them (RegisterAgent + CommitBatches of serialized
+// custos.v1.Events), then `run` on loopback port 0 with the API on port 0; the `custos` binary
+// runs as a subprocess with the CA and admin token `init` wrote and reads the events through
+// GET /api/v1/events.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -13,6 +22,7 @@
 namespace custos::collector {
 namespace {
 
+using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
@@ -109,6 +119,19 @@ v1::Event Health(int64_t t) {
   return e;
 }
 
+// A loopback port nothing listens on: bound, then closed.
+uint16_t ClosedLoopbackPort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
 store::AgentRecord Agent(const std::string& id, const std::string& hostname) {
   store::AgentRecord a;
   a.agent_id = id;
@@ -117,13 +140,46 @@ store::AgentRecord Agent(const std::string& id, const std::string& hostname) {
   return a;
 }
 
-// One store for the whole suite, closed before any test runs the CLI (as if the collector were
-// stopped); StoreOpenForWriting covers the collector running.
+// One collector for the whole suite: `init`, the events written into its store while it is
+// stopped, then `run`.
 class CustosCliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new testing::TempDir();
-    auto opened = store::OpenSqliteStore({.path = dir_->Sub("custos.db")});
+    auto init = testing::Run(
+        {testing::BinaryPath("custos-collector"), "init", "--data-dir", DataDir()}, 60s);
+    ASSERT_EQ(init.exit_code, 0) << init.err;
+    SeedEvents();
+    collector_ = new testing::Subprocess();
+    const std::string ready = dir_->Sub("ready.json");
+    Status s = collector_->Start(
+        {testing::BinaryPath("custos-collector"), "run", "--data-dir", DataDir(), "--listen",
+         "127.0.0.1:0", "--api", "127.0.0.1:0", "--metrics", "off", "--ready-file", ready},
+        dir_->Sub("collector"));
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    ASSERT_TRUE(testing::WaitFor(
+        [&] { return access(ready.c_str(), F_OK) == 0 || !collector_->running(); }, 30s));
+    ASSERT_TRUE(collector_->running()) << collector_->Stderr();
+    auto text = testing::ReadFile(ready);
+    ASSERT_TRUE(text.ok());
+    nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+    ASSERT_TRUE(j.is_object() && j.contains("api_port")) << *text;
+    api_port_ = j["api_port"].get<int>();
+    ASSERT_GT(api_port_, 0);
+  }
+  static void TearDownTestSuite() {
+    if (collector_ != nullptr) {
+      collector_->Signal(SIGTERM);
+      EXPECT_EQ(collector_->Wait(30s), 0) << collector_->Stderr();
+    }
+    delete collector_;
+    collector_ = nullptr;
+    delete dir_;
+    dir_ = nullptr;
+  }
+
+  static void SeedEvents() {
+    auto opened = store::OpenSqliteStore({.path = DataDir() + "/custos.db"});
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     std::unique_ptr<store::Store> st = std::move(opened).value();
     auto a = st->RegisterAgent(Agent("agt_alice", "ws-alice"));
@@ -145,20 +201,23 @@ class CustosCliTest : public ::testing::Test {
     Status s = st->CommitBatches(both);
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
+
+  static std::string DataDir() { return dir_->Sub("data"); }
+  static std::string ApiUrl() { return "https://127.0.0.1:" + std::to_string(api_port_); }
 
   // `columns` is $COLUMNS for the child; empty (ignored by custos) keeps tests independent of
-  // the developer's shell.
+  // the developer's shell, as does a clean CUSTOS_* environment.
   static testing::RunResult Custos(std::vector<std::string> args, std::string columns = "") {
     args.insert(args.begin(), testing::BinaryPath("custos"));
-    return testing::Run(args, std::chrono::seconds(30), {{"COLUMNS", columns}});
+    return testing::Run(
+        args, 60s,
+        {{"COLUMNS", columns}, {"CUSTOS_API", ""}, {"CUSTOS_CA", ""}, {"CUSTOS_TOKEN", ""}});
   }
-  static testing::RunResult Events(std::vector<std::string> args) {
-    args.insert(args.begin(), {"events", "--data-dir", dir_->path()});
-    return Custos(std::move(args));
+  // `custos events ARGS --data-dir DATA_DIR --api URL`.
+  static testing::RunResult Events(std::vector<std::string> args, std::string columns = "") {
+    args.insert(args.begin(), "events");
+    args.insert(args.end(), {"--data-dir", DataDir(), "--api", ApiUrl()});
+    return Custos(std::move(args), std::move(columns));
   }
   static std::vector<std::string> Lines(const std::string& text) {
     std::vector<std::string> lines;
@@ -168,8 +227,12 @@ class CustosCliTest : public ::testing::Test {
   }
 
   static testing::TempDir* dir_;
+  static testing::Subprocess* collector_;
+  static int api_port_;
 };
 testing::TempDir* CustosCliTest::dir_ = nullptr;
+testing::Subprocess* CustosCliTest::collector_ = nullptr;
+int CustosCliTest::api_port_ = 0;
 
 TEST_F(CustosCliTest, TableListsNewestFirstWithFooterOnStderr) {
   auto r = Events({});
@@ -194,7 +257,7 @@ TEST_F(CustosCliTest, TableListsNewestFirstWithFooterOnStderr) {
   EXPECT_EQ(r.err, "7 events shown (newest first; --limit 50)\n");
 
   // $COLUMNS widens piped output.
-  auto wide = Custos({"events", "--data-dir", dir_->path(), "--type", "setting"}, "250");
+  auto wide = Events({"--type", "setting"}, "250");
   ASSERT_EQ(wide.exit_code, 0) << wide.err;
   EXPECT_THAT(wide.out, HasSubstr("(watch) by /usr/bin/vim.basic [pid 777] as root\n"));
 }
@@ -324,10 +387,13 @@ TEST_F(CustosCliTest, UsageErrorsExitTwoWithAClearMessage) {
               HasSubstr("--type: unknown event type 'printer' (valid: file, usb, "
                         "setting, evidence, health, events_lost, gap, process, network)"));
 
-  for (const char* limit : {"0", "100001", "ten"}) {
+  // The API returns at most 10000 events a request.
+  for (const char* limit : {"0", "10001", "ten"}) {
     auto r = Events({"--limit", limit});
     EXPECT_EQ(r.exit_code, 2) << limit;
-    EXPECT_THAT(r.err, HasSubstr("--limit: expected an integer between 1 and 100000")) << limit;
+    EXPECT_THAT(r.err, HasSubstr("--limit: expected an integer between 1 and 10000, got '" +
+                                 std::string(limit) + "' (the API returns at most 10000"))
+        << limit;
   }
 
   auto format = Events({"--format", "yaml"});
@@ -348,51 +414,59 @@ TEST_F(CustosCliTest, UsageErrorsExitTwoWithAClearMessage) {
   EXPECT_THAT(nothing.err, HasSubstr("custos events"));
 }
 
-TEST_F(CustosCliTest, MissingStoreSaysWhereItLookedAndExitsOne) {
-  testing::TempDir empty;
-  auto r = Custos({"events", "--data-dir", empty.path()});
+TEST_F(CustosCliTest, NoCollectorOrNoTokenSaysWhatToCheckAndExitsOne) {
+  const std::string closed = "https://127.0.0.1:" + std::to_string(ClosedLoopbackPort());
+  auto r = Custos({"events", "--data-dir", DataDir(), "--api", closed});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_THAT(r.err, HasSubstr("no store at " + empty.path() +
-                               "/custos.db: run 'custos-collector init' or pass --data-dir"));
+  EXPECT_THAT(r.err, HasSubstr("Connection refused"));
+  EXPECT_THAT(r.err, HasSubstr("is custos-collector running, with its API on " + closed));
   EXPECT_EQ(r.out, "");
-  // The read-only open never creates the file.
-  EXPECT_FALSE(testing::ReadFile(empty.Sub("custos.db")).ok());
+
+  testing::TempDir empty;
+  auto no_token = Custos({"events", "--data-dir", empty.path(), "--api", ApiUrl()});
+  EXPECT_EQ(no_token.exit_code, 1);
+  EXPECT_THAT(no_token.err, HasSubstr("read token file: " + empty.Sub("admin.token") +
+                                      ": No such file or directory (pass --token-file FILE or "
+                                      "set CUSTOS_TOKEN)"));
+  EXPECT_EQ(no_token.out, "");
 }
 
+// The data directory of --config (or /etc/custos/collector.yaml) is where the CA and the token
+// are found; --data-dir wins over it.
 TEST_F(CustosCliTest, ConfigFileDataDirIsUsedAndDataDirOverridesIt) {
   testing::TempDir conf;
-  ASSERT_TRUE(
-      testing::WriteFile(conf.Sub("collector.yaml"), "data_dir: " + dir_->path() + "\n").ok());
-  auto r = Custos({"events", "--config", conf.Sub("collector.yaml"), "--type", "usb"});
+  ASSERT_TRUE(testing::WriteFile(conf.Sub("collector.yaml"), "data_dir: " + DataDir() + "\n").ok());
+  auto r = Custos(
+      {"events", "--config", conf.Sub("collector.yaml"), "--type", "usb", "--api", ApiUrl()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Lines(r.out).size(), 2u);
 
-  auto overridden =
-      Custos({"events", "--config", conf.Sub("collector.yaml"), "--data-dir", conf.path()});
+  auto overridden = Custos({"events", "--config", conf.Sub("collector.yaml"), "--data-dir",
+                            conf.path(), "--api", ApiUrl()});
   EXPECT_EQ(overridden.exit_code, 1);
-  EXPECT_THAT(overridden.err, HasSubstr("no store at " + conf.path() + "/custos.db"));
+  EXPECT_THAT(overridden.err, HasSubstr("read token file: " + conf.path() + "/admin.token"));
 
-  auto missing = Custos({"events", "--config", conf.Sub("nope.yaml")});
+  auto missing = Custos({"events", "--config", conf.Sub("nope.yaml"), "--api", ApiUrl()});
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_THAT(missing.err, HasSubstr("nope.yaml"));
 }
 
-TEST_F(CustosCliTest, ReadsWithoutChangingTheDatabaseFile) {
-  auto before = testing::ReadFile(dir_->Sub("custos.db"));
-  ASSERT_TRUE(before.ok());
-  auto r = Events({"--format", "jsonl", "--limit", "100000"});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  auto after = testing::ReadFile(dir_->Sub("custos.db"));
-  ASSERT_TRUE(after.ok());
-  EXPECT_TRUE(*before == *after);
-}
+// Events are read through the API, so its authentication applies: a token it does not know gets
+// nothing. (Before, `custos events` opened the database file and bypassed it.)
+TEST_F(CustosCliTest, ReadsThroughTheApiWithItsAuthentication) {
+  testing::TempDir tokens;
+  ASSERT_TRUE(testing::WriteFile(tokens.Sub("bad.token"), "cat_not_a_real_token\n").ok());
+  auto refused = Events({"--token-file", tokens.Sub("bad.token")});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("(HTTP 401)"));
+  EXPECT_THAT(refused.err, HasSubstr("the token came from " + tokens.Sub("bad.token")));
+  EXPECT_THAT(refused.err, Not(HasSubstr("cat_not_a_real_token")));
+  EXPECT_EQ(refused.out, "");
 
-TEST_F(CustosCliTest, StoreOpenForWritingByTheCollector) {
-  auto writer = store::OpenSqliteStore({.path = dir_->Sub("custos.db")});
-  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
-  auto r = Events({"--type", "health"});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(Lines(r.out).size(), 2u);
+  // The largest page the API gives.
+  auto all = Events({"--format", "jsonl", "--limit", "10000"});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_EQ(Lines(all.out).size(), 7u);
 }
 
 TEST_F(CustosCliTest, HelpAndVersion) {
