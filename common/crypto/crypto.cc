@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -683,6 +684,20 @@ std::string Sha256(std::string_view data) {
                       &len, EVP_sha256(), nullptr);
   CUSTOS_CHECK(ok == 1 && len == digest.size()) << "SHA-256 failed: " << DrainOpenSslErrors();
   return digest;
+}
+
+std::string HmacSha256(std::string_view key, std::string_view data) {
+  std::string mac(32, '\0');
+  unsigned int len = 0;
+  // HMAC() with an empty key would be given a null pointer by an empty string_view; any
+  // non-null pointer with length 0 is the RFC's empty key.
+  static const unsigned char kEmpty = 0;
+  const void* k = key.empty() ? &kEmpty : static_cast<const void*>(key.data());
+  unsigned char* r = HMAC(EVP_sha256(), k, static_cast<int>(key.size()),
+                          reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+                          reinterpret_cast<unsigned char*>(mac.data()), &len);
+  CUSTOS_CHECK(r != nullptr && len == mac.size()) << "HMAC-SHA-256 failed: " << DrainOpenSslErrors();
+  return mac;
 }
 
 std::string HexEncode(std::string_view bytes) {

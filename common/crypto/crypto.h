@@ -27,6 +27,9 @@ namespace custos::crypto {
 // ---- Hashes ----------------------------------------------------------------------------
 // SHA-256 of data, 32 raw bytes.
 std::string Sha256(std::string_view data);
+// HMAC-SHA-256 (RFC 2104) of data under key, 32 raw bytes. Any key length (keys longer than
+// the 64-byte block are hashed first, as the RFC says).
+std::string HmacSha256(std::string_view key, std::string_view data);
 // Lower-case hex of raw bytes.
 std::string HexEncode(std::string_view bytes);
 // CRC32C (Castagnoli), as used by the spool; `crc` is the running value (0 to start).
