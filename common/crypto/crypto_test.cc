@@ -121,6 +121,20 @@ TEST(HashTest, HmacSha256MatchesRfc4231Vectors) {
   EXPECT_NE(HmacSha256("", "x"), HmacSha256("k", "x"));
 }
 
+TEST(HashTest, HmacSha256KeyEqualsOneShotHmacForAnyKeyAndMessage) {
+  for (size_t key_len : {0, 1, 32, 64, 65, 131}) {
+    const std::string key(key_len, '\x5a');
+    HmacSha256Key keyed(key);
+    for (size_t n : {0, 1, 55, 56, 64, 1000}) {
+      const std::string data(n, 'd');
+      EXPECT_EQ(keyed.Mac(data), HmacSha256(key, data)) << key_len << " " << n;
+    }
+  }
+  HmacSha256Key moved(HmacSha256Key(std::string(20, '\x0b')));
+  EXPECT_EQ(HexEncode(moved.Mac("Hi There")),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+}
+
 TEST(Ed25519Test, SignatureVerifiesOnlyForItsMessageAndKey) {
   ASSERT_OK_AND_ASSIGN(KeyPair key, GenerateEd25519Key());
   ASSERT_OK_AND_ASSIGN(KeyPair other, GenerateEd25519Key());
