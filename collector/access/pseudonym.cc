@@ -42,8 +42,19 @@ size_t TokenCount(std::string_view s) {
 // list separator.
 bool EndsSegment(char c) {
   switch (c) {
-    case '/': case '\\': case '"': case '\'': case ',': case ';': case '|': case '<': case '>':
-    case '\0': case '\t': case '\r': case '\n':
+    case '/':
+    case '\\':
+    case '"':
+    case '\'':
+    case ',':
+    case ';':
+    case '|':
+    case '<':
+    case '>':
+    case '\0':
+    case '\t':
+    case '\r':
+    case '\n':
       return true;
     default:
       return false;
@@ -61,14 +72,13 @@ bool AfterHomePrefix(std::string_view lower, size_t i) {
 }
 
 bool IsSharedProfile(std::string_view lower_segment) {
-  static constexpr std::string_view kShared[] = {"public", "default", "default user",
-                                                 "all users", "shared", "defaultuser0"};
+  static constexpr std::string_view kShared[] = {"public",    "default", "default user",
+                                                 "all users", "shared",  "defaultuser0"};
   return std::find(std::begin(kShared), std::end(kShared), lower_segment) != std::end(kShared);
 }
 
 Status FileError(const std::string& path, std::string_view what, int err) {
-  return ErrnoError("pseudonym key: " + path + (what.empty() ? "" : ": " + std::string(what)),
-                    err);
+  return ErrnoError("pseudonym key: " + path + (what.empty() ? "" : ": " + std::string(what)), err);
 }
 
 Result<std::string> ReadKey(const std::string& path, int fd) {
@@ -116,8 +126,10 @@ Status CreateKey(const std::string& path) {
   while (s.ok() && put < key.size()) {
     ssize_t n = ::write(f.fd, key.data() + put, key.size() - put);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) s = FileError(tmp, "write", n < 0 ? errno : EIO);
-    else put += static_cast<size_t>(n);
+    if (n <= 0)
+      s = FileError(tmp, "write", n < 0 ? errno : EIO);
+    else
+      put += static_cast<size_t>(n);
   }
   if (s.ok() && ::fsync(f.fd) != 0) s = FileError(tmp, "fsync", errno);
   // link() fails with EEXIST when another process created the key first: theirs is kept.
@@ -198,17 +210,26 @@ IdentityMasker::IdentityMasker(const Pseudonymizer* pseudonymizer,
     exact_.emplace(id, index);
   }
   // Display names and logins after every id, so that no name or login shadows a person's id.
+  // A name or login of two people (namesakes) names neither: it is ambiguous.
+  std::vector<std::pair<std::string, int32_t>> names;
   for (const auto& p : people) {
     auto it = exact_.find(CanonicalPersonId(p.id));
-    if (it == exact_.end() || p.display_name.empty()) continue;
-    exact_.emplace(p.display_name, it->second);
+    if (it != exact_.end() && !p.display_name.empty())
+      names.emplace_back(p.display_name, it->second);
   }
   for (const auto& l : logins) {
     auto it = exact_.find(CanonicalPersonId(l.person));
-    if (it != exact_.end() && !l.login.empty()) exact_.emplace(l.login, it->second);
+    if (it != exact_.end() && !l.login.empty()) names.emplace_back(l.login, it->second);
   }
-  for (const auto& [key, person] : exact_) {
-    AddKey(key, person, people_[static_cast<size_t>(person)].pseudonym, false);
+  for (const auto& person : people_)
+    AddKey(person.id, exact_.at(person.id), person.pseudonym, false);
+  for (const auto& [name, person] : names) {
+    auto [it, inserted] = exact_.try_emplace(name, person);
+    if (!inserted && it->second != person && it->second != kAmbiguous &&
+        people_[static_cast<size_t>(it->second)].id != name) {
+      it->second = kAmbiguous;
+    }
+    AddKey(name, person, people_[static_cast<size_t>(person)].pseudonym, false);
   }
   // Hosts that the directory gives to exactly one person identify that person.
   std::map<std::string, std::set<int32_t>> host_owners;
@@ -237,8 +258,11 @@ void IdentityMasker::AddKey(std::string_view key, int32_t person, std::string re
   if (!inserted) {
     // A host never shadows a person's name; two people under one key (logins differing only in
     // case, namesakes) mask it with a code of the key itself, revealed to no one.
-    if (host || it->second.person == person) return;
-    it->second = {kAmbiguous, pseudonymizer_->UnlistedPseudonym(folded), false};
+    if (it->second.person == person || host != it->second.host) return;
+    it->second = {
+        kAmbiguous,
+        host ? pseudonymizer_->HostPseudonym(folded) : pseudonymizer_->UnlistedPseudonym(folded),
+        host};
     return;
   }
   if (folded.size() < 2) return;
@@ -251,13 +275,19 @@ void IdentityMasker::AddKey(std::string_view key, int32_t person, std::string re
   most = std::max(most, tokens);
 }
 
-int32_t IdentityMasker::FindPerson(std::string_view value) const {
-  if (auto it = exact_.find(value); it != exact_.end()) return it->second;
+const IdentityMasker::Key* IdentityMasker::FindPerson(std::string_view value,
+                                                      int32_t* person) const {
+  if (auto it = exact_.find(value); it != exact_.end() && it->second != kAmbiguous) {
+    *person = it->second;
+    return nullptr;
+  }
+  *person = kAmbiguous;
   std::string folded = Folded(value);
   if (auto it = folded_.find(folded); it != folded_.end() && !it->second.host) {
-    return it->second.person;
+    *person = it->second.person;
+    return &it->second;
   }
-  return kAmbiguous;
+  return nullptr;
 }
 
 const IdentityMasker::Key* IdentityMasker::MatchAt(std::string_view lower, size_t start,
@@ -293,7 +323,8 @@ MaskView IdentityMasker::ForViewer(std::span<const std::string> revealed_person_
   std::vector<std::string> ids;
   ids.reserve(revealed_person_ids.size());
   for (const auto& r : revealed_person_ids) {
-    int32_t p = FindPerson(r);
+    int32_t p = kAmbiguous;
+    (void)FindPerson(r, &p);
     ids.push_back(p >= 0 ? people_[static_cast<size_t>(p)].id : CanonicalPersonId(r));
   }
   std::sort(ids.begin(), ids.end());
@@ -310,8 +341,8 @@ MaskView::MaskView(const IdentityMasker* masker, bool masking, std::vector<std::
 
 bool MaskView::IsRevealed(std::string_view person_id) const {
   if (!masking_) return true;
-  return !revealed_.empty() && std::binary_search(revealed_.begin(), revealed_.end(), person_id,
-                                                  std::less<>());
+  return !revealed_.empty() &&
+         std::binary_search(revealed_.begin(), revealed_.end(), person_id, std::less<>());
 }
 
 bool MaskView::Shown(int32_t person) const {
@@ -322,10 +353,12 @@ bool MaskView::Shown(int32_t person) const {
 
 std::string MaskView::Person(std::string_view value) const {
   if (!masking_ || value.empty()) return std::string(value);
-  const int32_t p = masker_->FindPerson(value);
+  int32_t p = IdentityMasker::kAmbiguous;
+  const IdentityMasker::Key* key = masker_->FindPerson(value, &p);
   if (p >= 0) {
     return Shown(p) ? std::string(value) : masker_->people_[static_cast<size_t>(p)].pseudonym;
   }
+  if (key != nullptr) return key->replacement;  // a namesake: revealed to no one
   std::string id = CanonicalPersonId(value);
   if (IsRevealed(id)) return std::string(value);
   return masker_->pseudonymizer_->UnlistedPseudonym(id);

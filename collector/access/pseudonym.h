@@ -92,7 +92,8 @@ class MaskView {
   // Any way of naming a person — canonical id, e-mail (any case), display name, login, manager
   // field — to what the viewer sees: the value itself when the person is revealed to the viewer
   // (or nothing is masked), else the person's pseudonym; a value the directory does not know is
-  // an unlisted person named by the value ("Anon-U-..."). "" stays "".
+  // an unlisted person named by the value ("Anon-U-..."); a name or login two directory people
+  // share is masked with a code of the name, revealed to no one. "" stays "".
   std::string Person(std::string_view value) const;
 
   // A host name: a host the directory assigns to exactly one person (logins rows with a host;
@@ -167,13 +168,15 @@ class IdentityMasker {
   };
 
   void AddKey(std::string_view key, int32_t person, std::string replacement, bool host);
-  int32_t FindPerson(std::string_view value) const;
+  // Sets *person to the person `value` names (id, name or login, exact or any case), or
+  // kAmbiguous; returns the folded key it matched, if it matched one.
+  const Key* FindPerson(std::string_view value, int32_t* person) const;
   // Longest dictionary key starting at token `start` of `lower`, or nullptr; sets *len.
   const Key* MatchAt(std::string_view lower, size_t start, size_t* len) const;
 
   const Pseudonymizer* pseudonymizer_;
   std::vector<Person> people_;
-  Map exact_;  // canonical id, display name, login (exact case) -> person
+  Map exact_;  // canonical id, display name, login (exact case) -> person or kAmbiguous
   std::unordered_map<std::string, Key, Hash, std::equal_to<>> folded_;  // lower-cased keys
   // First token (lower-cased) of every key of 2+ characters -> the most tokens of such a key.
   std::unordered_map<std::string, uint8_t, Hash, std::equal_to<>> first_tokens_;

@@ -19,8 +19,8 @@ struct Directory {
       person.display_name = "First" + n + " Last" + n;
       people.push_back(std::move(person));
       logins.push_back({.login = "user" + n, .host = "", .person = people.back().id});
-      logins.push_back({.login = "u" + n, .host = "ws-" + n + ".corp.example.com",
-                        .person = people.back().id});
+      logins.push_back(
+          {.login = "u" + n, .host = "ws-" + n + ".corp.example.com", .person = people.back().id});
     }
     masker = std::make_unique<IdentityMasker>(&pseudonymizer, people, logins);
   }

@@ -86,19 +86,17 @@ class MaskerTest : public ::testing::Test {
         people_{Person("alice@example.com", "Alice Liddell", "carol@example.com"),
                 Person("bob@example.com", "Bob Stone"), Person("carol@example.com", "Carol"),
                 Person("al@example.com", "Al Short")},
-        logins_{{.login = "alice", .host = "", .person = "alice@example.com"},
-                {.login = "ALICE", .host = "WIN-7", .person = "alice@example.com"},
-                {.login = "bob.stone", .host = "ws-0142.corp.example.com",
-                 .person = "bob@example.com"},
-                {.login = "bob", .host = "build01", .person = "bob@example.com"},
-                {.login = "carol", .host = "build01", .person = "carol@example.com"},
-                {.login = "al", .host = "", .person = "al@example.com"}},
+        logins_{
+            {.login = "alice", .host = "", .person = "alice@example.com"},
+            {.login = "ALICE", .host = "WIN-7", .person = "alice@example.com"},
+            {.login = "bob.stone", .host = "ws-0142.corp.example.com", .person = "bob@example.com"},
+            {.login = "bob", .host = "build01", .person = "bob@example.com"},
+            {.login = "carol", .host = "build01", .person = "carol@example.com"},
+            {.login = "al", .host = "", .person = "al@example.com"}},
         masker_(&pseudonymizer_, people_, logins_) {}
 
   std::string P(const std::string& id) const { return pseudonymizer_.Pseudonym(id); }
-  std::string U(const std::string& login) const {
-    return pseudonymizer_.UnlistedPseudonym(login);
-  }
+  std::string U(const std::string& login) const { return pseudonymizer_.UnlistedPseudonym(login); }
 
   Pseudonymizer pseudonymizer_;
   std::vector<store::PersonRecord> people_;
@@ -128,8 +126,8 @@ TEST_F(MaskerTest, RevealedPeopleAreShownOthersStayMasked) {
   EXPECT_EQ(v.Person("alice"), "alice");
   EXPECT_EQ(v.Person("Alice Liddell"), "Alice Liddell");
   EXPECT_EQ(v.Person("bob@example.com"), P("bob@example.com"));
-  EXPECT_EQ(v.Text("/home/alice/x and /home/bob/y"), "/home/alice/x and /home/" +
-                                                          P("bob@example.com") + "/y");
+  EXPECT_EQ(v.Text("/home/alice/x and /home/bob/y"),
+            "/home/alice/x and /home/" + P("bob@example.com") + "/y");
   EXPECT_EQ(v.Host("WIN-7"), "WIN-7");
 }
 
@@ -194,6 +192,21 @@ TEST_F(MaskerTest, HostsOfOnePersonAndHostsNamedAfterALoginAreMasked) {
   EXPECT_EQ(v.Host("alice-laptop.corp"), P("alice@example.com") + "-laptop.corp");
   EXPECT_EQ(v.Host("malice-laptop"), "malice-laptop");
   EXPECT_EQ(v.Host(""), "");
+}
+
+TEST(MaskerNamesakeTest, ANameTwoPeopleShareNamesNeitherAndIsRevealedToNoOne) {
+  Pseudonymizer pseudonymizer(Key('k'));
+  std::vector<store::PersonRecord> people = {Person("alex.a@example.com", "Alex Smith"),
+                                             Person("alex.b@example.com", "Alex Smith")};
+  std::vector<store::LoginRecord> logins;
+  IdentityMasker masker(&pseudonymizer, people, logins);
+  std::vector<std::string> revealed = {"alex.a@example.com"};
+  MaskView v = masker.ForViewer(revealed);
+  const std::string shared = v.Person("Alex Smith");
+  EXPECT_EQ(shared, pseudonymizer.UnlistedPseudonym("alex smith"));
+  EXPECT_EQ(v.Text("sent by Alex Smith"), "sent by " + shared);
+  EXPECT_EQ(v.Person("alex.a@example.com"), "alex.a@example.com");
+  EXPECT_EQ(v.Person("alex.b@example.com"), pseudonymizer.Pseudonym("alex.b@example.com"));
 }
 
 TEST_F(MaskerTest, ReportsNoCollisionsForDistinctPeople) {

@@ -103,11 +103,11 @@ class Reveals {
   RevealsOptions options_;
   std::mutex mu_;
   // Bumped by every change, so an answer read from the store while a change ran is not cached.
-  uint64_t generation_ = 0;                                  // guarded by mu_
+  uint64_t generation_ = 0;                                   // guarded by mu_
   std::unordered_map<std::string, CachedReveals> by_viewer_;  // guarded by mu_
-  bool setting_cached_ = false;                              // guarded by mu_
-  bool pseudonymisation_on_ = true;                          // guarded by mu_
-  std::chrono::steady_clock::time_point setting_fetched_;    // guarded by mu_
+  bool setting_cached_ = false;                               // guarded by mu_
+  bool pseudonymisation_on_ = true;                           // guarded by mu_
+  std::chrono::steady_clock::time_point setting_fetched_;     // guarded by mu_
 };
 
 }  // namespace custos::collector::access

@@ -15,11 +15,11 @@
 namespace custos::collector::access {
 namespace {
 
+using std::chrono::hours;
+using std::chrono::minutes;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-using std::chrono::hours;
-using std::chrono::minutes;
 
 constexpr std::string_view kWhy = "Case 41: copy of the customer list to USB";
 
@@ -106,8 +106,8 @@ TEST_F(RevealsTest, ApprovedRevealShowsThePersonToTheRequesterOnlyUntilItExpires
 }
 
 TEST_F(RevealsTest, TtlIsConfigurable) {
-  reveals_ = std::make_unique<Reveals>(store_.get(), &clock_,
-                                       RevealsOptions{.reveal_ttl = hours(1)});
+  reveals_ =
+      std::make_unique<Reveals>(store_.get(), &clock_, RevealsOptions{.reveal_ttl = hours(1)});
   store::RevealRecord req = Pending();
   ASSERT_TRUE(reveals_->Approve(approver_, req.id, "").ok());
   clock_.Advance(minutes(59));
@@ -134,8 +134,8 @@ TEST_F(RevealsTest, TheRequesterCannotApproveOrRefuseTheirOwnRequest) {
 
 TEST_F(RevealsTest, OnlyApproversDecide) {
   store::RevealRecord req = Pending();
-  for (const Principal& p : {investigator_, admin_, Person("usr_x", "x", {Role::kViewer,
-                                                                           Role::kAuditor})}) {
+  for (const Principal& p :
+       {investigator_, admin_, Person("usr_x", "x", {Role::kViewer, Role::kAuditor})}) {
     auto a = reveals_->Approve(p, req.id, "");
     ASSERT_FALSE(a.ok()) << p.name;
     EXPECT_EQ(a.status().code(), StatusCode::kPermissionDenied);
@@ -158,10 +158,9 @@ TEST_F(RevealsTest, OnlyAnalystsAndInvestigatorsRequest) {
 TEST_F(RevealsTest, JustificationMustBe10To2000Characters) {
   EXPECT_EQ(reveals_->Request(analyst_, "alice@example.com", "   too short   ").status().code(),
             StatusCode::kInvalidArgument);
-  EXPECT_EQ(reveals_->Request(analyst_, "alice@example.com", std::string(2001, 'x'))
-                .status()
-                .code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      reveals_->Request(analyst_, "alice@example.com", std::string(2001, 'x')).status().code(),
+      StatusCode::kInvalidArgument);
   EXPECT_EQ(reveals_->Request(analyst_, "", kWhy).status().code(), StatusCode::kInvalidArgument);
   // Characters, not bytes: ten two-byte characters are enough.
   std::string ten;
@@ -216,8 +215,7 @@ TEST_F(RevealsTest, WithdrawEndsAPendingRequestOrALiveReveal) {
   EXPECT_EQ(ended->status, "withdrawn");
   EXPECT_EQ(ended->decided_by, "usr_pat");  // who approved it stays on the record
   EXPECT_THAT(Revealed(analyst_), IsEmpty());
-  EXPECT_EQ(reveals_->Withdraw(analyst_, live.id).status().code(),
-            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(reveals_->Withdraw(analyst_, live.id).status().code(), StatusCode::kFailedPrecondition);
 }
 
 TEST_F(RevealsTest, ListShowsPendingToApproversAndOwnRequestsToRequesters) {
@@ -242,8 +240,8 @@ TEST_F(RevealsTest, ListShowsPendingToApproversAndOwnRequestsToRequesters) {
 
 TEST_F(RevealsTest, CachedRevealsFollowChangesMadeThroughTheSameObject) {
   // A long cache: only invalidation can make the second answer right.
-  reveals_ = std::make_unique<Reveals>(store_.get(), &clock_,
-                                       RevealsOptions{.cache_ttl = hours(1)});
+  reveals_ =
+      std::make_unique<Reveals>(store_.get(), &clock_, RevealsOptions{.cache_ttl = hours(1)});
   store::RevealRecord req = Pending();
   EXPECT_THAT(Revealed(analyst_), IsEmpty());
   ASSERT_TRUE(reveals_->Approve(approver_, req.id, "").ok());

@@ -35,10 +35,10 @@ struct RevealRecord {
   std::string requester = {};       // account id of the requester (Principal::id)
   std::string requester_name = {};  // their username at the time
   std::string justification = {};
-  std::string status = {};            // kReveal*
-  std::string decided_by = {};        // account id of who approved, refused or withdrew
-  std::string decided_by_name = {};   // their username at the time
-  int64_t decided_at_ns = 0;          // 0 while requested
+  std::string status = {};           // kReveal*
+  std::string decided_by = {};       // account id of who approved, refused or withdrew
+  std::string decided_by_name = {};  // their username at the time
+  int64_t decided_at_ns = 0;         // 0 while requested
   std::string decision_note = {};
   int64_t created_at_ns = 0;
   int64_t expires_at_ns = 0;  // approved: end of the reveal; 0 until approved

@@ -698,7 +698,8 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
   unsigned char* r = HMAC(EVP_sha256(), k, static_cast<int>(key.size()),
                           reinterpret_cast<const unsigned char*>(data.data()), data.size(),
                           reinterpret_cast<unsigned char*>(mac.data()), &len);
-  CUSTOS_CHECK(r != nullptr && len == mac.size()) << "HMAC-SHA-256 failed: " << DrainOpenSslErrors();
+  CUSTOS_CHECK(r != nullptr && len == mac.size())
+      << "HMAC-SHA-256 failed: " << DrainOpenSslErrors();
   return mac;
 }
 

@@ -43,10 +43,10 @@ class SqlitePrivacyStore final : public PrivacyStore {
     CUSTOS_ASSIGN_OR_RETURN(read_db_, Connect(true));
     // By name, not by schema version: migrations appended by parallel work may be ordered
     // either way.
-    CUSTOS_ASSIGN_OR_RETURN(
-        Stmt s, Prepare(read_db_.get(),
-                        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
-                        "name IN ('reveal_requests', 'settings')"));
+    CUSTOS_ASSIGN_OR_RETURN(Stmt s,
+                            Prepare(read_db_.get(),
+                                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                                    "name IN ('reveal_requests', 'settings')"));
     if (sqlite3_step(s.get()) != SQLITE_ROW) return Error(read_db_.get(), "schema");
     if (sqlite3_column_int(s.get(), 0) != 2) {
       return FailedPreconditionError("store: " + path_ +
@@ -95,11 +95,11 @@ class SqlitePrivacyStore final : public PrivacyStore {
   Result<RevealRecord> DecideReveal(const RevealDecision& d) override {
     RevealRecord out;
     Status st = InWriteTransaction([&]() -> Status {
-      CUSTOS_ASSIGN_OR_RETURN(
-          Stmt s, Prepare(write_db_.get(),
-                          "UPDATE reveal_requests SET status = ?, decided_by = ?, "
-                          "decided_by_name = ?, decided_at_ns = ?, decision_note = ?, "
-                          "expires_at_ns = ? WHERE id = ? AND status = ?"));
+      CUSTOS_ASSIGN_OR_RETURN(Stmt s,
+                              Prepare(write_db_.get(),
+                                      "UPDATE reveal_requests SET status = ?, decided_by = ?, "
+                                      "decided_by_name = ?, decided_at_ns = ?, decision_note = ?, "
+                                      "expires_at_ns = ? WHERE id = ? AND status = ?"));
       BindText(s.get(), 1, d.to_status);
       BindText(s.get(), 2, d.decided_by);
       BindText(s.get(), 3, d.decided_by_name);
@@ -167,10 +167,9 @@ class SqlitePrivacyStore final : public PrivacyStore {
                                                  "expires_at_ns <= ? ORDER BY expires_at_ns"));
       sqlite3_bind_int64(sel.get(), 1, now_ns);
       CUSTOS_ASSIGN_OR_RETURN(out, ReadAll(write_db_.get(), sel.get(), "due reveals"));
-      CUSTOS_ASSIGN_OR_RETURN(
-          Stmt up, Prepare(write_db_.get(),
-                           "UPDATE reveal_requests SET status = 'expired' "
-                           "WHERE status = 'approved' AND expires_at_ns <= ?"));
+      CUSTOS_ASSIGN_OR_RETURN(Stmt up, Prepare(write_db_.get(),
+                                               "UPDATE reveal_requests SET status = 'expired' "
+                                               "WHERE status = 'approved' AND expires_at_ns <= ?"));
       sqlite3_bind_int64(up.get(), 1, now_ns);
       if (sqlite3_step(up.get()) != SQLITE_DONE) return Error(write_db_.get(), "expire reveals");
       return OkStatus();
@@ -222,10 +221,9 @@ class SqlitePrivacyStore final : public PrivacyStore {
     int rc = sqlite3_step(s.get());
     if (rc == SQLITE_DONE) return std::optional<SettingRecord>();
     if (rc != SQLITE_ROW) return Error(db, "get setting");
-    return std::optional<SettingRecord>(SettingRecord{ColumnText(s.get(), 0),
-                                                      ColumnText(s.get(), 1),
-                                                      sqlite3_column_int64(s.get(), 2),
-                                                      ColumnText(s.get(), 3)});
+    return std::optional<SettingRecord>(
+        SettingRecord{ColumnText(s.get(), 0), ColumnText(s.get(), 1),
+                      sqlite3_column_int64(s.get(), 2), ColumnText(s.get(), 3)});
   }
 
   Result<std::vector<RevealRecord>> ReadAll(sqlite3* db, sqlite3_stmt* s, std::string_view what) {
