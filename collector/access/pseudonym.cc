@@ -207,6 +207,7 @@ IdentityMasker::IdentityMasker(const Pseudonymizer* pseudonymizer,
     const auto index = static_cast<int32_t>(people_.size());
     people_.push_back({id, pseudonymizer_->Pseudonym(id)});
     by_code[people_.back().pseudonym].insert(id);
+    by_code_[people_.back().pseudonym.substr(kPseudonymPrefix.size())].push_back(index);
     exact_.emplace(id, index);
   }
   // Display names and logins after every id, so that no name or login shadows a person's id.
@@ -317,6 +318,27 @@ const IdentityMasker::Key* IdentityMasker::MatchAt(std::string_view lower, size_
     }
   }
   return nullptr;
+}
+
+std::vector<std::string> IdentityMasker::Resolve(std::string_view pseudonym) const {
+  std::string code(pseudonym);
+  for (char& c : code) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  std::string_view digits = code;
+  if (digits.starts_with("ANON-U-")) {
+    digits.remove_prefix(kUnlistedPrefix.size());
+  } else if (digits.starts_with("ANON-")) {
+    digits.remove_prefix(kPseudonymPrefix.size());
+  } else {
+    return {};
+  }
+  std::vector<std::string> ids;
+  if (auto it = by_code_.find(digits); it != by_code_.end()) {
+    for (int32_t p : it->second) ids.push_back(people_[static_cast<size_t>(p)].id);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
 }
 
 MaskView IdentityMasker::ForViewer(std::span<const std::string> revealed_person_ids) const {

@@ -144,6 +144,12 @@ class IdentityMasker {
   // Pseudonymisation off for the organisation: nothing is masked.
   MaskView Unmasked() const;
 
+  // The canonical ids of the directory people whose pseudonym is `pseudonym` ("Anon-..." or the
+  // same code as "Anon-U-..."; any case): how a reveal request made by pseudonym finds its
+  // person. Empty when no directory person has it (an unlisted person: resolve from the alert
+  // or case that showed it); two or more on a collision.
+  std::vector<std::string> Resolve(std::string_view pseudonym) const;
+
   const std::vector<PseudonymCollision>& collisions() const { return collisions_; }
   size_t people() const { return people_.size(); }
 
@@ -181,6 +187,8 @@ class IdentityMasker {
   // First token (lower-cased) of every key of 2+ characters -> the most tokens of such a key.
   std::unordered_map<std::string, uint8_t, Hash, std::equal_to<>> first_tokens_;
   std::vector<PseudonymCollision> collisions_;
+  // The 10 hex digits of each directory person's pseudonym -> people_ indexes.
+  std::unordered_map<std::string, std::vector<int32_t>, Hash, std::equal_to<>> by_code_;
 };
 
 }  // namespace custos::collector::access

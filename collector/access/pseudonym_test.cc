@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <regex>
 #include <string>
 #include <vector>
@@ -207,6 +208,18 @@ TEST(MaskerNamesakeTest, ANameTwoPeopleShareNamesNeitherAndIsRevealedToNoOne) {
   EXPECT_EQ(v.Text("sent by Alex Smith"), "sent by " + shared);
   EXPECT_EQ(v.Person("alex.a@example.com"), "alex.a@example.com");
   EXPECT_EQ(v.Person("alex.b@example.com"), pseudonymizer.Pseudonym("alex.b@example.com"));
+}
+
+TEST_F(MaskerTest, ResolvesAPseudonymToItsDirectoryPerson) {
+  const std::string alice = P("alice@example.com");
+  EXPECT_THAT(masker_.Resolve(alice), ::testing::ElementsAre("alice@example.com"));
+  std::string lower = alice;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  EXPECT_THAT(masker_.Resolve(lower), ::testing::ElementsAre("alice@example.com"));
+  EXPECT_THAT(masker_.Resolve("Anon-U-" + alice.substr(5)),
+              ::testing::ElementsAre("alice@example.com"));
+  EXPECT_THAT(masker_.Resolve(U("zed")), ::testing::IsEmpty());
+  EXPECT_THAT(masker_.Resolve("alice@example.com"), ::testing::IsEmpty());
 }
 
 TEST_F(MaskerTest, ReportsNoCollisionsForDistinctPeople) {

@@ -84,6 +84,12 @@ Result<store::RevealRecord> Reveals::Refuse(const Principal& approver, std::stri
 Result<store::RevealRecord> Reveals::Decide(const Principal& approver, std::string_view id,
                                             std::string_view note, std::string_view to_status) {
   const std::string verb = to_status == store::kRevealApproved ? "approve" : "refuse";
+  if (approver.via == Principal::Via::kServiceToken) {
+    // A service token is no person: anyone holding it (the requester too) could decide with it.
+    return PermissionDeniedError("reveal " + std::string(id) + ": " + approver.Actor() +
+                                 " may not " + verb +
+                                 " it: a service token is not a person; an approver signs in");
+  }
   if (!approver.roles.Has(Role::kApprover)) {
     return PermissionDeniedError("reveal " + std::string(id) + ": " + approver.Actor() +
                                  " may not " + verb + " it: that needs the approver role (holds '" +
@@ -147,6 +153,11 @@ Result<store::RevealRecord> Reveals::Withdraw(const Principal& requester, std::s
 }
 
 Result<std::vector<std::string>> Reveals::RevealedTo(const Principal& viewer, int64_t now_ns) {
+  // A reveal is for the work of an analyst or investigator: one who no longer holds either role
+  // sees pseudonyms again, whatever is still live.
+  if (!viewer.roles.HasAny({Role::kAnalyst, Role::kInvestigator})) {
+    return std::vector<std::string>{};
+  }
   const auto steady = clock_->SteadyNow();
   auto answer = [now_ns](const std::vector<std::pair<std::string, int64_t>>& live) {
     std::vector<std::string> out;

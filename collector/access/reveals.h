@@ -5,7 +5,8 @@
 // holds a live reveal for that person or an admin turned pseudonymisation off. A reveal:
 //   1. Request: an analyst or investigator asks to reveal one person, with a justification
 //      (10..2000 characters). One pending request per (requester, person).
-//   2. Approve or Refuse: by a principal holding the approver role who is not the requester.
+//   2. Approve or Refuse: by a person (a session or personal token, never a service token)
+//      holding the approver role who is not the requester.
 //      An approved reveal is live for `reveal_ttl` (default 24 h) from the approval, for the
 //      requester only (Principal::id), then expires.
 //   3. Withdraw: the requester may withdraw a pending request or end a live reveal early.
@@ -73,7 +74,8 @@ class Reveals {
   // By the requester only: a pending request, or a live reveal (which ends now).
   Result<store::RevealRecord> Withdraw(const Principal& requester, std::string_view id);
 
-  // Canonical ids of the people revealed to `viewer` at `now_ns`, sorted.
+  // Canonical ids of the people revealed to `viewer` at `now_ns`, sorted; empty when the viewer
+  // no longer holds the analyst or investigator role.
   Result<std::vector<std::string>> RevealedTo(const Principal& viewer, int64_t now_ns);
 
   // Approvers: every pending request; everyone: their own requests (any status), newest first.

@@ -24,6 +24,7 @@ struct Fixture {
     Reveals setup(privacy.get(), &clock);
     Principal approver;
     approver.id = "usr_approver";
+    approver.via = Principal::Via::kSession;
     approver.roles = {Role::kApprover};
     for (int u = 0; u < 100; ++u) {
       Principal analyst;
@@ -55,6 +56,7 @@ void RevealedTo(benchmark::State& state, std::chrono::nanoseconds cache_ttl) {
   Reveals reveals(f.privacy.get(), &f.clock, {.cache_ttl = cache_ttl});
   Principal viewer;
   viewer.id = "usr_42";
+  viewer.roles = {Role::kAnalyst};
   for (auto _ : state) {
     auto r = reveals.RevealedTo(viewer, f.clock.NowUnixNs());
     CUSTOS_CHECK(r.ok() && r->size() == 5);

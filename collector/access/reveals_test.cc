@@ -145,6 +145,26 @@ TEST_F(RevealsTest, OnlyApproversDecide) {
   EXPECT_EQ(store_->GetReveal(req.id)->status, "requested");
 }
 
+TEST_F(RevealsTest, AServiceTokenCannotDecideEvenWithTheApproverRole) {
+  store::RevealRecord req = Pending();
+  Principal token = Person("atk_1", "automation", {Role::kApprover});
+  token.via = Principal::Via::kServiceToken;
+  auto a = reveals_->Approve(token, req.id, "");
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_THAT(a.status().ToString(), HasSubstr("service token"));
+  EXPECT_EQ(store_->GetReveal(req.id)->status, "requested");
+}
+
+TEST_F(RevealsTest, ARequesterWhoLosesTheRoleSeesPseudonymsAgain) {
+  store::RevealRecord req = Pending();
+  ASSERT_TRUE(reveals_->Approve(approver_, req.id, "").ok());
+  EXPECT_THAT(Revealed(analyst_), ElementsAre("alice@example.com"));
+  Principal demoted = analyst_;
+  demoted.roles = {Role::kViewer};
+  EXPECT_THAT(Revealed(demoted), IsEmpty());
+}
+
 TEST_F(RevealsTest, OnlyAnalystsAndInvestigatorsRequest) {
   for (const Principal& p : {approver_, admin_, Person("usr_v", "v", {Role::kViewer})}) {
     auto r = reveals_->Request(p, "alice@example.com", kWhy);
