@@ -236,7 +236,7 @@ IdentityMasker::IdentityMasker(const Pseudonymizer* pseudonymizer,
   std::map<std::string, std::set<int32_t>> host_owners;
   for (const auto& l : logins) {
     auto it = exact_.find(CanonicalPersonId(l.person));
-    if (l.host.empty() || it == exact_.end()) continue;
+    if (l.host.empty() || it == exact_.end() || it->second < 0) continue;
     host_owners[Folded(l.host)].insert(it->second);
   }
   for (const auto& [host, owners] : host_owners) {
