@@ -3,7 +3,7 @@
 // storage failures that reach the client only as a generic message with a request id; and one
 // run through the real HTTPS server on loopback.
 #include "collector/api/api.h"
-#include "collector/access/testing/audit_log.h"
+#include "collector/api/testing/test_api.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -107,9 +107,8 @@ class ApiTest : public ::testing::Test {
                     ->CreateApiToken({"tok_admin", "admin", "alice", clock_.NowUnixNs(), {}},
                                      crypto::Sha256("admin-secret"))
                     .ok());
-    audit_ = access::testing::OpenTestAuditLog(dir_.Sub("custos.db"), &clock_);
-    api_ = std::make_unique<ApiService>(ApiDependencies{
-        .events = events_.get(), .risk = risk_.get(), .clock = &clock_, .audit = audit_.log.get()});
+    t_ = api_testing::MakeTestApi(dir_.Sub("custos.db"), events_.get(), risk_.get(), &clock_);
+    api_ = t_.api.get();
   }
 
   static HttpRequest Req(std::string method, std::string target, std::string token = "",
@@ -132,8 +131,8 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<store::Store> events_;
   std::unique_ptr<store::RiskStore> real_risk_;
   std::unique_ptr<LockableRiskStore> risk_;
-  access::testing::TestAuditLog audit_;
-  std::unique_ptr<ApiService> api_;
+  api_testing::TestApi t_;
+  ApiService* api_ = nullptr;
 };
 
 TEST_F(ApiTest, UnauthenticatedRequestsGet401BeforeAnythingAboutTheRoute) {
@@ -187,7 +186,7 @@ TEST_F(ApiTest, ChangesAndSensitiveReadsAreAuditedWithActorAndSource) {
                 .status,
             403);
 
-  auto entries = audit_.log->Query({});
+  auto entries = t_.audit.log->Query({});
   ASSERT_TRUE(entries.ok()) << entries.status().ToString();
   ASSERT_EQ(entries->size(), 2u);
   const access::AuditEntry& status = (*entries)[1];

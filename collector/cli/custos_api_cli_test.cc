@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include "collector/api/testing/settings.h"
 #include "collector/store/sqlite/sqlite_risk_store.h"
 #include "common/testing/testing.h"
 
@@ -63,6 +64,17 @@ class CustosApiCliTest : public ::testing::Test {
     ASSERT_TRUE(j.is_object() && j.contains("api_port")) << *text;
     api_port_ = j["api_port"].get<int>();
     ASSERT_GT(api_port_, 0);
+    // This suite checks how names and paths are rendered: identities shown (one test below
+    // checks the default, pseudonyms).
+    ASSERT_TRUE(ShowIdentities(false).ok());
+  }
+  // Pseudonymisation on (hide = true) or off, as an admin would switch it.
+  static Status ShowIdentities(bool hide) {
+    auto token = testing::ReadFile(DataDir() + "/admin.token");
+    auto ca = testing::ReadFile(DataDir() + "/pki/ca.crt");
+    if (!token.ok() || !ca.ok()) return InternalError("no admin token or CA");
+    return collector::api::api_testing::SetPseudonymisation(
+        static_cast<uint16_t>(api_port_), *ca, token->substr(0, token->find('\n')), hide);
   }
   static void TearDownTestSuite() {
     if (collector_ != nullptr) {

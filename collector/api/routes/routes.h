@@ -9,10 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "collector/access/accounts.h"
 #include "collector/access/audit.h"
+#include "collector/access/reveals.h"
 #include "collector/access/roles.h"
 #include "collector/alerts/alerts.h"
 #include "collector/api/router.h"
+#include "collector/api/viewer.h"
 #include "collector/scoring/scorer.h"
 #include "collector/store/risk_store.h"
 #include "collector/store/store.h"
@@ -47,6 +50,15 @@ struct ApiContext {
   Clock* clock = nullptr;
   const alerts::Alerts* alerts = nullptr;
   access::AuditLog* audit = nullptr;  // required: the audit log cannot be turned off
+  access::Accounts* accounts = nullptr;
+  access::Reveals* reveals = nullptr;
+  MaskerHolder* masker = nullptr;
+
+  // What the caller may see of people: pseudonyms unless revealed to them or switched off.
+  Result<Viewer> ViewerFor(const Call& call) const;
+  // Marks reveals past their end as expired (audited as reveal.expire by "system"), at most once
+  // a minute however often it is called.
+  Status ExpireReveals() const;
 
   // Records a change the caller made, after it committed (not yet in the change's transaction:
   // docs/audit.md), and returns `done`; when the entry cannot be appended the caller gets a 500
@@ -84,5 +96,10 @@ void AddPeopleRoutes(Router& router, const ApiContext& ctx);
 void AddImportRoutes(Router& router, const ApiContext& ctx);
 void AddTriggerRoutes(Router& router, const ApiContext& ctx);
 void AddAuditRoutes(Router& router, const ApiContext& ctx);
+void AddSessionRoutes(Router& router, const ApiContext& ctx);
+void AddRevealRoutes(Router& router, const ApiContext& ctx);
+
+// The console's session cookie.
+inline constexpr std::string_view kSessionCookie = "custos_session";
 
 }  // namespace custos::collector::api
