@@ -168,8 +168,9 @@ ApiService::ApiService(const ApiDependencies& deps) : impl_(std::make_unique<Imp
   impl_->reveals =
       std::make_unique<access::Reveals>(deps.privacy_store, deps.clock, deps.reveals_options);
   impl_->pseudonymizer = std::make_unique<access::Pseudonymizer>(deps.pseudonym_key);
-  impl_->masker = std::make_unique<MaskerHolder>(impl_->pseudonymizer.get());
-  if (Status s = impl_->masker->Rebuild(deps.risk); !s.ok()) {
+  impl_->masker =
+      std::make_unique<MaskerHolder>(impl_->pseudonymizer.get(), deps.risk, deps.privacy_store);
+  if (Status s = impl_->masker->Rebuild(); !s.ok()) {
     // Requests that show people answer 503 until an import or restart loads the directory.
     logging::Error("api: cannot load the directory for pseudonyms", {{"error", s.ToString()}});
   }
@@ -181,6 +182,7 @@ ApiService::ApiService(const ApiDependencies& deps) : impl_(std::make_unique<Imp
                           .audit = deps.audit,
                           .accounts = impl_->accounts.get(),
                           .reveals = impl_->reveals.get(),
+                          .privacy_store = deps.privacy_store,
                           .masker = impl_->masker.get()};
   Router& router = impl_->router;
   const ApiContext& ctx = impl_->ctx;
@@ -195,6 +197,7 @@ ApiService::ApiService(const ApiDependencies& deps) : impl_(std::make_unique<Imp
   AddAuditRoutes(router, ctx);
   AddSessionRoutes(router, ctx);
   AddRevealRoutes(router, ctx);
+  AddPriorityGroupRoutes(router, ctx);
 }
 
 ApiService::~ApiService() = default;

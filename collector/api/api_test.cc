@@ -318,3 +318,91 @@ TEST_F(ApiTest, ServerAsksTheApiBeforeReadingABody) {
 
 }  // namespace
 }  // namespace custos::collector::api
+
+namespace custos::collector::api {
+namespace {
+
+// Priority groups through ApiService: members are visible only to their reviewers (the object
+// rule of docs/api.md's matrix); everyone else gets 404 for one of their objects and lists
+// without them.
+TEST_F(ApiTest, PriorityGroupMembersAreHiddenFromAllButTheirReviewers) {
+  // Two investigators with personal tokens.
+  std::map<std::string, std::string> token;
+  for (const char* name : {"rita", "ana"}) {
+    auto a = api_->accounts()->CreateAccount({.username = name,
+                                              .roles = {access::Role::kInvestigator},
+                                              .password = "long enough password"});
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    const access::Principal self{.via = access::Principal::Via::kSession,
+                                 .id = a->id,
+                                 .name = a->username,
+                                 .roles = a->roles};
+    auto t = api_->accounts()->CreatePersonalToken(self, a->id, "t", {});
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    token[name] = t->secret;
+  }
+  ASSERT_EQ(api_->Handle(Req("POST", "/api/v1/directory/import", "admin-secret",
+                             "Login,Host,EmailAddress,DisplayName,Department,Manager,Groups\n"
+                             "ceo,*,ceo@example.com,Cee,Board,,executives\n"
+                             "ann,*,ann@example.com,Ann,Sales,,staff\n"))
+                .status,
+            200);
+  ASSERT_EQ(api_->Handle(Req("PATCH", "/api/v1/settings", "admin-secret",
+                             R"({"pseudonymisation":false})"))
+                .status,
+            200);
+  std::vector<store::AlertRecord> updates(2);
+  updates[0].person = "ceo@example.com";
+  updates[1].person = "ann@example.com";
+  for (auto& a : updates) {
+    a.policy_id = "pol_1";
+    a.severity = "high";
+    a.score = 80;
+    a.explanation_json = "{}";
+  }
+  ASSERT_TRUE(real_risk_->ApplyAlertUpdates(updates, clock_.NowUnixNs()).ok());
+  const std::string ceo_alert = "/api/v1/alerts/" + std::to_string(updates[0].id);
+
+  // Before any priority group both see both.
+  EXPECT_EQ(api_->Handle(Req("GET", ceo_alert, token["ana"])).status, 200);
+
+  HttpResponse put = api_->Handle(Req("PUT", "/api/v1/priority-groups/executives", "admin-secret",
+                                      R"({"reviewers":["rita"]})"));
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(api_->Handle(Req("PUT", "/api/v1/priority-groups/x", "admin-secret",
+                             R"({"reviewers":["nobody"]})"))
+                .status,
+            400);
+
+  auto people_of = [&](const std::string& who, const std::string& target) {
+    HttpResponse r = api_->Handle(Req("GET", target, token[who]));
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.body;
+  };
+  EXPECT_EQ(people_of("ana", "/api/v1/alerts").find("ceo@example.com"), std::string::npos);
+  EXPECT_NE(people_of("ana", "/api/v1/alerts").find("ann@example.com"), std::string::npos);
+  EXPECT_NE(people_of("rita", "/api/v1/alerts").find("ceo@example.com"), std::string::npos);
+  EXPECT_EQ(people_of("ana", "/api/v1/people").find("ceo@example.com"), std::string::npos);
+  HttpResponse hidden = api_->Handle(Req("GET", ceo_alert, token["ana"]));
+  EXPECT_EQ(hidden.status, 404) << "404, not 403: ana may not know the alert exists";
+  EXPECT_EQ(
+      api_->Handle(Req("POST", ceo_alert + "/status", token["ana"], R"({"status":"confirmed"})"))
+          .status,
+      404);
+  EXPECT_EQ(api_->Handle(Req("GET", ceo_alert, token["rita"])).status, 200);
+  // A service token is never a reviewer.
+  ASSERT_TRUE(real_risk_
+                  ->CreateApiToken({"tok_svc", "investigator", "svc", clock_.NowUnixNs(), {}},
+                                   crypto::Sha256("svc-secret"))
+                  .ok());
+  EXPECT_EQ(api_->Handle(Req("GET", ceo_alert, "svc-secret")).status, 404);
+
+  // Deleting the group shows the members again.
+  EXPECT_EQ(
+      api_->Handle(Req("DELETE", "/api/v1/priority-groups/executives", "admin-secret")).status,
+      204);
+  EXPECT_EQ(api_->Handle(Req("GET", ceo_alert, token["ana"])).status, 200);
+}
+
+}  // namespace
+}  // namespace custos::collector::api

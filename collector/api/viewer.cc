@@ -18,10 +18,23 @@ Kind KindOf(std::string_view key) {
 
 }  // namespace
 
-Viewer::Viewer(std::shared_ptr<const access::IdentityMasker> masker, bool masking,
-               std::vector<std::string> revealed)
+Viewer::Viewer(std::shared_ptr<const access::IdentityMasker> masker,
+               std::shared_ptr<const access::PriorityRules> rules,
+               const access::Principal* principal, bool masking, std::vector<std::string> revealed)
     : masker_(std::move(masker)),
+      rules_(std::move(rules)),
+      principal_(principal),
       view_(masking ? masker_->ForViewer(revealed) : masker_->Unmasked()) {}
+
+bool Viewer::MaySeePerson(std::string_view person) const {
+  if (rules_ == nullptr || rules_->empty()) return true;
+  return principal_ != nullptr && rules_->MaySeePerson(*principal_, person);
+}
+
+bool Viewer::MaySeeLogin(std::string_view login) const {
+  if (rules_ == nullptr || rules_->empty() || login.empty()) return true;
+  return principal_ != nullptr && rules_->MaySeeLogin(*principal_, login);
+}
 
 void Viewer::MaskJson(nlohmann::ordered_json* j) const {
   if (!view_.masking()) return;
@@ -70,13 +83,23 @@ std::string Viewer::ResolvePerson(std::string_view value) const {
   return std::string(value);
 }
 
-Status MaskerHolder::Rebuild(store::RiskStore* risk) {
-  CUSTOS_ASSIGN_OR_RETURN(auto people, risk->ListPeople());
-  CUSTOS_ASSIGN_OR_RETURN(auto logins, risk->ListLogins());
+Status MaskerHolder::Rebuild() {
+  CUSTOS_ASSIGN_OR_RETURN(auto people, risk_->ListPeople());
+  CUSTOS_ASSIGN_OR_RETURN(auto logins, risk_->ListLogins());
+  CUSTOS_ASSIGN_OR_RETURN(auto setting, privacy_->GetSetting(access::kPriorityGroupsSetting));
+  CUSTOS_ASSIGN_OR_RETURN(auto groups,
+                          access::PriorityGroupsFromJson(setting ? setting->value : ""));
   auto masker = std::make_shared<const access::IdentityMasker>(pseudonymizer_, people, logins);
+  auto rules = std::make_shared<const access::PriorityRules>(groups, people, logins);
   std::lock_guard<std::mutex> l(mu_);
   masker_ = std::move(masker);
+  rules_ = std::move(rules);
   return OkStatus();
+}
+
+std::shared_ptr<const access::PriorityRules> MaskerHolder::Rules() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return rules_;
 }
 
 std::shared_ptr<const access::IdentityMasker> MaskerHolder::Get() const {

@@ -13,15 +13,25 @@
 #include <string_view>
 #include <vector>
 
+#include "collector/access/priority_groups.h"
 #include "collector/access/pseudonym.h"
+#include "collector/store/privacy_store.h"
 #include "collector/store/risk_store.h"
 
 namespace custos::collector::api {
 
 class Viewer {
  public:
-  Viewer(std::shared_ptr<const access::IdentityMasker> masker, bool masking,
-         std::vector<std::string> revealed);
+  // `principal` (null on anonymous routes) must outlive the Viewer.
+  Viewer(std::shared_ptr<const access::IdentityMasker> masker,
+         std::shared_ptr<const access::PriorityRules> rules, const access::Principal* principal,
+         bool masking, std::vector<std::string> revealed);
+
+  // Priority groups (collector/access/priority_groups.h): whether the caller may see objects
+  // about this person (or the person behind this login). Routes answer 404 for one object and
+  // leave the others out of lists.
+  bool MaySeePerson(std::string_view person) const;
+  bool MaySeeLogin(std::string_view login) const;
 
   // As MaskView (pseudonym.h).
   std::string Person(std::string_view value) const { return view_.Person(value); }
@@ -40,22 +50,30 @@ class Viewer {
 
  private:
   std::shared_ptr<const access::IdentityMasker> masker_;
+  std::shared_ptr<const access::PriorityRules> rules_;
+  const access::Principal* principal_;
   access::MaskView view_;
 };
 
-// The directory's masker, rebuilt after every directory import; shared by concurrent requests.
+// The directory's masker and priority rules, rebuilt after every directory import and priority
+// group change; shared by concurrent requests.
 class MaskerHolder {
  public:
-  explicit MaskerHolder(const access::Pseudonymizer* pseudonymizer)
-      : pseudonymizer_(pseudonymizer) {}
-  // Rebuilds from the directory in `risk`.
-  Status Rebuild(store::RiskStore* risk);
+  MaskerHolder(const access::Pseudonymizer* pseudonymizer, store::RiskStore* risk,
+               store::PrivacyStore* privacy)
+      : pseudonymizer_(pseudonymizer), risk_(risk), privacy_(privacy) {}
+  // Rebuilds from the directory and the stored priority groups.
+  Status Rebuild();
   std::shared_ptr<const access::IdentityMasker> Get() const;
+  std::shared_ptr<const access::PriorityRules> Rules() const;
 
  private:
   const access::Pseudonymizer* pseudonymizer_;
+  store::RiskStore* risk_;
+  store::PrivacyStore* privacy_;
   mutable std::mutex mu_;
   std::shared_ptr<const access::IdentityMasker> masker_;  // CUSTOS_GUARDED_BY(mu_)
+  std::shared_ptr<const access::PriorityRules> rules_;    // CUSTOS_GUARDED_BY(mu_)
 };
 
 }  // namespace custos::collector::api

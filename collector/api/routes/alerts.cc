@@ -58,6 +58,12 @@ std::optional<store::AlertQuery> AlertQueryFrom(const HttpRequest& r, const View
   return q;
 }
 
+// An alert the caller may not know of is answered as one that does not exist.
+HttpResponse NotFoundAlert(const Call& call, int64_t id) {
+  return JsonError(404, "not_found", "alert " + std::to_string(id) + ": not found",
+                   call.request.request_id);
+}
+
 HttpResponse ListAlerts(const ApiContext& ctx, const Call& call) {
   auto viewer = ctx.ViewerFor(call);
   if (!viewer.ok()) return FromStatus(call.request, viewer.status());
@@ -68,7 +74,10 @@ HttpResponse ListAlerts(const ApiContext& ctx, const Call& call) {
   if (!rows.ok()) return FromStatus(call.request, rows.status());
   auto names = ctx.PolicyNames();
   ordered_json list = ordered_json::array();
-  for (const auto& a : *rows) list.push_back(AlertView(a, names[a.policy_id], *viewer));
+  for (const auto& a : *rows) {
+    // Members of priority groups are left out for everyone but their reviewers.
+    if (viewer->MaySeePerson(a.person)) list.push_back(AlertView(a, names[a.policy_id], *viewer));
+  }
   ordered_json out = {{"alerts", list}};
   if (!rows->empty()) out["next_before"] = rows->back().id;
   return Json(200, out);
@@ -81,6 +90,7 @@ HttpResponse ShowAlert(const ApiContext& ctx, const Call& call) {
   if (!a.ok()) return FromStatus(call.request, a.status());
   auto viewer = ctx.ViewerFor(call);
   if (!viewer.ok()) return FromStatus(call.request, viewer.status());
+  if (!viewer->MaySeePerson(a->person)) return NotFoundAlert(call, *id);
   return Json(200, AlertDetailView(*a, ctx.PolicyNames()[a->policy_id], *viewer));
 }
 
@@ -98,6 +108,7 @@ HttpResponse SetAlertStatus(const ApiContext& ctx, const Call& call) {
   if (!viewer.ok()) return FromStatus(call.request, viewer.status());
   auto before = ctx.alerts->Get(*id);
   if (!before.ok()) return FromStatus(call.request, before.status());
+  if (!viewer->MaySeePerson(before->person)) return NotFoundAlert(call, *id);
   auto a = ctx.alerts->SetStatus(*id, *status, reason.value_or(""), call.caller().name);
   if (!a.ok()) return FromStatus(call.request, a.status());
   logging::Info("api: alert status changed",

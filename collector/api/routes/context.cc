@@ -68,13 +68,14 @@ std::optional<HttpResponse> ApiContext::AuditRead(const Call& call, std::string 
 Result<Viewer> ApiContext::ViewerFor(const Call& call) const {
   auto masker_now = masker->Get();
   if (masker_now == nullptr) return UnavailableError("api: the directory is not loaded yet");
+  auto rules = masker->Rules();
   CUSTOS_ASSIGN_OR_RETURN(bool on, reveals->IsPseudonymisationOn());
-  if (!on) return Viewer(std::move(masker_now), false, {});
+  if (!on) return Viewer(std::move(masker_now), std::move(rules), call.principal, false, {});
   std::vector<std::string> revealed;
   if (call.principal != nullptr) {
     CUSTOS_ASSIGN_OR_RETURN(revealed, reveals->RevealedTo(*call.principal, clock->NowUnixNs()));
   }
-  return Viewer(std::move(masker_now), true, std::move(revealed));
+  return Viewer(std::move(masker_now), std::move(rules), call.principal, true, std::move(revealed));
 }
 
 Status ApiContext::ExpireReveals() const {

@@ -46,7 +46,9 @@ HttpResponse ListEvents(const ApiContext& ctx, const Call& call) {
   auto rows = ctx.events->QueryEvents(q);
   if (!rows.ok()) return FromStatus(r, rows.status());
   ordered_json list = ordered_json::array();
-  for (const auto& e : *rows) list.push_back(EventView(e, *viewer));
+  for (const auto& e : *rows) {
+    if (viewer->MaySeeLogin(e.user)) list.push_back(EventView(e, *viewer));
+  }
   return Json(200, {{"events", list}});
 }
 

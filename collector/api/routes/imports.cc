@@ -27,7 +27,7 @@ HttpResponse ImportDirectory(const ApiContext& ctx, const Call& call) {
   imports::DirectoryRecords records = imports::ToDirectoryRecords(result);
   Status s = ctx.risk->ReplaceDirectory(records.people, records.logins);
   if (!s.ok()) return FromStatus(call.request, s);
-  s = ctx.masker->Rebuild(ctx.risk);
+  s = ctx.masker->Rebuild();
   if (!s.ok()) return FromStatus(call.request, s);
   s = ctx.ReloadScoring();
   if (!s.ok()) return FromStatus(call.request, s);

@@ -18,7 +18,9 @@ HttpResponse ListPeople(const ApiContext& ctx, const Call& call) {
   std::map<std::string, std::vector<store::LoginRecord>> by_person;
   for (auto& l : *logins) by_person[l.person].push_back(std::move(l));
   ordered_json list = ordered_json::array();
-  for (const auto& p : *people) list.push_back(PersonView(p, by_person[p.id], *viewer));
+  for (const auto& p : *people) {
+    if (viewer->MaySeePerson(p.id)) list.push_back(PersonView(p, by_person[p.id], *viewer));
+  }
   return Json(200, {{"people", list}});
 }
 

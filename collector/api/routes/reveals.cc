@@ -36,6 +36,10 @@ HttpResponse RequestReveal(const ApiContext& ctx, const Call& call) {
   auto viewer = ctx.ViewerFor(call);
   if (!viewer.ok()) return FromStatus(call.request, viewer.status());
   const std::string person = viewer->ResolvePerson((*fields)[0]);
+  if (!viewer->MaySeePerson(person)) {
+    return JsonError(404, "not_found", "person " + (*fields)[0] + ": not found",
+                     call.request.request_id);
+  }
   auto r = ctx.reveals->Request(call.caller(), person, (*fields)[1]);
   if (!r.ok()) return FromStatus(call.request, r.status());
   return ctx.AuditedChange(call, "reveal.request", AuditObject("reveal", r->id),

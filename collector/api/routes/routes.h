@@ -52,6 +52,7 @@ struct ApiContext {
   access::AuditLog* audit = nullptr;  // required: the audit log cannot be turned off
   access::Accounts* accounts = nullptr;
   access::Reveals* reveals = nullptr;
+  store::PrivacyStore* privacy_store = nullptr;
   MaskerHolder* masker = nullptr;
 
   // What the caller may see of people: pseudonyms unless revealed to them or switched off.
@@ -98,6 +99,7 @@ void AddTriggerRoutes(Router& router, const ApiContext& ctx);
 void AddAuditRoutes(Router& router, const ApiContext& ctx);
 void AddSessionRoutes(Router& router, const ApiContext& ctx);
 void AddRevealRoutes(Router& router, const ApiContext& ctx);
+void AddPriorityGroupRoutes(Router& router, const ApiContext& ctx);
 
 // The console's session cookie.
 inline constexpr std::string_view kSessionCookie = "custos_session";

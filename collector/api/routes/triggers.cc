@@ -68,6 +68,9 @@ HttpResponse StartManualTrigger(const ApiContext& ctx, const Call& call) {
   auto viewer = ctx.ViewerFor(call);
   if (!viewer.ok()) return FromStatus(r, viewer.status());
   tr.person = PersonId(viewer->ResolvePerson(person));
+  if (!viewer->MaySeePerson(tr.person)) {
+    return JsonError(404, "not_found", "person " + person + ": not found", r.request_id);
+  }
   tr.kind = "manual";
   tr.time_ns = now;
   tr.end_ns = now + (*body)["days"].get<int64_t>() * kNanosPerDay;
@@ -94,7 +97,9 @@ HttpResponse ListTriggers(const ApiContext& ctx, const Call& call) {
   auto rows = ctx.risk->ListTriggers(person);
   if (!rows.ok()) return FromStatus(call.request, rows.status());
   ordered_json list = ordered_json::array();
-  for (const auto& t : *rows) list.push_back(TriggerView(t, *viewer));
+  for (const auto& t : *rows) {
+    if (viewer->MaySeePerson(t.person)) list.push_back(TriggerView(t, *viewer));
+  }
   return Json(200, {{"triggers", list}});
 }
 
