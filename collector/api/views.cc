@@ -1,7 +1,7 @@
 #include "collector/api/views.h"
 
 #include "collector/api/responses.h"
-#include "collector/cli/event_format.h"
+#include "collector/api/event_json.h"
 #include "collector/scoring/indicators.h"
 #include "collector/scoring/policy.h"
 #include "common/crypto/crypto.h"
@@ -39,8 +39,8 @@ ordered_json AlertDetailView(const store::AlertRecord& a, const std::string& pol
 }
 
 ordered_json EventView(const store::StoredEvent& e, const Viewer& viewer) {
-  auto decoded = cli::DecodePayload(e);
-  ordered_json j = cli::EventToJson(e, decoded ? &*decoded : nullptr);
+  auto decoded = DecodePayload(e);
+  ordered_json j = EventToJson(e, decoded ? &*decoded : nullptr);
   viewer.MaskJson(&j);
   return j;
 }
