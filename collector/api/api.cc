@@ -43,12 +43,13 @@ struct ApiService::Impl {
   std::unique_ptr<access::Pseudonymizer> pseudonymizer;
   std::unique_ptr<MaskerHolder> masker;
   Router router;
-  mutable std::atomic<uint64_t> unauthenticated{0};
-  mutable std::atomic<uint64_t> csrf_refused{0};
+  std::unique_ptr<metrics::Registry> own_metrics;  // when the service was given none
+  metrics::Counter* unauthenticated = nullptr;
+  metrics::Counter* csrf_refused = nullptr;
 
   std::optional<access::Principal> Authenticate(const HttpRequest& r, HttpResponse* error) const {
     auto p = AuthenticateUncounted(r, error);
-    if (!p && error->status == 401) unauthenticated.fetch_add(1, std::memory_order_relaxed);
+    if (!p && error->status == 401) unauthenticated->Inc();
     return p;
   }
 
@@ -146,7 +147,7 @@ struct ApiService::Impl {
     if (principal->via == access::Principal::Via::kSession && route != nullptr &&
         route->csrf.value_or(r.method != "GET" && r.method != "HEAD")) {
       if (!accounts->CheckCsrf(*principal, r.csrf_token).ok()) {
-        csrf_refused.fetch_add(1, std::memory_order_relaxed);
+        csrf_refused->Inc();
         return JsonError(403, "csrf_failed",
                          "send the session's CSRF token in X-CSRF-Token (from sign-in)",
                          r.request_id);
@@ -168,6 +169,28 @@ ApiService::ApiService(const ApiDependencies& deps) : impl_(std::make_unique<Imp
   impl_->reveals =
       std::make_unique<access::Reveals>(deps.privacy_store, deps.clock, deps.reveals_options);
   impl_->pseudonymizer = std::make_unique<access::Pseudonymizer>(deps.pseudonym_key);
+  metrics::Registry* registry = deps.metrics;
+  if (registry == nullptr) {
+    impl_->own_metrics = std::make_unique<metrics::Registry>();
+    registry = impl_->own_metrics.get();
+  }
+  constexpr std::string_view kSignIns = "custos_api_sign_ins_total";
+  constexpr std::string_view kSignInsHelp =
+      "Sign-ins to the console by result (failed: wrong credentials; throttled: refused "
+      "without checking, over a failure limit or too many at once)";
+  constexpr std::string_view kRefusals = "custos_api_auth_refusals_total";
+  constexpr std::string_view kRefusalsHelp =
+      "API requests refused for their credentials (unauthenticated: missing, unknown, expired "
+      "or revoked; csrf: a session request without its CSRF token)";
+  impl_->unauthenticated =
+      registry->GetCounter(kRefusals, kRefusalsHelp, {{"reason", "unauthenticated"}});
+  impl_->csrf_refused = registry->GetCounter(kRefusals, kRefusalsHelp, {{"reason", "csrf"}});
+  metrics::Counter* signed_in =
+      registry->GetCounter(kSignIns, kSignInsHelp, {{"result", "succeeded"}});
+  metrics::Counter* sign_in_failed =
+      registry->GetCounter(kSignIns, kSignInsHelp, {{"result", "failed"}});
+  metrics::Counter* sign_in_throttled =
+      registry->GetCounter(kSignIns, kSignInsHelp, {{"result", "throttled"}});
   impl_->masker =
       std::make_unique<MaskerHolder>(impl_->pseudonymizer.get(), deps.risk, deps.privacy_store);
   if (Status s = impl_->masker->Rebuild(); !s.ok()) {
@@ -183,7 +206,10 @@ ApiService::ApiService(const ApiDependencies& deps) : impl_(std::make_unique<Imp
                           .accounts = impl_->accounts.get(),
                           .reveals = impl_->reveals.get(),
                           .privacy_store = deps.privacy_store,
-                          .masker = impl_->masker.get()};
+                          .masker = impl_->masker.get(),
+                          .sign_in_succeeded = signed_in,
+                          .sign_in_failed = sign_in_failed,
+                          .sign_in_throttled = sign_in_throttled};
   Router& router = impl_->router;
   const ApiContext& ctx = impl_->ctx;
   AddHealthRoutes(router, ctx);
@@ -219,7 +245,7 @@ std::vector<RouteInfo> ApiService::Routes() const { return impl_->router.Routes(
 access::Accounts* ApiService::accounts() const { return impl_->accounts.get(); }
 
 ApiService::AuthCounters ApiService::auth_counters() const {
-  return {impl_->unauthenticated.load(), impl_->csrf_refused.load()};
+  return {impl_->unauthenticated->value(), impl_->csrf_refused->value()};
 }
 
 Handler ApiService::AsHandler() const {

@@ -37,6 +37,7 @@
 #include "collector/scoring/scorer.h"
 #include "collector/store/risk_store.h"
 #include "collector/store/store.h"
+#include "common/metrics/metrics.h"
 #include "common/time/clock.h"
 
 namespace custos::collector::api {
@@ -56,6 +57,9 @@ struct ApiDependencies {
   access::RevealsOptions reveals_options = {};
   // The pseudonym key (DATA_DIR/pseudonym.key, access::LoadOrCreatePseudonymKey); required.
   std::string pseudonym_key = {};
+  // Where sign-in and refusal counters go (custos_api_sign_ins_total{result},
+  // custos_api_auth_refusals_total{reason}); optional.
+  metrics::Registry* metrics = nullptr;
 };
 
 class ApiService {

@@ -406,3 +406,45 @@ TEST_F(ApiTest, PriorityGroupMembersAreHiddenFromAllButTheirReviewers) {
 
 }  // namespace
 }  // namespace custos::collector::api
+
+namespace custos::collector::api {
+namespace {
+
+TEST_F(ApiTest, ForgedCredentialsAndMissingCsrfTokensAreRefusedAndCounted) {
+  auto a = api_->accounts()->CreateAccount(
+      {.username = "ana", .roles = {access::Role::kAnalyst}, .password = "long enough password"});
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  auto session = api_->accounts()->SignIn("ana", "long enough password", "192.0.2.1");
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  const auto before = api_->auth_counters();
+
+  HttpRequest forged = Req("GET", "/api/v1/alerts");
+  forged.cookie = "theme=dark; custos_session=" + std::string(43, 'A');
+  EXPECT_EQ(api_->Handle(forged).status, 401);
+  HttpRequest malformed = Req("GET", "/api/v1/alerts");
+  malformed.cookie = "custos_session=" + std::string(5000, '%');
+  EXPECT_EQ(api_->Handle(malformed).status, 401);
+  EXPECT_EQ(api_->Handle(Req("GET", "/api/v1/alerts", "cus_pat_" + std::string(43, 'z'))).status,
+            401);
+
+  HttpRequest read = Req("GET", "/api/v1/alerts");
+  read.cookie = "custos_session=" + session->session_cookie_secret;
+  EXPECT_EQ(api_->Handle(read).status, 200) << "reads need no CSRF token";
+  HttpRequest change =
+      Req("POST", "/api/v1/triggers", "", R"({"person":"x","days":1,"reason":"r"})");
+  change.cookie = read.cookie;
+  HttpResponse no_csrf = api_->Handle(change);
+  EXPECT_EQ(no_csrf.status, 403);
+  EXPECT_EQ(Error(no_csrf)["code"], "csrf_failed");
+  change.csrf_token = "wrong";
+  EXPECT_EQ(api_->Handle(change).status, 403);
+  change.csrf_token = session->csrf_token;
+  EXPECT_EQ(api_->Handle(change).status, 201);
+
+  const auto after = api_->auth_counters();
+  EXPECT_EQ(after.unauthenticated - before.unauthenticated, 3u);
+  EXPECT_EQ(after.csrf_refused - before.csrf_refused, 2u);
+}
+
+}  // namespace
+}  // namespace custos::collector::api

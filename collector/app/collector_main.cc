@@ -693,7 +693,8 @@ int Run(CollectorConfig c, const flags::Args& args, sigset_t stop_signals) {
                                .accounts_options = std::move(accounts_options),
                                .privacy_store = privacy_store->get(),
                                .reveals_options = {.reveal_ttl = c.reveal_ttl},
-                               .pseudonym_key = *pseudonym_key});
+                               .pseudonym_key = *pseudonym_key,
+       .metrics = &registry});
   std::unique_ptr<api::HttpsServer> api_server;
   if (c.api_enabled) {
     api::HttpsServerOptions o;

@@ -19,6 +19,7 @@
 #include "collector/scoring/scorer.h"
 #include "collector/store/risk_store.h"
 #include "collector/store/store.h"
+#include "common/metrics/metrics.h"
 #include "common/time/clock.h"
 
 namespace custos::collector::api {
@@ -54,6 +55,10 @@ struct ApiContext {
   access::Reveals* reveals = nullptr;
   store::PrivacyStore* privacy_store = nullptr;
   MaskerHolder* masker = nullptr;
+  // Sign-in outcomes, for /metrics (never null: a private registry when none was given).
+  metrics::Counter* sign_in_succeeded = nullptr;
+  metrics::Counter* sign_in_failed = nullptr;
+  metrics::Counter* sign_in_throttled = nullptr;
 
   // What the caller may see of people: pseudonyms unless revealed to them or switched off.
   Result<Viewer> ViewerFor(const Call& call) const;

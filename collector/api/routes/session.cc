@@ -68,7 +68,15 @@ HttpResponse SignIn(const ApiContext& ctx, const Call& call) {
   int64_t retry_after = 0;
   auto result =
       ctx.accounts->SignIn((*fields)[0], (*fields)[1], call.request.remote_address, &retry_after);
-  if (!result.ok()) return SignInRefused(call, result.status(), retry_after);
+  if (!result.ok()) {
+    const StatusCode code = result.status().code();
+    (code == StatusCode::kResourceExhausted || code == StatusCode::kUnavailable
+         ? ctx.sign_in_throttled
+         : ctx.sign_in_failed)
+        ->Inc();
+    return SignInRefused(call, result.status(), retry_after);
+  }
+  ctx.sign_in_succeeded->Inc();
   auto account = ctx.accounts->GetAccount(result->principal.id);
   if (!account.ok()) return FromStatus(call.request, account.status());
   const int64_t now = ctx.clock->NowUnixNs();
