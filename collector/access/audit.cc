@@ -132,10 +132,20 @@ Status AuditLog::CheckpointLocked(int64_t seq, const std::string& hash) {
   return OkStatus();
 }
 
-Result<AuditEntry> AuditLog::Append(AuditEntry entry) {
+Result<AuditEntry> AuditLog::Append(AuditEntry entry, Durability durability) {
   std::lock_guard<std::mutex> l(mu_);
   sqlite3* db = conn_->db.get();
   const std::string& path = options_.db_path;
+  if (durability == Durability::kRelaxed) {
+    CUSTOS_RETURN_IF_ERROR(Exec(db, path, "PRAGMA synchronous=NORMAL"));
+  }
+  struct RestoreSync {
+    sqlite3* db;
+    bool relaxed;
+    ~RestoreSync() {
+      if (relaxed) sqlite3_exec(db, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
+    }
+  } restore{db, durability == Durability::kRelaxed};
   Status s = InImmediateTransaction(db, path, [&]() -> Status {
     CUSTOS_ASSIGN_OR_RETURN(Tail tail, ReadTail(db, path));
     entry.seq = tail.seq + 1;

@@ -92,10 +92,17 @@ class AuditLog {
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
 
+  // How an append reaches the disk. kDurable (changes): fsynced before Append returns, like
+  // every store commit. kRelaxed (sensitive reads, which are many): committed into the chain at
+  // once but fsynced with the next durable commit of any connection (WAL, synchronous=NORMAL):
+  // a power cut can lose the newest relaxed entries from the tail, never reorder or corrupt the
+  // chain. Reads are refused when even that cannot be written.
+  enum class Durability { kDurable, kRelaxed };
+
   // Appends one entry (actor, action, object, summary, source taken from `entry`; the rest
   // assigned) in its own transaction, with a checkpoint when seq is a multiple of the interval.
   // Returns the entry as stored. Unavailable when the database stays locked.
-  Result<AuditEntry> Append(AuditEntry entry);
+  Result<AuditEntry> Append(AuditEntry entry, Durability durability = Durability::kDurable);
 
   // Signs the current tail (no-op on an empty log or when the tail is already checkpointed).
   Status Checkpoint();

@@ -34,6 +34,12 @@ HttpResponse Json(int status, const ordered_json& body) {
   return r;
 }
 
+ordered_json Keyed(std::string_view key, ordered_json list) {
+  ordered_json out = ordered_json::object();
+  out[std::string(key)] = std::move(list);
+  return out;
+}
+
 HttpResponse NoContent() {
   HttpResponse resp;
   resp.status = 204;

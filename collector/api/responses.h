@@ -20,6 +20,8 @@ namespace custos::collector::api {
 
 HttpResponse Json(int status, const nlohmann::ordered_json& body);
 HttpResponse NoContent();
+// {"key": list} without copying the list (a list of a thousand alerts is not copied twice).
+nlohmann::ordered_json Keyed(std::string_view key, nlohmann::ordered_json list);
 
 // A Status from below the API as a response: InvalidArgument 400, NotFound 404,
 // FailedPrecondition 409, PermissionDenied 403, AlreadyExists 409, Unavailable 503,

@@ -5,9 +5,23 @@
 namespace custos::collector::api {
 namespace {
 
-enum class Kind { kPerson, kHost, kText };
+enum class Kind { kPerson, kHost, kText, kNever };
+
+// True when `s` cannot name anyone: no letter and no non-ASCII byte (times, sizes, numbers).
+bool CannotNameAnyone(std::string_view s) {
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80 || static_cast<unsigned>((u | 0x20) - 'a') < 26u) return false;
+  }
+  return true;
+}
 
 Kind KindOf(std::string_view key) {
+  // Values the agent and the collector write from fixed vocabularies or random ids.
+  for (std::string_view k : {"type", "op", "action", "severity", "status", "kind", "agent_id",
+                             "policy_id", "sha256", "observedBy", "observed_by"}) {
+    if (key == k) return Kind::kNever;
+  }
   for (std::string_view k :
        {"person", "user", "login", "email", "manager", "display_name", "requester"}) {
     if (key == k) return Kind::kPerson;
@@ -39,9 +53,9 @@ bool Viewer::MaySeeLogin(std::string_view login) const {
 void Viewer::MaskJson(nlohmann::ordered_json* j) const {
   if (!view_.masking()) return;
   const auto mask_value = [this](nlohmann::ordered_json* v, Kind kind) {
-    if (!v->is_string()) return;
+    if (!v->is_string() || kind == Kind::kNever) return;
     const std::string& s = v->get_ref<const std::string&>();
-    if (s.empty()) return;
+    if (s.empty() || CannotNameAnyone(s)) return;
     switch (kind) {
       case Kind::kPerson:
         *v = view_.Person(s);
@@ -49,8 +63,12 @@ void Viewer::MaskJson(nlohmann::ordered_json* j) const {
       case Kind::kHost:
         *v = view_.Host(s);
         break;
-      case Kind::kText:
-        *v = view_.Text(s);
+      case Kind::kText: {
+        std::string masked = view_.Text(s);
+        if (masked != s) *v = std::move(masked);
+        break;
+      }
+      case Kind::kNever:
         break;
     }
   };

@@ -78,7 +78,7 @@ HttpResponse ListAlerts(const ApiContext& ctx, const Call& call) {
     // Members of priority groups are left out for everyone but their reviewers.
     if (viewer->MaySeePerson(a.person)) list.push_back(AlertView(a, names[a.policy_id], *viewer));
   }
-  ordered_json out = {{"alerts", list}};
+  ordered_json out = Keyed("alerts", std::move(list));
   if (!rows->empty()) out["next_before"] = rows->back().id;
   return Json(200, out);
 }

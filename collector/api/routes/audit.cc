@@ -57,7 +57,7 @@ HttpResponse ListAudit(const ApiContext& ctx, const Call& call) {
   if (!rows.ok()) return FromStatus(call.request, rows.status());
   ordered_json list = ordered_json::array();
   for (const auto& e : *rows) list.push_back(AuditEntryView(e, *viewer));
-  ordered_json out = {{"entries", list}};
+  ordered_json out = Keyed("entries", std::move(list));
   if (!rows->empty()) out["next_before"] = rows->back().seq;
   return Json(200, out);
 }

@@ -26,14 +26,17 @@ Status ApiContext::ApplyTriggers(std::vector<store::TriggerRecord> triggers) con
 namespace {
 
 Result<access::AuditEntry> Append(const ApiContext& ctx, const Call& call, std::string action,
-                                  std::string object, std::string summary) {
+                                  std::string object, std::string summary,
+                                  access::AuditLog::Durability durability =
+                                      access::AuditLog::Durability::kDurable) {
   return ctx.audit->Append({.actor = call.principal ? call.principal->Actor() : "anonymous",
                             .action = std::move(action),
                             .object = std::move(object),
                             .summary = std::move(summary),
                             .source = call.request.remote_address.empty()
                                           ? std::string("api")
-                                          : call.request.remote_address});
+                                          : call.request.remote_address},
+                           durability);
 }
 
 }  // namespace
@@ -53,7 +56,8 @@ HttpResponse ApiContext::AuditedChange(const Call& call, std::string action, std
 
 std::optional<HttpResponse> ApiContext::AuditRead(const Call& call, std::string action,
                                                   std::string object, std::string summary) const {
-  auto entry = Append(*this, call, action, std::move(object), std::move(summary));
+  auto entry = Append(*this, call, action, std::move(object), std::move(summary),
+                      access::AuditLog::Durability::kRelaxed);
   if (entry.ok()) return std::nullopt;
   logging::Error("api: sensitive read refused: audit log unavailable",
                  {{"request_id", call.request.request_id},

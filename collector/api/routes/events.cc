@@ -49,7 +49,7 @@ HttpResponse ListEvents(const ApiContext& ctx, const Call& call) {
   for (const auto& e : *rows) {
     if (viewer->MaySeeLogin(e.user)) list.push_back(EventView(e, *viewer));
   }
-  return Json(200, {{"events", list}});
+  return Json(200, Keyed("events", std::move(list)));
 }
 
 }  // namespace

@@ -21,7 +21,7 @@ HttpResponse ListPeople(const ApiContext& ctx, const Call& call) {
   for (const auto& p : *people) {
     if (viewer->MaySeePerson(p.id)) list.push_back(PersonView(p, by_person[p.id], *viewer));
   }
-  return Json(200, {{"people", list}});
+  return Json(200, Keyed("people", std::move(list)));
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ HttpResponse ListPolicies(const ApiContext& ctx, const Call& call) {
   if (!rows.ok()) return FromStatus(call.request, rows.status());
   ordered_json list = ordered_json::array();
   for (const auto& p : *rows) list.push_back(StoredJson(p.body_json));
-  return Json(200, {{"policies", list}});
+  return Json(200, Keyed("policies", std::move(list)));
 }
 
 HttpResponse ShowPolicy(const ApiContext& ctx, const Call& call) {

@@ -54,7 +54,7 @@ HttpResponse ListGroups(const ApiContext& ctx, const Call& call) {
   const auto usernames = Usernames(ctx);
   ordered_json list = ordered_json::array();
   for (const auto& g : *groups) list.push_back(GroupView(g, usernames));
-  return Json(200, {{"priority_groups", list}});
+  return Json(200, Keyed("priority_groups", std::move(list)));
 }
 
 HttpResponse PutGroup(const ApiContext& ctx, const Call& call) {

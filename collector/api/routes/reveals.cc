@@ -55,7 +55,7 @@ HttpResponse ListReveals(const ApiContext& ctx, const Call& call) {
   if (!viewer.ok()) return FromStatus(call.request, viewer.status());
   ordered_json list = ordered_json::array();
   for (const auto& r : *rows) list.push_back(RevealView(r, *viewer));
-  return Json(200, {{"reveals", list}});
+  return Json(200, Keyed("reveals", std::move(list)));
 }
 
 HttpResponse Decide(const ApiContext& ctx, const Call& call, std::string_view decision) {

@@ -168,7 +168,7 @@ HttpResponse ListAccounts(const ApiContext& ctx, const Call& call) {
   if (!rows.ok()) return FromStatus(call.request, rows.status());
   ordered_json list = ordered_json::array();
   for (const auto& a : *rows) list.push_back(AccountView(a));
-  return Json(200, {{"accounts", list}});
+  return Json(200, Keyed("accounts", std::move(list)));
 }
 
 HttpResponse CreateAccount(const ApiContext& ctx, const Call& call) {
@@ -266,7 +266,7 @@ HttpResponse ListTokens(const ApiContext& ctx, const Call& call) {
   }
   ordered_json list = ordered_json::array();
   for (const auto& t : *rows) list.push_back(PersonalTokenView(t, usernames[t.owner]));
-  return Json(200, {{"tokens", list}});
+  return Json(200, Keyed("tokens", std::move(list)));
 }
 
 HttpResponse CreateToken(const ApiContext& ctx, const Call& call) {

@@ -100,7 +100,7 @@ HttpResponse ListTriggers(const ApiContext& ctx, const Call& call) {
   for (const auto& t : *rows) {
     if (viewer->MaySeePerson(t.person)) list.push_back(TriggerView(t, *viewer));
   }
-  return Json(200, {{"triggers", list}});
+  return Json(200, Keyed("triggers", std::move(list)));
 }
 
 }  // namespace
