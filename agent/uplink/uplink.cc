@@ -313,7 +313,11 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
                            [self, gen, type](const error_code& ec2, size_t) {
                              if (gen != self->generation_ || self->stopped_) return;
                              if (ec2) return self->Disconnect("read: " + ec2.message());
-                             if (self->HandleFrame(type)) self->ReadHeader(gen);
+                             // Handling a frame may end the session (Pump can disconnect
+                             // when the source has lost records): then read no further.
+                             if (self->HandleFrame(type) && gen == self->generation_) {
+                               self->ReadHeader(gen);
+                             }
                            });
         });
   }
@@ -421,10 +425,11 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         }
         return;
       }
-      if (batch->count > 0 && batch->first_seq > next_seq_ && in_flight_.empty()) {
+      if (batch->count > 0 && batch->first_seq > next_seq_) {
         // The source lost records (e.g. spool corruption). A session's batches must be
-        // consecutive, so start a new session that announces the first seq still held; the
-        // collector records the gap.
+        // consecutive, so once what was sent is acknowledged (every ACK pumps again), start a
+        // new session that announces the first seq still held; the collector records the gap.
+        if (!in_flight_.empty()) return;
         resume_floor_ = batch->first_seq;
         Disconnect("records " + std::to_string(next_seq_) + ".." +
                    std::to_string(batch->first_seq - 1) + " are lost locally; resuming after them");
