@@ -360,6 +360,12 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
           Disconnect("unexpected ACK");
           return false;
         }
+        if (ack.committed_seq() >= next_seq_) {
+          // Passing it on would let the source free records this session never sent.
+          Disconnect("ACK for seq " + std::to_string(ack.committed_seq()) +
+                     " beyond the last seq sent (" + std::to_string(next_seq_ - 1) + ")");
+          return false;
+        }
         auto now = Clock::now();
         while (!in_flight_.empty() && in_flight_.front().last_seq <= ack.committed_seq()) {
           if (options_.ack_latency) {
