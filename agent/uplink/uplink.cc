@@ -387,6 +387,12 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
           Disconnect("unexpected RENEW_ACK");
           return false;
         }
+        // Credentials that could not open the next session must never replace working ones
+        // (on_renewed persists them).
+        if (Status s = CheckRenewedCertificate(ack.certificate_pem(), pending_key_); !s.ok()) {
+          Disconnect("renewed certificate refused: " + s.message());
+          return false;
+        }
         options_.credentials.cert_pem = ack.certificate_pem();
         options_.credentials.key_pem = pending_key_;
         pending_key_.clear();
@@ -457,6 +463,21 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
       });
       Send(std::move(frame));
     }
+  }
+
+  // The certificate names this agent, chains to the pinned CA, is valid now and is for `key_pem`.
+  Status CheckRenewedCertificate(const std::string& cert_pem, const std::string& key_pem) const {
+    CUSTOS_ASSIGN_OR_RETURN(crypto::CertificateInfo info, crypto::ParseCertificate(cert_pem));
+    if (info.agent_id != options_.credentials.agent_id) {
+      return InvalidArgumentError("it names agent '" + info.agent_id + "'");
+    }
+    CUSTOS_RETURN_IF_ERROR(crypto::VerifyCertificate(cert_pem, options_.credentials.ca_pem,
+                                                     std::chrono::system_clock::now()));
+    crypto::TlsClientOptions o;  // loading checks that the key matches the certificate
+    o.ca_pem = options_.credentials.ca_pem;
+    o.cert_pem = cert_pem;
+    o.key_pem = key_pem;
+    return crypto::TlsContext::ForClient(o).status();
   }
 
   void MaybeRenew() {
