@@ -217,6 +217,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     asio::post(strand_, [self = shared_from_this(), &done] {
       self->stopped_ = true;
       self->Teardown();
+      self->SetStat([](UplinkStats& s) { s.connected = false; });
       self->timer_.cancel();
       self->poll_timer_.cancel();
       self->ping_timer_.cancel();
