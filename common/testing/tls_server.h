@@ -80,7 +80,8 @@ class RawServerSession {
 
   // Exactly `n` raw bytes of the stream (not through the frame decoder), e.g. to stop reading in
   // the middle of a frame. Errors as ReadFrame.
-  Result<std::string> ReadBytes(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+  Result<std::string> ReadBytes(size_t n,
+                                std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
     if (ssl_ == nullptr || !handshake_.ok()) return UnavailableError("no TLS session");
     auto deadline = std::chrono::steady_clock::now() + timeout;
     std::string got;
@@ -135,10 +136,9 @@ class RawServerSession {
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     // The handshake blocks; the socket timeouts bound it. Later reads poll() with a deadline.
-    auto left = std::max<int64_t>(
-        1, std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                                 std::chrono::steady_clock::now())
-               .count());
+    auto left = std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         deadline - std::chrono::steady_clock::now())
+                                         .count());
     timeval tv{static_cast<time_t>(left / 1000), static_cast<suseconds_t>((left % 1000) * 1000)};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
