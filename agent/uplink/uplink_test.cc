@@ -123,16 +123,19 @@ class ObservedSource final : public StreamSource {
   uint32_t last_max_events_ = 0;
 };
 
-// Serves seqs [first, last] of one epoch, as a spool would after losing records before `first`.
+// Serves the given [first, last] ranges of seqs of one epoch, as a spool would after losing the
+// records between them.
 class ScriptedSource final : public StreamSource {
  public:
   ScriptedSource(uint64_t epoch, std::vector<std::pair<uint64_t, uint64_t>> held)
       : epoch_(epoch), held_(std::move(held)) {}
   uint64_t Epoch() override { return epoch_; }
+  // Like a spool whose hole is inside a segment, it cannot tell which seqs the hole swallowed:
+  // only NextBatch finds out.
   uint64_t OldestUnackedSeq() override {
     std::lock_guard<std::mutex> l(mu_);
     for (auto [first, last] : held_) {
-      if (last > acked_) return std::max(first, acked_ + 1);
+      if (last > acked_) return acked_ + 1;
     }
     return 0;
   }
@@ -575,6 +578,55 @@ TEST_F(UplinkTest, PingsWhileIdle) {
     ASSERT_TRUE(s->SendMessage(v1::FRAME_TYPE_PONG, pong));
   }
   EXPECT_TRUE(client_->Stats().connected);
+}
+
+TEST_F(UplinkTest, KeepsItsOwnBatchLimitWhenTheCollectorAllowsMore) {
+  Append(10);
+  UplinkOptions o = Options();
+  o.max_batch_events = 3;
+  Start(o);
+  ASSERT_OK_AND_ASSIGN(auto s, Open({.window = 1, .max_batch_events = 100}));
+  ASSERT_OK_AND_ASSIGN(ReceivedBatch b, ReadBatch(*s));
+  EXPECT_EQ(b.first_seq, 1u);
+  EXPECT_EQ(b.count, 3u);
+}
+
+TEST_F(UplinkTest, ClientsSharingOneRuntimeStreamIndependently) {
+  // A second agent with its own spool, on the same runtime; one peer serves both in turn.
+  testing::TempDir other_dir;
+  spool::SpoolOptions so;
+  so.dir = other_dir.Sub("spool");
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<spool::Spool> other_spool,
+                       spool::Spool::Open(fs::Posix(), so, &clock_));
+  SpoolStreamSource other_source(other_spool.get());
+  {
+    v1::Event e;
+    e.mutable_file()->set_path("/other");
+    std::string p = e.SerializeAsString();
+    std::vector<spool::RecordIn> r(4, spool::RecordIn{1, 0, p});
+    ASSERT_TRUE(other_spool->Append(r).ok());
+    ASSERT_OK(other_spool->Sync());
+  }
+  Append(2);
+  Start();
+  auto other = UplinkClient::Start(runtime_.get(), Options(), &other_source);
+  // Whichever connects first: each session gets its own stream.
+  std::vector<uint32_t> counts;
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_OK_AND_ASSIGN(auto s, Open({.window = 4}));
+    ASSERT_OK_AND_ASSIGN(ReceivedBatch b, ReadBatch(*s));
+    counts.push_back(b.count);
+    ASSERT_TRUE(SendAck(*s, b.count));
+    if (b.count == 2) {
+      ASSERT_TRUE(source_->WaitForAck(2));
+    }
+    // Keep the session open until the ACK is through: a graceful close after the frame.
+    s->Close();
+  }
+  std::sort(counts.begin(), counts.end());
+  EXPECT_EQ(counts, (std::vector<uint32_t>{2, 4}));
+  other->Stop();
+  EXPECT_EQ(SpoolAcked(), 2u);
 }
 
 // ---- 3. Drops, reconnects and at-least-once ----------------------------------------------------
@@ -1170,6 +1222,29 @@ TEST_F(EnrollTest, RefusesAServerNotSignedByThePinnedCa) {
   EXPECT_FALSE((*s)->handshake().ok());
   EXPECT_EQ(result->status().code(), StatusCode::kUnavailable) << result->status().ToString();
   EXPECT_NE(result->status().message().find("TLS handshake"), std::string::npos);
+}
+
+TEST_F(EnrollTest, ACollectorThatCannotBeReachedIsUnavailable) {
+  EnrollRequest r = Request();
+  peer_.reset();  // nothing listens on the port any more
+  auto creds = EnrollAgent(r);
+  EXPECT_EQ(creds.status().code(), StatusCode::kUnavailable) << creds.status().ToString();
+}
+
+TEST_F(EnrollTest, ACaThatDoesNotParseIsInvalidArgument) {
+  EnrollRequest r = Request();
+  r.ca_pem = "-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n";
+  auto creds = EnrollAgent(r);
+  EXPECT_EQ(creds.status().code(), StatusCode::kInvalidArgument) << creds.status().ToString();
+}
+
+TEST_F(EnrollTest, ACollectorThatNeverAnswersRunsIntoTheTimeout) {
+  EnrollRequest r = Request();
+  r.timeout = milliseconds(300);
+  // The collector holds the session open, silent, until the agent gives up and closes it.
+  auto creds = EnrollAgainst(
+      [&](RawServerSession& s, const v1::Enroll&) { EXPECT_TRUE(s.WaitForClose(kWait).ok()); }, r);
+  EXPECT_EQ(creds.status().code(), StatusCode::kDeadlineExceeded) << creds.status().ToString();
 }
 
 }  // namespace
