@@ -217,6 +217,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     asio::post(strand_, [self = shared_from_this(), &done] {
       self->stopped_ = true;
       self->Teardown();
+      self->SetStat([](UplinkStats& s) { s.connected = false; });
       self->timer_.cancel();
       self->poll_timer_.cancel();
       self->ping_timer_.cancel();
@@ -313,7 +314,11 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
                            [self, gen, type](const error_code& ec2, size_t) {
                              if (gen != self->generation_ || self->stopped_) return;
                              if (ec2) return self->Disconnect("read: " + ec2.message());
-                             if (self->HandleFrame(type)) self->ReadHeader(gen);
+                             // Handling a frame may end the session (Pump can disconnect
+                             // when the source has lost records): then read no further.
+                             if (self->HandleFrame(type) && gen == self->generation_) {
+                               self->ReadHeader(gen);
+                             }
                            });
         });
   }
@@ -356,6 +361,12 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
           Disconnect("unexpected ACK");
           return false;
         }
+        if (ack.committed_seq() >= next_seq_) {
+          // Passing it on would let the source free records this session never sent.
+          Disconnect("ACK for seq " + std::to_string(ack.committed_seq()) +
+                     " beyond the last seq sent (" + std::to_string(next_seq_ - 1) + ")");
+          return false;
+        }
         auto now = Clock::now();
         while (!in_flight_.empty() && in_flight_.front().last_seq <= ack.committed_seq()) {
           if (options_.ack_latency) {
@@ -375,6 +386,12 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         v1::RenewAck ack;
         if (!ack.ParseFromString(body_) || pending_key_.empty()) {
           Disconnect("unexpected RENEW_ACK");
+          return false;
+        }
+        // Credentials that could not open the next session must never replace working ones
+        // (on_renewed persists them).
+        if (Status s = CheckRenewedCertificate(ack.certificate_pem(), pending_key_); !s.ok()) {
+          Disconnect("renewed certificate refused: " + s.message());
           return false;
         }
         options_.credentials.cert_pem = ack.certificate_pem();
@@ -421,10 +438,11 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         }
         return;
       }
-      if (batch->count > 0 && batch->first_seq > next_seq_ && in_flight_.empty()) {
+      if (batch->count > 0 && batch->first_seq > next_seq_) {
         // The source lost records (e.g. spool corruption). A session's batches must be
-        // consecutive, so start a new session that announces the first seq still held; the
-        // collector records the gap.
+        // consecutive, so once what was sent is acknowledged (every ACK pumps again), start a
+        // new session that announces the first seq still held; the collector records the gap.
+        if (!in_flight_.empty()) return;
         resume_floor_ = batch->first_seq;
         Disconnect("records " + std::to_string(next_seq_) + ".." +
                    std::to_string(batch->first_seq - 1) + " are lost locally; resuming after them");
@@ -446,6 +464,21 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
       });
       Send(std::move(frame));
     }
+  }
+
+  // The certificate names this agent, chains to the pinned CA, is valid now and is for `key_pem`.
+  Status CheckRenewedCertificate(const std::string& cert_pem, const std::string& key_pem) const {
+    CUSTOS_ASSIGN_OR_RETURN(crypto::CertificateInfo info, crypto::ParseCertificate(cert_pem));
+    if (info.agent_id != options_.credentials.agent_id) {
+      return InvalidArgumentError("it names agent '" + info.agent_id + "'");
+    }
+    CUSTOS_RETURN_IF_ERROR(crypto::VerifyCertificate(cert_pem, options_.credentials.ca_pem,
+                                                     std::chrono::system_clock::now()));
+    crypto::TlsClientOptions o;  // loading checks that the key matches the certificate
+    o.ca_pem = options_.credentials.ca_pem;
+    o.cert_pem = cert_pem;
+    o.key_pem = key_pem;
+    return crypto::TlsContext::ForClient(o).status();
   }
 
   void MaybeRenew() {
