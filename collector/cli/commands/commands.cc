@@ -6,7 +6,9 @@ const std::vector<const Command*>& AllCommands() {
   static const std::vector<const Command*> kCommands = {
       &EventsCommand(),    &AlertsCommand(),   &AlertCommand(),
       &ImportCommand(),    &PoliciesCommand(), &PolicyCommand(),
-      &TemplatesCommand(), &TriggerCommand(),  &ExternalAlertCommand()};
+      &TemplatesCommand(), &TriggerCommand(),  &ExternalAlertCommand(),
+      &WhoamiCommand(),    &UserCommand(),     &TokenCommand(),
+      &AuditCommand(),     &RevealCommand(),   &SettingsCommand()};
   return kCommands;
 }
 
