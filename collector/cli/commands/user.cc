@@ -144,8 +144,11 @@ std::string Describe(const json& account, const std::string& username) {
 int Add(Context& c) {
   const auto& pos = c.args.positional();
   if (pos.size() != 3 || pos[2].empty()) {
-    return UsageError(c.err, "user add needs one USERNAME" +
-                                 (pos.size() > 3 ? ", got '" + pos[3] + "' too" : std::string()),
+    // The extra word is not repeated: it may be a password typed where none is taken.
+    return UsageError(c.err,
+                      pos.size() > 3 ? "user add needs one USERNAME, got more words (a password is "
+                                       "never an argument: use --password-file)"
+                                     : "user add needs one USERNAME",
                       kCommand);
   }
   const std::string& username = pos[2];
