@@ -113,8 +113,8 @@ void WriteAuditTable(const json& entries, size_t line_width, std::ostream& out) 
 
 std::string CsvField(std::string_view value) {
   std::string v;
-  if (!value.empty() && (value[0] == '=' || value[0] == '+' || value[0] == '-' ||
-                         value[0] == '@' || value[0] == '\t' || value[0] == '\r')) {
+  if (!value.empty() && (value[0] == '=' || value[0] == '+' || value[0] == '-' || value[0] == '@' ||
+                         value[0] == '\t' || value[0] == '\r')) {
     v = "'";
   }
   v += value;

@@ -19,8 +19,8 @@
 namespace custos::collector::cli {
 namespace {
 
-using ::testing::HasSubstr;
 using nlohmann::json;
+using ::testing::HasSubstr;
 
 TEST(CsvFieldTest, QuotesPerRfc4180) {
   EXPECT_EQ(CsvField(""), "");
@@ -38,7 +38,8 @@ TEST(CsvFieldTest, NeutralisesWhatASpreadsheetWouldRunAsAFormula) {
   EXPECT_EQ(CsvField("@SUM(A1)"), "'@SUM(A1)");
   EXPECT_EQ(CsvField("\tx"), "'\tx");
   EXPECT_EQ(CsvField("\rx"), "\"'\rx\"");
-  EXPECT_EQ(CsvField("=HYPERLINK(\"http://x\",\"y\")"), "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"");
+  EXPECT_EQ(CsvField("=HYPERLINK(\"http://x\",\"y\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"");
   EXPECT_EQ(CsvField("a=b"), "a=b");
   EXPECT_EQ(CsvField("'quoted"), "'quoted");
 }
@@ -48,8 +49,7 @@ TEST(AuditCsvTest, HeaderAloneForNoEntriesAndNothingThrowsOnOddJson) {
   WriteAuditCsv(json::array(), none);
   EXPECT_EQ(none.str(), "seq,time,actor,action,object,summary,source,hash\r\n");
   std::ostringstream odd;
-  WriteAuditCsv(json::parse(R"([null, 7, {"seq":"x","actor":["a"],"summary":"\u202eevil"}])"),
-                odd);
+  WriteAuditCsv(json::parse(R"([null, 7, {"seq":"x","actor":["a"],"summary":"\u202eevil"}])"), odd);
   EXPECT_EQ(odd.str(),
             "seq,time,actor,action,object,summary,source,hash\r\n,,,,,,,\r\n,,,,,,,\r\n"
             "x,,,,,\\u202eevil,,\r\n");

@@ -18,7 +18,8 @@ Result<std::string> ReadHiddenLine(int fd, std::ostream& prompt_out, std::string
   hidden.c_lflag &= ~static_cast<tcflag_t>(ECHO);
   // Keep ECHONL off too: the newline is written below, once, to `prompt_out`.
   hidden.c_lflag &= ~static_cast<tcflag_t>(ECHONL);
-  if (::tcsetattr(fd, TCSAFLUSH, &hidden) != 0) return ErrnoError("terminal: switch off echo", errno);
+  if (::tcsetattr(fd, TCSAFLUSH, &hidden) != 0)
+    return ErrnoError("terminal: switch off echo", errno);
   std::string line;
   Status status = OkStatus();
   while (true) {
@@ -35,8 +36,8 @@ Result<std::string> ReadHiddenLine(int fd, std::ostream& prompt_out, std::string
     }
     if (ch == '\n') break;
     if (line.size() >= kMaxPasswordBytes) {
-      status = ResourceExhaustedError("password longer than " +
-                                      std::to_string(kMaxPasswordBytes) + " bytes");
+      status = ResourceExhaustedError("password longer than " + std::to_string(kMaxPasswordBytes) +
+                                      " bytes");
       break;
     }
     line += ch;

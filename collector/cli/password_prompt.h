@@ -21,8 +21,8 @@ inline constexpr size_t kMaxPasswordBytes = 4096;
 
 // Writes `prompt` to `prompt_out`, reads one line from the terminal `fd` with echo off, then
 // writes "\n". The line without its line end; FailedPrecondition when `fd` is not a terminal,
-// Cancelled on end of input (Ctrl-D) before a line end, ResourceExhausted beyond kMaxPasswordBytes, the
-// errno of a failed read otherwise.
+// Cancelled on end of input (Ctrl-D) before a line end, ResourceExhausted beyond kMaxPasswordBytes,
+// the errno of a failed read otherwise.
 Result<std::string> ReadHiddenLine(int fd, std::ostream& prompt_out, std::string_view prompt);
 
 }  // namespace custos::collector::cli

@@ -67,7 +67,7 @@ struct Ran {
 
 // Parses `words` as the binary does and runs the command against the fake.
 Ran RunFake(std::vector<std::string> words, std::vector<Reply> replies,
-        const Environment& env = Environment{}) {
+            const Environment& env = Environment{}) {
   CommandLine line = ParseCommandLine(AllCommands(), words);
   EXPECT_EQ(line.error, "");
   Ran ran;
@@ -114,22 +114,22 @@ constexpr const char* kDana =
 
 TEST(WhoamiCommandTest, ShowsThePrincipalEscaped) {
   Ran r = RunFake({"whoami"},
-              {Answer(200, R"({"principal":{"kind":"personal_token","id":"ptk_1",)"
-                           R"("name":"dana\u001b[2J","roles":["analyst","viewer"]}})")});
+                  {Answer(200, R"({"principal":{"kind":"personal_token","id":"ptk_1",)"
+                               R"("name":"dana\u001b[2J","roles":["analyst","viewer"]}})")});
   ExpectSent(r, "GET", "/api/v1/session");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out,
             "name:  dana\\x1b[2J\nid:    ptk_1\nkind:  personal_token\nroles: analyst,viewer\n");
 
   Ran json = RunFake({"whoami", "--format", "json"},
-                 {Answer(200, R"({"principal":{"kind":"service_token","roles":[]}})")});
+                     {Answer(200, R"({"principal":{"kind":"service_token","roles":[]}})")});
   EXPECT_EQ(json.out, R"({"kind":"service_token","roles":[]})"
                       "\n");
 }
 
 TEST(WhoamiCommandTest, ReportsAnApiError) {
   Ran r = RunFake({"whoami"}, {Answer(401, R"({"error":{"status":401,"code":"unauthenticated",)"
-                                       R"("message":"unknown or revoked token"}})")});
+                                           R"("message":"unknown or revoked token"}})")});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("custos: unknown or revoked token (HTTP 401)"));
   EXPECT_EQ(r.out, "");
@@ -147,7 +147,7 @@ TEST(UserCommandTest, ListIsATableOrTheApiObjects) {
                                "enabled  2026-11-21T10:00:00Z"));
 
   Ran json = RunFake({"user", "list", "--format", "json"},
-                 {Answer(200, std::string(R"({"accounts":[)") + kDana + "]}")});
+                     {Answer(200, std::string(R"({"accounts":[)") + kDana + "]}")});
   EXPECT_THAT(json.out, HasSubstr(R"("username":"dana")"));
   EXPECT_THAT(json.out, ::testing::StartsWith("[\n{"));
 }
@@ -155,9 +155,9 @@ TEST(UserCommandTest, ListIsATableOrTheApiObjects) {
 TEST(UserCommandTest, AddSendsTheAccountWithThePasswordFromTheFirstLineOfTheFile) {
   testing::TempDir dir;
   ASSERT_TRUE(testing::WriteFile(dir.Sub("pw"), "s3cret \"x\"\r\nsecond line\n").ok());
-  Ran r = RunFake({"user", "add", "dana", "--roles", "analyst,viewer", "--name", "Dana S", "--email",
-               "dana@example.com", "--password-file", dir.Sub("pw")},
-              {Answer(201, kDana)});
+  Ran r = RunFake({"user", "add", "dana", "--roles", "analyst,viewer", "--name", "Dana S",
+                   "--email", "dana@example.com", "--password-file", dir.Sub("pw")},
+                  {Answer(201, kDana)});
   ExpectSent(r, "POST", "/api/v1/accounts",
              R"({"username":"dana","display_name":"Dana S","email":"dana@example.com",)"
              R"("roles":"analyst,viewer","password":"s3cret \"x\""})");
@@ -168,18 +168,17 @@ TEST(UserCommandTest, AddSendsTheAccountWithThePasswordFromTheFirstLineOfTheFile
 
 TEST(UserCommandTest, AddWithLdapSendsNoPassword) {
   Ran r = RunFake({"user", "add", "mulder", "--roles", "investigator", "--ldap"},
-              {Answer(201, R"({"id":"usr_2","username":"mulder","roles":["investigator"],)"
-                           R"("source":"ldap","disabled":false})")});
-  ExpectSent(r, "POST", "/api/v1/accounts",
-             R"({"username":"mulder","roles":"investigator"})");
+                  {Answer(201, R"({"id":"usr_2","username":"mulder","roles":["investigator"],)"
+                               R"("source":"ldap","disabled":false})")});
+  ExpectSent(r, "POST", "/api/v1/accounts", R"({"username":"mulder","roles":"investigator"})");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("signs in with the directory password"));
 }
 
 TEST(UserCommandTest, RolesAreTheServersToCheck) {
   Ran r = RunFake({"user", "roles", "dana", "analyst,overlord"},
-              {Answer(400, R"({"error":{"status":400,"code":"invalid_argument",)"
-                           R"("message":"roles: unknown role 'overlord'"}})")});
+                  {Answer(400, R"({"error":{"status":400,"code":"invalid_argument",)"
+                               R"("message":"roles: unknown role 'overlord'"}})")});
   ExpectSent(r, "PATCH", "/api/v1/accounts/dana", R"({"roles":"analyst,overlord"})");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("custos: roles: unknown role 'overlord' (HTTP 400)"));
@@ -244,8 +243,9 @@ TEST(UserCommandTest, APasswordOnTheCommandLineIsRefusedWithoutRepeatingIt) {
 // ---- token ----
 
 TEST(TokenCommandTest, CreatePrintsOnlyTheSecretOnStdout) {
-  Ran r = RunFake({"token", "create", "--name", "laptop", "--expires-in-days", "90", "--owner", "dana"},
-              {Answer(201, R"({"id":"ptk_1","token":"cus_pat_abc","expires_at":"2027-02-19T10:00:00Z"})")});
+  Ran r = RunFake(
+      {"token", "create", "--name", "laptop", "--expires-in-days", "90", "--owner", "dana"},
+      {Answer(201, R"({"id":"ptk_1","token":"cus_pat_abc","expires_at":"2027-02-19T10:00:00Z"})")});
   ExpectSent(r, "POST", "/api/v1/tokens",
              R"({"name":"laptop","expires_in_days":90,"owner":"dana"})");
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -253,7 +253,8 @@ TEST(TokenCommandTest, CreatePrintsOnlyTheSecretOnStdout) {
   EXPECT_THAT(r.err, HasSubstr("token ptk_1 created, expires 2027-02-19T10:00:00Z; it is shown "
                                "only this once"));
 
-  Ran plain = RunFake({"token", "create", "--name", "ci"}, {Answer(201, R"({"id":"ptk_2","token":"t"})")});
+  Ran plain =
+      RunFake({"token", "create", "--name", "ci"}, {Answer(201, R"({"id":"ptk_2","token":"t"})")});
   ExpectSent(plain, "POST", "/api/v1/tokens", R"({"name":"ci"})");
 }
 
@@ -277,7 +278,7 @@ TEST(TokenCommandTest, ListAndRevoke) {
   EXPECT_EQ(revoke.out, "revoked token ptk_1\n");
 
   Ran gone = RunFake({"token", "revoke", "ptk_9"},
-                 {Answer(404, R"({"error":{"status":404,"message":"no such token"}})")});
+                     {Answer(404, R"({"error":{"status":404,"message":"no such token"}})")});
   EXPECT_EQ(gone.exit_code, 1);
   EXPECT_THAT(gone.err, HasSubstr("no such token (HTTP 404)"));
 }
@@ -297,10 +298,10 @@ TEST(AuditTargetTest, BuildsTheQueryFromTheFilters) {
   ASSERT_TRUE(none.ok()) << none.status().ToString();
   EXPECT_EQ(*none, "/api/v1/audit?limit=100");
   EXPECT_EQ(limit, 100);
-  auto all = AuditTarget(parse({"audit", "--actor", "user:dana", "--action", "alert.", "--object",
-                                "alert:42", "--since", "-2h", "--until", "2026-11-21",
-                                "--before", "977", "--limit", "1000"}),
-                         kNow - 86'400'000'000'000 + 3 * 3'600'000'000'000, &limit);
+  auto all = AuditTarget(
+      parse({"audit", "--actor", "user:dana", "--action", "alert.", "--object", "alert:42",
+             "--since", "-2h", "--until", "2026-11-21", "--before", "977", "--limit", "1000"}),
+      kNow - 86'400'000'000'000 + 3 * 3'600'000'000'000, &limit);
   ASSERT_TRUE(all.ok()) << all.status().ToString();
   EXPECT_EQ(*all,
             "/api/v1/audit?actor=user%3Adana&action=alert.&object=alert%3A42"
@@ -322,8 +323,9 @@ TEST(AuditTargetTest, BuildsTheQueryFromTheFilters) {
 
 constexpr const char* kEntries =
     R"({"entries":[)"
-    R"({"seq":978,"time":"2026-11-21T11:00:00.123456789Z","actor":"user:dana","action":"alert.status",)"
-    R"("object":"alert:42","summary":"=HYPERLINK(\"http://x\",\"y\"), then\nmore","source":"10.0.0.7",)"
+    R"({"seq":978,"time":"2026-11-21T11:00:00.123456789Z","actor":"user:dana",)"
+    R"("action":"alert.status","object":"alert:42",)"
+    R"("summary":"=HYPERLINK(\"http://x\",\"y\"), then\nmore","source":"10.0.0.7",)"
     R"("hash":"ab12"},)"
     R"({"seq":977,"time":"2026-11-21T10:00:00Z","actor":"@evil","action":"policy.create",)"
     R"("object":"policy:pol_1","summary":"\u001b]8;;http://x\u0007click","source":"-1+1",)"
@@ -368,7 +370,7 @@ TEST(AuditCommandTest, TableIsCutToTheWidthWithAFooterNamingTheNextPage) {
 
 TEST(AuditCommandTest, ForbiddenIsReported) {
   Ran r = RunFake({"audit"}, {Answer(403, R"({"error":{"status":403,"code":"forbidden",)"
-                                      R"("message":"needs the auditor or admin role"}})")});
+                                          R"("message":"needs the auditor or admin role"}})")});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("needs the auditor or admin role (HTTP 403)"));
 }
@@ -381,7 +383,7 @@ constexpr const char* kReveal =
 
 TEST(RevealCommandTest, RequestAndDecisions) {
   Ran request = RunFake({"reveal", "request", "psn_7f3a", "--justification", "alert 42"},
-                    {Answer(201, kReveal)});
+                        {Answer(201, kReveal)});
   ExpectSent(request, "POST", "/api/v1/reveals",
              R"({"person":"psn_7f3a","justification":"alert 42"})");
   EXPECT_EQ(request.exit_code, 0) << request.err;
@@ -389,22 +391,23 @@ TEST(RevealCommandTest, RequestAndDecisions) {
   EXPECT_THAT(request.err, HasSubstr("custos reveal approve|refuse rvl_1"));
 
   Ran approve = RunFake({"reveal", "approve", "rvl_1", "--note", "case 17"},
-                    {Answer(200, R"({"id":"rvl_1","status":"approved"})")});
+                        {Answer(200, R"({"id":"rvl_1","status":"approved"})")});
   ExpectSent(approve, "POST", "/api/v1/reveals/rvl_1/approve", R"({"note":"case 17"})");
   EXPECT_EQ(approve.out, "reveal rvl_1: approved\n");
   Ran bare = RunFake({"reveal", "approve", "rvl_1"}, {Answer(200, R"({"status":"approved"})")});
   ExpectSent(bare, "POST", "/api/v1/reveals/rvl_1/approve", "{}");
   Ran refuse = RunFake({"reveal", "refuse", "rvl_1", "--note", "no"},
-                   {Answer(200, R"({"id":"rvl_1","status":"refused"})")});
+                       {Answer(200, R"({"id":"rvl_1","status":"refused"})")});
   ExpectSent(refuse, "POST", "/api/v1/reveals/rvl_1/refuse", R"({"note":"no"})");
   Ran withdraw = RunFake({"reveal", "withdraw", "rvl_1"},
-                     {Answer(200, R"({"id":"rvl_1","status":"withdrawn"})")});
+                         {Answer(200, R"({"id":"rvl_1","status":"withdrawn"})")});
   ExpectSent(withdraw, "POST", "/api/v1/reveals/rvl_1/withdraw", "{}");
   EXPECT_EQ(withdraw.out, "reveal rvl_1: withdrawn\n");
 }
 
 TEST(RevealCommandTest, ListShowsPeopleAsTheApiSendsThem) {
-  Ran r = RunFake({"reveal", "list"}, {Answer(200, std::string(R"({"reveals":[)") + kReveal + "]}")});
+  Ran r =
+      RunFake({"reveal", "list"}, {Answer(200, std::string(R"({"reveals":[)") + kReveal + "]}")});
   ExpectSent(r, "GET", "/api/v1/reveals");
   EXPECT_THAT(r.out, HasSubstr("ID     STATUS     PERSON    REQUESTER  CREATED"));
   EXPECT_THAT(r.out, HasSubstr("rvl_1  requested  psn_7f3a  dana       2026-11-21T10:00:00Z  -"));
@@ -413,15 +416,16 @@ TEST(RevealCommandTest, ListShowsPeopleAsTheApiSendsThem) {
 // ---- settings ----
 
 TEST(SettingsCommandTest, ShowsOrSwitchesPseudonymisation) {
-  Ran show = RunFake({"settings"}, {Answer(200, R"({"pseudonymisation":true,"retention_days":90})")});
+  Ran show =
+      RunFake({"settings"}, {Answer(200, R"({"pseudonymisation":true,"retention_days":90})")});
   ExpectSent(show, "GET", "/api/v1/settings");
   EXPECT_EQ(show.out, "pseudonymisation: on\nretention_days: 90\n");
   Ran off = RunFake({"settings", "--pseudonymisation", "off"},
-                {Answer(200, R"({"pseudonymisation":false})")});
+                    {Answer(200, R"({"pseudonymisation":false})")});
   ExpectSent(off, "PATCH", "/api/v1/settings", R"({"pseudonymisation":false})");
   EXPECT_EQ(off.out, "pseudonymisation: off\n");
   Ran on = RunFake({"settings", "--pseudonymisation", "ON", "--format", "json"},
-               {Answer(200, R"({"pseudonymisation":true})")});
+                   {Answer(200, R"({"pseudonymisation":true})")});
   ExpectSent(on, "PATCH", "/api/v1/settings", R"({"pseudonymisation":true})");
   EXPECT_EQ(on.out, "{\"pseudonymisation\":true}\n");
 }
@@ -454,7 +458,8 @@ TEST(AccessCommandsTest, UsageErrorsExitTwoBeforeConnecting) {
       {{"token", "create"}, "token create needs --name NAME"},
       {{"token", "create", "--name", "x", "--expires-in-days", "366"},
        "--expires-in-days: expected an integer between 1 and 365, got '366'"},
-      {{"token", "create", "--name", "x", "--all"}, "--all does not apply to 'custos token create'"},
+      {{"token", "create", "--name", "x", "--all"},
+       "--all does not apply to 'custos token create'"},
       {{"token", "list", "--owner", "dana"}, "--owner does not apply to 'custos token list'"},
       {{"token", "revoke"}, "token revoke needs one token ID"},
       {{"audit", "x"}, "audit takes no arguments, got 'x'"},
@@ -494,8 +499,7 @@ TEST(AccessCommandsTest, HelpSaysWhoMayRunItAndGivesExamples) {
     EXPECT_THAT(help.out, HasSubstr("--token-file FILE")) << command;
   }
   EXPECT_THAT(RunCli({"audit", "--help"}).out, HasSubstr("gets a leading '"));
-  EXPECT_THAT(RunCli({"user", "--help"}).out,
-              HasSubstr("is never taken on the command line"));
+  EXPECT_THAT(RunCli({"user", "--help"}).out, HasSubstr("is never taken on the command line"));
 }
 
 }  // namespace

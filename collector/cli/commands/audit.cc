@@ -20,8 +20,8 @@ constexpr int64_t kDefaultLimit = 100;
 constexpr int64_t kMaxLimit = 1000;  // GET /api/v1/audit: limit 1..1000
 
 constexpr const char* kAuditUsage =
-    "custos audit \xE2\x80\x94 list the audit log: who did what to which object, when and from where;\n"
-    "newest first.\n"
+    "custos audit \xE2\x80\x94 list the audit log: who did what to which object, when and\n"
+    "from where; newest first.\n"
     "\n"
     "Usage:\n"
     "  custos audit [--actor A] [--action X] [--object O] [--since T] [--until T]\n"
@@ -44,11 +44,11 @@ constexpr const char* kAuditUsage =
     "                   to the terminal width; the footer goes to standard error.\n"
     "                   json: the API's entries as one array (with each entry's chain hash).\n"
     "                   csv: RFC 4180 with a header row (seq,time,actor,action,object,summary,\n"
-    "                   source,hash) and CRLF line ends. Values are escaped like the table (a\n"
-    "                   control character becomes \\n, \\x1b, ...; json has the exact text), quoted\n"
-    "                   when they hold a comma, quote, CR or LF, and a value starting with =, +, -,\n"
-    "                   @, TAB or CR gets a leading ' so a spreadsheet shows it as text instead\n"
-    "                   of running it as a formula.\n"
+    "                   source,hash) and CRLF line ends. Values are escaped like the table\n"
+    "                   (a control character becomes \\n, \\x1b, ...; json has the exact\n"
+    "                   text), quoted when they hold a comma, quote, CR or LF, and a value\n"
+    "                   starting with =, +, -, @, TAB or CR gets a leading ' so a spreadsheet\n"
+    "                   shows it as text instead of running it as a formula.\n"
     "\n"
     "People named in entries appear as the API shows them (pseudonymised while pseudonymisation\n"
     "is on). Who may run it: auditors and admins. Checking the log's integrity is\n"

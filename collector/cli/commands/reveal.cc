@@ -19,7 +19,8 @@ using nlohmann::ordered_json;
 using text::EscapeForTerminal;
 
 constexpr const char* kRevealUsage =
-    "custos reveal \xE2\x80\x94 ask to see who a pseudonymised person is, and decide on such requests.\n"
+    "custos reveal \xE2\x80\x94 ask to see who a pseudonymised person is, and decide on\n"
+    "such requests.\n"
     "\n"
     "Usage:\n"
     "  custos reveal request PERSON --justification TEXT\n"
@@ -28,23 +29,28 @@ constexpr const char* kRevealUsage =
     "  custos reveal refuse ID --note TEXT\n"
     "  custos reveal withdraw ID\n"
     "\n"
-    "  PERSON               The pseudonym shown for the person (PERSON column of 'custos alerts').\n"
-    "  --justification TEXT Why you need the identity (an alert, a case); the approver reads it\n"
-    "                       and it is kept in the audit log.\n"
+    "  PERSON               The pseudonym shown for the person (Anon-7F3A21C9AB, Anon-U-...).\n"
+    "  --justification TEXT Why you need the identity (10 to 2000 characters: the alert,\n"
+    "                       the case); the approver decides on it; the audit log keeps it.\n"
     "  --note TEXT          The approver's note; required to refuse.\n"
     "  ID                   A reveal's id (rvl_...), from 'custos reveal list'.\n"
     "  --format F           list: table (default) or json (the API's reveal objects).\n"
     "\n"
-    "While pseudonymisation is on ('custos settings'), people appear as pseudonyms in every table.\n"
-    "Who may run it: analysts and investigators request reveals; approvers approve or refuse\n"
-    "them. Once approved, the requester sees the person's identity until the reveal expires. The\n"
-    "requester may withdraw a pending request. Statuses: requested, approved, refused, expired,\n"
-    "withdrawn. The collector decides who may do what (HTTP 403 otherwise) and records every\n"
-    "step in the audit log.\n"
+    "While pseudonymisation is on ('custos settings'), people appear as pseudonyms in every\n"
+    "table. A reveal shows one person's identity to the one who asked, for 24 hours from\n"
+    "approval.\n"
+    "\n"
+    "Who may run it: analysts and investigators request (one pending request per person) and\n"
+    "withdraw their own requests, pending or live. A second person holding the approver role\n"
+    "approves or refuses: never the requester, never with a service token. list shows approvers\n"
+    "the pending requests and everyone their own; PERSON there is masked like everywhere else.\n"
+    "Statuses: requested, approved, refused, withdrawn, expired. The collector enforces all of\n"
+    "this (HTTP 403 naming the rule) and audits every step (custos audit --action reveal.).\n"
+    "See docs/privacy.md.\n"
     "\n" CUSTOS_CLI_CONNECTION_HELP
     "\n"
     "Examples:\n"
-    "  custos reveal request psn_7f3a2c --justification 'alert 42: 3 GB to USB before leaving'\n"
+    "  custos reveal request Anon-7F3A21C9AB --justification 'alert 42: 3 GB to USB, leaver'\n"
     "  custos reveal list\n"
     "  custos reveal approve rvl_91c2d4 --note 'case 17, HR informed'\n"
     "  custos reveal refuse rvl_91c2d4 --note 'not enough for a reveal; escalate first'\n";
@@ -73,9 +79,8 @@ int Request(Context& c) {
   }
   auto justification = c.args.Get("justification");
   if (!justification || justification->empty()) {
-    return UsageError(c.err,
-                      "reveal request needs --justification TEXT (why you need the identity)",
-                      kCommand);
+    return UsageError(
+        c.err, "reveal request needs --justification TEXT (why you need the identity)", kCommand);
   }
   ordered_json request = {{"person", pos[2]}, {"justification", *justification}};
   int rc = 0;

@@ -17,8 +17,8 @@ using nlohmann::ordered_json;
 using text::EscapeForTerminal;
 
 constexpr const char* kTokenUsage =
-    "custos token \xE2\x80\x94 personal API tokens: a token that acts as you, with your roles, for\n"
-    "scripts and for custos itself.\n"
+    "custos token \xE2\x80\x94 personal API tokens: a token that acts as you, with your\n"
+    "roles, for scripts and for custos itself.\n"
     "\n"
     "Usage:\n"
     "  custos token create --name NAME [--expires-in-days N] [--owner USERNAME]\n"
@@ -32,14 +32,14 @@ constexpr const char* kTokenUsage =
     "  --format F           list: table (default) or json (the API's token objects).\n"
     "\n"
     "create prints only the token on standard output, so it can go straight to a file; it is\n"
-    "shown this once (the collector keeps a hash). The token acts with its owner's roles and stops\n"
-    "working when it expires, is revoked, or its owner is disabled. Revoke your own tokens; admins\n"
-    "revoke anyone's. Who may run it: any signed-in account, for its own tokens.\n"
+    "shown this once (the collector keeps a hash). The token acts with its owner's roles and\n"
+    "stops working when it expires, is revoked, or its owner is disabled. Revoke your own\n"
+    "tokens; admins revoke anyone's. Who may run it: any signed-in account, for its own tokens.\n"
     "\n" CUSTOS_CLI_CONNECTION_HELP
     "\n"
     "Examples:\n"
-    "  (umask 077; custos token create --name laptop --expires-in-days 90 > ~/.config/custos/token)\n"
-    "  custos --token-file ~/.config/custos/token whoami\n"
+    "  (umask 077; custos token create --name laptop --expires-in-days 90 > ~/custos.token)\n"
+    "  custos --token-file ~/custos.token whoami\n"
     "  custos token list --all\n"
     "  custos token revoke ptk_3f2a9c1b7d4e\n";
 
@@ -85,8 +85,7 @@ int Create(Context& c) {
 int Revoke(Context& c) {
   const auto& pos = c.args.positional();
   if (pos.size() != 3 || pos[2].empty()) {
-    return UsageError(c.err, "token revoke needs one token ID (see 'custos token list')",
-                      kCommand);
+    return UsageError(c.err, "token revoke needs one token ID (see 'custos token list')", kCommand);
   }
   auto reply = c.api.Send("DELETE", "/api/v1/tokens/" + PercentEncode(pos[2]));
   if (!reply) return c.api.exit_code();

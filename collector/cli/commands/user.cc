@@ -28,10 +28,14 @@ constexpr const char* kUserUsage =
     "  custos user list [--format table|json]\n"
     "  custos user add USERNAME --roles R1,R2 [--name 'DISPLAY NAME'] [--email ADDRESS]\n"
     "                  [--password-file FILE|- | --ldap]\n"
-    "  custos user disable USERNAME     sign-in refused; the account's personal tokens stop working\n"
+    "  custos user disable USERNAME\n"
     "  custos user enable USERNAME\n"
-    "  custos user roles USERNAME R1,R2 replaces the account's roles\n"
+    "  custos user roles USERNAME R1,R2\n"
     "  custos user password USERNAME [--password-file FILE|-]\n"
+    "\n"
+    "  disable ends the account's sessions and refuses its sign-ins and personal tokens until\n"
+    "  enable. roles replaces all of its roles, from its next request on. password sets a local\n"
+    "  password (an LDAP account gains one) and ends its sessions.\n"
     "\n"
     "  --roles R1,R2       Comma-separated roles: admin, analyst, investigator, viewer, auditor,\n"
     "                      approver (the collector checks them).\n"
@@ -80,8 +84,7 @@ std::optional<std::string> PasswordFromFile(Context& c, const std::string& path,
   std::string line = data->substr(0, data->find('\n'));
   if (!line.empty() && line.back() == '\r') line.pop_back();
   if (line.empty()) {
-    *rc = UsageError(c.err,
-                     "--password-file " + path + ": the first line (the password) is empty",
+    *rc = UsageError(c.err, "--password-file " + path + ": the first line (the password) is empty",
                      kCommand);
     return std::nullopt;
   }
@@ -90,8 +93,8 @@ std::optional<std::string> PasswordFromFile(Context& c, const std::string& path,
 
 // Asked twice on the terminal, echo off.
 std::optional<std::string> PasswordFromTerminal(Context& c, const std::string& username, int* rc) {
-  auto first = ReadHiddenLine(STDIN_FILENO, c.err,
-                              "New password for " + EscapeForTerminal(username) + ": ");
+  auto first =
+      ReadHiddenLine(STDIN_FILENO, c.err, "New password for " + EscapeForTerminal(username) + ": ");
   if (!first.ok()) {
     *rc = Failure(c.err, first.status().message());
     return std::nullopt;
@@ -239,12 +242,7 @@ const Command& UserCommand() {
       .overview = {{"custos user list|add|disable|enable|roles|password ...",
                     "Manage sign-in accounts and their roles (admin)."}},
       .usage = kUserUsage,
-      .options = {{"format"},
-                  {"roles"},
-                  {"name"},
-                  {"email"},
-                  {"password-file"},
-                  {"ldap", false}},
+      .options = {{"format"}, {"roles"}, {"name"}, {"email"}, {"password-file"}, {"ldap", false}},
       .sub_options = &SubOptions,
       .run = &User,
   };
