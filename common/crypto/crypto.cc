@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -20,6 +21,8 @@
 #include <climits>
 #include <cstring>
 #include <ctime>
+#include <memory>
+#include <utility>
 #include <utility>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -683,6 +686,82 @@ std::string Sha256(std::string_view data) {
                       &len, EVP_sha256(), nullptr);
   CUSTOS_CHECK(ok == 1 && len == digest.size()) << "SHA-256 failed: " << DrainOpenSslErrors();
   return digest;
+}
+
+std::string HmacSha256(std::string_view key, std::string_view data) {
+  std::string mac(32, '\0');
+  unsigned int len = 0;
+  // HMAC() with an empty key would be given a null pointer by an empty string_view; any
+  // non-null pointer with length 0 is the RFC's empty key.
+  static const unsigned char kEmpty = 0;
+  const void* k = key.empty() ? &kEmpty : static_cast<const void*>(key.data());
+  unsigned char* r = HMAC(EVP_sha256(), k, static_cast<int>(key.size()),
+                          reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+                          reinterpret_cast<unsigned char*>(mac.data()), &len);
+  CUSTOS_CHECK(r != nullptr && len == mac.size())
+      << "HMAC-SHA-256 failed: " << DrainOpenSslErrors();
+  return mac;
+}
+
+HmacSha256Key::HmacSha256Key(std::string_view key) {
+  unsigned char block[64] = {};
+  if (key.size() > sizeof block) {
+    std::string digest = Sha256(key);
+    std::memcpy(block, digest.data(), digest.size());
+  } else if (!key.empty()) {
+    std::memcpy(block, key.data(), key.size());
+  }
+  unsigned char pad[64];
+  inner_ = EVP_MD_CTX_new();
+  outer_ = EVP_MD_CTX_new();
+  CUSTOS_CHECK(inner_ != nullptr && outer_ != nullptr) << "HMAC-SHA-256: out of memory";
+  for (size_t i = 0; i < sizeof pad; ++i) pad[i] = block[i] ^ 0x36;
+  bool ok = EVP_DigestInit_ex(inner_, EVP_sha256(), nullptr) == 1 &&
+            EVP_DigestUpdate(inner_, pad, sizeof pad) == 1;
+  for (size_t i = 0; i < sizeof pad; ++i) pad[i] = block[i] ^ 0x5c;
+  ok = ok && EVP_DigestInit_ex(outer_, EVP_sha256(), nullptr) == 1 &&
+       EVP_DigestUpdate(outer_, pad, sizeof pad) == 1;
+  OPENSSL_cleanse(block, sizeof block);
+  OPENSSL_cleanse(pad, sizeof pad);
+  CUSTOS_CHECK(ok) << "HMAC-SHA-256 key setup failed: " << DrainOpenSslErrors();
+}
+
+HmacSha256Key::HmacSha256Key(HmacSha256Key&& other) noexcept
+    : inner_(std::exchange(other.inner_, nullptr)), outer_(std::exchange(other.outer_, nullptr)) {}
+
+HmacSha256Key& HmacSha256Key::operator=(HmacSha256Key&& other) noexcept {
+  if (this != &other) {
+    EVP_MD_CTX_free(inner_);
+    EVP_MD_CTX_free(outer_);
+    inner_ = std::exchange(other.inner_, nullptr);
+    outer_ = std::exchange(other.outer_, nullptr);
+  }
+  return *this;
+}
+
+HmacSha256Key::~HmacSha256Key() {
+  EVP_MD_CTX_free(inner_);
+  EVP_MD_CTX_free(outer_);
+}
+
+std::string HmacSha256Key::Mac(std::string_view data) const {
+  CUSTOS_CHECK(inner_ != nullptr) << "HmacSha256Key used after move";
+  // One scratch context per thread: the shared states are only read (copied from).
+  struct Free {
+    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+  };
+  thread_local std::unique_ptr<EVP_MD_CTX, Free> work(EVP_MD_CTX_new());
+  EVP_MD_CTX* c = work.get();
+  unsigned char inner[32];
+  std::string mac(32, '\0');
+  unsigned int len = 0, len2 = 0;
+  bool ok = c != nullptr && EVP_MD_CTX_copy_ex(c, inner_) == 1 &&
+            EVP_DigestUpdate(c, data.data(), data.size()) == 1 &&
+            EVP_DigestFinal_ex(c, inner, &len) == 1 && EVP_MD_CTX_copy_ex(c, outer_) == 1 &&
+            EVP_DigestUpdate(c, inner, sizeof inner) == 1 &&
+            EVP_DigestFinal_ex(c, reinterpret_cast<unsigned char*>(mac.data()), &len2) == 1;
+  CUSTOS_CHECK(ok && len == 32 && len2 == 32) << "HMAC-SHA-256 failed: " << DrainOpenSslErrors();
+  return mac;
 }
 
 std::string HexEncode(std::string_view bytes) {

@@ -27,6 +27,26 @@ namespace custos::crypto {
 // ---- Hashes ----------------------------------------------------------------------------
 // SHA-256 of data, 32 raw bytes.
 std::string Sha256(std::string_view data);
+// HMAC-SHA-256 (RFC 2104) of data under key, 32 raw bytes. Any key length (keys longer than
+// the 64-byte block are hashed first, as the RFC says).
+std::string HmacSha256(std::string_view key, std::string_view data);
+// HMAC-SHA-256 under one fixed key for many short messages: the key's padded blocks are hashed
+// once, so each Mac() costs two compressions for a message under 55 bytes. Mac() equals
+// HmacSha256(key, data); it is const and thread-safe. Movable, not copyable.
+class HmacSha256Key {
+ public:
+  explicit HmacSha256Key(std::string_view key);
+  HmacSha256Key(HmacSha256Key&& other) noexcept;
+  HmacSha256Key& operator=(HmacSha256Key&& other) noexcept;
+  HmacSha256Key(const HmacSha256Key&) = delete;
+  HmacSha256Key& operator=(const HmacSha256Key&) = delete;
+  ~HmacSha256Key();
+  std::string Mac(std::string_view data) const;
+
+ private:
+  EVP_MD_CTX* inner_ = nullptr;  // SHA-256 state after (key ^ ipad)
+  EVP_MD_CTX* outer_ = nullptr;  // SHA-256 state after (key ^ opad)
+};
 // Lower-case hex of raw bytes.
 std::string HexEncode(std::string_view bytes);
 // CRC32C (Castagnoli), as used by the spool; `crc` is the running value (0 to start).

@@ -109,6 +109,32 @@ TEST(HashTest, Sha256MatchesFipsVectors) {
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
+// RFC 4231 test cases 1, 2 and 6 (a key longer than the block size is hashed first).
+TEST(HashTest, HmacSha256MatchesRfc4231Vectors) {
+  EXPECT_EQ(HexEncode(HmacSha256(std::string(20, '\x0b'), "Hi There")),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  EXPECT_EQ(HexEncode(HmacSha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(HexEncode(HmacSha256(std::string(131, '\xaa'),
+                                 "Test Using Larger Than Block-Size Key - Hash Key First")),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  EXPECT_NE(HmacSha256("", "x"), HmacSha256("k", "x"));
+}
+
+TEST(HashTest, HmacSha256KeyEqualsOneShotHmacForAnyKeyAndMessage) {
+  for (size_t key_len : {0, 1, 32, 64, 65, 131}) {
+    const std::string key(key_len, '\x5a');
+    HmacSha256Key keyed(key);
+    for (size_t n : {0, 1, 55, 56, 64, 1000}) {
+      const std::string data(n, 'd');
+      EXPECT_EQ(keyed.Mac(data), HmacSha256(key, data)) << key_len << " " << n;
+    }
+  }
+  HmacSha256Key moved(HmacSha256Key(std::string(20, '\x0b')));
+  EXPECT_EQ(HexEncode(moved.Mac("Hi There")),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+}
+
 TEST(Ed25519Test, SignatureVerifiesOnlyForItsMessageAndKey) {
   ASSERT_OK_AND_ASSIGN(KeyPair key, GenerateEd25519Key());
   ASSERT_OK_AND_ASSIGN(KeyPair other, GenerateEd25519Key());

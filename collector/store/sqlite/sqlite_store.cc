@@ -206,6 +206,35 @@ CREATE TABLE personal_tokens(
   revoked_at_ns INTEGER);
 CREATE INDEX personal_tokens_by_owner ON personal_tokens(owner);
 )sql",
+    // 7: pseudonymisation (collector/store/privacy_store.h, docs/privacy.md): identity reveal
+    // requests and their decisions, and the organisation's settings. Opened by
+    // SqlitePrivacyStore, which finds its tables by name, not by this entry's number.
+    R"sql(
+CREATE TABLE reveal_requests(
+  id TEXT PRIMARY KEY,
+  person TEXT NOT NULL,
+  requester TEXT NOT NULL,
+  requester_name TEXT NOT NULL,
+  justification TEXT NOT NULL,
+  status TEXT NOT NULL
+    CHECK(status IN ('requested', 'approved', 'refused', 'expired', 'withdrawn')),
+  decided_by TEXT NOT NULL DEFAULT '',
+  decided_by_name TEXT NOT NULL DEFAULT '',
+  decided_at_ns INTEGER NOT NULL DEFAULT 0,
+  decision_note TEXT NOT NULL DEFAULT '',
+  created_at_ns INTEGER NOT NULL,
+  expires_at_ns INTEGER NOT NULL DEFAULT 0);
+CREATE UNIQUE INDEX reveal_requests_one_pending ON reveal_requests(requester, person)
+  WHERE status = 'requested';
+CREATE INDEX reveal_requests_live ON reveal_requests(requester, expires_at_ns)
+  WHERE status = 'approved';
+CREATE INDEX reveal_requests_by_status ON reveal_requests(status, created_at_ns);
+CREATE TABLE settings(
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  updated_at_ns INTEGER NOT NULL,
+  updated_by TEXT NOT NULL);
+)sql",
 };
 
 // The stream cursor: read by sessions at HELLO and by the writer inside each commit.

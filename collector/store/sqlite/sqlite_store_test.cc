@@ -189,7 +189,8 @@ TEST(SqliteStoreTest, MigratesAVersion2StoreToRunsWithoutLosingAnEvent) {
         "DROP INDEX agents_by_hostname; ALTER TABLE agents DROP COLUMN prev_cert_serial;"
         "ALTER TABLE agents DROP COLUMN host_confirmed;"
         "DROP TABLE audit_log; DROP TABLE audit_checkpoints;"
-        "DROP TABLE personal_tokens; DROP TABLE account_sessions; DROP TABLE accounts;";
+        "DROP TABLE personal_tokens; DROP TABLE account_sessions; DROP TABLE accounts;"
+        "DROP TABLE reveal_requests; DROP TABLE settings;";
     auto row = [&](int64_t agent, int epoch, int seq) {
       sql += "INSERT INTO events(agent, epoch, seq, time_ns, type, payload) VALUES(" +
              std::to_string(agent) + "," + std::to_string(epoch) + "," + std::to_string(seq) + "," +
