@@ -256,6 +256,7 @@ TEST(TokenCommandTest, CreatePrintsOnlyTheSecretOnStdout) {
   Ran plain =
       RunFake({"token", "create", "--name", "ci"}, {Answer(201, R"({"id":"ptk_2","token":"t"})")});
   ExpectSent(plain, "POST", "/api/v1/tokens", R"({"name":"ci"})");
+  EXPECT_THAT(plain.err, HasSubstr("token ptk_2 created, never expires"));
 }
 
 TEST(TokenCommandTest, ListAndRevoke) {

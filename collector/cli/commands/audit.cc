@@ -30,8 +30,8 @@ constexpr const char* kAuditUsage =
     "Filters (all optional; together they narrow the result):\n"
     "  --actor A        Exactly this actor, e.g. user:dana, token:ci, local-admin:root.\n"
     "  --action X       Exactly this action (alert.status), or every action under a prefix\n"
-    "                   ending in '.' (alert., policy., token.). Actions: docs/audit.md.\n"
-    "  --object O       Exactly this object, e.g. alert:42, policy:pol_3f2a9c1b7d4e.\n"
+    "                   ending in '.' (alert., account., reveal.). Actions: docs/audit.md.\n"
+    "  --object O       Exactly this object, e.g. alert:42, account:usr_5c1f0a9e.\n"
     "  --since T        Entries at or after T.\n"
     "  --until T        Entries before T.\n"
     "                   T is an RFC 3339 time (2026-11-21T10:00:00Z, 2026-11-21T11:00:00+01:00),\n"
@@ -56,7 +56,7 @@ constexpr const char* kAuditUsage =
     "\n" CUSTOS_CLI_CONNECTION_HELP
     "\n"
     "Examples:\n"
-    "  custos audit --since -7d --action policy.\n"
+    "  custos audit --since -7d --action account.\n"
     "  custos audit --actor user:dana --format csv > dana-audit.csv\n"
     "  custos audit --object alert:42 --format json | jq -r '.[].summary'\n";
 

@@ -31,8 +31,7 @@ constexpr const char* kSettingsUsage =
     "  --format F       text (default): one 'key: value' line per setting, switches as on/off.\n"
     "                   json: the API's settings object.\n"
     "\n"
-    "Who may run it: changing needs an admin; reading, the roles docs/api.md lists for\n"
-    "GET /api/v1/settings.\n"
+    "Who may run it: reading, any role; changing, admins.\n"
     "\n" CUSTOS_CLI_CONNECTION_HELP
     "\n"
     "Examples:\n"

@@ -26,15 +26,18 @@ constexpr const char* kTokenUsage =
     "  custos token revoke ID\n"
     "\n"
     "  --name NAME          What the token is for ('laptop', 'nightly report').\n"
-    "  --expires-in-days N  1..365 (default: the collector's).\n"
+    "  --expires-in-days N  1..365 (default: the token does not expire).\n"
     "  --owner USERNAME     Create it for another account (admins only).\n"
     "  --all                List every account's tokens (admins only); default: your own.\n"
     "  --format F           list: table (default) or json (the API's token objects).\n"
     "\n"
     "create prints only the token on standard output, so it can go straight to a file; it is\n"
     "shown this once (the collector keeps a hash). The token acts with its owner's roles and\n"
-    "stops working when it expires, is revoked, or its owner is disabled. Revoke your own\n"
-    "tokens; admins revoke anyone's. Who may run it: any signed-in account, for its own tokens.\n"
+    "stops working when it expires, is revoked, or its owner is disabled.\n"
+    "\n"
+    "Who may run it: any account, for its own tokens; admins for anyone's (--owner, --all). A\n"
+    "service token (such as init's admin.token) owns no tokens: it needs --owner and the admin\n"
+    "role.\n"
     "\n" CUSTOS_CLI_CONNECTION_HELP
     "\n"
     "Examples:\n"
@@ -75,9 +78,9 @@ int Create(Context& c) {
   c.out << EscapeForTerminal(secret) << '\n';
   if (int finished = Finish(c); finished != 0) return finished;
   c.err << "custos: token " << EscapeForTerminal(StringOr(*body, "id", "?")) << " created"
-        << (body->contains("expires_at") && (*body)["expires_at"].is_string()
-                ? ", expires " + EscapeForTerminal((*body)["expires_at"].get<std::string>())
-                : std::string())
+        << (StringOr(*body, "expires_at", "").empty()
+                ? std::string(", never expires")
+                : ", expires " + EscapeForTerminal(StringOr(*body, "expires_at", "")))
         << "; it is shown only this once: store it now\n";
   return 0;
 }
