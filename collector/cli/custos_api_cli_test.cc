@@ -399,12 +399,73 @@ TEST_F(CustosApiCliTest, ConnectionProblemsSayWhatToCheck) {
   EXPECT_THAT(wrong_ca.err, HasSubstr("--ca " + DataDir() + "/pki/server.crt"));
 }
 
+// An admin adds an account, makes a personal token for it, the token acts as the account, and
+// the audit log has both changes, as CSV.
+// DISABLED_ until the session/account/token routes (collector/api/routes/session.cc) are
+// registered in collector/api/api.cc: today the collector answers them 404.
+TEST_F(CustosApiCliTest, DISABLED_UserAddTokenCreateWhoamiAndAuditCsv) {
+  const std::string password = "correct horse battery 42";
+  const std::string password_file = WriteCsv("dana.password", password + "\n");
+  auto add = Custos({"user", "add", "dana", "--roles", "analyst,viewer", "--name", "Dana S",
+                     "--email", "dana@example.com", "--password-file", password_file});
+  ASSERT_EQ(add.exit_code, 0) << add.err;
+  EXPECT_THAT(add.out, StartsWith("created account dana (usr_"));
+  EXPECT_THAT(add.out, HasSubstr("): roles analyst,viewer, enabled\n"));
+
+  auto list = Custos({"user", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_THAT(list.out, HasSubstr("dana"));
+  EXPECT_THAT(list.out, HasSubstr("analyst,viewer"));
+
+  // init's admin token is a service token: it owns no personal tokens, so --owner.
+  auto create =
+      Custos({"token", "create", "--name", "laptop", "--owner", "dana", "--expires-in-days", "30"});
+  ASSERT_EQ(create.exit_code, 0) << create.err;
+  ASSERT_TRUE(std::regex_match(create.out, std::regex("cus_pat_[A-Za-z0-9_-]{43}\n")))
+      << create.out;
+  EXPECT_THAT(create.err, HasSubstr("it is shown only this once"));
+  const std::string secret = create.out.substr(0, create.out.size() - 1);
+
+  auto whoami = Custos({"whoami"}, {{"CUSTOS_TOKEN", secret}});
+  ASSERT_EQ(whoami.exit_code, 0) << whoami.err;
+  EXPECT_THAT(whoami.out, HasSubstr("name:  dana\n"));
+  EXPECT_THAT(whoami.out, HasSubstr("kind:  personal_token\n"));
+  EXPECT_THAT(whoami.out, HasSubstr("roles: analyst,viewer\n"));
+  auto own = Custos({"token", "list"}, {{"CUSTOS_TOKEN", secret}});
+  ASSERT_EQ(own.exit_code, 0) << own.err;
+  EXPECT_THAT(own.out, HasSubstr("laptop"));
+  // An analyst may not read the audit log.
+  auto refused = Custos({"audit"}, {{"CUSTOS_TOKEN", secret}});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("(HTTP 403)"));
+
+  auto csv = Custos({"audit", "--format", "csv", "--since", "-1h"});
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  EXPECT_THAT(csv.out, StartsWith("seq,time,actor,action,object,summary,source,hash\r\n"));
+  // The summary holds commas, so it is quoted.
+  EXPECT_TRUE(std::regex_search(
+      csv.out, std::regex(",account\\.create,account:usr_[0-9a-f]+,\"username dana, roles "
+                          "analyst,viewer, local\",")))
+      << csv.out;
+  EXPECT_THAT(csv.out, HasSubstr(",personal-token.create,token:ptk_"));
+  auto accounts_only = Custos({"audit", "--format", "csv", "--action", "account."});
+  ASSERT_EQ(accounts_only.exit_code, 0) << accounts_only.err;
+  EXPECT_THAT(accounts_only.out, HasSubstr("account.create"));
+  EXPECT_THAT(accounts_only.out, Not(HasSubstr("personal-token.create")));
+
+  for (const auto* r : {&add, &list, &create, &whoami, &own, &csv}) {
+    EXPECT_THAT(r->out + r->err, Not(HasSubstr(password)));
+  }
+}
+
 TEST_F(CustosApiCliTest, HelpNamesEveryCommand) {
   auto help = testing::Run({testing::BinaryPath("custos"), "--help"}, 30s);
   ASSERT_EQ(help.exit_code, 0);
   for (const char* command :
        {"custos events", "custos alerts", "custos alert show", "custos import", "custos policies",
-        "custos policy create", "custos templates", "custos trigger", "custos external-alert"}) {
+        "custos policy create", "custos templates", "custos trigger", "custos external-alert",
+        "custos whoami", "custos user", "custos token", "custos audit", "custos reveal",
+        "custos settings"}) {
     EXPECT_THAT(help.out, HasSubstr(command));
   }
   auto alert_help = testing::Run({testing::BinaryPath("custos"), "alert", "--help"}, 30s);
