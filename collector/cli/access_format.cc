@@ -108,7 +108,7 @@ void WriteAuditTable(const json& entries, size_t line_width, std::ostream& out) 
                     Cell(e, "object"), Cell(e, "source"), Cell(e, "summary")});
   }
   WriteTable({"SEQ", "TIME", "ACTOR", "ACTION", "OBJECT", "SOURCE", "SUMMARY"},
-             {0, 0, 28, 24, 28, 20, 0}, rows, line_width, out);
+             {0, 0, 28, 28, 28, 20, 0}, rows, line_width, out);
 }
 
 std::string CsvField(std::string_view value) {
