@@ -406,6 +406,17 @@ TEST(RevealCommandTest, RequestAndDecisions) {
   EXPECT_EQ(withdraw.out, "reveal rvl_1: withdrawn\n");
 }
 
+TEST(RevealCommandTest, WhatTheApiSendsIsEscaped) {
+  Ran r =
+      RunFake({"reveal", "withdraw", "rvl_1"},
+              {Answer(200, R"({"id":"rvl_1\u001b[31m","person":"Anon-1\u202e","status":"x\ny"})")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "reveal rvl_1\\x1b[31m for Anon-1\\u202e: x\\ny\n");
+  Ran token = RunFake({"token", "create", "--name", "x"},
+                      {Answer(201, R"({"id":"ptk_1","token":"cus_pat_\u001b]0;x\u0007"})")});
+  EXPECT_EQ(token.out, "cus_pat_\\x1b]0;x\\x07\n");
+}
+
 TEST(RevealCommandTest, ListShowsPeopleAsTheApiSendsThem) {
   Ran r =
       RunFake({"reveal", "list"}, {Answer(200, std::string(R"({"reveals":[)") + kReveal + "]}")});

@@ -41,7 +41,8 @@ constexpr const char* kUserUsage =
     "                      approver (the collector checks them).\n"
     "  --name TEXT         Display name (default: the username).\n"
     "  --email ADDRESS     Contact address.\n"
-    "  --password-file F   The password is the first line of F; '-' reads it from standard input.\n"
+    "  --password-file F   The password is the first line of F; '-' reads it from standard input\n"
+    "                      (asked with echo off when that is a terminal).\n"
     "                      Without it, on a terminal, custos asks twice with echo off. A password\n"
     "                      is never taken on the command line (it would show in ps and in shell\n"
     "                      history).\n"
@@ -119,7 +120,11 @@ std::optional<std::string> PasswordFromTerminal(Context& c, const std::string& u
 // error when neither is possible.
 std::optional<std::string> NewPassword(Context& c, const std::string& sub,
                                        const std::string& username, int* rc) {
-  if (auto path = c.args.Get("password-file")) return PasswordFromFile(c, *path, rc);
+  if (auto path = c.args.Get("password-file")) {
+    // "-" on a terminal would echo what is typed: ask with echo off instead.
+    if (*path == "-" && c.env.stdin_is_terminal) return PasswordFromTerminal(c, username, rc);
+    return PasswordFromFile(c, *path, rc);
+  }
   if (c.env.stdin_is_terminal) return PasswordFromTerminal(c, username, rc);
   *rc = UsageError(c.err,
                    "user " + sub + " needs --password-file FILE (or - for standard input)" +
