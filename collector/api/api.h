@@ -2,11 +2,14 @@
 // examples in docs/api.md).
 //
 // ApiService builds the routes over the stores and the scorer and checks every request:
-//  - Authentication: "Authorization: Bearer <token>"; tokens are created by
-//    `custos-collector api-token create` (and `init`'s admin.token) and stored as SHA-256 only.
-//    Missing or unknown token: 401; revoked: 401. Checked by Admit, before the body is read, and
-//    before anything else is answered: an unauthenticated request to an unknown path gets 401.
-//    Only GET /api/v1/health is served without a token.
+//  - Authentication, one of: "Authorization: Bearer <token>" — a personal token ("cus_pat_...",
+//    acting as its owner's account) or a service token (`custos-collector api-token create`,
+//    `init`'s admin.token), both stored as SHA-256 only; or the console's session cookie
+//    (`custos_session`, from POST /api/v1/session), with the session's CSRF token in
+//    X-CSRF-Token on every request but GET and HEAD (403 csrf_failed otherwise). Missing,
+//    unknown, expired or revoked credentials: 401, counted. Checked by Admit, before the body is
+//    read, and before anything else is answered: an unauthenticated request to an unknown path
+//    gets 401. Only GET /api/v1/health and POST /api/v1/session are served without one.
 //  - Body limits: 64 KiB (kDefaultMaxBodyBytes) except the CSV imports (HR, directory): 32 MiB.
 //    Every JSON body is read by collector/api/json_body.h, which caps every string field.
 //  - Authorization: each route is registered with the roles it admits (collector/access/roles.h;
@@ -26,12 +29,15 @@
 
 #include <memory>
 
+#include "collector/access/accounts.h"
 #include "collector/access/audit.h"
+#include "collector/access/reveals.h"
 #include "collector/api/http.h"
 #include "collector/api/router.h"
 #include "collector/scoring/scorer.h"
 #include "collector/store/risk_store.h"
 #include "collector/store/store.h"
+#include "common/metrics/metrics.h"
 #include "common/time/clock.h"
 
 namespace custos::collector::api {
@@ -43,6 +49,17 @@ struct ApiDependencies {
   scoring::Scorer* scorer = nullptr;  // null: scoring disabled (changes stored, applied later)
   Clock* clock = nullptr;
   access::AuditLog* audit = nullptr;  // required: every change and sensitive read is recorded
+  // Accounts, sessions and personal tokens (collector/access/accounts.h); required.
+  store::AccessStore* access_store = nullptr;
+  access::AccountsOptions accounts_options = {};  // LDAP sign-in via accounts_options.external
+  // Reveals and the privacy switch (collector/access/reveals.h); required.
+  store::PrivacyStore* privacy_store = nullptr;
+  access::RevealsOptions reveals_options = {};
+  // The pseudonym key (DATA_DIR/pseudonym.key, access::LoadOrCreatePseudonymKey); required.
+  std::string pseudonym_key = {};
+  // Where sign-in and refusal counters go (custos_api_sign_ins_total{result},
+  // custos_api_auth_refusals_total{reason}); optional.
+  metrics::Registry* metrics = nullptr;
 };
 
 class ApiService {
@@ -56,6 +73,15 @@ class ApiService {
   Admitter AsAdmitter() const;
   // Every route with its roles (the authorisation matrix test walks them).
   std::vector<RouteInfo> Routes() const;
+  // The accounts the API signs in against (sign-in counters, tests).
+  access::Accounts* accounts() const;
+
+  // Refusals of credentials since start (monotonic).
+  struct AuthCounters {
+    uint64_t unauthenticated = 0;  // missing, unknown, expired or revoked credential
+    uint64_t csrf_refused = 0;     // a session request without its CSRF token
+  };
+  AuthCounters auth_counters() const;
 
  private:
   struct Impl;

@@ -13,7 +13,7 @@
 
 #include "collector/access/roles.h"
 #include "collector/api/api.h"
-#include "collector/access/testing/audit_log.h"
+#include "collector/api/testing/test_api.h"
 #include "collector/store/sqlite/sqlite_risk_store.h"
 #include "collector/store/sqlite/sqlite_store.h"
 #include "common/crypto/crypto.h"
@@ -82,18 +82,22 @@ class ApiAuthorizationTest : public ::testing::Test {
     auto risk = store::OpenSqliteRiskStore(dir_.Sub("custos.db"));
     ASSERT_TRUE(risk.ok()) << risk.status().ToString();
     risk_ = std::move(*risk);
+    t_ = api_testing::MakeTestApi(dir_.Sub("custos.db"), events_.get(), risk_.get(), &clock_);
+    api_ = t_.api.get();
+    // One account per role, each calling with a personal token (as the console and CLI do).
     for (Role role : access::kAllRoles) {
       const std::string name(access::RoleName(role));
-      ASSERT_TRUE(risk_
-                      ->CreateApiToken({"atk_" + name, name, name + "-token", 1, {}},
-                                       crypto::Sha256("secret-" + name))
-                      .ok());
+      auto account = api_->accounts()->CreateAccount(
+          {.username = "u-" + name, .roles = {role}, .password = "a long password"});
+      ASSERT_TRUE(account.ok()) << account.status().ToString();
+      const access::Principal self{.via = access::Principal::Via::kSession,
+                                   .id = account->id,
+                                   .name = account->username,
+                                   .roles = account->roles};
+      auto token = api_->accounts()->CreatePersonalToken(self, account->id, "matrix", {});
+      ASSERT_TRUE(token.ok()) << token.status().ToString();
+      secrets_[name] = token->secret;
     }
-    audit_ = access::testing::OpenTestAuditLog(dir_.Sub("custos.db"), &clock_);
-    api_ = std::make_unique<ApiService>(ApiDependencies{.events = events_.get(),
-                                                        .risk = risk_.get(),
-                                                        .clock = &clock_,
-                                                        .audit = audit_.log.get()});
   }
 
   // The pattern with every {param} replaced by a value that parses ("1").
@@ -124,8 +128,9 @@ class ApiAuthorizationTest : public ::testing::Test {
   FakeClock clock_;
   std::unique_ptr<store::Store> events_;
   std::unique_ptr<store::RiskStore> risk_;
-  access::testing::TestAuditLog audit_;
-  std::unique_ptr<ApiService> api_;
+  api_testing::TestApi t_;
+  ApiService* api_ = nullptr;
+  std::map<std::string, std::string> secrets_;  // role name -> personal token
 };
 
 TEST_F(ApiAuthorizationTest, EveryRouteHasARowAndEveryRowARoute) {
@@ -158,7 +163,7 @@ TEST_F(ApiAuthorizationTest, EachRoleIsRefusedExactlyWhereTheMatrixSays) {
     EXPECT_EQ(Call(route, "not-a-token").status, 401) << key << " with a bad token";
     for (Role role : access::kAllRoles) {
       const std::string name(access::RoleName(role));
-      const HttpResponse response = Call(route, "secret-" + name);
+      const HttpResponse response = Call(route, secrets_[name]);
       const bool allowed = matrix.at(key).roles.Has(role);
       if (allowed) {
         EXPECT_NE(response.status, 403) << key << " as " << name << ": " << response.body;

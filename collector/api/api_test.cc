@@ -3,7 +3,7 @@
 // storage failures that reach the client only as a generic message with a request id; and one
 // run through the real HTTPS server on loopback.
 #include "collector/api/api.h"
-#include "collector/access/testing/audit_log.h"
+#include "collector/api/testing/test_api.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -107,9 +107,8 @@ class ApiTest : public ::testing::Test {
                     ->CreateApiToken({"tok_admin", "admin", "alice", clock_.NowUnixNs(), {}},
                                      crypto::Sha256("admin-secret"))
                     .ok());
-    audit_ = access::testing::OpenTestAuditLog(dir_.Sub("custos.db"), &clock_);
-    api_ = std::make_unique<ApiService>(ApiDependencies{
-        .events = events_.get(), .risk = risk_.get(), .clock = &clock_, .audit = audit_.log.get()});
+    t_ = api_testing::MakeTestApi(dir_.Sub("custos.db"), events_.get(), risk_.get(), &clock_);
+    api_ = t_.api.get();
   }
 
   static HttpRequest Req(std::string method, std::string target, std::string token = "",
@@ -132,8 +131,8 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<store::Store> events_;
   std::unique_ptr<store::RiskStore> real_risk_;
   std::unique_ptr<LockableRiskStore> risk_;
-  access::testing::TestAuditLog audit_;
-  std::unique_ptr<ApiService> api_;
+  api_testing::TestApi t_;
+  ApiService* api_ = nullptr;
 };
 
 TEST_F(ApiTest, UnauthenticatedRequestsGet401BeforeAnythingAboutTheRoute) {
@@ -187,7 +186,7 @@ TEST_F(ApiTest, ChangesAndSensitiveReadsAreAuditedWithActorAndSource) {
                 .status,
             403);
 
-  auto entries = audit_.log->Query({});
+  auto entries = t_.audit.log->Query({});
   ASSERT_TRUE(entries.ok()) << entries.status().ToString();
   ASSERT_EQ(entries->size(), 2u);
   const access::AuditEntry& status = (*entries)[1];
@@ -315,6 +314,136 @@ TEST_F(ApiTest, ServerAsksTheApiBeforeReadingABody) {
   ASSERT_TRUE(health.ok()) << health.status().ToString();
   EXPECT_EQ(health->status, 200);
   (*server)->Stop();
+}
+
+}  // namespace
+}  // namespace custos::collector::api
+
+namespace custos::collector::api {
+namespace {
+
+// Priority groups through ApiService: members are visible only to their reviewers (the object
+// rule of docs/api.md's matrix); everyone else gets 404 for one of their objects and lists
+// without them.
+TEST_F(ApiTest, PriorityGroupMembersAreHiddenFromAllButTheirReviewers) {
+  // Two investigators with personal tokens.
+  std::map<std::string, std::string> token;
+  for (const char* name : {"rita", "ana"}) {
+    auto a = api_->accounts()->CreateAccount({.username = name,
+                                              .roles = {access::Role::kInvestigator},
+                                              .password = "long enough password"});
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    const access::Principal self{.via = access::Principal::Via::kSession,
+                                 .id = a->id,
+                                 .name = a->username,
+                                 .roles = a->roles};
+    auto t = api_->accounts()->CreatePersonalToken(self, a->id, "t", {});
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    token[name] = t->secret;
+  }
+  ASSERT_EQ(api_->Handle(Req("POST", "/api/v1/directory/import", "admin-secret",
+                             "Login,Host,EmailAddress,DisplayName,Department,Manager,Groups\n"
+                             "ceo,*,ceo@example.com,Cee,Board,,executives\n"
+                             "ann,*,ann@example.com,Ann,Sales,,staff\n"))
+                .status,
+            200);
+  ASSERT_EQ(api_->Handle(Req("PATCH", "/api/v1/settings", "admin-secret",
+                             R"({"pseudonymisation":false})"))
+                .status,
+            200);
+  std::vector<store::AlertRecord> updates(2);
+  updates[0].person = "ceo@example.com";
+  updates[1].person = "ann@example.com";
+  for (auto& a : updates) {
+    a.policy_id = "pol_1";
+    a.severity = "high";
+    a.score = 80;
+    a.explanation_json = "{}";
+  }
+  ASSERT_TRUE(real_risk_->ApplyAlertUpdates(updates, clock_.NowUnixNs()).ok());
+  const std::string ceo_alert = "/api/v1/alerts/" + std::to_string(updates[0].id);
+
+  // Before any priority group both see both.
+  EXPECT_EQ(api_->Handle(Req("GET", ceo_alert, token["ana"])).status, 200);
+
+  HttpResponse put = api_->Handle(Req("PUT", "/api/v1/priority-groups/executives", "admin-secret",
+                                      R"({"reviewers":["rita"]})"));
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(api_->Handle(Req("PUT", "/api/v1/priority-groups/x", "admin-secret",
+                             R"({"reviewers":["nobody"]})"))
+                .status,
+            400);
+
+  auto people_of = [&](const std::string& who, const std::string& target) {
+    HttpResponse r = api_->Handle(Req("GET", target, token[who]));
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.body;
+  };
+  EXPECT_EQ(people_of("ana", "/api/v1/alerts").find("ceo@example.com"), std::string::npos);
+  EXPECT_NE(people_of("ana", "/api/v1/alerts").find("ann@example.com"), std::string::npos);
+  EXPECT_NE(people_of("rita", "/api/v1/alerts").find("ceo@example.com"), std::string::npos);
+  EXPECT_EQ(people_of("ana", "/api/v1/people").find("ceo@example.com"), std::string::npos);
+  HttpResponse hidden = api_->Handle(Req("GET", ceo_alert, token["ana"]));
+  EXPECT_EQ(hidden.status, 404) << "404, not 403: ana may not know the alert exists";
+  EXPECT_EQ(
+      api_->Handle(Req("POST", ceo_alert + "/status", token["ana"], R"({"status":"confirmed"})"))
+          .status,
+      404);
+  EXPECT_EQ(api_->Handle(Req("GET", ceo_alert, token["rita"])).status, 200);
+  // A service token is never a reviewer.
+  ASSERT_TRUE(real_risk_
+                  ->CreateApiToken({"tok_svc", "investigator", "svc", clock_.NowUnixNs(), {}},
+                                   crypto::Sha256("svc-secret"))
+                  .ok());
+  EXPECT_EQ(api_->Handle(Req("GET", ceo_alert, "svc-secret")).status, 404);
+
+  // Deleting the group shows the members again.
+  EXPECT_EQ(
+      api_->Handle(Req("DELETE", "/api/v1/priority-groups/executives", "admin-secret")).status,
+      204);
+  EXPECT_EQ(api_->Handle(Req("GET", ceo_alert, token["ana"])).status, 200);
+}
+
+}  // namespace
+}  // namespace custos::collector::api
+
+namespace custos::collector::api {
+namespace {
+
+TEST_F(ApiTest, ForgedCredentialsAndMissingCsrfTokensAreRefusedAndCounted) {
+  auto a = api_->accounts()->CreateAccount(
+      {.username = "ana", .roles = {access::Role::kAnalyst}, .password = "long enough password"});
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  auto session = api_->accounts()->SignIn("ana", "long enough password", "192.0.2.1");
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  const auto before = api_->auth_counters();
+
+  HttpRequest forged = Req("GET", "/api/v1/alerts");
+  forged.cookie = "theme=dark; custos_session=" + std::string(43, 'A');
+  EXPECT_EQ(api_->Handle(forged).status, 401);
+  HttpRequest malformed = Req("GET", "/api/v1/alerts");
+  malformed.cookie = "custos_session=" + std::string(5000, '%');
+  EXPECT_EQ(api_->Handle(malformed).status, 401);
+  EXPECT_EQ(api_->Handle(Req("GET", "/api/v1/alerts", "cus_pat_" + std::string(43, 'z'))).status,
+            401);
+
+  HttpRequest read = Req("GET", "/api/v1/alerts");
+  read.cookie = "custos_session=" + session->session_cookie_secret;
+  EXPECT_EQ(api_->Handle(read).status, 200) << "reads need no CSRF token";
+  HttpRequest change =
+      Req("POST", "/api/v1/triggers", "", R"({"person":"x","days":1,"reason":"r"})");
+  change.cookie = read.cookie;
+  HttpResponse no_csrf = api_->Handle(change);
+  EXPECT_EQ(no_csrf.status, 403);
+  EXPECT_EQ(Error(no_csrf)["code"], "csrf_failed");
+  change.csrf_token = "wrong";
+  EXPECT_EQ(api_->Handle(change).status, 403);
+  change.csrf_token = session->csrf_token;
+  EXPECT_EQ(api_->Handle(change).status, 201);
+
+  const auto after = api_->auth_counters();
+  EXPECT_EQ(after.unauthenticated - before.unauthenticated, 3u);
+  EXPECT_EQ(after.csrf_refused - before.csrf_refused, 2u);
 }
 
 }  // namespace

@@ -31,6 +31,8 @@ struct HttpRequest {
   std::multimap<std::string, std::string> query;  // decoded; '+' means space
   std::string body;
   std::string authorization;   // raw Authorization header value; never log it
+  std::string cookie;          // raw Cookie header value; never log it
+  std::string csrf_token;      // raw X-CSRF-Token header value; never log it
   std::string content_type;    // raw Content-Type header value
   std::string remote_address;  // peer IP address, e.g. "127.0.0.1" or "::1"
   // Set by the server, unique per request; echoed as X-Request-Id and in error bodies, and

@@ -98,9 +98,10 @@ Status VerifyFailure(std::string_view where, std::string_view host, long verify)
 
 HttpsClient::HttpsClient(Options options) : options_(std::move(options)) {}
 
-Result<HttpResponse> HttpsClient::Request(std::string_view method, std::string_view target,
-                                          std::string_view body, std::string_view bearer_token,
-                                          std::string_view content_type) const {
+Result<HttpResponse> HttpsClient::Request(
+    std::string_view method, std::string_view target, std::string_view body,
+    std::string_view bearer_token, std::string_view content_type,
+    const std::vector<std::pair<std::string, std::string>>& headers) const {
   const std::string& host = options_.host;
   const bool is_v6 = host.find(':') != std::string::npos;
   const std::string where = (is_v6 ? "[" + host + "]" : host) + ":" + std::to_string(options_.port);
@@ -108,6 +109,11 @@ Result<HttpResponse> HttpsClient::Request(std::string_view method, std::string_v
   if (target.empty() || target.front() != '/' || HasControl(target) ||
       target.find(' ') != std::string_view::npos) {
     return InvalidArgumentError("api: request: target must be a path starting with '/'");
+  }
+  for (const auto& [name, value] : headers) {
+    if (!IsToken(name) || HasControl(value)) {
+      return InvalidArgumentError("api: request: invalid header " + name.substr(0, 64));
+    }
   }
   if (HasControl(bearer_token) || HasControl(content_type)) {
     return InvalidArgumentError("api: request: control character in a header value");
@@ -176,6 +182,7 @@ Result<HttpResponse> HttpsClient::Request(std::string_view method, std::string_v
   request.set(http::field::host, ToBeast(where));
   request.set(http::field::user_agent, "custos");
   request.set(http::field::accept, "application/json");
+  for (const auto& [name, value] : headers) request.set(ToBeast(name), ToBeast(value));
   if (!bearer_token.empty()) {
     request.set(http::field::authorization, "Bearer " + std::string(bearer_token));
   }

@@ -23,6 +23,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "collector/api/http.h"
 #include "common/status/status.h"
@@ -43,10 +45,12 @@ class HttpsClient {
 
   // `target` is an origin-form request-target ("/api/v1/alerts?state=open"). A non-empty
   // bearer_token is sent as "Authorization: Bearer <token>"; content_type is sent only with a
-  // non-empty body. HttpResponse::headers holds every response header as received.
-  Result<HttpResponse> Request(std::string_view method, std::string_view target,
-                               std::string_view body = "", std::string_view bearer_token = "",
-                               std::string_view content_type = "application/json") const;
+  // non-empty body; `headers` are sent as given (e.g. Cookie, X-CSRF-Token). HttpResponse::headers
+  // holds every response header as received.
+  Result<HttpResponse> Request(
+      std::string_view method, std::string_view target, std::string_view body = "",
+      std::string_view bearer_token = "", std::string_view content_type = "application/json",
+      const std::vector<std::pair<std::string, std::string>>& headers = {}) const;
 
  private:
   Options options_;

@@ -486,6 +486,8 @@ void Connection::OnHeader(const error_code& ec) {
   request_.request_id = server_->NextRequestId();
   request_.method = ToStd(message.method_string());
   request_.authorization = ToStd(message[http::field::authorization]);
+  request_.cookie = ToStd(message[http::field::cookie]);
+  request_.csrf_token = ToStd(message["X-CSRF-Token"]);
   request_.content_type = ToStd(message[http::field::content_type]);
   request_.remote_address = remote_address_;
   if (!IsAcceptableTransferEncoding(message)) {

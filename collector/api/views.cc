@@ -1,7 +1,7 @@
 #include "collector/api/views.h"
 
 #include "collector/api/responses.h"
-#include "collector/cli/event_format.h"
+#include "collector/api/event_json.h"
 #include "collector/scoring/indicators.h"
 #include "collector/scoring/policy.h"
 #include "common/crypto/crypto.h"
@@ -11,9 +11,10 @@ namespace custos::collector::api {
 
 using nlohmann::ordered_json;
 
-ordered_json AlertView(const store::AlertRecord& a, const std::string& policy_name) {
+ordered_json AlertView(const store::AlertRecord& a, const std::string& policy_name,
+                       const Viewer& viewer) {
   return {{"id", a.id},
-          {"person", a.person},
+          {"person", viewer.Person(a.person)},
           {"policy_id", a.policy_id},
           {"policy", policy_name},
           {"status", a.status},
@@ -24,43 +25,94 @@ ordered_json AlertView(const store::AlertRecord& a, const std::string& policy_na
           {"first_activity", a.first_activity_ns ? FormatUnixNs(a.first_activity_ns) : ""},
           {"last_activity", a.last_activity_ns ? FormatUnixNs(a.last_activity_ns) : ""},
           {"updates", a.updates},
-          {"status_reason", a.status_reason},
+          {"status_reason", viewer.Text(a.status_reason)},
           {"status_by", a.status_by}};
 }
 
-ordered_json AlertDetailView(const store::AlertRecord& a, const std::string& policy_name) {
-  ordered_json out = AlertView(a, policy_name);
-  out["explanation"] = StoredJson(a.explanation_json);
+ordered_json AlertDetailView(const store::AlertRecord& a, const std::string& policy_name,
+                             const Viewer& viewer) {
+  ordered_json out = AlertView(a, policy_name, viewer);
+  ordered_json explanation = StoredJson(a.explanation_json);
+  viewer.MaskJson(&explanation);
+  out["explanation"] = std::move(explanation);
   return out;
 }
 
-ordered_json EventView(const store::StoredEvent& e) {
-  auto decoded = cli::DecodePayload(e);
-  return cli::EventToJson(e, decoded ? &*decoded : nullptr);
+ordered_json EventView(const store::StoredEvent& e, const Viewer& viewer) {
+  auto decoded = DecodePayload(e);
+  ordered_json j = EventToJson(e, decoded ? &*decoded : nullptr);
+  viewer.MaskJson(&j);
+  return j;
 }
 
-ordered_json PersonView(const store::PersonRecord& p,
-                        const std::vector<store::LoginRecord>& logins) {
+ordered_json PersonView(const store::PersonRecord& p, const std::vector<store::LoginRecord>& logins,
+                        const Viewer& viewer) {
   ordered_json ls = ordered_json::array();
   for (const auto& l : logins) {
-    ls.push_back({{"login", l.login}, {"host", l.host.empty() ? "*" : l.host}});
+    ls.push_back(
+        {{"login", viewer.Person(l.login)}, {"host", l.host.empty() ? "*" : viewer.Host(l.host)}});
   }
-  return {{"id", p.id},
-          {"display_name", p.display_name},
+  const std::string shown = viewer.Person(p.id);
+  return {{"id", shown},
+          {"display_name", shown == p.id ? p.display_name : shown},
           {"department", p.department},
-          {"manager", p.manager},
+          {"manager", viewer.Person(p.manager)},
           {"groups", p.groups},
           {"logins", ls}};
 }
 
-ordered_json TriggerView(const store::TriggerRecord& t) {
+ordered_json TriggerView(const store::TriggerRecord& t, const Viewer& viewer) {
   return {{"id", t.id},
-          {"person", t.person},
+          {"person", viewer.Person(t.person)},
           {"kind", t.kind},
           {"time", FormatUnixNs(t.time_ns)},
           {"until", t.end_ns ? FormatUnixNs(t.end_ns) : ""},
-          {"detail", t.detail},
+          {"detail", viewer.Text(t.detail)},
           {"source", t.source}};
+}
+
+ordered_json RevealView(const store::RevealRecord& r, const Viewer& viewer) {
+  return {{"id", r.id},
+          {"person", viewer.Person(r.person)},
+          {"requester", r.requester_name},
+          {"justification", viewer.Text(r.justification)},
+          {"status", r.status},
+          {"decided_by", r.decided_by_name},
+          {"decided_at", r.decided_at_ns ? FormatUnixNs(r.decided_at_ns) : ""},
+          {"note", viewer.Text(r.decision_note)},
+          {"created_at", FormatUnixNs(r.created_at_ns)},
+          {"expires_at", r.expires_at_ns ? FormatUnixNs(r.expires_at_ns) : ""}};
+}
+
+ordered_json RolesView(access::RoleSet roles) {
+  ordered_json list = ordered_json::array();
+  for (access::Role r : access::kAllRoles) {
+    if (roles.Has(r)) list.push_back(access::RoleName(r));
+  }
+  return list;
+}
+
+ordered_json AccountView(const access::Account& a) {
+  return {{"id", a.id},
+          {"username", a.username},
+          {"display_name", a.display_name},
+          {"email", a.email},
+          {"roles", RolesView(a.roles)},
+          {"source", a.source},
+          {"disabled", a.disabled},
+          {"created_at", FormatUnixNs(a.created_at_ns)},
+          {"updated_at", FormatUnixNs(a.updated_at_ns)}};
+}
+
+ordered_json PersonalTokenView(const access::PersonalToken& t, const std::string& owner_username) {
+  return {{"id", t.id},
+          {"owner", t.owner},
+          {"owner_username", owner_username},
+          {"name", t.name},
+          {"created_at", FormatUnixNs(t.created_at_ns)},
+          {"last_used", t.last_used_ns ? FormatUnixNs(*t.last_used_ns) : ""},
+          {"expires_at", t.expires_at_ns ? FormatUnixNs(*t.expires_at_ns) : ""},
+          {"revoked_at", t.revoked_at_ns ? FormatUnixNs(*t.revoked_at_ns) : ""}};
 }
 
 ordered_json IndicatorCatalogView() {
@@ -87,11 +139,11 @@ ordered_json TemplateCatalogView() {
   return list;
 }
 
-ordered_json AuditEntryView(const access::AuditEntry& e) {
-  return {{"seq", e.seq},       {"time", FormatUnixNs(e.time_ns)},
-          {"actor", e.actor},   {"action", e.action},
-          {"object", e.object}, {"summary", e.summary},
-          {"source", e.source}, {"hash", crypto::HexEncode(e.hash)}};
+ordered_json AuditEntryView(const access::AuditEntry& e, const Viewer& viewer) {
+  return {
+      {"seq", e.seq},       {"time", FormatUnixNs(e.time_ns)},  {"actor", e.actor},
+      {"action", e.action}, {"object", viewer.Text(e.object)},  {"summary", viewer.Text(e.summary)},
+      {"source", e.source}, {"hash", crypto::HexEncode(e.hash)}};
 }
 
 ordered_json ImportProblemsView(const std::vector<imports::ImportProblem>& problems) {

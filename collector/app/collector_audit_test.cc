@@ -56,9 +56,10 @@ class CollectorAuditTest : public CollectorCommandTest {
 };
 
 TEST_F(CollectorAuditTest, TokenCreateIsAuditedAndTheChainVerifies) {
-  auto empty = Collector({"audit", "verify"});
-  EXPECT_EQ(empty.exit_code, 0) << empty.err;
-  EXPECT_THAT(empty.out, HasSubstr("audit log: 0 entries, 0 checkpoints, chain intact"));
+  // init's own change: the first admin account.
+  auto initial = Collector({"audit", "verify"});
+  EXPECT_EQ(initial.exit_code, 0) << initial.err;
+  EXPECT_THAT(initial.out, HasSubstr("audit log: 1 entry, 1 checkpoint, chain intact"));
 
   auto token = Collector({"token", "create", "--note", "laptop rollout"});
   ASSERT_EQ(token.exit_code, 0) << token.err;
@@ -67,14 +68,16 @@ TEST_F(CollectorAuditTest, TokenCreateIsAuditedAndTheChainVerifies) {
 
   auto verify = Collector({"audit", "verify"});
   EXPECT_EQ(verify.exit_code, 0) << verify.err;
-  EXPECT_EQ(verify.out, "audit log: 1 entry, 1 checkpoint, chain intact\n");
+  EXPECT_EQ(verify.out, "audit log: 2 entries, 2 checkpoints, chain intact\n");
 
   auto entries = Entries();
-  ASSERT_EQ(entries.size(), 1u);
-  EXPECT_THAT(entries[0], StartsWith("local-admin:"));
-  EXPECT_THAT(entries[0], HasSubstr("|token.create|tok_"));
-  EXPECT_THAT(entries[0], HasSubstr("note laptop rollout|cli"));
-  EXPECT_EQ(entries[0].find(secret), std::string::npos) << "the token itself is never audited";
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_THAT(entries[0], HasSubstr("|account.create|account:usr_"));
+  EXPECT_THAT(entries[0], HasSubstr("username admin, roles admin,investigator, local (init)"));
+  EXPECT_THAT(entries[1], StartsWith("local-admin:"));
+  EXPECT_THAT(entries[1], HasSubstr("|token.create|tok_"));
+  EXPECT_THAT(entries[1], HasSubstr("note laptop rollout|cli"));
+  EXPECT_EQ(entries[1].find(secret), std::string::npos) << "the token itself is never audited";
 }
 
 TEST_F(CollectorAuditTest, VerifyNamesTheEntryEditedInTheDatabaseFile) {
@@ -88,10 +91,10 @@ TEST_F(CollectorAuditTest, VerifyNamesTheEntryEditedInTheDatabaseFile) {
 
 TEST_F(CollectorAuditTest, VerifyNamesTheEntryDeletedFromTheDatabaseFile) {
   for (int i = 0; i < 3; ++i) ASSERT_EQ(Collector({"token", "create"}).exit_code, 0);
-  Sql("DELETE FROM audit_log WHERE seq=3");  // the tail, but each CLI run checkpoints it
+  Sql("DELETE FROM audit_log WHERE seq=4");  // the tail, but each CLI run checkpoints it
   auto verify = Collector({"audit", "verify"});
   EXPECT_EQ(verify.exit_code, 1);
-  EXPECT_THAT(verify.out, HasSubstr("BROKEN at seq 3"));
+  EXPECT_THAT(verify.out, HasSubstr("BROKEN at seq 4"));
   EXPECT_THAT(verify.out, HasSubstr("truncated"));
 }
 
@@ -106,7 +109,7 @@ TEST_F(CollectorAuditTest, EveryChangingCommandIsAudited) {
     ASSERT_TRUE((*store)->RegisterAgent(agent).ok());
   }
   ASSERT_EQ(Collector({"token", "create"}).exit_code, 0);
-  std::string tok_id = Entries().at(0);
+  std::string tok_id = Entries().at(1);
   tok_id = tok_id.substr(tok_id.find("|tok_") + 1);
   tok_id = tok_id.substr(0, tok_id.find('|'));
   auto revoke = Collector({"token", "revoke", tok_id});
@@ -114,7 +117,7 @@ TEST_F(CollectorAuditTest, EveryChangingCommandIsAudited) {
   auto api = Collector({"api-token", "create", "--role", "viewer", "--name", "grafana"});
   ASSERT_EQ(api.exit_code, 0) << api.err;
   const std::string api_secret = api.out.substr(0, api.out.find('\n'));
-  std::string atk_id = Entries().at(2);
+  std::string atk_id = Entries().at(3);
   atk_id = atk_id.substr(atk_id.find("|atk_") + 1);
   atk_id = atk_id.substr(0, atk_id.find('|'));
   ASSERT_EQ(Collector({"api-token", "revoke", atk_id}).exit_code, 0);
@@ -131,7 +134,8 @@ TEST_F(CollectorAuditTest, EveryChangingCommandIsAudited) {
     EXPECT_EQ(e.find(api_secret), std::string::npos);
     tails.push_back(e.substr(e.find('|') + 1));
   }
-  EXPECT_THAT(tails, ElementsAre(HasSubstr("token.create|" + tok_id + "|1 use(s), expires"),
+  EXPECT_THAT(tails, ElementsAre(HasSubstr("account.create|account:usr_"),
+                                 HasSubstr("token.create|" + tok_id + "|1 use(s), expires"),
                                  "token.revoke|" + tok_id + "|revoked|cli",
                                  "api-token.create|" + atk_id + "|role viewer, name grafana|cli",
                                  "api-token.revoke|" + atk_id + "|revoked|cli",
@@ -139,7 +143,7 @@ TEST_F(CollectorAuditTest, EveryChangingCommandIsAudited) {
                                  "agent.revoke|agt_one|reason: stolen laptop|cli"));
   auto verify = Collector({"audit", "verify"});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
-  EXPECT_THAT(verify.out, HasSubstr("6 entries, 6 checkpoints, chain intact"));
+  EXPECT_THAT(verify.out, HasSubstr("7 entries, 7 checkpoints, chain intact"));
 }
 
 TEST_F(CollectorAuditTest, InitKeepsTheSigningKey) {
@@ -163,12 +167,13 @@ TEST_F(CollectorAuditTest, ChangeIsRefusedWithoutASigningKey) {
   auto token = Collector({"token", "create"});
   EXPECT_EQ(token.exit_code, 1);
   EXPECT_THAT(token.err, HasSubstr("custos-collector init"));
-  EXPECT_EQ(token.out, "");  // no token was minted
-  EXPECT_TRUE(Entries().empty());
+  EXPECT_EQ(token.out, "");         // no token was minted
+  EXPECT_EQ(Entries().size(), 1u);  // init's only
 }
 
 TEST_F(CollectorAuditTest, DataDirectoryFromBeforeTheAuditLogGetsItsKeyAtTheFirstChange) {
-  // An upgrade: a data directory made before the audit log has neither key.
+  // An upgrade: a data directory made before the audit log has neither key nor entries.
+  Sql("DELETE FROM audit_log; DELETE FROM audit_checkpoints;");
   ASSERT_EQ(::unlink((data_dir() + "/pki/audit_signing.key").c_str()), 0);
   ASSERT_EQ(::unlink((data_dir() + "/pki/audit_signing.pub").c_str()), 0);
   auto token = Collector({"token", "create"});

@@ -85,6 +85,40 @@ Result<CollectorConfig> FromReader(config::ConfigReader& r, const std::string& p
   } else if (!flags::ParseHostPort(metrics, &c.metrics_host, &c.metrics_port).ok()) {
     r.AddProblem("metrics.listen", "expected HOST:PORT or 'off', got '" + metrics + "'");
   }
+  c.ldap_enabled = r.Bool("ldap.enabled", false);
+  c.ldap.uri = r.String("ldap.uri", "");
+  c.ldap.start_tls = r.Bool("ldap.start_tls", false);
+  c.ldap.ca_file = r.String("ldap.ca_file", "");
+  c.ldap.timeout =
+      r.Duration("ldap.timeout", milliseconds(5'000), milliseconds(100), milliseconds(60'000));
+  c.ldap.bind_dn = r.String("ldap.bind_dn", "");
+  c.ldap_bind_password_file = r.String("ldap.bind_password_file", "");
+  c.ldap.user_search_base = r.String("ldap.user_search_base", "");
+  c.ldap.user_filter = r.String("ldap.user_filter", c.ldap.user_filter);
+  c.ldap.username_attribute = r.String("ldap.username_attribute", c.ldap.username_attribute);
+  c.ldap.group_search_base = r.String("ldap.group_search_base", "");
+  c.ldap.group_filter = r.String("ldap.group_filter", c.ldap.group_filter);
+  for (const auto& [group, names] : r.StringListMap("ldap.group_roles")) {
+    access::RoleSet roles;
+    for (const auto& name : names) {
+      auto role = access::ParseRole(name);
+      if (!role) {
+        r.AddProblem("ldap.group_roles." + group,
+                     "unknown role '" + name +
+                         "' (roles: admin, analyst, investigator, viewer, auditor, approver)");
+        continue;
+      }
+      roles.Add(*role);
+    }
+    c.ldap.group_roles[group] = roles;
+  }
+  if (c.ldap_enabled) {
+    if (c.ldap.uri.empty()) r.AddProblem("ldap.uri", "required when ldap.enabled is true");
+    if (c.ldap.group_roles.empty()) {
+      r.AddProblem("ldap.group_roles", "required when ldap.enabled is true (no group, no role)");
+    }
+  }
+  c.reveal_ttl = r.Duration("privacy.reveal_ttl", hours(24), hours(1), hours(24 * 30));
   std::string fmt = r.Enum("log.format", "human", {"human", "json"});
   c.log_format = fmt == "json" ? logging::Format::kJson : logging::Format::kHuman;
   std::string level = r.Enum("log.level", "info", {"debug", "info", "warn", "error"});

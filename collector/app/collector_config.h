@@ -3,6 +3,8 @@
 // auth, metrics on loopback only, data under /var/lib/custos/collector.
 #pragma once
 
+#include "collector/access/ldap_directory.h"
+
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -46,6 +48,15 @@ struct CollectorConfig {
   std::string pki_dir() const { return data_dir + "/pki"; }
   std::string db_path() const { return data_dir + "/custos.db"; }
   std::string admin_token_path() const { return data_dir + "/admin.token"; }
+  // The first admin account's console password, written once by init (docs/accounts.md).
+  std::string admin_password_path() const { return data_dir + "/admin.password"; }
+  std::string pseudonym_key_path() const { return data_dir + "/pseudonym.key"; }
+  // Optional LDAP sign-in (`ldap:` in collector.yaml, docs/accounts.md).
+  bool ldap_enabled = false;
+  access::LdapOptions ldap;
+  std::string ldap_bind_password_file;
+  // How long an approved identity reveal lasts (`privacy.reveal_ttl`).
+  std::chrono::milliseconds reveal_ttl{24 * 3600 * 1000};
 };
 
 // Reads `path` (when non-empty; a missing explicitly named file is an error) into a config.

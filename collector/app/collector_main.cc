@@ -8,7 +8,10 @@
 #include <cstdio>
 #include <iostream>
 
+#include "collector/access/accounts.h"
 #include "collector/access/audit.h"
+#include "collector/access/ldap_directory.h"
+#include "collector/access/pseudonym.h"
 #include "collector/access/roles.h"
 #include "collector/api/api.h"
 #include "collector/api/https_server.h"
@@ -16,6 +19,8 @@
 #include "collector/ingest/enrollment.h"
 #include "collector/ingest/ingest.h"
 #include "collector/scoring/scorer.h"
+#include "collector/store/sqlite/sqlite_access_store.h"
+#include "collector/store/sqlite/sqlite_privacy_store.h"
 #include "collector/store/sqlite/sqlite_risk_store.h"
 #include "collector/store/sqlite/sqlite_store.h"
 #include "common/config/config.h"
@@ -246,9 +251,38 @@ Status RegisterAdminToken(const CollectorConfig& c) {
   CUSTOS_ASSIGN_OR_RETURN(auto risk, store::OpenSqliteRiskStore(c.db_path()));
   const std::string digest = crypto::Sha256(token);
   if (risk->FindApiToken(digest).ok()) return OkStatus();
-  store::ApiTokenRecord rec{"atk_admin", "admin,investigator", "admin", RealClock()->NowUnixNs(),
-                            {}};
+  store::ApiTokenRecord rec{
+      "atk_admin", "admin,investigator", "admin", RealClock()->NowUnixNs(), {}};
   return risk->CreateApiToken(rec, digest);
+}
+
+// The first admin account for the console: "admin", roles admin and investigator, with a random
+// password written once to DATA_DIR/admin.password (0600). Kept when any account exists.
+Status InitAdminAccount(const CollectorConfig& c) {
+  CUSTOS_ASSIGN_OR_RETURN(auto access_store, store::OpenSqliteAccessStore(c.db_path()));
+  CUSTOS_ASSIGN_OR_RETURN(auto accounts, access::Accounts::Create(access_store.get(), RealClock()));
+  CUSTOS_ASSIGN_OR_RETURN(auto existing, accounts->ListAccounts());
+  if (!existing.empty()) {
+    std::printf("console accounts: kept the %zu existing\n", existing.size());
+    return OkStatus();
+  }
+  CUSTOS_ASSIGN_OR_RETURN(std::string password, crypto::RandomToken(18));
+  CUSTOS_ASSIGN_OR_RETURN(
+      auto admin,
+      accounts->CreateAccount({.username = "admin",
+                               .display_name = "Custos administrator",
+                               .roles = {access::Role::kAdmin, access::Role::kInvestigator},
+                               .password = password}));
+  CUSTOS_RETURN_IF_ERROR(
+      fs::WriteFileAtomic(fs::Posix(), c.admin_password_path(), password + "\n", 0600));
+  CUSTOS_ASSIGN_OR_RETURN(auto audit, OpenAuditLog(c));
+  CUSTOS_RETURN_IF_ERROR(AuditChange(audit.get(), "account.create", "account:" + admin.id,
+                                     "username admin, roles admin,investigator, local (init)"));
+  std::printf(
+      "console sign-in: user 'admin', password in %s (mode 0600); change it with "
+      "custos user password admin\n",
+      c.admin_password_path().c_str());
+  return OkStatus();
 }
 
 int Init(const CollectorConfig& c, const flags::Args& args) {
@@ -314,6 +348,12 @@ int Init(const CollectorConfig& c, const flags::Args& args) {
   }
   if (Status s = RegisterAdminToken(c); !s.ok()) return Failure(s);
   if (Status s = InitAuditKey(c, stdout); !s.ok()) return Failure(s);
+  if (auto key = access::LoadOrCreatePseudonymKey(c.pseudonym_key_path()); !key.ok()) {
+    return Failure(key.status());
+  }
+  std::printf("pseudonym key: %s (people are shown as Anon-... codes; docs/privacy.md)\n",
+              c.pseudonym_key_path().c_str());
+  if (Status s = InitAdminAccount(c); !s.ok()) return Failure(s);
   std::printf("next: custos-collector token create   # then enroll agents with that token\n");
   return 0;
 }
@@ -612,11 +652,49 @@ int Run(CollectorConfig c, const flags::Args& args, sigset_t stop_signals) {
   if (!server.ok()) return Failure(server.status());
   auto audit = OpenAuditLog(c);
   if (!audit.ok()) return Failure(audit.status());
+  auto access_store = store::OpenSqliteAccessStore(c.db_path());
+  if (!access_store.ok()) return Failure(access_store.status());
+  auto privacy_store = store::OpenSqlitePrivacyStore(c.db_path());
+  if (!privacy_store.ok()) return Failure(privacy_store.status());
+  auto pseudonym_key = access::LoadOrCreatePseudonymKey(c.pseudonym_key_path());
+  if (!pseudonym_key.ok()) return Failure(pseudonym_key.status());
+  access::AccountsOptions accounts_options;
+  std::unique_ptr<access::LdapDirectory> ldap;
+  if (c.ldap_enabled) {
+    access::LdapOptions lo = c.ldap;
+    if (!c.ldap_bind_password_file.empty()) {
+      auto pw = fs::Posix()->ReadFile(c.ldap_bind_password_file);
+      if (!pw.ok()) return Failure(pw.status().WithContext("ldap.bind_password_file"));
+      lo.bind_password = *pw;
+      while (!lo.bind_password.empty() &&
+             (lo.bind_password.back() == '\n' || lo.bind_password.back() == '\r')) {
+        lo.bind_password.pop_back();
+      }
+    }
+    auto dir = access::LdapDirectory::Create(lo);
+    if (!dir.ok()) return UsageError("ldap: " + dir.status().message());
+    ldap = std::move(*dir);
+    access::LdapDirectory* d = ldap.get();
+    accounts_options.external = [d](std::string_view user,
+                                    std::string_view password) -> Result<access::ExternalIdentity> {
+      CUSTOS_ASSIGN_OR_RETURN(access::LdapUser u, d->Authenticate(user, password));
+      return access::ExternalIdentity{.username = u.username,
+                                      .display_name = u.display_name,
+                                      .email = u.email,
+                                      .roles = u.roles};
+    };
+  }
   api::ApiService api_service({.events = store,
                                .risk = risk->get(),
                                .scorer = scorer_ptr,
                                .clock = RealClock(),
-                               .audit = audit->get()});
+                               .audit = audit->get(),
+                               .access_store = access_store->get(),
+                               .accounts_options = std::move(accounts_options),
+                               .privacy_store = privacy_store->get(),
+                               .reveals_options = {.reveal_ttl = c.reveal_ttl},
+                               .pseudonym_key = *pseudonym_key,
+       .metrics = &registry});
   std::unique_ptr<api::HttpsServer> api_server;
   if (c.api_enabled) {
     api::HttpsServerOptions o;

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "collector/api/testing/settings.h"
 #include "collector/store/sqlite/sqlite_store.h"
 #include "common/testing/testing.h"
 #include "custos/v1/event.pb.h"
@@ -166,6 +167,17 @@ class CustosCliTest : public ::testing::Test {
     ASSERT_TRUE(j.is_object() && j.contains("api_port")) << *text;
     api_port_ = j["api_port"].get<int>();
     ASSERT_GT(api_port_, 0);
+    // This suite checks how names and paths are rendered: identities shown (one test below
+    // checks the default, pseudonyms).
+    ASSERT_TRUE(ShowIdentities(false).ok());
+  }
+  // Pseudonymisation on (hide = true) or off, as an admin would switch it.
+  static Status ShowIdentities(bool hide) {
+    auto token = testing::ReadFile(DataDir() + "/admin.token");
+    auto ca = testing::ReadFile(DataDir() + "/pki/ca.crt");
+    if (!token.ok() || !ca.ok()) return InternalError("no admin token or CA");
+    return collector::api::api_testing::SetPseudonymisation(
+        static_cast<uint16_t>(api_port_), *ca, token->substr(0, token->find('\n')), hide);
   }
   static void TearDownTestSuite() {
     if (collector_ != nullptr) {
@@ -260,6 +272,16 @@ TEST_F(CustosCliTest, TableListsNewestFirstWithFooterOnStderr) {
   auto wide = Events({"--type", "setting"}, "250");
   ASSERT_EQ(wide.exit_code, 0) << wide.err;
   EXPECT_THAT(wide.out, HasSubstr("(watch) by /usr/bin/vim.basic [pid 777] as root\n"));
+}
+
+TEST_F(CustosCliTest, PeopleArePseudonymisedByDefault) {
+  ASSERT_TRUE(ShowIdentities(true).ok());
+  auto r = Events({"--type", "file"});
+  ASSERT_TRUE(ShowIdentities(false).ok());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("/home/alice/")));
+  EXPECT_THAT(r.out, Not(HasSubstr("  alice  ")));
+  EXPECT_THAT(r.out, HasSubstr("/home/Anon-"));
 }
 
 TEST_F(CustosCliTest, HostileContentStaysOnOneEscapedAndCutLine) {

@@ -8,7 +8,7 @@
 #include <random>
 #include <sstream>
 
-#include "collector/cli/event_format.h"
+#include "collector/api/event_json.h"
 
 namespace custos::collector::cli {
 namespace {
@@ -49,8 +49,8 @@ v1::Event FileEvent(v1::FileOp op, const std::string& path, uint64_t size = 0) {
 nlohmann::ordered_json ApiEvents(const std::vector<store::StoredEvent>& events) {
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const auto& e : events) {
-    std::optional<v1::Event> decoded = DecodePayload(e);
-    list.push_back(EventToJson(e, decoded ? &*decoded : nullptr));
+    std::optional<v1::Event> decoded = api::DecodePayload(e);
+    list.push_back(api::EventToJson(e, decoded ? &*decoded : nullptr));
   }
   return nlohmann::ordered_json::parse(
       list.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
@@ -264,7 +264,7 @@ TEST(EventTableTest, VeryLongPathIsCutToTheLineWidthWithAnEllipsis) {
 TEST(EventTableTest, UndecodablePayloadIsReportedNotFatal) {
   store::StoredEvent s = Stored(v1::Event(), store::EventType::kFile);
   s.payload = std::string("\xff\xff\xff\xff\x0f garbage", 13);
-  EXPECT_FALSE(DecodePayload(s).has_value());
+  EXPECT_FALSE(api::DecodePayload(s).has_value());
   std::vector<std::string> lines = Lines(Table({s}));
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_THAT(lines[1], HasSubstr("(undecodable payload, 13 bytes)"));
@@ -277,7 +277,7 @@ TEST(EventTableTest, EventsWithoutJsonAreDecodedFromTheirBytesOrSaySo) {
       Stored(FileEvent(v1::FILE_OP_DELETE, "/home/alice/gone.txt"), store::EventType::kFile);
   nlohmann::ordered_json events = ApiEvents({s});
   events[0]["event"] = nullptr;
-  events[0]["payload_base64"] = EventToJson(s, nullptr)["payload_base64"];
+  events[0]["payload_base64"] = api::EventToJson(s, nullptr)["payload_base64"];
   EXPECT_THAT(MakeTableRow(events[0]).summary, HasSubstr("delete /home/alice/gone.txt by"));
 
   events[0]["payload_base64"] = "not base64!";
@@ -401,7 +401,7 @@ TEST(EventTableTest, RandomContentNeverBreaksTableOrJson) {
     EXPECT_FALSE(nlohmann::json::parse(line, nullptr, false).is_discarded()) << line;
   }
   size_t decoded = 0;
-  for (const auto& e : events) decoded += DecodePayload(e).has_value();
+  for (const auto& e : events) decoded += api::DecodePayload(e).has_value();
   EXPECT_GT(decoded, 20u);  // the random strings reach the summaries, not only the fallback
   google::protobuf::SetLogHandler(previous);
 }

@@ -489,6 +489,47 @@ std::vector<std::string> ConfigReader::StringList(std::string_view key,
   });
 }
 
+std::vector<std::pair<std::string, std::vector<std::string>>> ConfigReader::StringListMap(
+    std::string_view key) {
+  using Out = std::vector<std::pair<std::string, std::vector<std::string>>>;
+  return Guarded(*rep_, key, Out{}, [&]() -> Out {
+    rep_->asked.emplace(key);
+    const std::optional<YAML::Node> node = rep_->Find(key, /*report=*/true);
+    if (!node) return {};
+    if (!node->IsMap()) {
+      rep_->Problem(key, "expected a map of names to lists, got " + Describe(*node));
+      return {};
+    }
+    Out out;
+    for (auto it = node->begin(); it != node->end(); ++it) {
+      if (!it->first.IsScalar()) {
+        rep_->Problem(key, "expected a map of names to lists, got a non-text name");
+        return {};
+      }
+      const std::string name = it->first.Scalar();
+      rep_->asked.emplace(std::string(key) + "." + name);
+      std::vector<std::string> values;
+      if (it->second.IsScalar()) {
+        values.push_back(it->second.Scalar());
+      } else if (it->second.IsSequence()) {
+        for (size_t i = 0; i < it->second.size(); ++i) {
+          if (!it->second[i].IsScalar()) {
+            rep_->Problem(std::string(key) + "." + name, "expected a list of strings");
+            return {};
+          }
+          values.push_back(it->second[i].Scalar());
+        }
+      } else {
+        rep_->Problem(std::string(key) + "." + name,
+                      "expected a list of strings, got " + Describe(it->second));
+        return {};
+      }
+      out.emplace_back(name, std::move(values));
+    }
+    return out;
+  });
+}
+
 void ConfigReader::AddProblem(std::string_view key, std::string_view problem) {
   rep_->Problem(key, problem);
 }

@@ -49,6 +49,9 @@ class ConfigReader {
                                      std::chrono::milliseconds min, std::chrono::milliseconds max);
   std::vector<std::string> StringList(std::string_view key,
                                       const std::vector<std::string>& fallback);
+  // A map of names to lists of strings ("group_roles: {admins: [admin], x: analyst}"), in file
+  // order; empty when absent. Names may contain dots. A scalar value is a one-item list.
+  std::vector<std::pair<std::string, std::vector<std::string>>> StringListMap(std::string_view key);
 
   // Records a problem of the caller's own (cross-key validation).
   void AddProblem(std::string_view key, std::string_view problem);

@@ -77,11 +77,20 @@ std::vector<std::string> LoadgenCommand(const LoadgenRun& run) {
 Status CollectorProcess::Start() {
   std::string ready = dir_ + "/ready" + std::to_string(++generation_);
   process_ = std::make_unique<Subprocess>();
-  CUSTOS_RETURN_IF_ERROR(
-      process_->Start({BinaryPath("custos-collector"), "run", "--data-dir", data_dir(), "--listen",
-                       "127.0.0.1:" + std::to_string(port_), "--metrics", "off", "--api",
-                       "127.0.0.1:0", "--ready-file", ready},
-                      dir_ + "/collector" + std::to_string(generation_)));
+  std::vector<std::string> argv = {BinaryPath("custos-collector"),
+                                   "run",
+                                   "--data-dir",
+                                   data_dir(),
+                                   "--listen",
+                                   "127.0.0.1:" + std::to_string(port_),
+                                   "--metrics",
+                                   "off",
+                                   "--api",
+                                   "127.0.0.1:0",
+                                   "--ready-file",
+                                   ready};
+  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+  CUSTOS_RETURN_IF_ERROR(process_->Start(argv, dir_ + "/collector" + std::to_string(generation_)));
   if (!WaitFor([&] { return access(ready.c_str(), F_OK) == 0 || !process_->running(); }, 30s) ||
       !process_->running()) {
     return InternalError("collector did not start: " + process_->Stderr());

@@ -46,8 +46,10 @@ class CollectorProcess {
   // Mints an enrollment token for `uses` enrollments.
   Result<std::string> Token(int uses);
   Status Start();  // waits until it listens
-  void Kill();     // SIGKILL
-  int Stop();      // SIGTERM, returns exit code
+  // Arguments added to `custos-collector run` from the next Start on (e.g. --config FILE).
+  void set_extra_args(std::vector<std::string> args) { extra_args_ = std::move(args); }
+  void Kill();  // SIGKILL
+  int Stop();   // SIGTERM, returns exit code
   uint16_t port() const { return port_; }
   uint16_t api_port() const { return api_port_; }  // the HTTPS API (picked at each Start)
   pid_t pid() const { return process_ ? process_->pid() : -1; }
@@ -64,6 +66,7 @@ class CollectorProcess {
   int generation_ = 0;
   std::unique_ptr<Subprocess> process_;
   std::string logs_;
+  std::vector<std::string> extra_args_;
 };
 
 // Forwards 127.0.0.1:listen_port -> 127.0.0.1:target_port. Cut() closes every open connection

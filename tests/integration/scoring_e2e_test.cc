@@ -115,6 +115,17 @@ TEST_F(ScoringE2eTest, ReplayedEventsBecomeExplainedAlertsThatAnalystsTriage) {
                          "alice,*,alice@corp.example,Alice,Sales,boss@corp.example,sales\n",
                          "text/csv");
   ASSERT_EQ(dst, 200) << dir.dump();
+  // People are pseudonymised by default (the same code for her id and her login)...
+  auto [ps, pseudonymised] = Call("GET", "/api/v1/users");
+  ASSERT_EQ(ps, 200);
+  ASSERT_EQ(pseudonymised["people"].size(), 1u) << pseudonymised.dump();
+  const std::string code = pseudonymised["people"][0]["id"];
+  EXPECT_EQ(code.rfind("Anon-", 0), 0u) << code;
+  EXPECT_EQ(pseudonymised["people"][0]["logins"][0]["login"], code);
+  EXPECT_EQ(pseudonymised.dump().find("alice"), std::string::npos) << pseudonymised.dump();
+  // ...until an admin switches pseudonymisation off (audited), as this suite does to check
+  // names in alerts and events (access_e2e_test covers reveals).
+  ASSERT_EQ(Call("PATCH", "/api/v1/settings", R"({"pseudonymisation":false})").first, 200);
   auto [us, users] = Call("GET", "/api/v1/users");
   ASSERT_EQ(us, 200);
   ASSERT_EQ(users["people"].size(), 1u) << users.dump();

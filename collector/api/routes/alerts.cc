@@ -10,7 +10,8 @@ namespace {
 using nlohmann::ordered_json;
 
 // The query of GET /api/v1/alerts; nullopt with a 400 in *error.
-std::optional<store::AlertQuery> AlertQueryFrom(const HttpRequest& r, HttpResponse* error) {
+std::optional<store::AlertQuery> AlertQueryFrom(const HttpRequest& r, const Viewer& viewer,
+                                                HttpResponse* error) {
   store::AlertQuery q;
   if (auto v = r.Query("status"); !v.empty()) {
     if (v != "open" && !alerts::IsAlertStatus(v)) {
@@ -27,7 +28,7 @@ std::optional<store::AlertQuery> AlertQueryFrom(const HttpRequest& r, HttpRespon
     }
     q.severity = v;
   }
-  if (auto v = r.Query("person"); !v.empty()) q.person = PersonId(v);
+  if (auto v = r.Query("person"); !v.empty()) q.person = PersonId(viewer.ResolvePerson(v));
   if (auto v = r.Query("policy"); !v.empty()) q.policy_id = v;
   if (auto v = r.Query("min_score"); !v.empty()) {
     auto n = ParseInt(v);
@@ -57,15 +58,26 @@ std::optional<store::AlertQuery> AlertQueryFrom(const HttpRequest& r, HttpRespon
   return q;
 }
 
+// An alert the caller may not know of is answered as one that does not exist.
+HttpResponse NotFoundAlert(const Call& call, int64_t id) {
+  return JsonError(404, "not_found", "alert " + std::to_string(id) + ": not found",
+                   call.request.request_id);
+}
+
 HttpResponse ListAlerts(const ApiContext& ctx, const Call& call) {
+  auto viewer = ctx.ViewerFor(call);
+  if (!viewer.ok()) return FromStatus(call.request, viewer.status());
   HttpResponse error;
-  auto q = AlertQueryFrom(call.request, &error);
+  auto q = AlertQueryFrom(call.request, *viewer, &error);
   if (!q) return error;
   auto rows = ctx.alerts->Query(*q);
   if (!rows.ok()) return FromStatus(call.request, rows.status());
   auto names = ctx.PolicyNames();
   ordered_json list = ordered_json::array();
-  for (const auto& a : *rows) list.push_back(AlertView(a, names[a.policy_id]));
+  for (const auto& a : *rows) {
+    // Members of priority groups are left out for everyone but their reviewers.
+    if (viewer->MaySeePerson(a.person)) list.push_back(AlertView(a, names[a.policy_id], *viewer));
+  }
   ordered_json out = {{"alerts", list}};
   if (!rows->empty()) out["next_before"] = rows->back().id;
   return Json(200, out);
@@ -76,7 +88,10 @@ HttpResponse ShowAlert(const ApiContext& ctx, const Call& call) {
   if (!id) return JsonError(400, "invalid_id", "alert id must be a number");
   auto a = ctx.alerts->Get(*id);
   if (!a.ok()) return FromStatus(call.request, a.status());
-  return Json(200, AlertDetailView(*a, ctx.PolicyNames()[a->policy_id]));
+  auto viewer = ctx.ViewerFor(call);
+  if (!viewer.ok()) return FromStatus(call.request, viewer.status());
+  if (!viewer->MaySeePerson(a->person)) return NotFoundAlert(call, *id);
+  return Json(200, AlertDetailView(*a, ctx.PolicyNames()[a->policy_id], *viewer));
 }
 
 HttpResponse SetAlertStatus(const ApiContext& ctx, const Call& call) {
@@ -89,8 +104,11 @@ HttpResponse SetAlertStatus(const ApiContext& ctx, const Call& call) {
   if (!status) return err;
   auto reason = StringField(*body, "reason", false, &err);
   if (!reason && err.status != 200) return err;
+  auto viewer = ctx.ViewerFor(call);
+  if (!viewer.ok()) return FromStatus(call.request, viewer.status());
   auto before = ctx.alerts->Get(*id);
   if (!before.ok()) return FromStatus(call.request, before.status());
+  if (!viewer->MaySeePerson(before->person)) return NotFoundAlert(call, *id);
   auto a = ctx.alerts->SetStatus(*id, *status, reason.value_or(""), call.caller().name);
   if (!a.ok()) return FromStatus(call.request, a.status());
   logging::Info("api: alert status changed",
@@ -99,7 +117,7 @@ HttpResponse SetAlertStatus(const ApiContext& ctx, const Call& call) {
   if (!a->status_reason.empty()) summary += "; reason: " + a->status_reason;
   return ctx.AuditedChange(call, "alert.status", AuditObject("alert", std::to_string(*id)),
                            std::move(summary),
-                           Json(200, AlertView(*a, ctx.PolicyNames()[a->policy_id])));
+                           Json(200, AlertView(*a, ctx.PolicyNames()[a->policy_id], *viewer)));
 }
 
 }  // namespace

@@ -51,10 +51,12 @@ HttpResponse ListAudit(const ApiContext& ctx, const Call& call) {
   HttpResponse error;
   auto q = AuditQueryFrom(ctx, call.request, &error);
   if (!q) return error;
+  auto viewer = ctx.ViewerFor(call);
+  if (!viewer.ok()) return FromStatus(call.request, viewer.status());
   auto rows = ctx.audit->Query(*q);
   if (!rows.ok()) return FromStatus(call.request, rows.status());
   ordered_json list = ordered_json::array();
-  for (const auto& e : *rows) list.push_back(AuditEntryView(e));
+  for (const auto& e : *rows) list.push_back(AuditEntryView(e, *viewer));
   ordered_json out = {{"entries", list}};
   if (!rows->empty()) out["next_before"] = rows->back().seq;
   return Json(200, out);

@@ -1,3 +1,4 @@
+#include <atomic>
 #include <cctype>
 
 #include "collector/api/responses.h"
@@ -62,6 +63,38 @@ std::optional<HttpResponse> ApiContext::AuditRead(const Call& call, std::string 
                    "the audit log cannot record this read now, retry (request id " +
                        call.request.request_id + ")",
                    call.request.request_id);
+}
+
+Result<Viewer> ApiContext::ViewerFor(const Call& call) const {
+  auto masker_now = masker->Get();
+  if (masker_now == nullptr) return UnavailableError("api: the directory is not loaded yet");
+  auto rules = masker->Rules();
+  CUSTOS_ASSIGN_OR_RETURN(bool on, reveals->IsPseudonymisationOn());
+  if (!on) return Viewer(std::move(masker_now), std::move(rules), call.principal, false, {});
+  std::vector<std::string> revealed;
+  if (call.principal != nullptr) {
+    CUSTOS_ASSIGN_OR_RETURN(revealed, reveals->RevealedTo(*call.principal, clock->NowUnixNs()));
+  }
+  return Viewer(std::move(masker_now), std::move(rules), call.principal, true, std::move(revealed));
+}
+
+Status ApiContext::ExpireReveals() const {
+  static std::atomic<int64_t> last_ns{0};
+  const int64_t now = clock->NowUnixNs();
+  int64_t last = last_ns.load();
+  if (now - last < int64_t{60} * 1'000'000'000 || !last_ns.compare_exchange_strong(last, now)) {
+    return OkStatus();
+  }
+  CUSTOS_ASSIGN_OR_RETURN(auto expired, reveals->ExpireDue());
+  for (const auto& r : expired) {
+    auto e = audit->Append({.actor = "system",
+                            .action = "reveal.expire",
+                            .object = AuditObject("reveal", r.id),
+                            .summary = "person " + r.person + ", requester " + r.requester_name,
+                            .source = "collector"});
+    if (!e.ok()) return e.status();
+  }
+  return OkStatus();
 }
 
 std::string PersonId(std::string person) {

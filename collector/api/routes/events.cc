@@ -41,10 +41,14 @@ HttpResponse ListEvents(const ApiContext& ctx, const Call& call) {
   if (auto refused = ctx.AuditRead(call, "events.read", "events", "query: " + r.target)) {
     return *refused;
   }
+  auto viewer = ctx.ViewerFor(call);
+  if (!viewer.ok()) return FromStatus(r, viewer.status());
   auto rows = ctx.events->QueryEvents(q);
   if (!rows.ok()) return FromStatus(r, rows.status());
   ordered_json list = ordered_json::array();
-  for (const auto& e : *rows) list.push_back(EventView(e));
+  for (const auto& e : *rows) {
+    if (viewer->MaySeeLogin(e.user)) list.push_back(EventView(e, *viewer));
+  }
   return Json(200, {{"events", list}});
 }
 

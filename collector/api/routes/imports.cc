@@ -27,6 +27,8 @@ HttpResponse ImportDirectory(const ApiContext& ctx, const Call& call) {
   imports::DirectoryRecords records = imports::ToDirectoryRecords(result);
   Status s = ctx.risk->ReplaceDirectory(records.people, records.logins);
   if (!s.ok()) return FromStatus(call.request, s);
+  s = ctx.masker->Rebuild();
+  if (!s.ok()) return FromStatus(call.request, s);
   s = ctx.ReloadScoring();
   if (!s.ok()) return FromStatus(call.request, s);
   logging::Info("api: directory imported", {{"people", records.people.size()},

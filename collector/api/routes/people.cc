@@ -13,10 +13,14 @@ HttpResponse ListPeople(const ApiContext& ctx, const Call& call) {
   if (!people.ok()) return FromStatus(call.request, people.status());
   auto logins = ctx.risk->ListLogins();
   if (!logins.ok()) return FromStatus(call.request, logins.status());
+  auto viewer = ctx.ViewerFor(call);
+  if (!viewer.ok()) return FromStatus(call.request, viewer.status());
   std::map<std::string, std::vector<store::LoginRecord>> by_person;
   for (auto& l : *logins) by_person[l.person].push_back(std::move(l));
   ordered_json list = ordered_json::array();
-  for (const auto& p : *people) list.push_back(PersonView(p, by_person[p.id]));
+  for (const auto& p : *people) {
+    if (viewer->MaySeePerson(p.id)) list.push_back(PersonView(p, by_person[p.id], *viewer));
+  }
   return Json(200, {{"people", list}});
 }
 

@@ -9,13 +9,17 @@
 #include <string>
 #include <vector>
 
+#include "collector/access/accounts.h"
 #include "collector/access/audit.h"
+#include "collector/access/reveals.h"
 #include "collector/access/roles.h"
 #include "collector/alerts/alerts.h"
 #include "collector/api/router.h"
+#include "collector/api/viewer.h"
 #include "collector/scoring/scorer.h"
 #include "collector/store/risk_store.h"
 #include "collector/store/store.h"
+#include "common/metrics/metrics.h"
 #include "common/time/clock.h"
 
 namespace custos::collector::api {
@@ -47,6 +51,20 @@ struct ApiContext {
   Clock* clock = nullptr;
   const alerts::Alerts* alerts = nullptr;
   access::AuditLog* audit = nullptr;  // required: the audit log cannot be turned off
+  access::Accounts* accounts = nullptr;
+  access::Reveals* reveals = nullptr;
+  store::PrivacyStore* privacy_store = nullptr;
+  MaskerHolder* masker = nullptr;
+  // Sign-in outcomes, for /metrics (never null: a private registry when none was given).
+  metrics::Counter* sign_in_succeeded = nullptr;
+  metrics::Counter* sign_in_failed = nullptr;
+  metrics::Counter* sign_in_throttled = nullptr;
+
+  // What the caller may see of people: pseudonyms unless revealed to them or switched off.
+  Result<Viewer> ViewerFor(const Call& call) const;
+  // Marks reveals past their end as expired (audited as reveal.expire by "system"), at most once
+  // a minute however often it is called.
+  Status ExpireReveals() const;
 
   // Records a change the caller made, after it committed (not yet in the change's transaction:
   // docs/audit.md), and returns `done`; when the entry cannot be appended the caller gets a 500
@@ -84,5 +102,11 @@ void AddPeopleRoutes(Router& router, const ApiContext& ctx);
 void AddImportRoutes(Router& router, const ApiContext& ctx);
 void AddTriggerRoutes(Router& router, const ApiContext& ctx);
 void AddAuditRoutes(Router& router, const ApiContext& ctx);
+void AddSessionRoutes(Router& router, const ApiContext& ctx);
+void AddRevealRoutes(Router& router, const ApiContext& ctx);
+void AddPriorityGroupRoutes(Router& router, const ApiContext& ctx);
+
+// The console's session cookie.
+inline constexpr std::string_view kSessionCookie = "custos_session";
 
 }  // namespace custos::collector::api

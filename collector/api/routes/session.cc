@@ -1,5 +1,8 @@
 // Console sessions (POST/GET/DELETE /api/v1/session), accounts (/api/v1/accounts, admins) and
 // personal API tokens (/api/v1/tokens, every signed-in person for their own).
+#include <algorithm>
+#include <cctype>
+
 #include "collector/access/accounts.h"
 #include "collector/api/responses.h"
 #include "collector/api/routes/routes.h"
@@ -13,13 +16,14 @@ using nlohmann::json;
 using nlohmann::ordered_json;
 
 // Every principal may see who it is; accounts manage their own tokens.
-constexpr access::RoleSet kEveryone{access::Role::kAdmin,  access::Role::kAnalyst,
+constexpr access::RoleSet kEveryone{access::Role::kAdmin,        access::Role::kAnalyst,
                                     access::Role::kInvestigator, access::Role::kViewer,
-                                    access::Role::kAuditor, access::Role::kApprover};
+                                    access::Role::kAuditor,      access::Role::kApprover};
 
 std::string SessionCookie(const std::string& secret, int64_t max_age_seconds) {
-  return std::string(kSessionCookie) + "=" + secret + "; Path=/api; Max-Age=" +
-         std::to_string(max_age_seconds) + "; HttpOnly; Secure; SameSite=Strict";
+  return std::string(kSessionCookie) + "=" + secret +
+         "; Path=/api; Max-Age=" + std::to_string(max_age_seconds) +
+         "; HttpOnly; Secure; SameSite=Strict";
 }
 
 // A sign-in refusal as the client sees it: one 401 for every wrong credential, 429/503 with
@@ -44,8 +48,7 @@ HttpResponse SignInRefused(const Call& call, const Status& s, int64_t retry_afte
                          "account",
                          call.request.request_id);
       }
-      r = JsonError(503, "busy", "too many sign-ins at once; retry",
-                    call.request.request_id);
+      r = JsonError(503, "busy", "too many sign-ins at once; retry", call.request.request_id);
       break;
     case StatusCode::kInvalidArgument:
       return JsonError(400, "invalid_argument", s.message(), call.request.request_id);
@@ -63,16 +66,25 @@ HttpResponse SignIn(const ApiContext& ctx, const Call& call) {
   auto fields = RequiredStrings(*body, {"username", "password"}, &err);
   if (!fields) return err;
   int64_t retry_after = 0;
-  auto result = ctx.accounts->SignIn((*fields)[0], (*fields)[1], call.request.remote_address,
-                                     &retry_after);
-  if (!result.ok()) return SignInRefused(call, result.status(), retry_after);
+  auto result =
+      ctx.accounts->SignIn((*fields)[0], (*fields)[1], call.request.remote_address, &retry_after);
+  if (!result.ok()) {
+    const StatusCode code = result.status().code();
+    (code == StatusCode::kResourceExhausted || code == StatusCode::kUnavailable
+         ? ctx.sign_in_throttled
+         : ctx.sign_in_failed)
+        ->Inc();
+    return SignInRefused(call, result.status(), retry_after);
+  }
+  ctx.sign_in_succeeded->Inc();
   auto account = ctx.accounts->GetAccount(result->principal.id);
   if (!account.ok()) return FromStatus(call.request, account.status());
   const int64_t now = ctx.clock->NowUnixNs();
-  HttpResponse response = Json(201, {{"user", AccountView(*account)},
-                                     {"csrf_token", result->csrf_token},
-                                     {"expires_at", FormatUnixNs(result->expires_at_ns)},
-                                     {"idle_expires_at", FormatUnixNs(result->idle_expires_at_ns)}});
+  HttpResponse response =
+      Json(201, {{"user", AccountView(*account)},
+                 {"csrf_token", result->csrf_token},
+                 {"expires_at", FormatUnixNs(result->expires_at_ns)},
+                 {"idle_expires_at", FormatUnixNs(result->idle_expires_at_ns)}});
   response.headers.push_back(
       {"Set-Cookie",
        SessionCookie(result->session_cookie_secret,
@@ -87,8 +99,9 @@ HttpResponse WhoAmI(const ApiContext&, const Call& call) {
   const char* kind = p.via == access::Principal::Via::kSession         ? "session"
                      : p.via == access::Principal::Via::kPersonalToken ? "personal_token"
                                                                        : "service_token";
-  return Json(200, {{"principal",
-                     {{"kind", kind}, {"id", p.id}, {"name", p.name}, {"roles", RolesView(p.roles)}}}});
+  return Json(200,
+              {{"principal",
+                {{"kind", kind}, {"id", p.id}, {"name", p.name}, {"roles", RolesView(p.roles)}}}});
 }
 
 HttpResponse SignOut(const ApiContext& ctx, const Call& call) {
@@ -112,7 +125,13 @@ Result<access::Account> FindAccount(const ApiContext& ctx, const std::string& ke
   if (key.rfind("usr_", 0) == 0) return ctx.accounts->GetAccount(key);
   CUSTOS_ASSIGN_OR_RETURN(auto all, ctx.accounts->ListAccounts());
   for (auto& a : all) {
-    if (access::EqualsIgnoringCase(a.username, key)) return std::move(a);
+    if (std::equal(a.username.begin(), a.username.end(), key.begin(), key.end(),
+                   [](char x, char y) {
+                     return std::tolower(static_cast<unsigned char>(x)) ==
+                            std::tolower(static_cast<unsigned char>(y));
+                   })) {
+      return std::move(a);
+    }
   }
   return NotFoundError("account " + key + ": not found");
 }
@@ -238,8 +257,8 @@ HttpResponse ListTokens(const ApiContext& ctx, const Call& call) {
   if (!all && p.via == access::Principal::Via::kServiceToken) {
     return JsonError(400, "not_an_account", "service tokens own no personal tokens");
   }
-  auto rows = ctx.accounts->ListPersonalTokens(all ? std::nullopt
-                                                   : std::optional<std::string_view>(p.id));
+  auto rows =
+      ctx.accounts->ListPersonalTokens(all ? std::nullopt : std::optional<std::string_view>(p.id));
   if (!rows.ok()) return FromStatus(call.request, rows.status());
   std::map<std::string, std::string> usernames;
   if (auto accounts = ctx.accounts->ListAccounts(); accounts.ok()) {
@@ -298,35 +317,26 @@ HttpResponse RevokeToken(const ApiContext& ctx, const Call& call) {
 }  // namespace
 
 void AddSessionRoutes(Router& router, const ApiContext& ctx) {
-  router.Add(
-      "POST", "/api/v1/session", [&ctx](const Call& c) { return SignIn(ctx, c); },
-      {.anonymous = true});
-  router.Add(
-      "GET", "/api/v1/session", [&ctx](const Call& c) { return WhoAmI(ctx, c); },
-      {.roles = kEveryone});
-  router.Add(
-      "DELETE", "/api/v1/session", [&ctx](const Call& c) { return SignOut(ctx, c); },
-      {.roles = kEveryone});
+  router.Add("POST", "/api/v1/session", [&ctx](const Call& c) { return SignIn(ctx, c); },
+             {.anonymous = true});
+  router.Add("GET", "/api/v1/session", [&ctx](const Call& c) { return WhoAmI(ctx, c); },
+             {.roles = kEveryone});
+  router.Add("DELETE", "/api/v1/session", [&ctx](const Call& c) { return SignOut(ctx, c); },
+             {.roles = kEveryone});
 
-  router.Add(
-      "GET", "/api/v1/accounts", [&ctx](const Call& c) { return ListAccounts(ctx, c); },
-      {.roles = roles::kAdmins});
-  router.Add(
-      "POST", "/api/v1/accounts", [&ctx](const Call& c) { return CreateAccount(ctx, c); },
-      {.roles = roles::kAdmins});
-  router.Add(
-      "PATCH", "/api/v1/accounts/{id}", [&ctx](const Call& c) { return UpdateAccount(ctx, c); },
-      {.roles = roles::kAdmins});
+  router.Add("GET", "/api/v1/accounts", [&ctx](const Call& c) { return ListAccounts(ctx, c); },
+             {.roles = roles::kAdmins});
+  router.Add("POST", "/api/v1/accounts", [&ctx](const Call& c) { return CreateAccount(ctx, c); },
+             {.roles = roles::kAdmins});
+  router.Add("PATCH", "/api/v1/accounts/{id}",
+             [&ctx](const Call& c) { return UpdateAccount(ctx, c); }, {.roles = roles::kAdmins});
 
-  router.Add(
-      "GET", "/api/v1/tokens", [&ctx](const Call& c) { return ListTokens(ctx, c); },
-      {.roles = kEveryone});
-  router.Add(
-      "POST", "/api/v1/tokens", [&ctx](const Call& c) { return CreateToken(ctx, c); },
-      {.roles = kEveryone});
-  router.Add(
-      "DELETE", "/api/v1/tokens/{id}", [&ctx](const Call& c) { return RevokeToken(ctx, c); },
-      {.roles = kEveryone});
+  router.Add("GET", "/api/v1/tokens", [&ctx](const Call& c) { return ListTokens(ctx, c); },
+             {.roles = kEveryone});
+  router.Add("POST", "/api/v1/tokens", [&ctx](const Call& c) { return CreateToken(ctx, c); },
+             {.roles = kEveryone});
+  router.Add("DELETE", "/api/v1/tokens/{id}", [&ctx](const Call& c) { return RevokeToken(ctx, c); },
+             {.roles = kEveryone});
 }
 
 }  // namespace custos::collector::api

@@ -65,7 +65,12 @@ HttpResponse StartManualTrigger(const ApiContext& ctx, const Call& call) {
   const int64_t now = ctx.clock->NowUnixNs();
   const std::string& by = call.caller().name;
   store::TriggerRecord tr;
-  tr.person = PersonId(person);
+  auto viewer = ctx.ViewerFor(call);
+  if (!viewer.ok()) return FromStatus(r, viewer.status());
+  tr.person = PersonId(viewer->ResolvePerson(person));
+  if (!viewer->MaySeePerson(tr.person)) {
+    return JsonError(404, "not_found", "person " + person + ": not found", r.request_id);
+  }
   tr.kind = "manual";
   tr.time_ns = now;
   tr.end_ns = now + (*body)["days"].get<int64_t>() * kNanosPerDay;
@@ -78,7 +83,7 @@ HttpResponse StartManualTrigger(const ApiContext& ctx, const Call& call) {
   if (!s.ok()) return FromStatus(r, s);
   return ctx.AuditedChange(call, "trigger.manual", AuditObject("person", tr.person),
                            "until " + FormatUnixNs(tr.end_ns) + ": " + reason,
-                           Json(201, {{"person", tr.person},
+                           Json(201, {{"person", viewer->Person(tr.person)},
                                       {"from", FormatUnixNs(tr.time_ns)},
                                       {"until", FormatUnixNs(tr.end_ns)}}));
 }
@@ -86,10 +91,15 @@ HttpResponse StartManualTrigger(const ApiContext& ctx, const Call& call) {
 HttpResponse ListTriggers(const ApiContext& ctx, const Call& call) {
   std::optional<std::string> person;
   if (auto v = call.request.Query("person"); !v.empty()) person = v;
+  auto viewer = ctx.ViewerFor(call);
+  if (!viewer.ok()) return FromStatus(call.request, viewer.status());
+  if (person) person = PersonId(viewer->ResolvePerson(*person));
   auto rows = ctx.risk->ListTriggers(person);
   if (!rows.ok()) return FromStatus(call.request, rows.status());
   ordered_json list = ordered_json::array();
-  for (const auto& t : *rows) list.push_back(TriggerView(t));
+  for (const auto& t : *rows) {
+    if (viewer->MaySeePerson(t.person)) list.push_back(TriggerView(t, *viewer));
+  }
   return Json(200, {{"triggers", list}});
 }
 

@@ -1,9 +1,9 @@
-#include "collector/cli/event_format.h"
+#include "collector/api/event_json.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-namespace custos::collector::cli {
+namespace custos::collector::api {
 namespace {
 
 using ::testing::HasSubstr;
@@ -91,4 +91,4 @@ TEST(EventFormatTest, JsonStaysValidWithControlCharactersAndInvalidUtf8) {
 }
 
 }  // namespace
-}  // namespace custos::collector::cli
+}  // namespace custos::collector::api

@@ -1,6 +1,6 @@
-// collector/cli: the JSON view of a stored event that GET /api/v1/events returns
-// (collector/api/api.cc). The `custos` binary does not use this file: it renders that JSON
-// (collector/cli/event_table.h). These functions move into the API's views later.
+// collector/api/event_json.h: the JSON view of a stored event that GET /api/v1/events returns
+// (through views.h, which masks people in it). The `custos` CLI renders that JSON
+// (collector/cli/event_table.h).
 //
 // Contract:
 //  - Every function accepts hostile input (control characters, invalid UTF-8, megabyte-long
@@ -22,7 +22,7 @@
 #include "common/text/terminal.h"
 #include "custos/v1/event.pb.h"
 
-namespace custos::collector::cli {
+namespace custos::collector::api {
 
 // Decodes StoredEvent::payload; nullopt when the bytes are not a valid custos.v1.Event.
 std::optional<v1::Event> DecodePayload(const store::StoredEvent& stored);
@@ -32,4 +32,4 @@ std::optional<v1::Event> DecodePayload(const store::StoredEvent& stored);
 // not decode, "event" is null and "payload_error" and "payload_base64" say what was stored instead.
 nlohmann::ordered_json EventToJson(const store::StoredEvent& stored, const v1::Event* event);
 
-}  // namespace custos::collector::cli
+}  // namespace custos::collector::api

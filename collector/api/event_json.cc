@@ -1,4 +1,4 @@
-#include "collector/cli/event_format.h"
+#include "collector/api/event_json.h"
 #include "common/text/utf8.h"
 
 #include <google/protobuf/util/json_util.h>
@@ -10,7 +10,7 @@
 
 #include "common/time/clock.h"
 
-namespace custos::collector::cli {
+namespace custos::collector::api {
 namespace {
 
 using store::StoredEvent;
@@ -117,4 +117,4 @@ nlohmann::ordered_json EventToJson(const StoredEvent& stored, const v1::Event* e
   return j;
 }
 
-}  // namespace custos::collector::cli
+}  // namespace custos::collector::api
