@@ -468,6 +468,71 @@ TEST_F(CustosApiCliTest, UserAddTokenCreateWhoamiAndAuditCsv) {
   }
 }
 
+// Pseudonymisation switched on with `custos settings`; an investigator asks for a reveal of the
+// pseudonym an alert shows, cannot approve it, an approver does, the investigator withdraws it;
+// each step is in the audit log.
+TEST_F(CustosApiCliTest, SettingsAndARevealRequestedApprovedAndWithdrawn) {
+  auto on = Custos({"settings", "--pseudonymisation", "on"});
+  ASSERT_EQ(on.exit_code, 0) << on.err;
+  EXPECT_EQ(on.out, "pseudonymisation: on\n");
+  struct Restore {
+    ~Restore() { EXPECT_TRUE(ShowIdentities(false).ok()); }
+  } restore;
+
+  std::map<std::string, std::string> token_of;
+  for (auto [name, role] : {std::pair{"fox", "investigator"}, {"skinner", "approver"}}) {
+    auto add =
+        Custos({"user", "add", name, "--roles", role, "--password-file",
+                WriteCsv(std::string(name) + ".password", "pw-" + std::string(name) + "-1234\n")});
+    ASSERT_EQ(add.exit_code, 0) << add.err;
+    auto token = Custos({"token", "create", "--name", "t", "--owner", name});
+    ASSERT_EQ(token.exit_code, 0) << token.err;
+    token_of[name] = token.out.substr(0, token.out.find('\n'));
+  }
+  const std::map<std::string, std::string> fox = {{"CUSTOS_TOKEN", token_of["fox"]}};
+  const std::map<std::string, std::string> skinner = {{"CUSTOS_TOKEN", token_of["skinner"]}};
+
+  auto shown = Custos({"settings"}, fox);
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_EQ(shown.out, "pseudonymisation: on\n");
+  auto alerts = Custos({"alerts", "--format", "json"}, fox);
+  ASSERT_EQ(alerts.exit_code, 0) << alerts.err;
+  nlohmann::json list = nlohmann::json::parse(alerts.out, nullptr, false);
+  ASSERT_TRUE(list.is_array() && !list.empty()) << alerts.out;
+  const std::string pseudonym = list[0].value("person", "");
+  ASSERT_THAT(pseudonym, StartsWith("Anon-"));
+
+  auto request = Custos(
+      {"reveal", "request", pseudonym, "--justification", "alert 1: USB copies before leaving"},
+      fox);
+  ASSERT_EQ(request.exit_code, 0) << request.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(request.out, m, std::regex("^reveal (rvl_[0-9a-f]+) for ")))
+      << request.out;
+  const std::string id = m[1];
+  EXPECT_THAT(request.out, HasSubstr(": requested\n"));
+
+  auto self = Custos({"reveal", "approve", id}, fox);
+  EXPECT_EQ(self.exit_code, 1);
+  EXPECT_THAT(self.err, HasSubstr("(HTTP 403)"));
+  auto pending = Custos({"reveal", "list"}, skinner);
+  ASSERT_EQ(pending.exit_code, 0) << pending.err;
+  EXPECT_THAT(pending.out, HasSubstr(id + "  requested"));
+  auto approve = Custos({"reveal", "approve", id, "--note", "case 17"}, skinner);
+  ASSERT_EQ(approve.exit_code, 0) << approve.err;
+  EXPECT_THAT(approve.out, HasSubstr(": approved\n"));
+  auto withdraw = Custos({"reveal", "withdraw", id}, fox);
+  ASSERT_EQ(withdraw.exit_code, 0) << withdraw.err;
+  EXPECT_THAT(withdraw.out, HasSubstr(": withdrawn\n"));
+
+  auto audit = Custos({"audit", "--action", "reveal.", "--format", "json"});
+  ASSERT_EQ(audit.exit_code, 0) << audit.err;
+  for (const char* action : {"reveal.request", "reveal.approve", "reveal.withdraw"}) {
+    EXPECT_THAT(audit.out, HasSubstr(std::string("\"action\":\"") + action + "\""));
+  }
+  EXPECT_THAT(audit.out, HasSubstr("\"object\":\"reveal:" + id + "\""));
+}
+
 TEST_F(CustosApiCliTest, HelpNamesEveryCommand) {
   auto help = testing::Run({testing::BinaryPath("custos"), "--help"}, 30s);
   ASSERT_EQ(help.exit_code, 0);
