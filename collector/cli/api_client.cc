@@ -44,7 +44,8 @@ int ApiCaller::ReportError(const Reply& reply) {
   Failure(err_, message + " (HTTP " + std::to_string(reply.status) + ")");
   if (reply.status == 401) {
     err_ << "custos: the token came from " << EscapeForTerminal(connection_.token_source)
-         << "; check it, or create one with 'custos-collector api-token create'\n";
+         << "; check it, or create one with 'custos token create' (a service token: "
+            "'custos-collector api-token create')\n";
   }
   return 1;
 }

@@ -6,7 +6,8 @@
 //
 // Contract: messages go to the `err` stream given at construction, each with a hint saying what
 // to check (the API's address, the CA, where the token came from); the token is never printed.
-// Single-threaded.
+// Single-threaded. Send is virtual so the commands' tests can answer requests with a fake
+// (collector/cli/commands/commands_test.cc); nothing else derives from ApiCaller.
 #pragma once
 
 #include <optional>
@@ -38,12 +39,13 @@ class ApiCaller {
         command_(std::move(command)),
         takes_config_(takes_config),
         err_(err) {}
+  virtual ~ApiCaller() = default;
 
   // The reply (any HTTP status); nullopt, with a message and a hint on `err`, when no HTTP answer
   // arrived — exit_code() then says how to exit (2 for a bad --api or --config, else 1).
-  std::optional<Reply> Send(std::string_view method, const std::string& target,
-                            std::string_view body = "",
-                            std::string_view content_type = "application/json");
+  virtual std::optional<Reply> Send(std::string_view method, const std::string& target,
+                                    std::string_view body = "",
+                                    std::string_view content_type = "application/json");
 
   // Prints an API error reply ("custos: <message> (HTTP 4xx)") and returns exit code 1. For an
   // import the collector rejected, every problem comes first; for 401, where the token came from.

@@ -6,14 +6,65 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
+#include <ctime>
 
 #include "collector/cli/api_client.h"
 #include "common/text/terminal.h"
+#include "common/time/clock.h"
 
 namespace custos::collector::cli {
 
 using nlohmann::json;
 using text::EscapeForTerminal;
+
+namespace {
+
+// ParseTimeSpec works in int64 nanoseconds without overflow checks: years outside 1678..2261
+// and relative spans of centuries overflow (undefined behaviour). Refuse those before calling it.
+std::optional<std::string> OutOfNanosecondRange(std::string_view text) {
+  if (text.starts_with('-')) {
+    uint64_t n = 0;
+    size_t i = 1;
+    for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+      n = n * 10 + static_cast<uint64_t>(text[i] - '0');
+      if (n > 1'000'000'000'000) return "is more than 100 years ago";
+    }
+    uint64_t unit = 1;
+    if (i + 1 == text.size()) {
+      unit = text[i] == 'd' ? 86'400 : text[i] == 'h' ? 3'600 : text[i] == 'm' ? 60 : 1;
+    }
+    if (n * unit > 100ull * 366 * 86'400) return "is more than 100 years ago";
+    return std::nullopt;
+  }
+  int year = 0;
+  if (text.size() >= 4 &&
+      std::from_chars(text.data(), text.data() + 4, year).ptr == text.data() + 4 &&
+      (year < 1678 || year > 2261)) {
+    return "is outside the years 1678 to 2261";
+  }
+  return std::nullopt;
+}
+
+Status ParseTimeFlag(const Invocation& args, const std::string& name, int64_t now_ns,
+                     std::optional<int64_t>* out) {
+  auto text = args.Get(name);
+  if (!text) return OkStatus();
+  if (auto problem = OutOfNanosecondRange(*text)) {
+    return InvalidArgumentError("--" + name + ": '" + *text + "' " + *problem);
+  }
+  int64_t ns = 0;
+  if (!ParseTimeSpec(*text, now_ns, &ns)) {
+    return InvalidArgumentError("--" + name +
+                                ": expected RFC 3339 time like 2026-11-21T10:00:00Z, a date, or "
+                                "-15m/-2h/-7d (got '" +
+                                *text + "')");
+  }
+  *out = ns;
+  return OkStatus();
+}
+
+}  // namespace
 
 std::optional<std::string> Invocation::Get(const std::string& name) const {
   auto it = values_.find(name);
@@ -99,6 +150,11 @@ int ListCommand(Context& c, const std::string& command, const char* target, cons
     return UsageError(c.err, command + " takes no arguments, got '" + c.args.positional()[1] + "'",
                       command);
   }
+  return ShowList(c, command, target, key, write_table);
+}
+
+int ShowList(Context& c, const std::string& command, const std::string& target, const char* key,
+             void (*write_table)(const json&, size_t, std::ostream&)) {
   std::string format;
   int rc = 0;
   if (!ExpectFormat(c, command, {"table", "json"}, &format, &rc)) return rc;
@@ -176,6 +232,34 @@ Result<std::string> ReadWholeFile(const std::string& path, size_t max_bytes) {
   if (!stdin_input) ::close(fd);
   if (!status.ok()) return status;
   return data;
+}
+
+Result<TimeWindow> ParseTimeWindow(const Invocation& args, int64_t now_ns) {
+  TimeWindow window;
+  CUSTOS_RETURN_IF_ERROR(ParseTimeFlag(args, "since", now_ns, &window.since_ns));
+  CUSTOS_RETURN_IF_ERROR(ParseTimeFlag(args, "until", now_ns, &window.until_ns));
+  if (window.since_ns && window.until_ns && *window.since_ns >= *window.until_ns) {
+    return InvalidArgumentError("--since " + *args.Get("since") + " is not before --until " +
+                                *args.Get("until"));
+  }
+  return window;
+}
+
+std::string Rfc3339Nanos(int64_t unix_ns) {
+  int64_t seconds = unix_ns / 1'000'000'000;
+  int64_t nanos = unix_ns % 1'000'000'000;
+  if (nanos < 0) {
+    nanos += 1'000'000'000;
+    --seconds;
+  }
+  const time_t t = static_cast<time_t>(seconds);
+  struct tm tm {};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(nanos));
+  return buf;
 }
 
 }  // namespace custos::collector::cli

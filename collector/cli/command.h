@@ -118,6 +118,10 @@ std::optional<nlohmann::json> ObjectReply(Context& c, std::string_view method,
 // the array `key` of the reply as a table (`write_table`) or JSON.
 int ListCommand(Context& c, const std::string& command, const char* target, const char* key,
                 void (*write_table)(const nlohmann::json&, size_t, std::ostream&));
+// ListCommand after the arguments were checked, for sub-commands such as `custos user list`:
+// --format table|json (usage errors name `command`), GET `target`, then the array `key`.
+int ShowList(Context& c, const std::string& command, const std::string& target, const char* key,
+             void (*write_table)(const nlohmann::json&, size_t, std::ostream&));
 
 // Compact JSON; invalid UTF-8 is replaced, never thrown about.
 template <typename Json>
@@ -131,6 +135,19 @@ void WriteJsonArray(const nlohmann::json& list, std::ostream& out);
 std::string ToLower(std::string s);
 // RFC 3986 percent-encoding of everything but unreserved characters.
 std::string PercentEncode(std::string_view text);
+// --since and --until as `events` and `audit` take them: an RFC 3339 time
+// (2026-11-21T10:00:00Z, 2026-11-21T11:00:00+01:00), a date (midnight UTC) or relative to `now_ns`
+// (-15m, -2h, -7d); each nullopt when absent. InvalidArgument (a usage error) for a bad value, a
+// year outside 1678..2261, or --since not before --until.
+struct TimeWindow {
+  std::optional<int64_t> since_ns;
+  std::optional<int64_t> until_ns;
+};
+Result<TimeWindow> ParseTimeWindow(const Invocation& args, int64_t now_ns);
+// RFC 3339 UTC with nanoseconds ("2026-11-21T10:00:00.000000000Z"), so the API sees exactly the
+// time the CLI resolved (relative times against this machine's clock).
+std::string Rfc3339Nanos(int64_t unix_ns);
+
 // The whole file, or standard input for "-"; ResourceExhausted beyond `max_bytes`. Errors name
 // the file.
 Result<std::string> ReadWholeFile(const std::string& path, size_t max_bytes);

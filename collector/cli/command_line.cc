@@ -17,7 +17,8 @@ namespace {
 constexpr const char* kOverviewHead =
     "custos \xE2\x80\x94 the Custos command-line tool: look at what the collector stored, triage "
     "alerts,\n"
-    "feed it HR and directory data, manage scoring policies.\n"
+    "feed it HR and directory data, manage scoring policies, accounts, tokens and reveals, read\n"
+    "the audit log.\n"
     "\n"
     "Usage:\n";
 
@@ -136,6 +137,11 @@ std::optional<std::string> ParseWithCli11(const Command& command,
                                     ? command.name + " " + args[0]
                                     : command.name;
       return "--" + name + " does not apply to 'custos " + where + "'";
+    }
+    if (name == "password") {
+      // No command takes a password as a flag: it would show in ps and in shell history.
+      return "a password is never taken on the command line (ps and shell history show it): use "
+             "--password-file FILE, or - for standard input";
     }
     return "unknown flag " + Display(name) + " (see --help)";
   }

@@ -23,6 +23,7 @@ Environment EnvironmentFromProcess(size_t line_width) {
   env.ca = get("CUSTOS_CA");
   env.token = get("CUSTOS_TOKEN");
   env.line_width = line_width;
+  env.stdin_is_terminal = ::isatty(STDIN_FILENO) == 1;
   return env;
 }
 

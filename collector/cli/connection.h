@@ -36,8 +36,11 @@ struct Environment {
   std::optional<std::string> ca;     // CUSTOS_CA: like --ca
   std::optional<std::string> token;  // CUSTOS_TOKEN: the token itself
   size_t line_width = 160;
+  // Standard input is a terminal: `custos user add` may then ask for a password (echo off)
+  // instead of refusing to run without --password-file.
+  bool stdin_is_terminal = false;
 };
-// Empty variables count as unset. `line_width`: see TableWidth.
+// Empty variables count as unset. `line_width`: see TableWidth. `stdin_is_terminal`: isatty(0).
 Environment EnvironmentFromProcess(size_t line_width);
 // The terminal's width when stdout is a terminal; else $COLUMNS when set (40..100000, so
 // `COLUMNS=250 custos events | less -S` shows more); else 160, so piped output does not depend on
@@ -54,8 +57,8 @@ const std::vector<OptionSpec>& ConnectionOptions();
   "  --ca FILE          CA certificate the server must chain to (default $CUSTOS_CA, else\n"      \
   "                     DATA_DIR/pki/ca.crt).\n"                                                  \
   "  --token-file FILE  File holding the bearer token (default: $CUSTOS_TOKEN, which holds the\n" \
-  "                     token itself, else DATA_DIR/admin.token). Create tokens for analysts\n"   \
-  "                     with 'custos-collector api-token create'.\n"                              \
+  "                     token itself, else DATA_DIR/admin.token). Create your own with\n"         \
+  "                     'custos token create'.\n"                                                 \
   "  --data-dir DIR     The collector's state directory for the defaults above (default\n"        \
   "                     /var/lib/custos/collector).\n"                                            \
   "\n"                                                                                            \

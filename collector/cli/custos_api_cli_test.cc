@@ -411,12 +411,136 @@ TEST_F(CustosApiCliTest, ConnectionProblemsSayWhatToCheck) {
   EXPECT_THAT(wrong_ca.err, HasSubstr("--ca " + DataDir() + "/pki/server.crt"));
 }
 
+// An admin adds an account, makes a personal token for it, the token acts as the account, and
+// the audit log has both changes, as CSV.
+TEST_F(CustosApiCliTest, UserAddTokenCreateWhoamiAndAuditCsv) {
+  const std::string password = "correct horse battery 42";
+  const std::string password_file = WriteCsv("dana.password", password + "\n");
+  auto add = Custos({"user", "add", "dana", "--roles", "analyst,viewer", "--name", "Dana S",
+                     "--email", "dana@example.com", "--password-file", password_file});
+  ASSERT_EQ(add.exit_code, 0) << add.err;
+  EXPECT_THAT(add.out, StartsWith("created account dana (usr_"));
+  EXPECT_THAT(add.out, HasSubstr("): roles analyst,viewer, enabled\n"));
+
+  auto list = Custos({"user", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_THAT(list.out, HasSubstr("dana"));
+  EXPECT_THAT(list.out, HasSubstr("analyst,viewer"));
+
+  // init's admin token is a service token: it owns no personal tokens, so --owner.
+  auto create =
+      Custos({"token", "create", "--name", "laptop", "--owner", "dana", "--expires-in-days", "30"});
+  ASSERT_EQ(create.exit_code, 0) << create.err;
+  ASSERT_TRUE(std::regex_match(create.out, std::regex("cus_pat_[A-Za-z0-9_-]{43}\n")))
+      << create.out;
+  EXPECT_THAT(create.err, HasSubstr("it is shown only this once"));
+  const std::string secret = create.out.substr(0, create.out.size() - 1);
+
+  auto whoami = Custos({"whoami"}, {{"CUSTOS_TOKEN", secret}});
+  ASSERT_EQ(whoami.exit_code, 0) << whoami.err;
+  EXPECT_THAT(whoami.out, HasSubstr("name:  dana\n"));
+  EXPECT_THAT(whoami.out, HasSubstr("kind:  personal_token\n"));
+  EXPECT_THAT(whoami.out, HasSubstr("roles: analyst,viewer\n"));
+  auto own = Custos({"token", "list"}, {{"CUSTOS_TOKEN", secret}});
+  ASSERT_EQ(own.exit_code, 0) << own.err;
+  EXPECT_THAT(own.out, HasSubstr("laptop"));
+  // An analyst may not read the audit log.
+  auto refused = Custos({"audit"}, {{"CUSTOS_TOKEN", secret}});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("(HTTP 403)"));
+
+  auto csv = Custos({"audit", "--format", "csv", "--since", "-1h"});
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  EXPECT_THAT(csv.out, StartsWith("seq,time,actor,action,object,summary,source,hash\r\n"));
+  // The summary holds commas, so it is quoted.
+  EXPECT_TRUE(std::regex_search(
+      csv.out, std::regex(",account\\.create,account:usr_[0-9a-f]+,\"username dana, roles "
+                          "analyst,viewer, local\",")))
+      << csv.out;
+  EXPECT_THAT(csv.out, HasSubstr(",personal-token.create,token:ptk_"));
+  auto accounts_only = Custos({"audit", "--format", "csv", "--action", "account."});
+  ASSERT_EQ(accounts_only.exit_code, 0) << accounts_only.err;
+  EXPECT_THAT(accounts_only.out, HasSubstr("account.create"));
+  EXPECT_THAT(accounts_only.out, Not(HasSubstr("personal-token.create")));
+
+  for (const auto* r : {&add, &list, &create, &whoami, &own, &csv}) {
+    EXPECT_THAT(r->out + r->err, Not(HasSubstr(password)));
+  }
+}
+
+// Pseudonymisation switched on with `custos settings`; an investigator asks for a reveal of the
+// pseudonym an alert shows, cannot approve it, an approver does, the investigator withdraws it;
+// each step is in the audit log.
+TEST_F(CustosApiCliTest, SettingsAndARevealRequestedApprovedAndWithdrawn) {
+  auto on = Custos({"settings", "--pseudonymisation", "on"});
+  ASSERT_EQ(on.exit_code, 0) << on.err;
+  EXPECT_EQ(on.out, "pseudonymisation: on\n");
+  struct Restore {
+    ~Restore() { EXPECT_TRUE(ShowIdentities(false).ok()); }
+  } restore;
+
+  std::map<std::string, std::string> token_of;
+  for (auto [name, role] : {std::pair{"fox", "investigator"}, {"skinner", "approver"}}) {
+    auto add =
+        Custos({"user", "add", name, "--roles", role, "--password-file",
+                WriteCsv(std::string(name) + ".password", "pw-" + std::string(name) + "-1234\n")});
+    ASSERT_EQ(add.exit_code, 0) << add.err;
+    auto token = Custos({"token", "create", "--name", "t", "--owner", name});
+    ASSERT_EQ(token.exit_code, 0) << token.err;
+    token_of[name] = token.out.substr(0, token.out.find('\n'));
+  }
+  const std::map<std::string, std::string> fox = {{"CUSTOS_TOKEN", token_of["fox"]}};
+  const std::map<std::string, std::string> skinner = {{"CUSTOS_TOKEN", token_of["skinner"]}};
+
+  auto shown = Custos({"settings"}, fox);
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_EQ(shown.out, "pseudonymisation: on\n");
+  auto alerts = Custos({"alerts", "--format", "json"}, fox);
+  ASSERT_EQ(alerts.exit_code, 0) << alerts.err;
+  nlohmann::json list = nlohmann::json::parse(alerts.out, nullptr, false);
+  ASSERT_TRUE(list.is_array() && !list.empty()) << alerts.out;
+  const std::string pseudonym = list[0].value("person", "");
+  ASSERT_THAT(pseudonym, StartsWith("Anon-"));
+
+  auto request = Custos(
+      {"reveal", "request", pseudonym, "--justification", "alert 1: USB copies before leaving"},
+      fox);
+  ASSERT_EQ(request.exit_code, 0) << request.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(request.out, m, std::regex("^reveal (rvl_[0-9a-f]+) for ")))
+      << request.out;
+  const std::string id = m[1];
+  EXPECT_THAT(request.out, HasSubstr(": requested\n"));
+
+  auto self = Custos({"reveal", "approve", id}, fox);
+  EXPECT_EQ(self.exit_code, 1);
+  EXPECT_THAT(self.err, HasSubstr("(HTTP 403)"));
+  auto pending = Custos({"reveal", "list"}, skinner);
+  ASSERT_EQ(pending.exit_code, 0) << pending.err;
+  EXPECT_THAT(pending.out, HasSubstr(id + "  requested"));
+  auto approve = Custos({"reveal", "approve", id, "--note", "case 17"}, skinner);
+  ASSERT_EQ(approve.exit_code, 0) << approve.err;
+  EXPECT_THAT(approve.out, HasSubstr(": approved\n"));
+  auto withdraw = Custos({"reveal", "withdraw", id}, fox);
+  ASSERT_EQ(withdraw.exit_code, 0) << withdraw.err;
+  EXPECT_THAT(withdraw.out, HasSubstr(": withdrawn\n"));
+
+  auto audit = Custos({"audit", "--action", "reveal.", "--format", "json"});
+  ASSERT_EQ(audit.exit_code, 0) << audit.err;
+  for (const char* action : {"reveal.request", "reveal.approve", "reveal.withdraw"}) {
+    EXPECT_THAT(audit.out, HasSubstr(std::string("\"action\":\"") + action + "\""));
+  }
+  EXPECT_THAT(audit.out, HasSubstr("\"object\":\"reveal:" + id + "\""));
+}
+
 TEST_F(CustosApiCliTest, HelpNamesEveryCommand) {
   auto help = testing::Run({testing::BinaryPath("custos"), "--help"}, 30s);
   ASSERT_EQ(help.exit_code, 0);
   for (const char* command :
        {"custos events", "custos alerts", "custos alert show", "custos import", "custos policies",
-        "custos policy create", "custos templates", "custos trigger", "custos external-alert"}) {
+        "custos policy create", "custos templates", "custos trigger", "custos external-alert",
+        "custos whoami", "custos user", "custos token", "custos audit", "custos reveal",
+        "custos settings"}) {
     EXPECT_THAT(help.out, HasSubstr(command));
   }
   auto alert_help = testing::Run({testing::BinaryPath("custos"), "alert", "--help"}, 30s);

@@ -4,9 +4,10 @@ namespace custos::collector::cli {
 
 const std::vector<const Command*>& AllCommands() {
   static const std::vector<const Command*> kCommands = {
-      &EventsCommand(),    &AlertsCommand(),   &AlertCommand(),
-      &ImportCommand(),    &PoliciesCommand(), &PolicyCommand(),
-      &TemplatesCommand(), &TriggerCommand(),  &ExternalAlertCommand()};
+      &EventsCommand(),        &AlertsCommand(), &AlertCommand(),     &ImportCommand(),
+      &PoliciesCommand(),      &PolicyCommand(), &TemplatesCommand(), &TriggerCommand(),
+      &ExternalAlertCommand(), &WhoamiCommand(), &UserCommand(),      &TokenCommand(),
+      &AuditCommand(),         &RevealCommand(), &SettingsCommand()};
   return kCommands;
 }
 

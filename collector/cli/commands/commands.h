@@ -23,6 +23,12 @@ const Command& PolicyCommand();         // policy.cc
 const Command& TemplatesCommand();      // templates.cc
 const Command& TriggerCommand();        // trigger.cc
 const Command& ExternalAlertCommand();  // external_alert.cc
+const Command& WhoamiCommand();         // whoami.cc
+const Command& UserCommand();           // user.cc
+const Command& TokenCommand();          // token.cc
+const Command& AuditCommand();          // audit.cc
+const Command& RevealCommand();         // reveal.cc
+const Command& SettingsCommand();       // settings.cc
 
 // Every command, in the order `custos --help` lists them.
 const std::vector<const Command*>& AllCommands();
@@ -34,6 +40,9 @@ const std::vector<const Command*>& AllCommands();
 // footer.
 Result<std::string> EventsTarget(const Invocation& args, int64_t now_ns, int64_t* limit,
                                  bool* newest_first);
+// "/api/v1/audit?actor=...&limit=N" from the audit filters; `now_ns` resolves relative times.
+// InvalidArgument (a usage error) for a bad value; *limit reports the limit asked for.
+Result<std::string> AuditTarget(const Invocation& args, int64_t now_ns, int64_t* limit);
 // "/api/v1/alerts?status=...&..." from the alerts filters; InvalidArgument for a bad value.
 Result<std::string> AlertsTarget(const Invocation& args);
 // {"template":T,"name":N} with the keys of `set_json` (a JSON object) merged over it.

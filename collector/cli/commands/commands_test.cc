@@ -208,8 +208,9 @@ TEST(CommandsTest, MissingCaOrTokenFileIsARuntimeFailureWithAHint) {
 
 TEST(CommandsTest, EveryCommandHasHelpAndIsInTheOverview) {
   const std::string overview = OverviewUsage(AllCommands());
-  for (const char* command : {"events", "alerts", "alert", "import", "policies", "policy",
-                              "templates", "trigger", "external-alert"}) {
+  for (const char* command :
+       {"events", "alerts", "alert", "import", "policies", "policy", "templates", "trigger",
+        "external-alert", "whoami", "user", "token", "audit", "reveal", "settings"}) {
     Ran help = RunCli({command, "--help"});
     EXPECT_EQ(help.exit_code, 0) << command;
     EXPECT_THAT(help.out, HasSubstr(std::string("custos ") + command)) << command;
@@ -218,7 +219,7 @@ TEST(CommandsTest, EveryCommandHasHelpAndIsInTheOverview) {
     EXPECT_THAT(help.out, HasSubstr("Exit codes")) << command;
     EXPECT_THAT(overview, HasSubstr(std::string("  custos ") + command + " ")) << command;
   }
-  EXPECT_EQ(AllCommands().size(), 9u);
+  EXPECT_EQ(AllCommands().size(), 15u);
 }
 
 }  // namespace

@@ -1,11 +1,6 @@
 // custos events: list stored events through GET /api/v1/events (docs/cli.md#custos-events).
 // Flags become a request target (EventsTarget), the API's answer becomes output
 // (collector/cli/event_table.h).
-#include <charconv>
-#include <cstdio>
-#include <ctime>
-#include <iostream>
-
 #include "collector/cli/api_client.h"
 #include "collector/cli/commands/commands.h"
 #include "collector/cli/event_table.h"
@@ -64,69 +59,6 @@ std::string ValidTypeList() {
   return out;
 }
 
-// ParseTimeSpec works in int64 nanoseconds without overflow checks: years outside 1678..2261
-// and relative spans of centuries overflow (undefined behaviour). Refuse those before calling it.
-std::optional<std::string> OutOfNanosecondRange(std::string_view text) {
-  if (text.starts_with('-')) {
-    uint64_t n = 0;
-    size_t i = 1;
-    for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
-      n = n * 10 + static_cast<uint64_t>(text[i] - '0');
-      if (n > 1'000'000'000'000) return "is more than 100 years ago";
-    }
-    uint64_t unit = 1;
-    if (i + 1 == text.size()) {
-      unit = text[i] == 'd' ? 86'400 : text[i] == 'h' ? 3'600 : text[i] == 'm' ? 60 : 1;
-    }
-    if (n * unit > 100ull * 366 * 86'400) return "is more than 100 years ago";
-    return std::nullopt;
-  }
-  int year = 0;
-  if (text.size() >= 4 &&
-      std::from_chars(text.data(), text.data() + 4, year).ptr == text.data() + 4 &&
-      (year < 1678 || year > 2261)) {
-    return "is outside the years 1678 to 2261";
-  }
-  return std::nullopt;
-}
-
-Status ParseTimeFlag(const Invocation& args, const std::string& name, int64_t now_ns,
-                     std::optional<int64_t>* out) {
-  auto text = args.Get(name);
-  if (!text) return OkStatus();
-  if (auto problem = OutOfNanosecondRange(*text)) {
-    return InvalidArgumentError("--" + name + ": '" + *text + "' " + *problem);
-  }
-  int64_t ns = 0;
-  if (!ParseTimeSpec(*text, now_ns, &ns)) {
-    return InvalidArgumentError("--" + name +
-                                ": expected RFC 3339 time like 2026-11-21T10:00:00Z, a date, or "
-                                "-15m/-2h/-7d (got '" +
-                                *text + "')");
-  }
-  *out = ns;
-  return OkStatus();
-}
-
-// RFC 3339 UTC with nanoseconds, so the API sees exactly the time the CLI resolved (relative
-// times against this machine's clock, as before).
-std::string Rfc3339Nanos(int64_t unix_ns) {
-  int64_t seconds = unix_ns / 1'000'000'000;
-  int64_t nanos = unix_ns % 1'000'000'000;
-  if (nanos < 0) {
-    nanos += 1'000'000'000;
-    --seconds;
-  }
-  const time_t t = static_cast<time_t>(seconds);
-  struct tm tm {};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(nanos));
-  return buf;
-}
-
 int Run(Context& c) {
   if (c.args.positional().size() > 1) {
     return UsageError(c.err, "events takes no arguments, got '" + c.args.positional()[1] + "'",
@@ -168,19 +100,13 @@ int Run(Context& c) {
 
 Result<std::string> EventsTarget(const Invocation& args, int64_t now_ns, int64_t* limit,
                                  bool* newest_first) {
-  std::optional<int64_t> since, until;
-  CUSTOS_RETURN_IF_ERROR(ParseTimeFlag(args, "since", now_ns, &since));
-  CUSTOS_RETURN_IF_ERROR(ParseTimeFlag(args, "until", now_ns, &until));
-  if (since && until && *since >= *until) {
-    return InvalidArgumentError("--since " + *args.Get("since") + " is not before --until " +
-                                *args.Get("until"));
-  }
+  CUSTOS_ASSIGN_OR_RETURN(TimeWindow window, ParseTimeWindow(args, now_ns));
   std::string query;
   auto add = [&](const char* key, const std::string& value) {
     query += (query.empty() ? "?" : "&") + std::string(key) + "=" + PercentEncode(value);
   };
-  if (since) add("since", Rfc3339Nanos(*since));
-  if (until) add("until", Rfc3339Nanos(*until));
+  if (window.since_ns) add("since", Rfc3339Nanos(*window.since_ns));
+  if (window.until_ns) add("until", Rfc3339Nanos(*window.until_ns));
   if (auto agent = args.Get("agent")) add("agent", *agent);
   if (auto user = args.Get("user")) add("user", *user);
   if (auto type = args.Get("type")) {
