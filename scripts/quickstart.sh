@@ -79,7 +79,9 @@ echo "== 7. agent status"
 "$bin/custos-agent" status --state-dir "$data/agent" || true
 
 echo "== 8. the events the collector stored"
-"$bin/custos" events --data-dir "$data/collector" --limit 10
+"$bin/custos" events "${api[@]}" --limit 10
+echo "   (people are pseudonyms, Anon-..., until a reveal is approved or an admin runs"
+echo "    custos settings --pseudonymisation off; docs/privacy.md)"
 
 echo "== 9. the alert they raised (priority content touched, extension changed), with its explanation"
 for _ in $(seq 50); do
@@ -90,16 +92,37 @@ done
 id=$("$bin/custos" alerts "${api[@]}" --person "$me" --format json | python3 -c 'import json,sys; a=json.load(sys.stdin); print(a[0]["id"] if a else "")')
 if [ -n "$id" ]; then "$bin/custos" alert show "$id" "${api[@]}"; fi
 
+echo "== 10. sign in as the first admin (the console will use this session; docs/accounts.md)"
+python3 - "$api_port" "$data/collector" <<'PY'
+import json, ssl, sys, urllib.request
+port, data = sys.argv[1], sys.argv[2]
+ctx = ssl.create_default_context(cafile=f"{data}/pki/ca.crt")
+ctx.check_hostname = False  # the server certificate names localhost; we connect by address
+password = open(f"{data}/admin.password").read().strip()
+req = urllib.request.Request(f"https://127.0.0.1:{port}/api/v1/session", method="POST",
+                             data=json.dumps({"username": "admin", "password": password}).encode(),
+                             headers={"Content-Type": "application/json"})
+with urllib.request.urlopen(req, context=ctx) as r:
+    body = json.load(r)
+    cookie = r.headers["Set-Cookie"].split(";")[0]
+print(f"   signed in as {body['user']['username']} (roles {', '.join(body['user']['roles'])}); "
+      f"session until {body['expires_at']}; cookie {cookie.split('=')[0]}=..., CSRF token issued")
+PY
+"$bin/custos" whoami "${api[@]}"
+
 cat <<MSG
 
 Collector (pid $(cat "$data/collector.pid"), log $data/collector.log) and agent (pid $(cat "$data/agent.pid"),
 log $data/agent.log) keep running: anything you do in $watched shows up.
-  events:   $bin/custos events --data-dir $data/collector --since -10m
-            $bin/custos events --data-dir $data/collector --format json --limit 3
+  events:   $bin/custos events --api https://127.0.0.1:$api_port --data-dir $data/collector --since -10m
+            $bin/custos events --api https://127.0.0.1:$api_port --data-dir $data/collector --format json --limit 3
   agent:    $bin/custos-agent status --state-dir $data/agent
   agents:   $bin/custos-collector agent list --data-dir $data/collector
   alerts:   $bin/custos alerts --api https://127.0.0.1:$api_port --data-dir $data/collector
             $bin/custos alert dismiss ID --reason "demo" --api https://127.0.0.1:$api_port --data-dir $data/collector
+  sign-in:  user admin, password in $data/collector/admin.password (POST /api/v1/session; the web
+            console comes with a later issue); more accounts: custos user add NAME --roles analyst ...
+  audit:    $bin/custos-collector audit verify --data-dir $data/collector
   API:      curl --cacert $data/collector/pki/ca.crt -H "Authorization: Bearer \$(cat $data/collector/admin.token)" https://127.0.0.1:$api_port/api/v1/alerts
   metrics:  curl -s http://127.0.0.1:$metrics_port/metrics
   load:     $bin/custos-loadgen --help     (simulated agents)

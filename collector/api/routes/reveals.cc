@@ -74,8 +74,11 @@ HttpResponse Decide(const ApiContext& ctx, const Call& call, std::string_view de
       : decision == "refuse" ? ctx.reveals->Refuse(call.caller(), id, note)
                              : ctx.reveals->Withdraw(call.caller(), id);
   if (!r.ok()) return FromStatus(call.request, r.status());
+  const char* done = decision == "approve"  ? "approved"
+                     : decision == "refuse" ? "refused"
+                                            : "withdrawn";
   std::string summary =
-      std::string(decision) + "d; person " + r->person + ", requester " + r->requester_name;
+      std::string(done) + "; person " + r->person + ", requester " + r->requester_name;
   if (r->expires_at_ns) summary += ", until " + FormatUnixNs(r->expires_at_ns);
   if (!note.empty()) summary += "; note: " + note;
   return ctx.AuditedChange(call, "reveal." + std::string(decision), AuditObject("reveal", id),
