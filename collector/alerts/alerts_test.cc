@@ -2,9 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "collector/store/sqlite/sqlite_risk_store.h"
-#include "collector/store/sqlite/sqlite_store.h"
-#include "common/testing/testing.h"
+#include "collector/store/testing/sqlite_stores.h"
 
 namespace custos::collector::alerts {
 namespace {
@@ -12,12 +10,7 @@ namespace {
 class AlertsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto events = store::OpenSqliteStore({.path = dir_.Sub("custos.db")});
-    ASSERT_TRUE(events.ok()) << events.status().ToString();
-    events_ = std::move(*events);
-    auto risk = store::OpenSqliteRiskStore(dir_.Sub("custos.db"));
-    ASSERT_TRUE(risk.ok()) << risk.status().ToString();
-    risk_ = std::move(*risk);
+    risk_ = stores_.risk.get();
     store::AlertRecord a;
     a.person = "dana@example.com";
     a.policy_id = "pol_1";
@@ -28,15 +21,14 @@ class AlertsTest : public ::testing::Test {
     ASSERT_TRUE(risk_->ApplyAlertUpdates(updates, clock_.NowUnixNs()).ok());
     id_ = updates[0].id;
   }
-  testing::TempDir dir_;
+  store::testing::SqliteStores stores_;
   FakeClock clock_;
-  std::unique_ptr<store::Store> events_;
-  std::unique_ptr<store::RiskStore> risk_;
+  store::RiskStore* risk_ = nullptr;
   int64_t id_ = 0;
 };
 
 TEST_F(AlertsTest, ConfirmsThenResolvesAndClosedAlertsStayClosed) {
-  Alerts alerts(risk_.get(), nullptr, &clock_);
+  Alerts alerts(risk_, nullptr, &clock_);
   auto confirmed = alerts.SetStatus(id_, "confirmed", "", "user:dana");
   ASSERT_TRUE(confirmed.ok()) << confirmed.status().ToString();
   EXPECT_EQ(confirmed->status, "confirmed");
@@ -49,7 +41,7 @@ TEST_F(AlertsTest, ConfirmsThenResolvesAndClosedAlertsStayClosed) {
 }
 
 TEST_F(AlertsTest, RefusesUnknownStatusesAndDismissalsWithoutReason) {
-  Alerts alerts(risk_.get(), nullptr, &clock_);
+  Alerts alerts(risk_, nullptr, &clock_);
   auto bad = alerts.SetStatus(id_, "closed", "", "user:dana");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
@@ -63,7 +55,7 @@ TEST_F(AlertsTest, RefusesUnknownStatusesAndDismissalsWithoutReason) {
 }
 
 TEST_F(AlertsTest, UnknownAlertIsNotFound) {
-  Alerts alerts(risk_.get(), nullptr, &clock_);
+  Alerts alerts(risk_, nullptr, &clock_);
   auto missing = alerts.SetStatus(id_ + 100, "confirmed", "", "user:dana");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);

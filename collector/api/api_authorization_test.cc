@@ -14,8 +14,7 @@
 #include "collector/access/roles.h"
 #include "collector/api/api.h"
 #include "collector/api/testing/test_api.h"
-#include "collector/store/sqlite/sqlite_risk_store.h"
-#include "collector/store/sqlite/sqlite_store.h"
+#include "collector/store/testing/sqlite_stores.h"
 #include "common/crypto/crypto.h"
 #include "common/testing/testing.h"
 
@@ -76,13 +75,8 @@ std::map<std::string, MatrixRow> ReadMatrix() {
 class ApiAuthorizationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto events = store::OpenSqliteStore({.path = dir_.Sub("custos.db")});
-    ASSERT_TRUE(events.ok()) << events.status().ToString();
-    events_ = std::move(*events);
-    auto risk = store::OpenSqliteRiskStore(dir_.Sub("custos.db"));
-    ASSERT_TRUE(risk.ok()) << risk.status().ToString();
-    risk_ = std::move(*risk);
-    t_ = api_testing::MakeTestApi(dir_.Sub("custos.db"), events_.get(), risk_.get(), &clock_);
+    risk_ = stores_.risk.get();
+    t_ = api_testing::MakeTestApi(stores_.db_path, stores_.events.get(), risk_, &clock_);
     api_ = t_.api.get();
     // One account per role, each calling with a personal token (as the console and CLI do).
     for (Role role : access::kAllRoles) {
@@ -124,10 +118,9 @@ class ApiAuthorizationTest : public ::testing::Test {
     return api_->Handle(r);
   }
 
-  testing::TempDir dir_;
+  store::testing::SqliteStores stores_;
   FakeClock clock_;
-  std::unique_ptr<store::Store> events_;
-  std::unique_ptr<store::RiskStore> risk_;
+  store::RiskStore* risk_ = nullptr;
   api_testing::TestApi t_;
   ApiService* api_ = nullptr;
   std::map<std::string, std::string> secrets_;  // role name -> personal token

@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
-#include "collector/api/testing/settings.h"
+#include "collector/cli/testing/suite_collector.h"
 #include "collector/store/sqlite/sqlite_risk_store.h"
 #include "common/testing/testing.h"
 
@@ -43,55 +43,28 @@ uint16_t ClosedLoopbackPort() {
 class CustosApiCliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new testing::TempDir();
-    auto init = testing::Run(
-        {testing::BinaryPath("custos-collector"), "init", "--data-dir", DataDir()}, 60s);
-    ASSERT_EQ(init.exit_code, 0) << init.err;
-    SeedAlert();
-    collector_ = new testing::Subprocess();
-    const std::string ready = dir_->Sub("ready.json");
-    Status s = collector_->Start(
-        {testing::BinaryPath("custos-collector"), "run", "--data-dir", DataDir(), "--listen",
-         "127.0.0.1:0", "--api", "127.0.0.1:0", "--metrics", "off", "--ready-file", ready},
-        dir_->Sub("collector"));
-    ASSERT_TRUE(s.ok()) << s.ToString();
-    ASSERT_TRUE(testing::WaitFor(
-        [&] { return access(ready.c_str(), F_OK) == 0 || !collector_->running(); }, 30s));
-    ASSERT_TRUE(collector_->running()) << collector_->Stderr();
-    auto text = testing::ReadFile(ready);
-    ASSERT_TRUE(text.ok());
-    nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
-    ASSERT_TRUE(j.is_object() && j.contains("api_port")) << *text;
-    api_port_ = j["api_port"].get<int>();
-    ASSERT_GT(api_port_, 0);
+    auto started = cli::cli_testing::SuiteCollector::Start(
+        [](const std::string& data_dir) { SeedAlert(data_dir); });
+    ASSERT_TRUE(started.ok()) << started.status().ToString();
+    collector_ = started->release();
     // This suite checks how names and paths are rendered: identities shown (one test below
     // checks the default, pseudonyms).
     ASSERT_TRUE(ShowIdentities(false).ok());
   }
-  // Pseudonymisation on (hide = true) or off, as an admin would switch it.
-  static Status ShowIdentities(bool hide) {
-    auto token = testing::ReadFile(DataDir() + "/admin.token");
-    auto ca = testing::ReadFile(DataDir() + "/pki/ca.crt");
-    if (!token.ok() || !ca.ok()) return InternalError("no admin token or CA");
-    return collector::api::api_testing::SetPseudonymisation(
-        static_cast<uint16_t>(api_port_), *ca, token->substr(0, token->find('\n')), hide);
-  }
+  static Status ShowIdentities(bool hide) { return collector_->ShowIdentities(hide); }
   static void TearDownTestSuite() {
     if (collector_ != nullptr) {
-      collector_->Signal(SIGTERM);
-      EXPECT_EQ(collector_->Wait(30s), 0) << collector_->Stderr();
+      EXPECT_EQ(collector_->Stop(), 0) << collector_->Stderr();
     }
     delete collector_;
     collector_ = nullptr;
-    delete dir_;
-    dir_ = nullptr;
   }
 
-  static void SeedAlert() {
+  static void SeedAlert(const std::string& data_dir) {
     auto recorded = testing::ReadFile(testing::SourcePath("collector/cli/testdata/alert_42.json"));
     ASSERT_TRUE(recorded.ok()) << recorded.status().ToString();
     nlohmann::json j = nlohmann::json::parse(*recorded);
-    auto risk = store::OpenSqliteRiskStore(DataDir() + "/custos.db");
+    auto risk = store::OpenSqliteRiskStore(data_dir + "/custos.db");
     ASSERT_TRUE(risk.ok()) << risk.status().ToString();
     store::AlertRecord a;
     a.person = "carol@example.com";
@@ -106,8 +79,8 @@ class CustosApiCliTest : public ::testing::Test {
     seeded_alert_ = std::to_string(a.id);
   }
 
-  static std::string DataDir() { return dir_->Sub("data"); }
-  static std::string ApiUrl() { return "https://127.0.0.1:" + std::to_string(api_port_); }
+  static std::string DataDir() { return collector_->data_dir(); }
+  static std::string ApiUrl() { return collector_->api_url(); }
 
   // `custos ARGS --data-dir D --api URL`, with a clean CUSTOS_* environment unless `env` sets it.
   static testing::RunResult Custos(std::vector<std::string> args,
@@ -120,8 +93,8 @@ class CustosApiCliTest : public ::testing::Test {
     return testing::Run(args, 60s, env);
   }
   static std::string WriteCsv(const std::string& name, const std::string& text) {
-    EXPECT_TRUE(testing::WriteFile(dir_->Sub(name), text).ok());
-    return dir_->Sub(name);
+    EXPECT_TRUE(testing::WriteFile(collector_->Sub(name), text).ok());
+    return collector_->Sub(name);
   }
   static void ImportDirectory() {
     auto r = Custos({"import", "directory",
@@ -138,14 +111,10 @@ class CustosApiCliTest : public ::testing::Test {
               "directory)\n");
   }
 
-  static testing::TempDir* dir_;
-  static testing::Subprocess* collector_;
-  static int api_port_;
+  static cli::cli_testing::SuiteCollector* collector_;
   static std::string seeded_alert_;
 };
-testing::TempDir* CustosApiCliTest::dir_ = nullptr;
-testing::Subprocess* CustosApiCliTest::collector_ = nullptr;
-int CustosApiCliTest::api_port_ = 0;
+cli::cli_testing::SuiteCollector* CustosApiCliTest::collector_ = nullptr;
 std::string CustosApiCliTest::seeded_alert_;
 
 TEST_F(CustosApiCliTest, TemplatesListsTheCatalogAsTableAndJson) {
@@ -262,7 +231,7 @@ TEST_F(CustosApiCliTest, ImportsDirectoryThenHrAllOrNothing) {
   ASSERT_EQ(reviews.exit_code, 0) << reviews.err;
   EXPECT_EQ(reviews.out, "imported 1 HR row: 1 new, 0 already imported\n");
 
-  auto missing = Custos({"import", "hr", dir_->Sub("nope.csv")});
+  auto missing = Custos({"import", "hr", collector_->Sub("nope.csv")});
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_THAT(missing.err, HasSubstr("nope.csv: No such file or directory"));
 }

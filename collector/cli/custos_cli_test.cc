@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "collector/api/testing/settings.h"
+#include "collector/cli/testing/suite_collector.h"
 #include "collector/store/sqlite/sqlite_store.h"
 #include "common/testing/testing.h"
 #include "custos/v1/event.pb.h"
@@ -146,52 +146,25 @@ store::AgentRecord Agent(const std::string& id, const std::string& hostname) {
 class CustosCliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new testing::TempDir();
-    auto init = testing::Run(
-        {testing::BinaryPath("custos-collector"), "init", "--data-dir", DataDir()}, 60s);
-    ASSERT_EQ(init.exit_code, 0) << init.err;
-    SeedEvents();
-    collector_ = new testing::Subprocess();
-    const std::string ready = dir_->Sub("ready.json");
-    Status s = collector_->Start(
-        {testing::BinaryPath("custos-collector"), "run", "--data-dir", DataDir(), "--listen",
-         "127.0.0.1:0", "--api", "127.0.0.1:0", "--metrics", "off", "--ready-file", ready},
-        dir_->Sub("collector"));
-    ASSERT_TRUE(s.ok()) << s.ToString();
-    ASSERT_TRUE(testing::WaitFor(
-        [&] { return access(ready.c_str(), F_OK) == 0 || !collector_->running(); }, 30s));
-    ASSERT_TRUE(collector_->running()) << collector_->Stderr();
-    auto text = testing::ReadFile(ready);
-    ASSERT_TRUE(text.ok());
-    nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
-    ASSERT_TRUE(j.is_object() && j.contains("api_port")) << *text;
-    api_port_ = j["api_port"].get<int>();
-    ASSERT_GT(api_port_, 0);
+    auto started = cli::cli_testing::SuiteCollector::Start(
+        [](const std::string& data_dir) { SeedEvents(data_dir); });
+    ASSERT_TRUE(started.ok()) << started.status().ToString();
+    collector_ = started->release();
     // This suite checks how names and paths are rendered: identities shown (one test below
     // checks the default, pseudonyms).
     ASSERT_TRUE(ShowIdentities(false).ok());
   }
-  // Pseudonymisation on (hide = true) or off, as an admin would switch it.
-  static Status ShowIdentities(bool hide) {
-    auto token = testing::ReadFile(DataDir() + "/admin.token");
-    auto ca = testing::ReadFile(DataDir() + "/pki/ca.crt");
-    if (!token.ok() || !ca.ok()) return InternalError("no admin token or CA");
-    return collector::api::api_testing::SetPseudonymisation(
-        static_cast<uint16_t>(api_port_), *ca, token->substr(0, token->find('\n')), hide);
-  }
+  static Status ShowIdentities(bool hide) { return collector_->ShowIdentities(hide); }
   static void TearDownTestSuite() {
     if (collector_ != nullptr) {
-      collector_->Signal(SIGTERM);
-      EXPECT_EQ(collector_->Wait(30s), 0) << collector_->Stderr();
+      EXPECT_EQ(collector_->Stop(), 0) << collector_->Stderr();
     }
     delete collector_;
     collector_ = nullptr;
-    delete dir_;
-    dir_ = nullptr;
   }
 
-  static void SeedEvents() {
-    auto opened = store::OpenSqliteStore({.path = DataDir() + "/custos.db"});
+  static void SeedEvents(const std::string& data_dir) {
+    auto opened = store::OpenSqliteStore({.path = data_dir + "/custos.db"});
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     std::unique_ptr<store::Store> st = std::move(opened).value();
     auto a = st->RegisterAgent(Agent("agt_alice", "ws-alice"));
@@ -214,8 +187,8 @@ class CustosCliTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
 
-  static std::string DataDir() { return dir_->Sub("data"); }
-  static std::string ApiUrl() { return "https://127.0.0.1:" + std::to_string(api_port_); }
+  static std::string DataDir() { return collector_->data_dir(); }
+  static std::string ApiUrl() { return collector_->api_url(); }
 
   // `columns` is $COLUMNS for the child; empty (ignored by custos) keeps tests independent of
   // the developer's shell, as does a clean CUSTOS_* environment.
@@ -238,13 +211,9 @@ class CustosCliTest : public ::testing::Test {
     return lines;
   }
 
-  static testing::TempDir* dir_;
-  static testing::Subprocess* collector_;
-  static int api_port_;
+  static cli::cli_testing::SuiteCollector* collector_;
 };
-testing::TempDir* CustosCliTest::dir_ = nullptr;
-testing::Subprocess* CustosCliTest::collector_ = nullptr;
-int CustosCliTest::api_port_ = 0;
+cli::cli_testing::SuiteCollector* CustosCliTest::collector_ = nullptr;
 
 TEST_F(CustosCliTest, TableListsNewestFirstWithFooterOnStderr) {
   auto r = Events({});

@@ -19,7 +19,8 @@ constexpr std::string_view kEllipsis = "\xE2\x80\xA6";  // U+2026
 
 // Column caps: a hostile or merely long host or user name must not push SUMMARY off screen.
 constexpr size_t kMaxHostWidth = 24;
-constexpr size_t kMaxUserWidth = 16;
+// Wide enough for a pseudonym of a login the directory does not know ("Anon-U-" + 10 hex).
+constexpr size_t kMaxUserWidth = 17;
 constexpr std::string_view kColumnGap = "  ";
 
 void AppendHex(std::string& out, std::string_view prefix, uint32_t value, int digits) {

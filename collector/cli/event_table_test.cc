@@ -252,12 +252,12 @@ TEST(EventTableTest, VeryLongPathIsCutToTheLineWidthWithAnEllipsis) {
     std::vector<std::string> lines = Lines(Table({s}, width));
     ASSERT_EQ(lines.size(), 2u);
     EXPECT_EQ(DisplayWidth(lines[1]), width);
-    EXPECT_THAT(lines[1], HasSubstr("\u2026  " + std::string(15, 'u') + "\u2026  file"));
+    EXPECT_THAT(lines[1], HasSubstr("\u2026  " + std::string(16, 'u') + "\u2026  file"));
     EXPECT_EQ(lines[1].substr(lines[1].size() - 3), "\u2026");
   }
   // Narrower than the fixed columns allow: SUMMARY keeps its minimum width.
   std::vector<std::string> narrow = Lines(Table({s}, 20));
-  EXPECT_EQ(DisplayWidth(narrow[1]), 24 + 24 + 16 + 4 + 4 * 2 + kMinSummaryWidth);
+  EXPECT_EQ(DisplayWidth(narrow[1]), 24 + 24 + 17 + 4 + 4 * 2 + kMinSummaryWidth);
   EXPECT_THAT(narrow[1], HasSubstr("modify /home/alice/xxxx"));
 }
 

@@ -79,13 +79,12 @@ PersonalTokenRecord ReadToken(sqlite3_stmt* s) {
   return t;
 }
 
-class SqliteAccessStore final : public AccessStore {
+class SqliteAccessStore final : public AccessStore, private sqlite::ConnectionPair {
  public:
-  explicit SqliteAccessStore(std::string path) : path_(std::move(path)) {}
+  explicit SqliteAccessStore(std::string path) : ConnectionPair(std::move(path)) {}
 
   Status Open() {
-    CUSTOS_ASSIGN_OR_RETURN(write_db_, Connect(false));
-    CUSTOS_ASSIGN_OR_RETURN(read_db_, Connect(true));
+    CUSTOS_RETURN_IF_ERROR(OpenConnections());
     CUSTOS_ASSIGN_OR_RETURN(Stmt s, Prepare(read_db_.get(), "PRAGMA user_version"));
     if (sqlite3_step(s.get()) != SQLITE_ROW) return Error(read_db_.get(), "schema version");
     if (sqlite3_column_int(s.get(), 0) < kAccessSchemaVersion) {
@@ -361,38 +360,6 @@ class SqliteAccessStore final : public AccessStore {
       return OkStatus();
     });
   }
-
-  template <typename Fn>
-  Status InWriteTransaction(Fn&& fn) {
-    std::lock_guard<std::mutex> l(write_mu_);
-    return sqlite::InImmediateTransaction(write_db_.get(), path_, std::forward<Fn>(fn));
-  }
-
-  Result<Db> Connect(bool read_only) {
-    CUSTOS_ASSIGN_OR_RETURN(
-        Db db, sqlite::OpenDatabase(path_, read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE,
-                                    30000));
-    if (!read_only) {
-      CUSTOS_RETURN_IF_ERROR(sqlite::Exec(db.get(), path_, "PRAGMA synchronous=FULL"));
-      // Checkpoints belong to the store's background checkpointer (as in SqliteRiskStore).
-      CUSTOS_RETURN_IF_ERROR(sqlite::Exec(db.get(), path_, "PRAGMA wal_autocheckpoint=0"));
-    }
-    return db;
-  }
-
-  Result<Stmt> Prepare(sqlite3* db, const std::string& sql) const {
-    return sqlite::Prepare(db, path_, sql);
-  }
-
-  Status Error(sqlite3* db, std::string_view what) const {
-    return sqlite::SqliteError(db, path_, what);
-  }
-
-  std::string path_;
-  std::mutex write_mu_;
-  Db write_db_;  // guarded by write_mu_
-  std::mutex read_mu_;
-  Db read_db_;  // guarded by read_mu_
 };
 
 }  // namespace

@@ -34,13 +34,12 @@ RevealRecord ReadReveal(sqlite3_stmt* s) {
   return r;
 }
 
-class SqlitePrivacyStore final : public PrivacyStore {
+class SqlitePrivacyStore final : public PrivacyStore, private sqlite::ConnectionPair {
  public:
-  explicit SqlitePrivacyStore(std::string path) : path_(std::move(path)) {}
+  explicit SqlitePrivacyStore(std::string path) : ConnectionPair(std::move(path)) {}
 
   Status Open() {
-    CUSTOS_ASSIGN_OR_RETURN(write_db_, Connect(false));
-    CUSTOS_ASSIGN_OR_RETURN(read_db_, Connect(true));
+    CUSTOS_RETURN_IF_ERROR(OpenConnections());
     // By name, not by schema version: migrations appended by parallel work may be ordered
     // either way.
     CUSTOS_ASSIGN_OR_RETURN(Stmt s,
@@ -234,37 +233,6 @@ class SqlitePrivacyStore final : public PrivacyStore {
     return out;
   }
 
-  template <typename Fn>
-  Status InWriteTransaction(Fn&& fn) {
-    std::lock_guard<std::mutex> l(write_mu_);
-    return sqlite::InImmediateTransaction(write_db_.get(), path_, std::forward<Fn>(fn));
-  }
-
-  Result<Db> Connect(bool read_only) {
-    CUSTOS_ASSIGN_OR_RETURN(
-        Db db, sqlite::OpenDatabase(path_, read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE,
-                                    30000));
-    if (!read_only) {
-      CUSTOS_RETURN_IF_ERROR(sqlite::Exec(db.get(), path_, "PRAGMA synchronous=FULL"));
-      // Checkpoints belong to the store's background checkpointer (as in SqliteRiskStore).
-      CUSTOS_RETURN_IF_ERROR(sqlite::Exec(db.get(), path_, "PRAGMA wal_autocheckpoint=0"));
-    }
-    return db;
-  }
-
-  Result<Stmt> Prepare(sqlite3* db, const std::string& sql) const {
-    return sqlite::Prepare(db, path_, sql);
-  }
-
-  Status Error(sqlite3* db, std::string_view what) const {
-    return sqlite::SqliteError(db, path_, what);
-  }
-
-  std::string path_;
-  std::mutex write_mu_;
-  Db write_db_;  // guarded by write_mu_
-  std::mutex read_mu_;
-  Db read_db_;      // guarded by read_mu_
   Stmt live_stmt_;  // guarded by read_mu_
 };
 

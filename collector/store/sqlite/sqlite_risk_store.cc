@@ -20,13 +20,12 @@ constexpr const char* kAlertColumns =
     "first_activity_ns, last_activity_ns, explanation, status_reason, status_by, "
     "status_changed_at_ns, close_snapshot, updates FROM alerts";
 
-class SqliteRiskStore final : public RiskStore {
+class SqliteRiskStore final : public RiskStore, private sqlite::ConnectionPair {
  public:
-  explicit SqliteRiskStore(std::string path) : path_(std::move(path)) {}
+  explicit SqliteRiskStore(std::string path) : ConnectionPair(std::move(path)) {}
 
   Status Open() {
-    CUSTOS_ASSIGN_OR_RETURN(write_db_, Connect(false));
-    CUSTOS_ASSIGN_OR_RETURN(read_db_, Connect(true));
+    CUSTOS_RETURN_IF_ERROR(OpenConnections());
     CUSTOS_ASSIGN_OR_RETURN(Stmt s, Prepare(read_db_.get(), "PRAGMA user_version"));
     if (sqlite3_step(s.get()) != SQLITE_ROW) return Error(read_db_.get(), "schema version");
     if (sqlite3_column_int(s.get(), 0) < 2) {
@@ -537,40 +536,6 @@ class SqliteRiskStore final : public RiskStore {
     return ReadAlert(s.get());
   }
 
-  template <typename Fn>
-  Status InWriteTransaction(Fn&& fn) {
-    std::lock_guard<std::mutex> l(write_mu_);
-    return sqlite::InImmediateTransaction(write_db_.get(), path_, std::forward<Fn>(fn));
-  }
-
-  Result<Db> Connect(bool read_only) {
-    CUSTOS_ASSIGN_OR_RETURN(
-        Db db, sqlite::OpenDatabase(path_, read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE,
-                                    30000));
-    if (!read_only) {
-      CUSTOS_RETURN_IF_ERROR(Exec(db.get(), "PRAGMA synchronous=FULL"));
-      // Checkpoints belong to the store's background checkpointer; one run from here could make
-      // its PASSIVE pass busy and skip the log restart.
-      CUSTOS_RETURN_IF_ERROR(Exec(db.get(), "PRAGMA wal_autocheckpoint=0"));
-    }
-    return db;
-  }
-
-  Result<Stmt> Prepare(sqlite3* db, const std::string& sql) const {
-    return sqlite::Prepare(db, path_, sql);
-  }
-
-  Status Exec(sqlite3* db, const std::string& sql) { return sqlite::Exec(db, path_, sql); }
-
-  Status Error(sqlite3* db, std::string_view what) const {
-    return sqlite::SqliteError(db, path_, what);
-  }
-
-  std::string path_;
-  std::mutex write_mu_;
-  Db write_db_;  // guarded by write_mu_
-  std::mutex read_mu_;
-  Db read_db_;                                      // guarded by read_mu_
   Stmt feed_stmt_;                                  // guarded by read_mu_
   std::unordered_map<int64_t, AgentNames> agents_;  // guarded by read_mu_
   AgentNames unconfirmed_;  // the last unconfirmed agent looked up; guarded by read_mu_

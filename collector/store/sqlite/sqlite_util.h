@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -119,5 +120,50 @@ Status InImmediateTransaction(sqlite3* db, std::string_view path, Body&& body) {
   if (!s.ok()) (void)Exec(db, path, "ROLLBACK");
   return s;
 }
+
+// The two connections the risk, access and privacy stores keep to the collector's database: one
+// for writes (synchronous=FULL; checkpoints left to SqliteStore's background checkpointer, since
+// one run from here could make its PASSIVE pass busy and skip the log restart), serialised by
+// write_mu_, and one read-only for queries under read_mu_. Stores derive from it privately.
+class ConnectionPair {
+ protected:
+  explicit ConnectionPair(std::string path) : path_(std::move(path)) {}
+
+  Status OpenConnections() {
+    CUSTOS_ASSIGN_OR_RETURN(write_db_, Connect(false));
+    CUSTOS_ASSIGN_OR_RETURN(read_db_, Connect(true));
+    return OkStatus();
+  }
+
+  template <typename Fn>
+  Status InWriteTransaction(Fn&& fn) {
+    std::lock_guard<std::mutex> l(write_mu_);
+    return InImmediateTransaction(write_db_.get(), path_, std::forward<Fn>(fn));
+  }
+
+  Result<Stmt> Prepare(sqlite3* db, const std::string& sql) const {
+    return sqlite::Prepare(db, path_, sql);
+  }
+  Status Exec(sqlite3* db, const std::string& sql) { return sqlite::Exec(db, path_, sql); }
+  Status Error(sqlite3* db, std::string_view what) const { return SqliteError(db, path_, what); }
+
+  std::string path_;
+  std::mutex write_mu_;
+  Db write_db_;  // guarded by write_mu_
+  std::mutex read_mu_;
+  Db read_db_;  // guarded by read_mu_
+
+ private:
+  Result<Db> Connect(bool read_only) {
+    CUSTOS_ASSIGN_OR_RETURN(
+        Db db,
+        OpenDatabase(path_, read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE, 30000));
+    if (!read_only) {
+      CUSTOS_RETURN_IF_ERROR(sqlite::Exec(db.get(), path_, "PRAGMA synchronous=FULL"));
+      CUSTOS_RETURN_IF_ERROR(sqlite::Exec(db.get(), path_, "PRAGMA wal_autocheckpoint=0"));
+    }
+    return db;
+  }
+};
 
 }  // namespace custos::collector::store::sqlite
