@@ -46,6 +46,25 @@ Status CheckSchema(sqlite3* db, const std::string& path) {
   return OkStatus();
 }
 
+// Retention needs schema version 8 (audit_prunes).
+bool HasPruneTable(sqlite3* db) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT 1 FROM sqlite_master WHERE type='table' AND name='audit_prunes'",
+                         -1, &raw, nullptr) != SQLITE_OK) {
+    return false;
+  }
+  Stmt s(raw);
+  return sqlite3_step(s.get()) == SQLITE_ROW;
+}
+
+Status CheckPruneTable(sqlite3* db, const std::string& path) {
+  if (HasPruneTable(db)) return OkStatus();
+  return FailedPreconditionError("audit: " + path +
+                                 ": no retention table (schema older than version 8; run "
+                                 "'custos-collector init')");
+}
+
 struct Tail {
   int64_t seq = 0;
   std::string hash = std::string(kAuditHashBytes, '\0');
@@ -83,6 +102,14 @@ std::string CanonicalBytes(const AuditEntry& e) {
 
 std::string EntryHash(const AuditEntry& e) {
   return crypto::Sha256(e.prev_hash + CanonicalBytes(e));
+}
+
+std::string PruneMessage(int64_t seq, std::string_view hash, int64_t cutoff_ns) {
+  std::string m = "custos-audit-prune-v1";
+  PutU64(&m, static_cast<uint64_t>(seq));
+  m.append(hash);
+  PutU64(&m, static_cast<uint64_t>(cutoff_ns));
+  return m;
 }
 
 std::string CheckpointMessage(int64_t seq, std::string_view hash) {
@@ -183,6 +210,52 @@ Status AuditLog::Checkpoint() {
     if (tail.seq == 0) return OkStatus();
     return CheckpointLocked(tail.seq, tail.hash);  // INSERT OR IGNORE: already signed is fine
   });
+}
+
+Result<int64_t> AuditLog::Prune(int64_t cutoff_ns) {
+  std::lock_guard<std::mutex> l(mu_);
+  sqlite3* db = conn_->db.get();
+  const std::string& path = options_.db_path;
+  CUSTOS_RETURN_IF_ERROR(CheckPruneTable(db, path));
+  int64_t removed = 0;
+  Status s = InImmediateTransaction(db, path, [&]() -> Status {
+    CUSTOS_ASSIGN_OR_RETURN(Tail tail, ReadTail(db, path));
+    CUSTOS_ASSIGN_OR_RETURN(Stmt last,
+                            Prepare(db, path,
+                                    "SELECT seq, hash FROM audit_log WHERE time_ns < ? AND seq < ? "
+                                    "ORDER BY seq DESC LIMIT 1"));
+    sqlite3_bind_int64(last.get(), 1, cutoff_ns);
+    sqlite3_bind_int64(last.get(), 2, tail.seq);
+    const int rc = sqlite3_step(last.get());
+    if (rc == SQLITE_DONE) return OkStatus();  // nothing old enough
+    if (rc != SQLITE_ROW) return SqliteError(db, path, "find prunable audit entries");
+    const int64_t seq = sqlite3_column_int64(last.get(), 0);
+    const std::string hash = ColumnBlob(last.get(), 1);
+    CUSTOS_ASSIGN_OR_RETURN(
+        std::string sig,
+        crypto::Ed25519Sign(options_.signing_key_pem, PruneMessage(seq, hash, cutoff_ns)));
+    CUSTOS_ASSIGN_OR_RETURN(
+        Stmt ins, Prepare(db, path,
+                          "INSERT OR REPLACE INTO audit_prunes(seq, hash, cutoff_ns, time_ns, "
+                          "signature) VALUES(?,?,?,?,?)"));
+    sqlite3_bind_int64(ins.get(), 1, seq);
+    BindBlob(ins.get(), 2, hash);
+    sqlite3_bind_int64(ins.get(), 3, cutoff_ns);
+    sqlite3_bind_int64(ins.get(), 4, options_.clock->NowUnixNs());
+    BindBlob(ins.get(), 5, sig);
+    if (sqlite3_step(ins.get()) != SQLITE_DONE) return SqliteError(db, path, "record pruning");
+    for (const char* sql :
+         {"DELETE FROM audit_prunes WHERE seq < ?", "DELETE FROM audit_checkpoints WHERE seq <= ?",
+          "DELETE FROM audit_log WHERE seq <= ?"}) {
+      CUSTOS_ASSIGN_OR_RETURN(Stmt del, Prepare(db, path, sql));
+      sqlite3_bind_int64(del.get(), 1, seq);
+      if (sqlite3_step(del.get()) != SQLITE_DONE) return SqliteError(db, path, "prune audit log");
+      removed = sqlite3_changes(db);  // the last statement's: entries
+    }
+    return OkStatus();
+  });
+  if (!s.ok()) return s;
+  return removed;
 }
 
 Result<std::vector<AuditEntry>> AuditLog::Query(const AuditQuery& q) {
@@ -302,6 +375,22 @@ class Verifier {
 
   int64_t running_seq() const { return running_seq_; }
 
+  // The log starts after the entries retention removed: the first kept entry must link to the
+  // signed pruning record's hash.
+  bool StartAfterPruning(int64_t seq, const std::string& hash, int64_t cutoff_ns,
+                         const std::string& signature) {
+    if (!crypto::Ed25519Verify(options_.public_key_pem, PruneMessage(seq, hash, cutoff_ns),
+                               signature)
+             .ok()) {
+      return Bad(seq, "pruning record at seq " + std::to_string(seq) +
+                          " forged or altered (its signature does not verify)");
+    }
+    running_seq_ = seq;
+    running_hash_ = hash;
+    report_->pruned_through = seq;
+    return true;
+  }
+
  private:
   const AuditVerifyOptions& options_;
   AuditVerifyReport* report_;
@@ -332,6 +421,20 @@ Result<AuditVerifyReport> VerifyAuditLog(const AuditVerifyOptions& options) {
   AuditVerifyReport report;
   report.checkpoints = static_cast<int64_t>(checkpoints.size());
   Verifier verifier(options, &report);
+  bool intact = true;
+  if (HasPruneTable(db.get())) {
+    CUSTOS_ASSIGN_OR_RETURN(Stmt p,
+                            Prepare(db.get(), path,
+                                    "SELECT seq, hash, cutoff_ns, signature FROM audit_prunes "
+                                    "ORDER BY seq DESC LIMIT 1"));
+    const int prc = sqlite3_step(p.get());
+    if (prc == SQLITE_ROW) {
+      intact = verifier.StartAfterPruning(sqlite3_column_int64(p.get(), 0), ColumnBlob(p.get(), 1),
+                                          sqlite3_column_int64(p.get(), 2), ColumnBlob(p.get(), 3));
+    } else if (prc != SQLITE_DONE) {
+      return SqliteError(db.get(), path, "read audit pruning record");
+    }
+  }
   CUSTOS_ASSIGN_OR_RETURN(
       Stmt s, Prepare(db.get(), path,
                       "SELECT seq, time_ns, actor, action, object, summary, source, prev_hash, "
@@ -339,7 +442,6 @@ Result<AuditVerifyReport> VerifyAuditLog(const AuditVerifyOptions& options) {
   size_t next_checkpoint = 0;
   AuditEntry e;
   int rc;
-  bool intact = true;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
     ++report.entries;
     if (!intact) continue;  // keep counting

@@ -63,6 +63,12 @@ std::string CanonicalBytes(const AuditEntry& e);
 std::string EntryHash(const AuditEntry& e);
 // What a checkpoint signs: "custos-audit-checkpoint-v1" || u64 big-endian seq || hash.
 std::string CheckpointMessage(int64_t seq, std::string_view hash);
+// What a pruning record signs: "custos-audit-prune-v1" || u64 big-endian seq || hash ||
+// i64 big-endian cutoff_ns.
+std::string PruneMessage(int64_t seq, std::string_view hash, int64_t cutoff_ns);
+
+// The shortest retention `audit.retention` accepts (issue 18: at least 180 days).
+inline constexpr int64_t kMinAuditRetentionDays = 180;
 
 struct AuditLogOptions {
   std::string db_path = {};          // the collector's database, migrated to schema version >= 5
@@ -107,6 +113,13 @@ class AuditLog {
   // Signs the current tail (no-op on an empty log or when the tail is already checkpointed).
   Status Checkpoint();
 
+  // Retention: removes the entries older than `cutoff_ns` (never the newest entry, which the
+  // chain continues from), with the checkpoints they had, and records the last removed entry's
+  // seq and hash in a signed pruning record that the first kept entry links to, in one
+  // transaction. Returns how many entries were removed. VerifyAuditLog accepts a log that
+  // starts after a pruning record and still finds any other removal at the front.
+  Result<int64_t> Prune(int64_t cutoff_ns);
+
   // Entries matching `query`, newest first (hashes included, for display).
   Result<std::vector<AuditEntry>> Query(const AuditQuery& query);
 
@@ -124,6 +137,7 @@ class AuditLog {
 struct AuditVerifyReport {
   int64_t entries = 0;
   int64_t checkpoints = 0;
+  int64_t pruned_through = 0;  // entries up to this seq were removed by retention (0: none)
   bool ok = true;
   int64_t first_bad_seq = 0;
   std::string problem = {};  // "entry 17 altered: ..." when !ok

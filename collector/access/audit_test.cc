@@ -52,6 +52,20 @@ class AuditLogTest : public ::testing::Test {
     }
   }
 
+  // Appends `n` more entries, the first with seq `first`.
+  void AppendN2(AuditLog* log, int64_t first, int n) {
+    for (int i = 0; i < n; ++i) {
+      auto e = log->Append({.actor = "user:bob",
+                            .action = "alert.status",
+                            .object = "alert:1",
+                            .summary = "s",
+                            .source = "api"});
+      ASSERT_TRUE(e.ok()) << e.status().ToString();
+      ASSERT_EQ(e->seq, first + i);
+      clock_.Advance(std::chrono::seconds(1));
+    }
+  }
+
   AuditVerifyReport Verify(int64_t interval) {
     auto r = VerifyAuditLog({.db_path = db_path(),
                              .public_key_pem = key_.public_key_pem,
@@ -118,6 +132,55 @@ TEST_F(AuditLogTest, QueryFiltersNewestFirstAndPages) {
   ASSERT_TRUE(window.ok());
   ASSERT_EQ(window->size(), 1u);
   EXPECT_EQ(window->front().object, "tok_2");
+}
+
+TEST_F(AuditLogTest, RetentionRemovesOldEntriesAndTheChainStillVerifies) {
+  auto log = OpenLog(5);
+  ASSERT_NE(log, nullptr);
+  AppendN(log.get(), 12);  // seq 1..12, one second apart
+  const int64_t t0 = clock_.NowUnixNs() - int64_t{12} * 1'000'000'000;
+  // Entries 1..7 are older than the cutoff.
+  auto removed = log->Prune(t0 + int64_t{7} * 1'000'000'000);
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  EXPECT_EQ(*removed, 7);
+  auto r = Verify(5);
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.entries, 5);
+  EXPECT_EQ(r.pruned_through, 7);
+  // The chain goes on from its tail.
+  AppendN2(log.get(), 13, 3);
+  r = Verify(5);
+  EXPECT_TRUE(r.ok) << r.problem;
+  // Never the newest entry, which the chain continues from.
+  auto all = log->Prune(clock_.NowUnixNs() + 1'000'000'000);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(*all, 7);  // 8..14 of 8..15
+  r = Verify(5);
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.entries, 1);
+}
+
+TEST_F(AuditLogTest, RemovalsAtTheFrontBeyondRetentionAreFound) {
+  auto log = OpenLog(5);
+  ASSERT_NE(log, nullptr);
+  AppendN(log.get(), 12);
+  const int64_t t0 = clock_.NowUnixNs() - int64_t{12} * 1'000'000'000;
+  ASSERT_TRUE(log->Prune(t0 + int64_t{4} * 1'000'000'000).ok());  // 1..4, signed
+  // Someone removes more from the front: the first kept entry no longer links.
+  Sql("DELETE FROM audit_log WHERE seq <= 6");
+  auto r = Verify(5);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 5);
+  // A pruning record cannot be made up or moved: its signature covers seq and hash.
+  Sql("UPDATE audit_prunes SET seq = 6");
+  r = Verify(5);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.problem.find("pruning record"), std::string::npos) << r.problem;
+  // And deleting it shows that the log does not start at entry 1.
+  Sql("DELETE FROM audit_prunes");
+  r = Verify(5);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 1);
 }
 
 TEST_F(AuditLogTest, EmptyLogVerifies) {

@@ -1,5 +1,7 @@
 #include "collector/app/collector_config.h"
 
+#include "collector/access/audit.h"
+
 #include <unistd.h>
 
 #include "common/config/config.h"
@@ -118,6 +120,8 @@ Result<CollectorConfig> FromReader(config::ConfigReader& r, const std::string& p
       r.AddProblem("ldap.group_roles", "required when ldap.enabled is true (no group, no role)");
     }
   }
+  c.audit_retention = r.Duration("audit.retention", hours(24 * 365),
+                                 hours(24 * access::kMinAuditRetentionDays), hours(24 * 36500));
   c.reveal_ttl = r.Duration("privacy.reveal_ttl", hours(24), hours(1), hours(24 * 30));
   std::string fmt = r.Enum("log.format", "human", {"human", "json"});
   c.log_format = fmt == "json" ? logging::Format::kJson : logging::Format::kHuman;

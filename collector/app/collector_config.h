@@ -55,6 +55,8 @@ struct CollectorConfig {
   bool ldap_enabled = false;
   access::LdapOptions ldap;
   std::string ldap_bind_password_file;
+  // Audit entries older than this are removed (`audit.retention`, at least 180 days).
+  std::chrono::milliseconds audit_retention{int64_t{365} * 24 * 3600 * 1000};
   // How long an approved identity reveal lasts (`privacy.reveal_ttl`).
   std::chrono::milliseconds reveal_ttl{24 * 3600 * 1000};
 };

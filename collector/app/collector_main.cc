@@ -5,8 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <iostream>
+#include <mutex>
+#include <thread>
 
 #include "collector/access/accounts.h"
 #include "collector/access/audit.h"
@@ -555,8 +558,12 @@ int Audit(const CollectorConfig& c, const flags::Args& args) {
   auto count = [](int64_t n, const char* one, const char* many) {
     return std::to_string(n) + " " + (n == 1 ? one : many);
   };
-  const std::string head = "audit log: " + count(report->entries, "entry", "entries") + ", " +
-                           count(report->checkpoints, "checkpoint", "checkpoints");
+  std::string head = "audit log: " + count(report->entries, "entry", "entries") + ", " +
+                     count(report->checkpoints, "checkpoint", "checkpoints");
+  if (report->pruned_through > 0) {
+    head += " (entries through seq " + std::to_string(report->pruned_through) +
+            " removed by retention, signed)";
+  }
   if (report->ok) {
     std::printf("%s, chain intact\n", head.c_str());
     return 0;
@@ -694,7 +701,7 @@ int Run(CollectorConfig c, const flags::Args& args, sigset_t stop_signals) {
                                .privacy_store = privacy_store->get(),
                                .reveals_options = {.reveal_ttl = c.reveal_ttl},
                                .pseudonym_key = *pseudonym_key,
-       .metrics = &registry});
+                               .metrics = &registry});
   std::unique_ptr<api::HttpsServer> api_server;
   if (c.api_enabled) {
     api::HttpsServerOptions o;
@@ -729,8 +736,34 @@ int Run(CollectorConfig c, const flags::Args& args, sigset_t stop_signals) {
         ",\"api_port\":" + std::to_string(api_server ? api_server->port() : 0) + "}\n";
     if (Status s = fs::WriteFileAtomic(fs::Posix(), *ready, json, 0644); !s.ok()) return Failure(s);
   }
+  // Audit retention: entries older than audit.retention are pruned at start and every 6 hours.
+  std::mutex retention_mu;
+  std::condition_variable retention_cv;
+  bool stopping = false;
+  std::thread retention([&] {
+    std::unique_lock<std::mutex> l(retention_mu);
+    do {
+      const int64_t cutoff =
+          RealClock()->NowUnixNs() -
+          std::chrono::duration_cast<std::chrono::nanoseconds>(c.audit_retention).count();
+      l.unlock();
+      auto removed = (*audit)->Prune(cutoff);
+      if (!removed.ok()) {
+        logging::Error("audit: retention failed", {{"error", removed.status().ToString()}});
+      } else if (*removed > 0) {
+        logging::Info("audit: entries past retention removed", {{"entries", *removed}});
+      }
+      l.lock();
+    } while (!retention_cv.wait_for(l, std::chrono::hours(6), [&] { return stopping; }));
+  });
   int sig = 0;
   sigwait(&stop_signals, &sig);
+  {
+    std::lock_guard<std::mutex> l(retention_mu);
+    stopping = true;
+  }
+  retention_cv.notify_all();
+  retention.join();
   logging::Info("custos-collector stopping", {{"signal", sig}});
   if (api_server) api_server->Stop();
   (*server)->Stop();

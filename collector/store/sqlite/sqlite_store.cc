@@ -235,6 +235,17 @@ CREATE TABLE settings(
   updated_at_ns INTEGER NOT NULL,
   updated_by TEXT NOT NULL);
 )sql",
+    // 8: audit retention (collector/access/audit.h, docs/audit.md): the signed record of the
+    // newest pruning — the last removed entry's seq and hash, which the first kept entry links
+    // to. Written only by access::AuditLog::Prune.
+    R"sql(
+CREATE TABLE audit_prunes(
+  seq INTEGER PRIMARY KEY,
+  hash BLOB NOT NULL,
+  cutoff_ns INTEGER NOT NULL,
+  time_ns INTEGER NOT NULL,
+  signature BLOB NOT NULL);
+)sql",
 };
 
 // The stream cursor: read by sessions at HELLO and by the writer inside each commit.

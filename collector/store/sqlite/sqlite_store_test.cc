@@ -190,7 +190,7 @@ TEST(SqliteStoreTest, MigratesAVersion2StoreToRunsWithoutLosingAnEvent) {
         "ALTER TABLE agents DROP COLUMN host_confirmed;"
         "DROP TABLE audit_log; DROP TABLE audit_checkpoints;"
         "DROP TABLE personal_tokens; DROP TABLE account_sessions; DROP TABLE accounts;"
-        "DROP TABLE reveal_requests; DROP TABLE settings;";
+        "DROP TABLE reveal_requests; DROP TABLE settings; DROP TABLE audit_prunes;";
     auto row = [&](int64_t agent, int epoch, int seq) {
       sql += "INSERT INTO events(agent, epoch, seq, time_ns, type, payload) VALUES(" +
              std::to_string(agent) + "," + std::to_string(epoch) + "," + std::to_string(seq) + "," +
