@@ -40,7 +40,8 @@ Configuration:
   --config FILE    Collector configuration, for its data_dir, which is DATA_DIR below (default
                    /etc/custos/collector.yaml if it exists and --data-dir is not given).
 
-Events come from the collector's HTTPS API (GET /api/v1/events; a viewer token is enough).
+Events come from the collector's HTTPS API (GET /api/v1/events): they need the investigator
+role, every read is recorded in the audit log, and people are pseudonyms unless revealed.
 
 )" CUSTOS_CLI_CONNECTION_HELP R"(
 Examples:
