@@ -47,8 +47,11 @@ Usage:
   custos-collector [run]            Serve agents (mTLS on 7443), score their events and serve the
                                     HTTPS API (8443) until SIGTERM/SIGINT.
   custos-collector init             Create the data directory, the collector CA, the server
-                                    certificate and an admin credential. Safe to re-run: existing
-                                    material is kept and reported.
+                                    certificate, the audit and pseudonym keys, an admin token
+                                    (admin.token) and the first console account "admin" (its
+                                    password in admin.password; roles admin, investigator).
+                                    Safe to re-run: existing material is kept and reported.
+                                    More accounts: custos user add (docs/accounts.md).
   custos-collector token create [--uses N] [--ttl DURATION] [--note TEXT]
                                     Mint an enrollment token (printed once; store it safely).
                                     Defaults: 1 use, valid 24h.
@@ -73,7 +76,10 @@ Usage:
                                     its open session within a second; re-enroll to readmit).
   custos-collector audit verify     Check the audit log's hash chain and signed checkpoints
                                     offline; names the first altered, missing or reordered
-                                    entry (exit 1). Every change above is audited.
+                                    entry (exit 1). Every change above, and every change and
+                                    event read through the API, is audited; entries older
+                                    than audit.retention (365d) are pruned with a signed record.
+                                    List it with: custos audit.
 
 Options (all commands):
   --config FILE        YAML configuration (default /etc/custos/collector.yaml if it exists;
@@ -92,7 +98,8 @@ Options (init):
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
 Files: DATA_DIR/pki/{ca,server}.{crt,key}, DATA_DIR/pki/audit_signing.{key,pub},
-       DATA_DIR/custos.db, DATA_DIR/admin.token.
+       DATA_DIR/custos.db, DATA_DIR/admin.token, DATA_DIR/admin.password,
+       DATA_DIR/pseudonym.key.
 )";
 
 int UsageError(const std::string& msg) {
