@@ -441,6 +441,15 @@ TEST_F(ApiTest, ForgedCredentialsAndMissingCsrfTokensAreRefusedAndCounted) {
   change.csrf_token = session->csrf_token;
   EXPECT_EQ(api_->Handle(change).status, 201);
 
+  // Sign-in takes JSON only: a cross-site form post cannot sign a browser in (login CSRF).
+  HttpRequest form =
+      Req("POST", "/api/v1/session", "", R"({"username":"ana","password":"long enough password"})");
+  form.content_type = "text/plain";
+  EXPECT_EQ(api_->Handle(form).status, 415);
+  form.content_type = "application/json; charset=utf-8";
+  HttpResponse signed_in = api_->Handle(form);
+  EXPECT_EQ(signed_in.status, 201) << signed_in.body;
+
   const auto after = api_->auth_counters();
   EXPECT_EQ(after.unauthenticated - before.unauthenticated, 3u);
   EXPECT_EQ(after.csrf_refused - before.csrf_refused, 2u);

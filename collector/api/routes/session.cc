@@ -59,7 +59,24 @@ HttpResponse SignInRefused(const Call& call, const Status& s, int64_t retry_afte
   return r;
 }
 
+// "application/json", with or without parameters ("; charset=utf-8").
+bool IsJsonContentType(std::string_view v) {
+  v = v.substr(0, v.find(';'));
+  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+  constexpr std::string_view kJson = "application/json";
+  return v.size() == kJson.size() &&
+         std::equal(v.begin(), v.end(), kJson.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == b;
+         });
+}
+
 HttpResponse SignIn(const ApiContext& ctx, const Call& call) {
+  // A page on another site can post a form (text/plain, urlencoded) here without a CORS
+  // preflight and sign the victim's browser in to the attacker's account; it cannot send JSON.
+  if (!IsJsonContentType(call.request.content_type)) {
+    return JsonError(415, "unsupported_media_type", "sign in with Content-Type: application/json",
+                     call.request.request_id);
+  }
   HttpResponse err;
   auto body = ObjectBody(call.request, &err);
   if (!body) return err;
