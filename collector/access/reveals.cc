@@ -215,7 +215,10 @@ Result<std::vector<store::RevealRecord>> Reveals::List(const Principal& who) {
 }
 
 Result<std::vector<store::RevealRecord>> Reveals::ExpireDue() {
-  auto out = store_->ExpireReveals(clock_->NowUnixNs());
+  const int64_t now = clock_->NowUnixNs();
+  auto out = store_->ExpireReveals(
+      now,
+      now - std::chrono::duration_cast<std::chrono::nanoseconds>(options_.request_ttl).count());
   if (out.ok() && !out->empty()) Invalidate();
   return out;
 }

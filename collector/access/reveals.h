@@ -50,6 +50,8 @@ inline constexpr size_t kMaxJustificationChars = 2000;
 
 struct RevealsOptions {
   std::chrono::nanoseconds reveal_ttl = std::chrono::hours(24);
+  // A request nobody decided within this long expires (ExpireDue).
+  std::chrono::nanoseconds request_ttl = std::chrono::hours(24 * 7);
   // How long a cached answer of RevealedTo / IsPseudonymisationOn may be reused; 0 = no cache.
   std::chrono::nanoseconds cache_ttl = std::chrono::seconds(5);
 };

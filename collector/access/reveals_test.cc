@@ -105,6 +105,22 @@ TEST_F(RevealsTest, ApprovedRevealShowsThePersonToTheRequesterOnlyUntilItExpires
   EXPECT_THAT(reveals_->ExpireDue().value(), IsEmpty());
 }
 
+TEST_F(RevealsTest, RequestsNobodyDecidesExpireAfterAWeek) {
+  auto req = reveals_->Request(analyst_, "alice@example.com", kWhy);
+  ASSERT_TRUE(req.ok()) << req.status().ToString();
+  clock_.Advance(hours(24 * 7) - minutes(1));
+  EXPECT_THAT(reveals_->ExpireDue().value(), IsEmpty());
+  clock_.Advance(minutes(2));
+  auto expired = reveals_->ExpireDue();
+  ASSERT_TRUE(expired.ok()) << expired.status().ToString();
+  ASSERT_EQ(expired->size(), 1u);
+  EXPECT_EQ((*expired)[0].id, req->id);
+  EXPECT_EQ(store_->GetReveal(req->id)->status, "expired");
+  // An expired request cannot be approved, and a new one may be made.
+  EXPECT_FALSE(reveals_->Approve(approver_, req->id, "late").ok());
+  EXPECT_TRUE(reveals_->Request(analyst_, "alice@example.com", kWhy).ok());
+}
+
 TEST_F(RevealsTest, TtlIsConfigurable) {
   reveals_ =
       std::make_unique<Reveals>(store_.get(), &clock_, RevealsOptions{.reveal_ttl = hours(1)});

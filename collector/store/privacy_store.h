@@ -88,8 +88,10 @@ class PrivacyStore {
   // The approved reveals of `requester` with expires_at_ns > now_ns (one indexed range scan).
   virtual Result<std::vector<RevealRecord>> LiveReveals(std::string_view requester,
                                                         int64_t now_ns) = 0;
-  // Marks every approved reveal with expires_at_ns <= now_ns as expired and returns them.
-  virtual Result<std::vector<RevealRecord>> ExpireReveals(int64_t now_ns) = 0;
+  // Marks every approved reveal with expires_at_ns <= now_ns, and every request still pending
+  // that was made before pending_created_before_ns, as expired and returns them.
+  virtual Result<std::vector<RevealRecord>> ExpireReveals(int64_t now_ns,
+                                                          int64_t pending_created_before_ns) = 0;
 
   virtual Result<std::optional<SettingRecord>> GetSetting(std::string_view key) = 0;
   // Inserts or replaces; returns the previous record, if any.

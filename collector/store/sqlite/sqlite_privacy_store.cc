@@ -157,19 +157,23 @@ class SqlitePrivacyStore final : public PrivacyStore, private sqlite::Connection
     return out;
   }
 
-  Result<std::vector<RevealRecord>> ExpireReveals(int64_t now_ns) override {
+  Result<std::vector<RevealRecord>> ExpireReveals(int64_t now_ns,
+                                                  int64_t pending_created_before_ns) override {
     std::vector<RevealRecord> out;
+    constexpr const char* kDue =
+        " WHERE (status = 'approved' AND expires_at_ns <= ?1) OR "
+        "(status = 'requested' AND created_at_ns < ?2)";
     Status st = InWriteTransaction([&]() -> Status {
       CUSTOS_ASSIGN_OR_RETURN(
-          Stmt sel, Prepare(write_db_.get(), std::string(kRevealColumns) +
-                                                 " WHERE status = 'approved' AND "
-                                                 "expires_at_ns <= ? ORDER BY expires_at_ns"));
+          Stmt sel, Prepare(write_db_.get(), std::string(kRevealColumns) + kDue + " ORDER BY id"));
       sqlite3_bind_int64(sel.get(), 1, now_ns);
+      sqlite3_bind_int64(sel.get(), 2, pending_created_before_ns);
       CUSTOS_ASSIGN_OR_RETURN(out, ReadAll(write_db_.get(), sel.get(), "due reveals"));
-      CUSTOS_ASSIGN_OR_RETURN(Stmt up, Prepare(write_db_.get(),
-                                               "UPDATE reveal_requests SET status = 'expired' "
-                                               "WHERE status = 'approved' AND expires_at_ns <= ?"));
+      CUSTOS_ASSIGN_OR_RETURN(
+          Stmt up, Prepare(write_db_.get(),
+                           std::string("UPDATE reveal_requests SET status = 'expired'") + kDue));
       sqlite3_bind_int64(up.get(), 1, now_ns);
+      sqlite3_bind_int64(up.get(), 2, pending_created_before_ns);
       if (sqlite3_step(up.get()) != SQLITE_DONE) return Error(write_db_.get(), "expire reveals");
       return OkStatus();
     });
