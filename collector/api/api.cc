@@ -17,22 +17,6 @@ HttpResponse Unauthenticated(const HttpRequest& r, std::string_view message,
   return error;
 }
 
-// The value of cookie `name` in a Cookie header ("a=1; custos_session=xyz"), or "".
-std::string_view CookieValue(std::string_view header, std::string_view name) {
-  while (!header.empty()) {
-    size_t end = header.find(';');
-    std::string_view pair = header.substr(0, end);
-    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
-    if (pair.size() > name.size() && pair.substr(0, name.size()) == name &&
-        pair[name.size()] == '=') {
-      return pair.substr(name.size() + 1);
-    }
-    if (end == std::string_view::npos) break;
-    header.remove_prefix(end + 1);
-  }
-  return {};
-}
-
 }  // namespace
 
 struct ApiService::Impl {

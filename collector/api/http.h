@@ -85,6 +85,10 @@ Status ParseTarget(std::string_view target, HttpRequest* request);
 // escape. Any decoded byte is allowed; callers check what they cannot accept.
 Result<std::string> PercentDecode(std::string_view in, bool plus_is_space);
 
+// The value of cookie `name` in a Cookie header ("a=1; custos_session=xyz" -> "xyz"); "" when
+// absent. The first occurrence wins; nothing is decoded. Bytes from the network: never throws.
+std::string_view CookieValue(std::string_view header, std::string_view name);
+
 // "Not Found" for 404 etc.; "Unknown" for codes without a reason phrase here.
 std::string_view StatusReason(int status);
 

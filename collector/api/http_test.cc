@@ -79,5 +79,16 @@ TEST(StatusReasonTest, KnownAndUnknown) {
   EXPECT_EQ(StatusReason(299), "Unknown");
 }
 
+TEST(CookieValueTest, FindsTheNamedCookieAmongOthers) {
+  EXPECT_EQ(CookieValue("theme=dark; custos_session=abc; x=1", "custos_session"), "abc");
+  EXPECT_EQ(CookieValue("custos_session=abc", "custos_session"), "abc");
+  EXPECT_EQ(CookieValue("custos_session=first;custos_session=second", "custos_session"), "first");
+  EXPECT_EQ(CookieValue("my_custos_session=abc", "custos_session"), "");
+  EXPECT_EQ(CookieValue("custos_sessionx=abc", "custos_session"), "");
+  EXPECT_EQ(CookieValue("custos_session", "custos_session"), "");
+  EXPECT_EQ(CookieValue("", "custos_session"), "");
+  EXPECT_EQ(CookieValue(";;; ;", "custos_session"), "");
+}
+
 }  // namespace
 }  // namespace custos::collector::api
