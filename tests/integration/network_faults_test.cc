@@ -443,7 +443,10 @@ TEST_F(NetworkFaultsTest, LongOutageDeliversUpToTheCapCountsTheShedExactlyAndDra
   const spool::SpoolStats full = agent_->spool()->Stats();
   EXPECT_EQ(LastCommittedSeq(), committed_before);  // nothing got through
   EXPECT_LE(full.bytes_on_disk, kCapBytes);
-  EXPECT_GE(full.bytes_on_disk, static_cast<uint64_t>(kCapBytes * so.low_watermark));
+  // Full: a shed drops whole segments "back to the low watermark or below" (spool.h), so right
+  // after one the spool may sit up to a segment under it (seen once in CI: 81% of the cap).
+  EXPECT_GE(full.bytes_on_disk,
+            static_cast<uint64_t>(kCapBytes * so.low_watermark) - so.segment_bytes);
   EXPECT_GT(full.dropped_records, 0u);
   EXPECT_GT(full.gap_records, 0u);
 
