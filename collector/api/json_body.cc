@@ -57,8 +57,15 @@ std::optional<Violation> Check(const json& j, const std::string& path, std::stri
 const JsonFieldLimits& ApiJsonFieldLimits() {
   static const JsonFieldLimits* limits = [] {
     auto* l = new JsonFieldLimits();
-    l->max_bytes_by_field = {
-        {"title", 1024}, {"reason", 4096}, {"description", 4096}, {"detail", 4096}};
+    l->max_bytes_by_field = {{"title", 1024},
+                             {"reason", 4096},
+                             {"description", 4096},
+                             {"detail", 4096},
+                             // Passwords up to accounts' 1,024 bytes; a reveal's justification up
+                             // to 2,000 characters (of up to 4 bytes each); an approver's note.
+                             {"password", 1024},
+                             {"justification", 8192},
+                             {"note", 4096}};
     return l;
   }();
   return *limits;

@@ -81,5 +81,20 @@ TEST(JsonBodyTest, RefusesLongKeysAndDeepNesting) {
   EXPECT_EQ(ErrorOf(error)["code"], "invalid_json");
 }
 
+TEST(JsonBodyTest, PasswordsAndJustificationsHaveRoomForWhatAccountsAndRevealsAccept) {
+  HttpResponse error;
+  const std::string password(1024, 'p');
+  EXPECT_TRUE(ParseJsonObjectBody(Body(nlohmann::json{{"password", password}}.dump()),
+                                  ApiJsonFieldLimits(), &error)
+                  .has_value());
+  EXPECT_FALSE(ParseJsonObjectBody(Body(nlohmann::json{{"password", password + "p"}}.dump()),
+                                   ApiJsonFieldLimits(), &error)
+                   .has_value());
+  const std::string why(2000, 'w');
+  EXPECT_TRUE(ParseJsonObjectBody(Body(nlohmann::json{{"justification", why}}.dump()),
+                                  ApiJsonFieldLimits(), &error)
+                  .has_value());
+}
+
 }  // namespace
 }  // namespace custos::collector::api
