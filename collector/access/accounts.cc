@@ -244,6 +244,11 @@ Result<Account> Accounts::GetAccount(std::string_view id) {
   return ToAccount(r);
 }
 
+Result<Account> Accounts::FindByUsername(std::string_view username) {
+  CUSTOS_ASSIGN_OR_RETURN(auto r, store_->FindAccountByUsername(username));
+  return ToAccount(r);
+}
+
 Status Accounts::SetRoles(std::string_view id, RoleSet roles) {
   return store_->UpdateAccount(id, {.role_bits = roles.bits()}, clock_->NowUnixNs());
 }

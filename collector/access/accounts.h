@@ -165,6 +165,8 @@ class Accounts {
   Result<Account> CreateAccount(const NewAccount& account);
   Result<std::vector<Account>> ListAccounts();
   Result<Account> GetAccount(std::string_view id);
+  // By username, ignoring case (as usernames are unique). NotFound.
+  Result<Account> FindByUsername(std::string_view username);
   // Roles take effect at the account's next request; sessions stay.
   Status SetRoles(std::string_view id, RoleSet roles);
   // Disabling revokes the account's sessions in the same transaction; its personal tokens stay

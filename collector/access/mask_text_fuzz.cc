@@ -3,9 +3,9 @@
 // back unchanged; masked, no directory e-mail address survives as a whole token.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
-#include <memory>
 #include <vector>
 
 #include "collector/access/pseudonym.h"

@@ -30,6 +30,7 @@ struct ApiService::Impl {
   std::unique_ptr<metrics::Registry> own_metrics;  // when the service was given none
   metrics::Counter* unauthenticated = nullptr;
   metrics::Counter* csrf_refused = nullptr;
+  std::atomic<int64_t> last_reveal_expiry_ns{0};
 
   std::optional<access::Principal> Authenticate(const HttpRequest& r, HttpResponse* error) const {
     auto p = AuthenticateUncounted(r, error);
@@ -191,6 +192,7 @@ ApiService::ApiService(const ApiDependencies& deps) : impl_(std::make_unique<Imp
                           .reveals = impl_->reveals.get(),
                           .privacy_store = deps.privacy_store,
                           .masker = impl_->masker.get(),
+                          .last_reveal_expiry_ns = &impl_->last_reveal_expiry_ns,
                           .sign_in_succeeded = signed_in,
                           .sign_in_failed = sign_in_failed,
                           .sign_in_throttled = sign_in_throttled};

@@ -131,8 +131,8 @@ World* GetWorld() {
     Check(token.ok(), "token");
     w->token = token->secret;
     w->pseudonymizer = std::make_unique<access::Pseudonymizer>(std::string(32, 'k'));
-    w->masker = std::make_shared<const access::IdentityMasker>(w->pseudonymizer.get(), people,
-                                                               logins);
+    w->masker =
+        std::make_shared<const access::IdentityMasker>(w->pseudonymizer.get(), people, logins);
     return w;
   }();
   return w;
@@ -213,8 +213,10 @@ BENCHMARK(BM_Part_NotFoundRoute)->Unit(benchmark::kMicrosecond);
 
 void BM_Part_ViewerFor(benchmark::State& state) {
   World* w = GetWorld();
-  const access::Principal p{.via = access::Principal::Via::kPersonalToken, .id = "usr_x",
-                            .name = "ana", .roles = {access::Role::kInvestigator}};
+  const access::Principal p{.via = access::Principal::Via::kPersonalToken,
+                            .id = "usr_x",
+                            .name = "ana",
+                            .roles = {access::Role::kInvestigator}};
   auto rules = std::make_shared<const access::PriorityRules>();
   for (auto _ : state) {
     Viewer v(w->masker, rules, &p, true, {});

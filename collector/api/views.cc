@@ -1,7 +1,7 @@
 #include "collector/api/views.h"
 
-#include "collector/api/responses.h"
 #include "collector/api/event_json.h"
+#include "collector/api/responses.h"
 #include "collector/scoring/indicators.h"
 #include "collector/scoring/policy.h"
 #include "common/crypto/crypto.h"

@@ -23,7 +23,6 @@
 #include <ctime>
 #include <memory>
 #include <utility>
-#include <utility>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <nmmintrin.h>

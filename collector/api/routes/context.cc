@@ -25,18 +25,18 @@ Status ApiContext::ApplyTriggers(std::vector<store::TriggerRecord> triggers) con
 
 namespace {
 
-Result<access::AuditEntry> Append(const ApiContext& ctx, const Call& call, std::string action,
-                                  std::string object, std::string summary,
-                                  access::AuditLog::Durability durability =
-                                      access::AuditLog::Durability::kDurable) {
-  return ctx.audit->Append({.actor = call.principal ? call.principal->Actor() : "anonymous",
-                            .action = std::move(action),
-                            .object = std::move(object),
-                            .summary = std::move(summary),
-                            .source = call.request.remote_address.empty()
-                                          ? std::string("api")
-                                          : call.request.remote_address},
-                           durability);
+Result<access::AuditEntry> Append(
+    const ApiContext& ctx, const Call& call, std::string action, std::string object,
+    std::string summary,
+    access::AuditLog::Durability durability = access::AuditLog::Durability::kDurable) {
+  return ctx.audit->Append(
+      {.actor = call.principal ? call.principal->Actor() : "anonymous",
+       .action = std::move(action),
+       .object = std::move(object),
+       .summary = std::move(summary),
+       .source =
+           call.request.remote_address.empty() ? std::string("api") : call.request.remote_address},
+      durability);
 }
 
 }  // namespace
@@ -71,7 +71,11 @@ std::optional<HttpResponse> ApiContext::AuditRead(const Call& call, std::string 
 
 Result<Viewer> ApiContext::ViewerFor(const Call& call) const {
   auto masker_now = masker->Get();
-  if (masker_now == nullptr) return UnavailableError("api: the directory is not loaded yet");
+  if (masker_now == nullptr) {
+    // The load at start failed (logged there): try again rather than wait for an import.
+    CUSTOS_RETURN_IF_ERROR(masker->Rebuild());
+    masker_now = masker->Get();
+  }
   auto rules = masker->Rules();
   CUSTOS_ASSIGN_OR_RETURN(bool on, reveals->IsPseudonymisationOn());
   if (!on) return Viewer(std::move(masker_now), std::move(rules), call.principal, false, {});
@@ -83,10 +87,10 @@ Result<Viewer> ApiContext::ViewerFor(const Call& call) const {
 }
 
 Status ApiContext::ExpireReveals() const {
-  static std::atomic<int64_t> last_ns{0};
   const int64_t now = clock->NowUnixNs();
-  int64_t last = last_ns.load();
-  if (now - last < int64_t{60} * 1'000'000'000 || !last_ns.compare_exchange_strong(last, now)) {
+  int64_t last = last_reveal_expiry_ns->load();
+  if (now - last < int64_t{60} * 1'000'000'000 ||
+      !last_reveal_expiry_ns->compare_exchange_strong(last, now)) {
     return OkStatus();
   }
   CUSTOS_ASSIGN_OR_RETURN(auto expired, reveals->ExpireDue());

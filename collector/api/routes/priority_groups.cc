@@ -65,22 +65,20 @@ HttpResponse PutGroup(const ApiContext& ctx, const Call& call) {
       (*body)["reviewers"].empty() || (*body)["reviewers"].size() > access::kMaxReviewersPerGroup) {
     return JsonError(400, "invalid_field", "reviewers: a list of 1..256 usernames");
   }
-  auto accounts = ctx.accounts->ListAccounts();
-  if (!accounts.ok()) return FromStatus(call.request, accounts.status());
   access::PriorityGroup group{.name = call.param("name")};
   std::string names;
   for (const auto& r : (*body)["reviewers"]) {
     if (!r.is_string()) return JsonError(400, "invalid_field", "reviewers: usernames");
     const std::string username = r.get<std::string>();
-    const access::Account* found = nullptr;
-    for (const auto& a : *accounts) {
-      if (a.username == username) found = &a;
-    }
-    if (found == nullptr) {
+    auto found = ctx.accounts->FindByUsername(username);
+    if (!found.ok()) {
+      if (found.status().code() != StatusCode::kNotFound) {
+        return FromStatus(call.request, found.status());
+      }
       return JsonError(400, "invalid_field", "reviewers: no account '" + username + "'");
     }
     group.reviewers.push_back(found->id);
-    names += (names.empty() ? "" : ", ") + username;
+    names += (names.empty() ? "" : ", ") + found->username;
   }
   auto groups = Load(ctx);
   if (!groups.ok()) return FromStatus(call.request, groups.status());

@@ -5,6 +5,7 @@
 #include "collector/api/responses.h"
 #include "collector/api/routes/routes.h"
 #include "collector/api/views.h"
+#include "common/log/log.h"
 
 namespace custos::collector::api {
 namespace {
@@ -48,7 +49,12 @@ HttpResponse RequestReveal(const ApiContext& ctx, const Call& call) {
 }
 
 HttpResponse ListReveals(const ApiContext& ctx, const Call& call) {
-  (void)ctx.ExpireReveals();
+  // Best effort: listing does not depend on it (ended reveals are never shown as live), but a
+  // failure means expiries are not yet in the audit log, which the operator must hear about.
+  if (Status s = ctx.ExpireReveals(); !s.ok()) {
+    logging::Error("api: expiring reveals failed",
+                   {{"request_id", call.request.request_id}, {"error", s.ToString()}});
+  }
   auto rows = ctx.reveals->List(call.caller());
   if (!rows.ok()) return FromStatus(call.request, rows.status());
   auto viewer = ctx.ViewerFor(call);

@@ -5,6 +5,7 @@
 // scoring/, access/) and results to views (views.h); they hold no business rule.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <string>
 #include <vector>
@@ -55,6 +56,8 @@ struct ApiContext {
   access::Reveals* reveals = nullptr;
   store::PrivacyStore* privacy_store = nullptr;
   MaskerHolder* masker = nullptr;
+  // When ExpireReveals last ran (Unix ns); owned by the service.
+  std::atomic<int64_t>* last_reveal_expiry_ns = nullptr;
   // Sign-in outcomes, for /metrics (never null: a private registry when none was given).
   metrics::Counter* sign_in_succeeded = nullptr;
   metrics::Counter* sign_in_failed = nullptr;

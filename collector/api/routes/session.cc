@@ -140,17 +140,7 @@ HttpResponse SignOut(const ApiContext& ctx, const Call& call) {
 // An account by id ("usr_...") or username.
 Result<access::Account> FindAccount(const ApiContext& ctx, const std::string& key) {
   if (key.rfind("usr_", 0) == 0) return ctx.accounts->GetAccount(key);
-  CUSTOS_ASSIGN_OR_RETURN(auto all, ctx.accounts->ListAccounts());
-  for (auto& a : all) {
-    if (std::equal(a.username.begin(), a.username.end(), key.begin(), key.end(),
-                   [](char x, char y) {
-                     return std::tolower(static_cast<unsigned char>(x)) ==
-                            std::tolower(static_cast<unsigned char>(y));
-                   })) {
-      return std::move(a);
-    }
-  }
-  return NotFoundError("account " + key + ": not found");
+  return ctx.accounts->FindByUsername(key);
 }
 
 // "roles": "a,b" or ["a", "b"]; nullopt with a 400 in *error when present but bad.

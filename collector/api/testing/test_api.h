@@ -24,9 +24,8 @@ struct TestApi {
 };
 
 // `db_path` must be migrated (OpenSqliteStore) first. CUSTOS_CHECK-fails on error.
-inline TestApi MakeTestApi(const std::string& db_path, store::Store* events,
-                           store::RiskStore* risk, Clock* clock,
-                           access::AccountsOptions accounts_options = {}) {
+inline TestApi MakeTestApi(const std::string& db_path, store::Store* events, store::RiskStore* risk,
+                           Clock* clock, access::AccountsOptions accounts_options = {}) {
   TestApi t;
   auto a = store::OpenSqliteAccessStore(db_path);
   CUSTOS_CHECK(a.ok()) << a.status().ToString();
@@ -36,15 +35,15 @@ inline TestApi MakeTestApi(const std::string& db_path, store::Store* events,
   t.privacy_store = std::move(*p);
   t.audit = access::testing::OpenTestAuditLog(db_path, clock);
   accounts_options.password_params = kFastPasswords;
-  t.api = std::make_unique<ApiService>(ApiDependencies{
-      .events = events,
-      .risk = risk,
-      .clock = clock,
-      .audit = t.audit.log.get(),
-      .access_store = t.access_store.get(),
-      .accounts_options = std::move(accounts_options),
-      .privacy_store = t.privacy_store.get(),
-      .pseudonym_key = std::string(32, 'k')});
+  t.api =
+      std::make_unique<ApiService>(ApiDependencies{.events = events,
+                                                   .risk = risk,
+                                                   .clock = clock,
+                                                   .audit = t.audit.log.get(),
+                                                   .access_store = t.access_store.get(),
+                                                   .accounts_options = std::move(accounts_options),
+                                                   .privacy_store = t.privacy_store.get(),
+                                                   .pseudonym_key = std::string(32, 'k')});
   return t;
 }
 
